@@ -1,0 +1,113 @@
+"""`ctrl`: thin subcommands over the library. Only this module prints or exits.
+
+Bad input of any kind becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from ctrl.errors import CtrlError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
+        print(f"ctrl: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder and rename, so no reader sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _cmd_protocol(args: argparse.Namespace) -> int:
+    from ctrl.noise.models import parse_noise
+    from ctrl.protocol.cn20 import cn20_protocol
+    from ctrl.sim.lower import to_stim
+
+    noise = parse_noise(args.noise) if args.noise else None
+    circuit = cn20_protocol(args.distance)
+    out = Path(args.out)
+    stim_text = str(to_stim(circuit, "X", noise)) + "\n"
+    write_atomic(out / "protocol.json", circuit.to_json())
+    write_atomic(out / "protocol.stim", stim_text)
+    print(f"wrote {out / 'protocol.json'} and {out / 'protocol.stim'}: {circuit!r}")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from ctrl.noise.models import parse_noise
+    from ctrl.sim.report import simulate
+
+    noise = parse_noise(args.noise)
+    result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed)
+    if args.json:
+        print(json.dumps(result, indent=1, sort_keys=True))
+    else:
+        print(_human(result))
+    return 0
+
+
+def _human(r: dict) -> str:
+    lines = [
+        f"CN20 d={r['distance']} {r['noise']} method={r['method']} shots={r['shots']}",
+        f"  acceptance          {r['acceptance']:.4f}  95% CI [{r['acceptance_ci95'][0]:.4f}, "
+        f"{r['acceptance_ci95'][1]:.4f}]  ({r['accepted']} accepted)",
+        f"  logical error rate  {r['logical_error_rate']:.3e}  95% CI [{r['logical_error_rate_ci95'][0]:.3e}, "
+        f"{r['logical_error_rate_ci95'][1]:.3e}]  ({r['logical_errors']} errors)",
+    ]
+    for name, c in r.get("components", {}).items():
+        lines.append(f"    {name:28s} {c['logical_error_rate']:.3e} ({c['logical_errors']} / {c['accepted']})")
+    lines.append("  discards by first failing check: " + ", ".join(f"{k} {v}" for k, v in r["discards"].items()))
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ctrl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("protocol", help="write the protocol IR (JSON) and its Clifford-proxy Stim circuit")
+    p.add_argument("--distance", "-d", type=int, required=True)
+    p.add_argument("--noise", help="noise model, e.g. uniform:0.001 (default: noiseless)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_cmd_protocol)
+
+    p = sub.add_parser("simulate", help="acceptance and logical error of the protocol under a noise model")
+    p.add_argument("--distance", "-d", type=int, required=True)
+    p.add_argument("--noise", required=True, help="noise model, e.g. uniform:0.001")
+    p.add_argument("--shots", type=int, required=True)
+    p.add_argument("--method", choices=("proxy", "statevector"), default="proxy")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CtrlError as e:
+        print(f"ctrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ctrl: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""The Chamberland-Noh (npj QI 6, 91, 2020) |H> preparation, built for any odd distance.
+
+One attempt:
+
+1. Encode: data qubits start in |0>, |+> (one pivot per face) and |H> (one pivot on a logical side); each
+   pivot's value is fanned out over its face (or side) through that face's ancilla segment. The result is
+   |H>_L with no fault tolerance; later checks catch what goes wrong here.
+2. (d-1)/2 times: measure the transversal logical Hadamard H_L with a cat state on the whole ancilla path
+   (one controlled-Hadamard per data qubit), then one round of X and Z stabilizers, each with a cat on the
+   face's own ancilla segment.
+
+Every cat gadget is the same shape: prepare the root in |+>, spread it along the path (CX parent -> child),
+let each cat qubit act on its data qubit, unspread, measure the root in X (the logical-H or syndrome value)
+and every other cat qubit in Z. Those Z results are the flags: an X fault on a cat qubit (the only fault
+that spreads to several data qubits) flips the flag of that qubit or of its children, so every check must
+read 0 for the attempt to be accepted.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ctrl.codes.color import ColorCode, check_distance, color_code
+from ctrl.errors import CtrlError
+from ctrl.protocol.ir import GATES, PREPARATIONS, Check, Op, ProtocolCircuit, Qubit
+from ctrl.protocol.layout import Layout, build_layout
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One encoder fan-out: `pivot` (fresh) is copied onto every other qubit of `support`."""
+
+    name: str
+    support: tuple[int, ...]
+    ancillas: tuple[int, ...]  # the path segment that carries it
+
+
+class _Program:
+    def __init__(self) -> None:
+        self.ops: list[tuple[str, tuple[int, ...], str, str]] = []
+        self.phases: list[str] = []
+        self.checks: list[tuple[str, str, tuple[str, ...], int]] = []
+
+    def add(self, name: str, targets: tuple[int, ...], tag: str, key: str = "", phase: str = "act") -> None:
+        assert len(targets) == GATES[name], (name, targets)
+        self.ops.append((name, targets, tag, key))
+        self.phases.append(phase)
+
+    def cat(
+        self,
+        path: tuple[int, ...],
+        root: int,
+        act: dict[int, int],
+        gate: str,
+        tag: str,
+        *,
+        pivot: int | None = None,
+        kinds: tuple[str, str] = ("syndrome", "flag"),
+        round_: int = -1,
+    ) -> None:
+        """A cat on `path` rooted at `root`; cat qubit a applies `gate` to data act[a].
+
+        With a pivot the cat is a fan-out: it is loaded from and cleared by the pivot, nothing is measured.
+        """
+        r = path.index(root)
+        edges = []  # (parent, child) by distance from the root
+        for dist in range(1, len(path)):
+            if r - dist >= 0:
+                edges.append((path[r - dist + 1], path[r - dist]))
+            if r + dist < len(path):
+                edges.append((path[r + dist - 1], path[r + dist]))
+        for a in path:
+            self.add("RX" if a == root and pivot is None else "R", (a,), tag)
+        if pivot is not None:
+            self.add("CX", (pivot, root), tag)
+        for parent, child in edges:
+            self.add("CX", (parent, child), tag, phase="spread")
+        for a in sorted(act, key=lambda a: abs(path.index(a) - r)):
+            d = act[a]
+            if gate == "CH":
+                self.add("RY_M4", (d,), tag)
+                self.add("CZ", (a, d), tag)
+                self.add("RY_P4", (d,), tag)
+            else:
+                self.add(gate, (a, d), tag)
+        for parent, child in reversed(edges):
+            self.add("CX", (parent, child), tag, phase="unspread")
+        if pivot is not None:
+            self.add("CX", (pivot, root), tag)
+            return
+        root_kind, other_kind = kinds
+        for a in path:
+            key = f"{tag}/a{a}"
+            self.add("MX" if a == root else "M", (a,), tag, key)
+            name = tag if a == root else f"{tag}/flag/a{a}"
+            self.checks.append((name, root_kind if a == root else other_kind, (key,), round_))
+
+
+def _middle(path: tuple[int, ...]) -> int:
+    return path[(len(path) - 1) // 2]
+
+
+def _encoder_sources(code: ColorCode, layout: Layout) -> tuple[list[_Source], dict[str, int]]:
+    """Fan-outs and their pivots, in an order where every pivot is still untouched when it fires.
+
+    Peeling from the back: the last source needs a qubit no other source touches; remove it and repeat.
+    """
+    side = min(code.sides, key=lambda s: _window(layout, s)[1] - _window(layout, s)[0])
+    lo, hi = _window(layout, side)
+    sources = [_Source("enc.L", side, tuple(layout.ancilla(k) for k in range(lo, hi + 1)))]
+    sources += [_Source(f"enc.F{f.index}", f.qubits, layout.segment(f.index)) for f in code.faces]
+    remaining = list(sources)
+    order: list[_Source] = []
+    pivots: dict[str, int] = {}
+    while remaining:
+        for src in sorted(remaining, key=lambda s: (s.name != "enc.L", s.name)):
+            others = set().union(*(set(o.support) for o in remaining if o is not src))
+            private = [q for q in src.support if q not in others and q not in pivots.values()]
+            if private:
+                pivots[src.name] = min(private, key=lambda q: len(code.faces_of(q)))
+                order.append(src)
+                remaining.remove(src)
+                break
+        else:
+            raise CtrlError(f"no valid encoder pivot order for distance {code.distance}")
+    return order[::-1], pivots
+
+
+def _window(layout: Layout, support: tuple[int, ...]) -> tuple[int, int]:
+    """The shortest stretch of the ancilla path that touches every qubit of `support`."""
+    best = (0, len(layout.slots) - 1)
+    for lo in range(len(layout.slots)):
+        seen: set[int] = set()
+        for hi in range(lo, len(layout.slots)):
+            if layout.slots[hi] in support:
+                seen.add(layout.slots[hi])
+            if len(seen) == len(support):
+                if hi - lo < best[1] - best[0]:
+                    best = (lo, hi)
+                break
+    return best
+
+
+def _assign(layout: Layout, path: tuple[int, ...], root: int, support: tuple[int, ...]) -> dict[int, int]:
+    """For each qubit of `support`, the cat qubit on `path` nearest the root that is coupled to it."""
+    r = path.index(root)
+    act: dict[int, int] = {}
+    for a in sorted(path, key=lambda a: abs(path.index(a) - r)):
+        q = layout.slot_of(a)
+        if q in support and q not in act.values():
+            act[a] = q
+    missing = set(support) - set(act.values())
+    assert not missing, missing
+    return act
+
+
+def _pauli_class(name: str, position: int, phase: str) -> str:
+    """How an op acts on one of its qubits: ops of the same class there may be reordered ("Z": diagonal,
+    "X": CX target); anything else is a barrier.
+
+    Diagonal ops of a cat qubit also keep their phase (spread, act, unspread) in order: a cat qubit that
+    unspread a child before spreading to another would let an X fault in between reach data unflagged.
+    """
+    if name == "CZ" or (name == "CX" and position == 0):
+        return "Z:" + phase
+    if name == "CX":
+        return "X"
+    return "barrier"
+
+
+def _schedule(ops: list[tuple[str, tuple[int, ...], str, str]], phases: list[str]) -> list[int]:
+    """List scheduling in program order, one op per qubit per step. An op waits only for earlier ops it
+    does not commute with on a shared qubit, so fan-outs onto the same data qubit overlap. Then
+    preparations and pre-rotations move as late as possible, so a fresh qubit does not sit idle."""
+    busy: dict[int, set[int]] = {}
+    group: dict[int, tuple[str, int, int]] = {}  # qubit -> (class, start bound of group, end of group)
+    steps = []
+    for (name, targets, _, _), phase in zip(ops, phases):
+        earliest = 0
+        for pos, q in enumerate(targets):
+            cls = _pauli_class(name, pos, phase)
+            g = group.get(q)
+            if g is None:
+                continue
+            g_cls, g_start, g_end = g
+            earliest = max(earliest, g_start if cls == g_cls != "barrier" else g_end)
+        s = earliest
+        while any(s in busy.get(q, ()) for q in targets):
+            s += 1
+        steps.append(s)
+        for pos, q in enumerate(targets):
+            cls = _pauli_class(name, pos, phase)
+            busy.setdefault(q, set()).add(s)
+            g = group.get(q)
+            if g is not None and cls == g[0] != "barrier":
+                group[q] = (cls, g[1], max(g[2], s + 1))
+            else:
+                group[q] = (cls, g[2] if g else 0, s + 1)
+    # Preparations and pre-rotations as late as possible (before the next op on the qubit).
+    next_use: dict[int, int] = {}
+    for i in range(len(ops) - 1, -1, -1):
+        name, targets, _, _ = ops[i]
+        if name in PREPARATIONS + ("RY_M4",) and targets[0] in next_use:
+            steps[i] = max(steps[i], next_use[targets[0]] - 1)
+        for q in targets:
+            next_use[q] = min(next_use.get(q, 10**9), steps[i])
+    return steps
+
+
+def _exposure(ops: list[tuple[str, tuple[int, ...], str, str]], steps: list[int], n_data: int) -> tuple[int, int]:
+    """(data-qubit steps after the last X-type and Z-type check interaction of each data qubit, length)."""
+    end = max(steps) + 1
+    last = {}
+    for (name, targets, tag, _), s in zip(ops, steps):
+        if name in ("CX", "CZ") and (".X." in tag or ".Z." in tag):
+            basis = "X" if ".X." in tag else "Z"
+            last[targets[1], basis] = max(last.get((targets[1], basis), 0), s)
+    return sum(end - last.get((q, b), 0) for q in range(n_data) for b in "XZ"), end
+
+
+@lru_cache(maxsize=8)
+def cn20_protocol(distance: int) -> ProtocolCircuit:
+    """The CN20 protocol circuit at an odd distance >= 3."""
+    d = check_distance(distance)
+    code = color_code(d)
+    layout = build_layout(code)
+    prog = _Program()
+
+    sources, pivots = _encoder_sources(code, layout)
+    for q in range(code.n):
+        role = {pivots.get("enc.L"): "RH"}.get(q, "RX" if q in pivots.values() else "R")
+        prog.add(role, (q,), "enc")
+    for src in sources:
+        p = pivots[src.name]
+        root = next(a for a in src.ancillas if layout.slot_of(a) == p)
+        targets = tuple(q for q in src.support if q != p)
+        prog.cat(src.ancillas, root, _assign(layout, src.ancillas, root, targets), "CX", src.name, pivot=p)
+
+    lo, hi = _window(layout, tuple(range(code.n)))
+    cat_path = tuple(layout.ancilla(k) for k in range(lo, hi + 1))
+    rounds = (d - 1) // 2
+    parity = {f: i % 2 for i, f in enumerate(layout.tour)}
+    blocks = {
+        (basis, side): [f for f in layout.tour if parity[f] == side] for basis in "XZ" for side in (0, 1)
+    }
+    encoder_ops = list(prog.ops)
+    encoder_phases = list(prog.phases)
+
+    def with_rounds(order: tuple[tuple[str, int], ...]) -> _Program:
+        full = _Program()
+        full.ops = list(encoder_ops)
+        full.phases = list(encoder_phases)
+        for r in range(rounds):
+            root = _middle(cat_path)
+            act = _assign(layout, cat_path, root, tuple(range(code.n)))
+            full.cat(cat_path, root, act, "CH", f"r{r}.HL", kinds=("logical-H", "cat-parity"), round_=r)
+            for basis, side in order:
+                for f in blocks[basis, side]:
+                    seg = layout.segment(f)
+                    root = _middle(seg)
+                    act = _assign(layout, seg, root, code.faces[f].qubits)
+                    full.cat(seg, root, act, "CX" if basis == "X" else "CZ", f"r{r}.{basis}.F{f}", round_=r)
+        return full
+
+    # The order of the stabilizer blocks decides how long each data qubit waits, after its last check of
+    # each type, until the end: errors there pass every check. Take the order with the shortest wait.
+    prog = min(
+        (with_rounds(order) for order in itertools.permutations(sorted(blocks))),
+        key=lambda p: _exposure(p.ops, _schedule(p.ops, p.phases), code.n),
+    )
+
+    steps = _schedule(prog.ops, prog.phases)
+    order = sorted(range(len(prog.ops)), key=lambda i: (steps[i], i))
+    ops = tuple(Op(prog.ops[i][0], prog.ops[i][1], steps[i], prog.ops[i][2], prog.ops[i][3]) for i in order)
+    step_of_key = {op.key: op.step for op in ops if op.key}
+    checks = tuple(
+        Check(name, kind, keys, max(step_of_key[k] for k in keys), rnd)
+        for name, kind, keys, rnd in prog.checks
+    )
+    qubits = tuple(Qubit(q, "data", code.coords[q]) for q in range(code.n)) + tuple(
+        Qubit(layout.ancilla(k), "ancilla", layout.ancilla_coords[k]) for k in range(len(layout.slots))
+    )
+    return ProtocolCircuit(
+        distance=d,
+        code=code,
+        qubits=qubits,
+        couplers=layout.couplers,
+        ops=ops,
+        checks=tuple(sorted(checks, key=lambda c: (c.step, c.name))),
+        rounds=rounds,
+    )

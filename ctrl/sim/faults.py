@@ -1,0 +1,113 @@
+"""Fault distance under full post-selection: the fewest faults that pass every protocol check and still
+leave an output that the ideal round's minimum-weight decoder gets wrong.
+
+Lower bound by enumeration over the detector error model: fault sets of size s pass the checks exactly
+when their protocol-check signatures XOR to zero, so sets are built from signature groups; each passing
+set is decoded through the ideal round. Upper bound from Stim's search (which post-selects the ideal
+round too, so whatever it finds is a real failure).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+
+import stim
+
+from ctrl.sim.decode import logical_flip_table
+from ctrl.sim.lower import IDEAL
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One error mechanism: its protocol-check signature, ideal-round syndrome and logical flip."""
+
+    checks: int  # bit mask over protocol detectors
+    ideal: int  # bit mask over the ideal round's faces of the proxy's basis
+    flip: bool
+
+
+def faults(circuit: stim.Circuit, proxy: str, n_faces: int) -> list[Fault]:
+    """Mechanisms of the circuit's detector error model, split into protocol checks and ideal round.
+
+    The ideal round has n_faces X detectors then n_faces Z; a proxy-X logical is read by the X faces.
+    """
+    tags = [inst.tag for inst in circuit.flattened() if inst.name == "DETECTOR"]
+    protocol = {d: i for i, d in enumerate(d for d, t in enumerate(tags) if t != IDEAL)}
+    ideal_ids = [d for d, t in enumerate(tags) if t == IDEAL]
+    offset = 0 if proxy == "X" else n_faces
+    ideal = {d: i for i, d in enumerate(ideal_ids[offset : offset + n_faces])}
+    out = []
+    dem = circuit.detector_error_model(decompose_errors=False, approximate_disjoint_errors=True)
+    for inst in dem.flattened():
+        if inst.type != "error" or inst.args_copy()[0] == 0:
+            continue
+        checks = syn = 0
+        flip = False
+        for t in inst.targets_copy():
+            if t.is_relative_detector_id():
+                if t.val in protocol:
+                    checks ^= 1 << protocol[t.val]
+                elif t.val in ideal:
+                    syn ^= 1 << ideal[t.val]
+            elif t.is_logical_observable_id():
+                flip = not flip
+        out.append(Fault(checks, syn, flip))
+    return out
+
+
+def undetected_failures(mechanisms: list[Fault], distance: int, size: int) -> list[tuple[int, ...]]:
+    """Every set of `size` mechanisms (indices) that passes all checks and is decoded wrongly."""
+    table = logical_flip_table(distance)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i, m in enumerate(mechanisms):
+        groups[m.checks].append(i)
+
+    def wrong(idx: tuple[int, ...]) -> bool:
+        syn = 0
+        flip = False
+        for i in idx:
+            syn ^= mechanisms[i].ideal
+            flip ^= mechanisms[i].flip
+        return bool(table[syn]) != flip
+
+    bad = []
+    if size == 1:
+        bad = [(i,) for i in groups.get(0, []) if wrong((i,))]
+    elif size == 2:
+        for members in groups.values():
+            bad += [pair for pair in itertools.combinations(members, 2) if wrong(pair)]
+    elif size == 3:
+        keys = list(groups)
+        for a, b in itertools.combinations_with_replacement(keys, 2):
+            c = a ^ b
+            if c not in groups or c < b:
+                continue
+            for i in groups[a]:
+                for j in groups[b]:
+                    for k in groups[c]:
+                        idx = (i, j, k)
+                        if len(set(idx)) == 3 and i < j < k and wrong(idx):
+                            bad.append(idx)
+    else:
+        raise ValueError("enumeration supports sets of at most 3 faults")
+    return bad
+
+
+def fault_distance(circuit: stim.Circuit, proxy: str, distance: int, n_faces: int) -> int:
+    """Exact fault distance, as long as it is at most 4 (enumeration up to 3 faults)."""
+    mechanisms = faults(circuit, proxy, n_faces)
+    for size in (1, 2, 3):
+        if size > (distance + 1) // 2 or undetected_failures(mechanisms, distance, size):
+            if undetected_failures(mechanisms, distance, size):
+                return size
+            break
+    upper = len(
+        circuit.search_for_undetectable_logical_errors(
+            dont_explore_detection_event_sets_with_size_above=6,
+            dont_explore_edges_with_degree_above=9999,
+            dont_explore_edges_increasing_symptom_degree=False,
+        )
+    )
+    return upper

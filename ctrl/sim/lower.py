@@ -1,0 +1,119 @@
+"""Lowering of the protocol IR to `stim.Circuit`.
+
+Three forms, one instruction list:
+
+- `proxy="X"`: the Clifford proxy of PROTOCOL.md section 4. R_y(+-pi/4) -> R_y(+-pi/2) (SQRT_Y, SQRT_Y_DAG),
+  so |H> -> |+>, CH -> CNOT, H_L -> X_L. Sees Z-type output errors.
+- `proxy="Z"`: R_y(+-pi/4) -> identity, so |H> -> |0>, CH -> CZ, H_L -> Z_L. Sees X-type output errors.
+- `proxy="exact"`: the real circuit; each R_y(+-pi/4) is an `I` instruction tagged `RY_P4` or `RY_M4`
+  (Stim ignores it, `ctrl.sim.statevector` applies it). No ideal round.
+
+Each protocol check becomes a DETECTOR tagged with the check's name. The proxies end with a noiseless
+ideal round: MPP of every X face, then every Z face (detectors tagged `ideal`), then the proxy logical as
+OBSERVABLE_INCLUDE(0). Post-selection is "every detector not tagged ideal".
+"""
+
+from __future__ import annotations
+
+import stim
+
+from ctrl.errors import CtrlError
+from ctrl.noise.models import UniformNoise
+from ctrl.protocol.ir import MEASUREMENTS, ProtocolCircuit
+
+PROXIES = ("X", "Z", "exact")
+IDEAL = "ideal"
+
+_ONE_QUBIT = {
+    "X": {"RH": "RX", "RY_P4": "SQRT_Y", "RY_M4": "SQRT_Y_DAG"},
+    "Z": {"RH": "R", "RY_P4": "I", "RY_M4": "I"},
+    "exact": {"RH": "R", "RY_P4": "I", "RY_M4": "I"},
+}
+_ORDER = ("R", "RX", "RH", "RY_M4", "RY_P4", "CX", "CZ", "M", "MX")
+
+
+def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | None = None) -> stim.Circuit:
+    if proxy not in PROXIES:
+        raise CtrlError(f"unknown proxy {proxy!r}: expected one of {', '.join(PROXIES)}")
+    out = stim.Circuit()
+    for q in circuit.qubits:
+        out.append("QUBIT_COORDS", [q.index], list(q.coords))
+    checks_at: dict[int, list] = {}
+    for c in circuit.checks:
+        checks_at.setdefault(c.step, []).append(c)
+    record: dict[str, int] = {}
+    n_meas = 0
+    live: set[int] = set()
+    for step, ops in circuit.steps():
+        busy: set[int] = set()
+        for name in _ORDER:
+            group = sorted((op for op in ops if op.name == name), key=lambda op: op.targets)
+            if not group:
+                continue
+            targets = [t for op in group for t in op.targets]
+            busy.update(targets)
+            if name in MEASUREMENTS:
+                args = [noise.flip] if noise and noise.flip else []
+                out.append(name, targets, args)
+                for op in group:
+                    record[op.key] = n_meas
+                    n_meas += 1
+                live.difference_update(targets)
+                continue
+            gate = _ONE_QUBIT[proxy].get(name, name)
+            if name == "RH" and proxy == "exact":
+                out.append("R", targets)
+                out.append(stim.CircuitInstruction("I", targets, tag="RY_P4"))
+            elif name in ("RY_P4", "RY_M4") and proxy == "exact":
+                out.append(stim.CircuitInstruction("I", targets, tag=name))
+            else:
+                out.append(gate, targets)
+            if noise:
+                if name == "RH":
+                    # A flipped |H> is the orthogonal state Y|H>; Y also anticommutes with both proxies' logical.
+                    _err(out, "Y_ERROR", targets, noise.flip)
+                elif name == "R":
+                    _err(out, "X_ERROR", targets, noise.flip)
+                elif name == "RX":
+                    _err(out, "Z_ERROR", targets, noise.flip)
+                elif name in ("CX", "CZ"):
+                    _err(out, "DEPOLARIZE2", targets, noise.gate2)
+                else:
+                    _err(out, "DEPOLARIZE1", targets, noise.gate1)
+            if name in ("R", "RX", "RH"):
+                live.update(targets)
+        if noise:
+            idle = sorted(live - busy)
+            _err(out, "DEPOLARIZE1", idle, noise.idle)
+        for c in sorted(checks_at.get(step, ()), key=lambda c: c.name):
+            recs = [stim.target_rec(record[k] - n_meas) for k in c.measurements]
+            out.append(stim.CircuitInstruction("DETECTOR", recs, [], tag=c.name))
+        out.append("TICK")
+    if proxy != "exact":
+        _ideal_round(out, circuit, proxy)
+    return out
+
+
+def _err(out: stim.Circuit, name: str, targets: list[int], p: float) -> None:
+    if targets and p > 0:
+        out.append(name, targets, [p])
+
+
+def _ideal_round(out: stim.Circuit, circuit: ProtocolCircuit, proxy: str) -> None:
+    code = circuit.code
+    for basis in "XZ":
+        for f in code.faces:
+            out.append("MPP", _product(basis, f.qubits))
+            out.append(stim.CircuitInstruction("DETECTOR", [stim.target_rec(-1)], [], tag=IDEAL))
+    out.append("MPP", _product(proxy, code.logical))
+    out.append("OBSERVABLE_INCLUDE", [stim.target_rec(-1)], [0])
+
+
+def _product(basis: str, qubits: tuple[int, ...]) -> list:
+    pauli = {"X": stim.target_x, "Z": stim.target_z}[basis]
+    targets = []
+    for i, q in enumerate(qubits):
+        if i:
+            targets.append(stim.target_combiner())
+        targets.append(pauli(q))
+    return targets

@@ -1,0 +1,104 @@
+"""Monte Carlo of the Clifford proxies with post-selection on every protocol check.
+
+Shots are split into fixed chunks, each seeded from (seed, proxy, chunk index), so a run's numbers depend
+only on its inputs, never on the number of worker processes. An accepted shot is scored through the ideal
+round: its syndrome is decoded by the minimum-weight table and compared with the noiseless logical.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import stim
+
+from ctrl.noise.models import UniformNoise
+from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.sim.decode import decode_flips
+from ctrl.sim.lower import IDEAL, to_stim
+
+CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class Tally:
+    shots: int = 0
+    accepted: int = 0
+    errors: int = 0
+    discards: dict[str, int] = field(default_factory=dict)  # first failing check's kind -> shots
+
+    def __add__(self, other: Tally) -> Tally:
+        kinds = sorted(set(self.discards) | set(other.discards))
+        return Tally(
+            self.shots + other.shots,
+            self.accepted + other.accepted,
+            self.errors + other.errors,
+            {k: self.discards.get(k, 0) + other.discards.get(k, 0) for k in kinds},
+        )
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for k successes in n trials."""
+    if n == 0:
+        return (0.0, 1.0)
+    phat = k / n
+    denom = 1 + z * z / n
+    centre = (phat + z * z / (2 * n)) / denom
+    half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _chunk(args: tuple[int, float, str, int, int]) -> Tally:
+    distance, p, proxy, shots, seed = args
+    circuit = cn20_protocol(distance)
+    stim_circuit = to_stim(circuit, proxy, UniformNoise(p))
+    tags = [i.tag for i in stim_circuit.flattened() if i.name == "DETECTOR"]
+    ideal = np.array([t == IDEAL for t in tags])
+    kind_of = {c.name: c.kind for c in circuit.checks}
+    kinds = np.array([kind_of.get(t, "") for t in tags])
+    n_faces = len(circuit.code.faces)
+    sampler = stim_circuit.compile_detector_sampler(seed=seed)
+    det, obs = sampler.sample(shots, separate_observables=True)
+    checks = det[:, ~ideal]
+    fired = checks.any(axis=1)
+    first = np.argmax(checks[fired], axis=1)
+    names, counts = np.unique(kinds[~ideal][first], return_counts=True)
+    ok = ~fired
+    syn = det[ok][:, ideal]
+    syn = syn[:, :n_faces] if proxy == "X" else syn[:, n_faces:]
+    wrong = decode_flips(distance, syn) != obs[ok, 0]
+    return Tally(shots, int(ok.sum()), int(wrong.sum()), dict(zip(names.tolist(), counts.tolist())))
+
+
+def sample_proxy(
+    distance: int, noise: UniformNoise, shots: int, proxy: str, seed: int, workers: int | None = None
+) -> Tally:
+    jobs = []
+    left = shots
+    index = 0
+    while left > 0:
+        n = min(CHUNK, left)
+        # SeedSequence mixes the parts so neighbouring seeds give unrelated streams.
+        s = np.random.SeedSequence([seed, ord(proxy), index]).generate_state(1)[0]
+        jobs.append((distance, noise.p, proxy, n, int(s)))
+        left -= n
+        index += 1
+    workers = workers or os.cpu_count() or 1
+    total = Tally()
+    progress = sys.stderr.isatty()
+    if workers == 1 or len(jobs) == 1:
+        results = map(_chunk, jobs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        results = pool.map(_chunk, jobs)
+    for i, t in enumerate(results, 1):
+        total = total + t
+        if progress:
+            print(f"\r  proxy {proxy}: {total.shots}/{shots} shots, {total.accepted} accepted", end="", file=sys.stderr)
+    if progress:
+        print(file=sys.stderr)
+    return total
