@@ -96,18 +96,15 @@ def undetected_failures(mechanisms: list[Fault], distance: int, size: int) -> li
 
 
 def fault_distance(circuit: stim.Circuit, proxy: str, distance: int, n_faces: int) -> int:
-    """Exact fault distance, as long as it is at most 4 (enumeration up to 3 faults)."""
+    """Exact fault distance when it is at most 3; beyond that, Stim's upper bound."""
     mechanisms = faults(circuit, proxy, n_faces)
     for size in (1, 2, 3):
-        if size > (distance + 1) // 2 or undetected_failures(mechanisms, distance, size):
-            if undetected_failures(mechanisms, distance, size):
-                return size
-            break
-    upper = len(
+        if undetected_failures(mechanisms, distance, size):
+            return size
+    return len(
         circuit.search_for_undetectable_logical_errors(
             dont_explore_detection_event_sets_with_size_above=6,
             dont_explore_edges_with_degree_above=9999,
             dont_explore_edges_increasing_symptom_degree=False,
         )
     )
-    return upper
