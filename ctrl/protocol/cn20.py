@@ -19,6 +19,7 @@ read 0 for the attempt to be accepted.
 from __future__ import annotations
 
 import itertools
+import random
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -102,30 +103,40 @@ def _middle(path: tuple[int, ...]) -> int:
     return path[(len(path) - 1) // 2]
 
 
-def _encoder_sources(code: ColorCode, layout: Layout) -> tuple[list[_Source], dict[str, int]]:
-    """Fan-outs and their pivots, in an order where every pivot is still untouched when it fires.
+def _encoder_orders(code: ColorCode, layout: Layout, tries: int):
+    """Valid fan-out orders with their pivots: every pivot is still untouched when its fan-out fires.
 
-    Peeling from the back: the last source needs a qubit no other source touches; remove it and repeat.
+    Built by peeling from the back (the last source needs a qubit no other remaining source touches),
+    with seeded random choices, for each logical side; the caller keeps the one that schedules shortest.
     """
-    side = min(code.sides, key=lambda s: _window(layout, s)[1] - _window(layout, s)[0])
-    lo, hi = _window(layout, side)
-    sources = [_Source("enc.L", side, tuple(layout.ancilla(k) for k in range(lo, hi + 1)))]
-    sources += [_Source(f"enc.F{f.index}", f.qubits, layout.segment(f.index)) for f in code.faces]
-    remaining = list(sources)
-    order: list[_Source] = []
-    pivots: dict[str, int] = {}
-    while remaining:
-        for src in sorted(remaining, key=lambda s: (s.name != "enc.L", s.name)):
-            others = set().union(*(set(o.support) for o in remaining if o is not src))
-            private = [q for q in src.support if q not in others and q not in pivots.values()]
-            if private:
-                pivots[src.name] = min(private, key=lambda q: len(code.faces_of(q)))
+    rng = random.Random(0)
+    faces = [_Source(f"enc.F{f.index}", f.qubits, layout.segment(f.index)) for f in code.faces]
+    for side in code.sides:
+        lo, hi = _window(layout, side)
+        sources = [_Source("enc.L", side, tuple(layout.ancilla(k) for k in range(lo, hi + 1)))] + faces
+        for attempt in range(tries):
+            remaining = list(sources)
+            order: list[_Source] = []
+            pivots: dict[str, int] = {}
+            while remaining:
+                options = []
+                for src in remaining:
+                    others = set().union(*(set(o.support) for o in remaining if o is not src))
+                    options += [(src, q) for q in src.support if q not in others and q not in pivots.values()]
+                if not options:
+                    break
+                # The first attempt is greedy: pivots coupled to the middle of their segment spread fastest.
+                src, q = rng.choice(options) if attempt else min(options, key=lambda o: _depth(layout, *o))
+                pivots[src.name] = q
                 order.append(src)
                 remaining.remove(src)
-                break
-        else:
-            raise CtrlError(f"no valid encoder pivot order for distance {code.distance}")
-    return order[::-1], pivots
+            if not remaining:
+                yield order[::-1], pivots
+
+
+def _depth(layout: Layout, src: _Source, pivot: int) -> int:
+    root = next(i for i, a in enumerate(src.ancillas) if layout.slot_of(a) == pivot)
+    return max(root, len(src.ancillas) - 1 - root)
 
 
 def _window(layout: Layout, support: tuple[int, ...]) -> tuple[int, int]:
@@ -228,15 +239,22 @@ def cn20_protocol(distance: int) -> ProtocolCircuit:
     layout = build_layout(code)
     prog = _Program()
 
-    sources, pivots = _encoder_sources(code, layout)
-    for q in range(code.n):
-        role = {pivots.get("enc.L"): "RH"}.get(q, "RX" if q in pivots.values() else "R")
-        prog.add(role, (q,), "enc")
-    for src in sources:
-        p = pivots[src.name]
-        root = next(a for a in src.ancillas if layout.slot_of(a) == p)
-        targets = tuple(q for q in src.support if q != p)
-        prog.cat(src.ancillas, root, _assign(layout, src.ancillas, root, targets), "CX", src.name, pivot=p)
+    def encoder(order: list[_Source], pivots: dict[str, int]) -> _Program:
+        prog = _Program()
+        for q in range(code.n):
+            role = {pivots["enc.L"]: "RH"}.get(q, "RX" if q in pivots.values() else "R")
+            prog.add(role, (q,), "enc")
+        for src in order:
+            p = pivots[src.name]
+            root = next(a for a in src.ancillas if layout.slot_of(a) == p)
+            targets = tuple(q for q in src.support if q != p)
+            prog.cat(src.ancillas, root, _assign(layout, src.ancillas, root, targets), "CX", src.name, pivot=p)
+        return prog
+
+    candidates = [encoder(*c) for c in _encoder_orders(code, layout, tries=60)]
+    if not candidates:
+        raise CtrlError(f"no valid encoder pivot order for distance {code.distance}")
+    prog = min(candidates, key=lambda p: max(_schedule(p.ops, p.phases)))
 
     lo, hi = _window(layout, tuple(range(code.n)))
     cat_path = tuple(layout.ancilla(k) for k in range(lo, hi + 1))
