@@ -100,6 +100,15 @@ class ProtocolCircuit:
     def measurements(self) -> tuple[Op, ...]:
         return tuple(op for op in self.ops if op.name in MEASUREMENTS)
 
+    @property
+    def record(self) -> tuple[str, ...]:
+        """Measurement keys in measurement-record order: by step, M before MX, then by qubit.
+
+        Stim's measurement record, the decision program and the QICK readout map all use this order.
+        """
+        ms = sorted(self.measurements, key=lambda op: (op.step, MEASUREMENTS.index(op.name), op.targets))
+        return tuple(op.key for op in ms)
+
     def steps(self) -> Iterator[tuple[int, tuple[Op, ...]]]:
         by_step: dict[int, list[Op]] = {}
         for op in self.ops:

@@ -29,7 +29,7 @@ _ONE_QUBIT = {
     "Z": {"RH": "R", "RY_P4": "I", "RY_M4": "I"},
     "exact": {"RH": "R", "RY_P4": "I", "RY_M4": "I"},
 }
-_ORDER = ("R", "RX", "RH", "RY_M4", "RY_P4", "CX", "CZ", "M", "MX")
+_ORDER = ("R", "RX", "RH", "RY_M4", "RY_P4", "CX", "CZ") + MEASUREMENTS  # same as ProtocolCircuit.record
 
 
 def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | None = None) -> stim.Circuit:
@@ -89,6 +89,7 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | No
             recs = [stim.target_rec(record[k] - n_meas) for k in c.measurements]
             out.append(stim.CircuitInstruction("DETECTOR", recs, [], tag=c.name))
         out.append("TICK")
+    assert tuple(sorted(record, key=record.get)) == circuit.record
     if proxy != "exact":
         _ideal_round(out, circuit, proxy)
     return out

@@ -1,0 +1,265 @@
+"""The post-selection rule as a decision program, and the evaluators that run it.
+
+A decision point is a moment during the attempt at which the controller reads the results that have
+arrived and aborts the attempt if any check among them fired. The same `DecisionProgram` is evaluated
+three ways, which must agree on every input:
+
+- `Stream`: results fed as they arrive (what the FPGA program does, and the lab-side cross-check);
+- `evaluate_batch`: many shots at once from bit-packed measurement records (no Python loop per shot);
+- `reference_accepts`: the plain definition, every check's parity on unpacked bits.
+
+Times are in whatever unit the caller uses consistently: protocol time steps by default, or clock
+cycles of a compiled schedule (`times=`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ctrl.errors import CtrlError
+from ctrl.protocol.ir import ProtocolCircuit
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: abort unless the XOR of these record bits is 0."""
+
+    name: str
+    kind: str
+    bits: tuple[int, ...]
+    ready: int  # time at which its last result is available
+
+
+@dataclass(frozen=True)
+class DecisionPoint:
+    index: int
+    time: int  # when the controller branches
+    rules: tuple[int, ...]  # indices into DecisionProgram.rules
+    needs: int  # number of record bits that must have arrived (a prefix of the record)
+
+    def __repr__(self) -> str:
+        return f"DecisionPoint({self.index} at t={self.time}: {len(self.rules)} checks, needs {self.needs} bits)"
+
+
+@dataclass(frozen=True)
+class DecisionProgram:
+    record: tuple[str, ...]  # measurement keys in record order
+    rules: tuple[Rule, ...]
+    points: tuple[DecisionPoint, ...]
+    duration: int  # length of a full attempt
+    latency: int  # from a result's arrival to the branch that uses it
+
+    def __repr__(self) -> str:
+        return (
+            f"DecisionProgram({len(self.record)} results, {len(self.rules)} checks, "
+            f"{len(self.points)} decision points, duration={self.duration}, latency={self.latency})"
+        )
+
+    @property
+    def n_bytes(self) -> int:
+        return (len(self.record) + 7) // 8
+
+    def masks(self) -> np.ndarray:
+        """Per decision point, a bit-packed mask (little-endian, as Stim packs) of its single-bit checks."""
+        out = np.zeros((len(self.points), self.n_bytes), dtype=np.uint8)
+        for p in self.points:
+            for r in p.rules:
+                bits = self.rules[r].bits
+                if len(bits) == 1:
+                    out[p.index, bits[0] // 8] |= np.uint8(1 << (bits[0] % 8))
+        return out
+
+
+def decision_program(
+    circuit: ProtocolCircuit,
+    latency: int = 1,
+    spacing: int | None = None,
+    times: Mapping[str, int] | None = None,
+    duration: int | None = None,
+) -> DecisionProgram:
+    """Derive the decision program from the protocol's checks.
+
+    A check can be tested `latency` after its last result arrives. Decision points are placed greedily
+    in time, at least `spacing` apart (default: `latency`, one test-and-jump in flight at a time); each
+    tests every check that is ready by then and was not tested before, so a check that cannot be decided
+    yet is deferred to a later point. All single-bit checks of one point fold into one masked test.
+    """
+    if latency < 0:
+        raise CtrlError(f"latency must be >= 0, got {latency}")
+    spacing = latency if spacing is None else spacing
+    record = circuit.record
+    index = {k: i for i, k in enumerate(record)}
+    step_of = {op.key: op.step for op in circuit.measurements}
+    arrive = {k: (times[k] if times is not None else step_of[k] + 1) for k in record}
+    rules = tuple(
+        sorted(
+            (
+                Rule(c.name, c.kind, tuple(index[k] for k in c.measurements), max(arrive[k] for k in c.measurements))
+                for c in circuit.checks
+            ),
+            key=lambda r: (r.ready, max(r.bits), r.name),
+        )
+    )
+    full = duration if duration is not None else (circuit.n_steps if times is None else max(arrive.values()))
+    points: list[DecisionPoint] = []
+    pending = list(range(len(rules)))
+    last = None
+    while pending:
+        first_ready = rules[pending[0]].ready + latency
+        t = first_ready if last is None else max(first_ready, last + spacing)
+        due = [r for r in pending if rules[r].ready + latency <= t]
+        # Bits arrive in record order, so a point needs the whole prefix up to its latest bit.
+        needs = 1 + max(b for r in due for b in rules[r].bits)
+        points.append(DecisionPoint(len(points), t, tuple(due), needs))
+        pending = [r for r in pending if r not in due]
+        last = t
+    return DecisionProgram(record, rules, tuple(points), max(full, last or 0), latency)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # "continue", "abort" or "accept"
+    check: str = ""
+    point: int = -1
+
+
+class Stream:
+    """Feed results in record order; get continue / abort (with the failing check) / accept."""
+
+    def __init__(self, program: DecisionProgram) -> None:
+        self.program = program
+        self.bits: list[int] = []
+        self.next_point = 0
+        self.done: Verdict | None = None
+
+    def feed(self, results: Sequence[int]) -> Verdict:
+        if self.done is not None:
+            return self.done
+        self.bits.extend(int(b) & 1 for b in results)
+        if len(self.bits) > len(self.program.record):
+            raise CtrlError(f"fed {len(self.bits)} results; the record has {len(self.program.record)}")
+        pts = self.program.points
+        while self.next_point < len(pts) and len(self.bits) >= pts[self.next_point].needs:
+            point = pts[self.next_point]
+            for r in point.rules:
+                rule = self.program.rules[r]
+                if sum(self.bits[b] for b in rule.bits) % 2:
+                    self.done = Verdict("abort", rule.name, point.index)
+                    return self.done
+            self.next_point += 1
+        if self.next_point == len(pts):
+            self.done = Verdict("accept")
+            return self.done
+        return Verdict("continue")
+
+
+def evaluate_batch(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
+    """Index of the decision point that aborts each shot, or -1 if the shot is accepted.
+
+    `packed` is (shots, ceil(n/8)) uint8, bit-packed little-endian (Stim's `bit_packed=True`).
+    Single-bit checks are tested a machine word of results at a time; when decision points follow
+    record order (they do for the protocol's own timing), the aborting point is the point of the lowest
+    fired bit, found without a loop over points.
+    """
+    packed = np.asarray(packed, dtype=np.uint8)
+    if packed.ndim != 2 or packed.shape[1] != program.n_bytes:
+        raise CtrlError(f"expected records of shape (shots, {program.n_bytes}), got {packed.shape}")
+    point_of_bit = _point_of_bit(program)
+    used = point_of_bit[point_of_bit >= 0]
+    if not (np.diff(used) >= 0).all():
+        return _evaluate_by_points(program, packed)
+    word_bytes = 8 if program.n_bytes > 4 else 4
+    n_words = -(-program.n_bytes // word_bytes)
+    dtype = np.uint64 if word_bytes == 8 else np.uint32
+    if program.n_bytes == n_words * word_bytes:
+        words = np.ascontiguousarray(packed).view(dtype)
+    else:
+        padded = np.zeros((packed.shape[0], n_words * word_bytes), dtype=np.uint8)
+        padded[:, : program.n_bytes] = packed
+        words = padded.view(dtype)
+    union = np.zeros(n_words * word_bytes, dtype=np.uint8)
+    union[: program.n_bytes] = np.bitwise_or.reduce(program.masks(), axis=0)
+    hit = words & union.view(dtype)
+    if n_words == 1:
+        first_word = 0
+        low = hit[:, 0]
+    else:
+        first_word = np.argmax(hit != 0, axis=1)
+        low = hit[np.arange(hit.shape[0]), first_word]
+    # Isolate each shot's lowest fired bit, an exact power of two, and read its index off the float
+    # exponent field (much faster than log2). Nothing fired gives a very negative index, clipped to -1,
+    # which point_of_bit maps to -1 = accepted.
+    low &= ~low + dtype(1)
+    if dtype is np.uint32:
+        exponent = (low.astype(np.float32).view(np.int32) >> 23) - 127
+    else:
+        exponent = (low.astype(np.float64).view(np.int64) >> 52) - 1023
+    out = point_of_bit[np.maximum(first_word * 8 * word_bytes + exponent, -1)]
+    for point, rule in _multi_bit_rules(program):
+        fired = _parity(packed, program.rules[rule].bits)
+        later = fired & ((out < 0) | (out > point))
+        out[later] = point
+    return out
+
+
+def _evaluate_by_points(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
+    """The general case: decision points in order, each testing its masked bits and parities."""
+    out = np.full(packed.shape[0], -1, dtype=np.int32)
+    alive = np.arange(packed.shape[0])
+    masks = program.masks()
+    for p in program.points:
+        rows = packed[alive]
+        fired = (rows & masks[p.index]).any(axis=1)
+        for r in p.rules:
+            if len(program.rules[r].bits) > 1:
+                fired |= _parity(rows, program.rules[r].bits)
+        out[alive[fired]] = p.index
+        alive = alive[~fired]
+    return out
+
+
+def _point_of_bit(program: DecisionProgram) -> np.ndarray:
+    point_of_bit = np.full(program.n_bytes * 8 + 64, -1, dtype=np.int32)
+    for p in program.points:
+        for r in p.rules:
+            bits = program.rules[r].bits
+            if len(bits) == 1:
+                point_of_bit[bits[0]] = p.index
+    return point_of_bit
+
+
+def _multi_bit_rules(program: DecisionProgram) -> list[tuple[int, int]]:
+    return [(p.index, r) for p in program.points for r in p.rules if len(program.rules[r].bits) > 1]
+
+
+def first_failures(program: DecisionProgram, packed: np.ndarray, aborts: np.ndarray) -> np.ndarray:
+    """For aborted shots, the index (into program.rules) of the first fired check at the aborting point."""
+    out = np.full(len(aborts), -1, dtype=np.int32)
+    for p in program.points:
+        rows = np.flatnonzero(aborts == p.index)
+        if not rows.size:
+            continue
+        unset = np.ones(rows.size, bool)
+        for r in p.rules:
+            fired = _parity(packed[rows], program.rules[r].bits) & unset
+            out[rows[fired]] = r
+            unset &= ~fired
+    return out
+
+
+def _parity(packed: np.ndarray, bits: tuple[int, ...]) -> np.ndarray:
+    acc = np.zeros(packed.shape[0], dtype=np.uint8)
+    for b in bits:
+        acc ^= (packed[:, b // 8] >> (b % 8)) & 1
+    return acc.astype(bool)
+
+
+def reference_accepts(program: DecisionProgram, bits: np.ndarray) -> np.ndarray:
+    """The plain rule on unpacked bits (shots, n): accepted iff every check's parity is 0."""
+    fired = np.zeros(bits.shape[0], dtype=bool)
+    for rule in program.rules:
+        fired |= np.bitwise_xor.reduce(bits[:, list(rule.bits)].astype(np.uint8), axis=1).astype(bool)
+    return ~fired

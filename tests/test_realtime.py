@@ -1,0 +1,126 @@
+"""The decision program: streaming == batch == plain rule, on random and on noisy records."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ctrl.noise.models import UniformNoise
+from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.realtime.decision import (
+    DecisionProgram,
+    Rule,
+    DecisionPoint,
+    Stream,
+    decision_program,
+    evaluate_batch,
+    first_failures,
+    reference_accepts,
+)
+from ctrl.realtime.stats import abort_statistics
+from ctrl.sim.lower import to_stim
+
+
+def _stream(program, bits, chunk):
+    s = Stream(program)
+    verdict = None
+    for i in range(0, len(bits), chunk):
+        verdict = s.feed(bits[i : i + chunk])
+        if verdict.status != "continue":
+            break
+    return verdict
+
+
+@pytest.fixture(scope="module", params=[3, 5])
+def program(request):
+    return decision_program(cn20_protocol(request.param), latency=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_stream_batch_and_reference_agree(program, data):
+    n = len(program.record)
+    density = data.draw(st.sampled_from([0.0, 0.002, 0.02, 0.3]))
+    seed = data.draw(st.integers(0, 2**31))
+    bits = (np.random.default_rng(seed).random((40, n)) < density).astype(np.uint8)
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    aborts = evaluate_batch(program, packed)
+    reference = reference_accepts(program, bits)
+    assert ((aborts < 0) == reference).all()
+    first = first_failures(program, packed, aborts)
+    chunk = data.draw(st.integers(1, 17))
+    for shot in range(bits.shape[0]):
+        v = _stream(program, bits[shot].tolist(), chunk)
+        fired = any(bits[shot, list(r.bits)].sum() % 2 for r in program.rules)
+        if fired:
+            assert v.status == "abort", "an attempt with a fired check was accepted"
+            assert v.point == aborts[shot]
+            assert v.check == program.rules[first[shot]].name
+        else:
+            assert v.status == "accept", "an attempt with no fired check was aborted"
+
+
+def test_multi_bit_parities_fold_correctly():
+    rules = (Rule("a", "syndrome", (0, 3), 1), Rule("b", "flag", (1,), 1), Rule("c", "flag", (2, 4, 9), 2))
+    prog = DecisionProgram(
+        record=tuple(f"m{i}" for i in range(10)),
+        rules=rules,
+        points=(DecisionPoint(0, 2, (0, 1), 4), DecisionPoint(1, 3, (2,), 10)),
+        duration=5,
+        latency=1,
+    )
+    bits = np.array(
+        [[1, 0, 0, 1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 1, 0, 1, 0, 0, 0, 0, 1]],
+        dtype=np.uint8,
+    )
+    aborts = evaluate_batch(prog, np.packbits(bits, axis=1, bitorder="little"))
+    assert aborts.tolist() == [-1, 0, 1]
+    assert reference_accepts(prog, bits).tolist() == [True, False, False]
+
+
+def test_every_check_is_decided_once_and_only_after_its_results():
+    c = cn20_protocol(3)
+    prog = decision_program(c, latency=4)
+    tested = [r for p in prog.points for r in p.rules]
+    assert sorted(tested) == list(range(len(prog.rules)))
+    for p in prog.points:
+        for r in p.rules:
+            assert prog.rules[r].ready + prog.latency <= p.time
+            assert max(prog.rules[r].bits) < p.needs
+    times = [p.time for p in prog.points]
+    assert all(b - a >= prog.latency for a, b in zip(times, times[1:]))
+
+
+def test_larger_latency_means_fewer_points():
+    c = cn20_protocol(3)
+    assert len(decision_program(c, latency=8).points) < len(decision_program(c, latency=1).points)
+
+
+def test_early_abort_saves_time_on_noisy_shots():
+    c = cn20_protocol(3)
+    prog = decision_program(c, latency=2)
+    rec = to_stim(c, "X", UniformNoise(1e-3)).compile_sampler(seed=7).sample(20000)
+    bits = rec[:, : len(prog.record)].astype(np.uint8)
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    aborts = evaluate_batch(prog, packed)
+    stats = abort_statistics(prog, aborts, first_failures(prog, packed, aborts))
+    assert 0.3 < stats["acceptance"] < 0.9
+    assert stats["mean_time_per_aborted_attempt"] < stats["full_attempt_time"]
+    assert stats["expected_time_per_accepted_state"] > stats["full_attempt_time"]
+    assert sum(stats["aborts_by_kind"].values()) == stats["shots"] - stats["accepted"]
+
+
+def test_points_out_of_record_order_use_the_general_path():
+    rules = (Rule("late-bit", "flag", (5,), 1), Rule("early-bit", "flag", (2,), 2))
+    prog = DecisionProgram(
+        record=tuple(f"m{i}" for i in range(8)),
+        rules=rules,
+        points=(DecisionPoint(0, 2, (0,), 6), DecisionPoint(1, 3, (1,), 6)),
+        duration=5,
+        latency=1,
+    )
+    bits = np.zeros((3, 8), dtype=np.uint8)
+    bits[0, 2] = 1  # only the check of point 1 fired
+    bits[1, [2, 5]] = 1  # both: point 0 decides first
+    aborts = evaluate_batch(prog, np.packbits(bits, axis=1, bitorder="little"))
+    assert aborts.tolist() == [1, 0, -1]
