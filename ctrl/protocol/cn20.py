@@ -26,7 +26,7 @@ from functools import lru_cache
 from ctrl.codes.color import ColorCode, check_distance, color_code
 from ctrl.errors import CtrlError
 from ctrl.protocol.ir import GATES, PREPARATIONS, Check, Op, ProtocolCircuit, Qubit
-from ctrl.protocol.layout import Layout, build_layout
+from ctrl.protocol.layout import Layout, build_layout, min_window
 
 
 @dataclass(frozen=True)
@@ -140,18 +140,9 @@ def _depth(layout: Layout, src: _Source, pivot: int) -> int:
 
 
 def _window(layout: Layout, support: tuple[int, ...]) -> tuple[int, int]:
-    """The shortest stretch of the ancilla path that touches every qubit of `support`."""
-    best = (0, len(layout.slots) - 1)
-    for lo in range(len(layout.slots)):
-        seen: set[int] = set()
-        for hi in range(lo, len(layout.slots)):
-            if layout.slots[hi] in support:
-                seen.add(layout.slots[hi])
-            if len(seen) == len(support):
-                if hi - lo < best[1] - best[0]:
-                    best = (lo, hi)
-                break
-    return best
+    window = min_window(layout.slots, support)
+    assert window is not None, support
+    return window
 
 
 def _assign(layout: Layout, path: tuple[int, ...], root: int, support: tuple[int, ...]) -> dict[int, int]:
@@ -231,12 +222,13 @@ def _exposure(ops: list[tuple[str, tuple[int, ...], str, str]], steps: list[int]
     return sum(end - last.get((q, b), 0) for q in range(n_data) for b in "XZ"), end
 
 
-@lru_cache(maxsize=8)
-def cn20_protocol(distance: int) -> ProtocolCircuit:
-    """The CN20 protocol circuit at an odd distance >= 3."""
+@lru_cache(maxsize=16)
+def cn20_protocol(distance: int, layout: Layout | None = None) -> ProtocolCircuit:
+    """The CN20 protocol circuit at an odd distance >= 3, on the given ancilla layout (default: the
+    planar degree-3 face-tour layout of `build_layout`)."""
     d = check_distance(distance)
     code = color_code(d)
-    layout = build_layout(code)
+    layout = layout or build_layout(code)
     prog = _Program()
 
     def encoder(order: list[_Source], pivots: dict[str, int]) -> _Program:

@@ -28,10 +28,11 @@ from ctrl.errors import CtrlError
 
 @dataclass(frozen=True)
 class Layout:
-    """Ancilla `k` (qubit index n + k) sits on the path at position k and is coupled to data `slots[k]`."""
+    """Ancilla `k` (qubit index n + k) sits on the path at position k and is coupled to data `slots[k]`
+    (None: a spacer ancilla, coupled to no data qubit, as a device's own graph may need)."""
 
     n_data: int
-    slots: tuple[int, ...]
+    slots: tuple[int | None, ...]
     tour: tuple[int, ...]
     segments: tuple[tuple[int, int], ...]  # per face index: first and last path position (inclusive)
     ancilla_coords: tuple[tuple[float, float], ...]
@@ -51,14 +52,44 @@ class Layout:
         lo, hi = self.segments[face]
         return tuple(self.ancilla(k) for k in range(lo, hi + 1))
 
-    def slot_of(self, ancilla: int) -> int:
+    def slot_of(self, ancilla: int) -> int | None:
         return self.slots[ancilla - self.n_data]
 
     @property
     def couplers(self) -> tuple[tuple[int, int], ...]:
         path = [(self.ancilla(k), self.ancilla(k + 1)) for k in range(len(self.slots) - 1)]
-        pendant = [(d, self.ancilla(k)) for k, d in enumerate(self.slots)]
+        pendant = [(d, self.ancilla(k)) for k, d in enumerate(self.slots) if d is not None]
         return tuple(sorted(path + pendant))
+
+    @classmethod
+    def from_slots(
+        cls, code: ColorCode, slots: tuple[int | None, ...], ancilla_coords: tuple[tuple[float, float], ...]
+    ) -> Layout:
+        """A layout from any ancilla path: each face gets the shortest stretch of the path that is
+        coupled to every one of its qubits."""
+        segments = tuple(min_window(slots, f.qubits) for f in code.faces)
+        if any(s is None for s in segments):
+            raise CtrlError("some face has a qubit that no ancilla of the path is coupled to")
+        tour = tuple(sorted(range(len(code.faces)), key=lambda f: segments[f]))
+        return cls(code.n, tuple(slots), tour, segments, tuple(ancilla_coords))
+
+
+def min_window(slots: tuple[int | None, ...], support: tuple[int, ...]) -> tuple[int, int] | None:
+    """The shortest stretch (first, last position) of the path coupled to every qubit of `support`."""
+    need = set(support)
+    best = None
+    for lo in range(len(slots)):
+        if slots[lo] not in need:
+            continue
+        seen: set[int] = set()
+        for hi in range(lo, len(slots)):
+            if slots[hi] in need:
+                seen.add(slots[hi])
+                if len(seen) == len(need):
+                    if best is None or hi - lo < best[1] - best[0]:
+                        best = (lo, hi)
+                    break
+    return best
 
 
 def ancilla_budget(code: ColorCode) -> int:

@@ -1,0 +1,145 @@
+"""Adapting the protocol's ancilla arrangement to a device graph that does not contain its own layout.
+
+The protocol needs only this (see `ctrl.protocol.layout`): a simple path of ancillas, and every data
+qubit coupled to at least one ancilla of the path; each face then uses the shortest stretch of the path
+that reaches all its qubits. A square grid or a heavy-hex lattice has no odd cycles, so the default
+face-tour layout does not embed, but such a path with pendant data qubits is easy to find there.
+
+Search: long simple paths from several starts (randomised depth-first, seeded), then an assignment of
+the code's data qubits to the path's free neighbours by local search, minimising the total length of
+the face stretches (shorter cats, fewer conflicts) plus the node costs the caller supplies.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Hashable
+
+import networkx as nx
+
+from ctrl.codes.color import ColorCode
+from ctrl.errors import CtrlError
+from ctrl.protocol.layout import Layout, min_window
+
+Node = Hashable
+
+
+@dataclass(frozen=True)
+class Embedding:
+    layout: Layout
+    nodes: tuple[Node, ...]  # device node of protocol qubit i (data 0..n-1, then the ancilla path)
+    cost: float
+
+
+def embed_layout(
+    code: ColorCode,
+    graph: nx.Graph,
+    node_cost: Callable[[Node], float] = lambda v: 0.0,
+    seed: int = 0,
+    starts: int = 24,
+    sweeps: int = 400,
+) -> Embedding:
+    rng = random.Random(seed)
+    nodes = sorted(graph.nodes, key=str)
+    if len(nodes) < 2 * code.n:
+        raise CtrlError(
+            f"the device has {len(nodes)} usable qubits; distance {code.distance} needs at least {2 * code.n}"
+        )
+    best: Embedding | None = None
+    order = sorted(nodes, key=lambda v: (graph.degree(v), str(v)))
+    for i in range(starts):
+        start = order[i % len(order)] if i < len(order) else rng.choice(nodes)
+        path = _long_path(graph, start, rng)
+        found = _assign(code, graph, path, node_cost, rng, sweeps)
+        if found and (best is None or found.cost < best.cost):
+            best = found
+    if best is None:
+        raise CtrlError(
+            f"no ancilla path with every one of the {code.n} data qubits of distance {code.distance} "
+            f"coupled to it fits in the device graph ({len(nodes)} usable qubits)"
+        )
+    return best
+
+
+def _long_path(graph: nx.Graph, start: Node, rng: random.Random) -> list[Node]:
+    """A long simple path: depth-first, preferring neighbours that keep free nodes beside the path."""
+    path = [start]
+    on = {start}
+    while True:
+        options = [v for v in graph.neighbors(path[-1]) if v not in on]
+        if not options:
+            return path
+        rng.shuffle(options)
+        # Leave room for data: prefer next nodes that still have neighbours off the path.
+        options.sort(key=lambda v: -sum(1 for w in graph.neighbors(v) if w not in on))
+        nxt = options[0] if rng.random() < 0.8 else options[-1]
+        path.append(nxt)
+        on.add(nxt)
+
+
+def _assign(code, graph, path, node_cost, rng, sweeps) -> Embedding | None:
+    on_path = {v: k for k, v in enumerate(path)}
+    free = sorted({w for v in path for w in graph.neighbors(v) if w not in on_path}, key=str)
+    if len(free) < code.n:
+        return None
+    positions = {w: sorted(on_path[v] for v in graph.neighbors(w) if v in on_path) for w in free}
+    free.sort(key=lambda w: (positions[w][0], str(w)))
+    # Start from the code's own geometry: data sorted along one side, candidates along the path.
+    data_order = sorted(range(code.n), key=lambda q: (code.coords[q][1], code.coords[q][0]))
+    step = len(free) / code.n
+    assign = {q: free[int(i * step)] for i, q in enumerate(data_order)}
+
+    def evaluate(a: dict[int, Node]) -> tuple[float, tuple | None]:
+        slots: list[int | None] = [None] * len(path)
+        taken = {w: q for q, w in a.items()}
+        for k, v in enumerate(path):
+            near = [taken[w] for w in graph.neighbors(v) if w in taken]
+            if near:
+                # A path node next to two data qubits serves the one with fewer other couplings.
+                slots[k] = min(near, key=lambda q: (len(positions[a[q]]), q))
+        total = 0.0
+        for f in code.faces:
+            win = min_window(tuple(slots), f.qubits)
+            if win is None:
+                return float("inf"), None
+            total += win[1] - win[0] + 1
+        everything = min_window(tuple(slots), tuple(range(code.n)))
+        if everything is None:
+            return float("inf"), None
+        lo, hi = everything
+        total += 2 * (hi - lo + 1)
+        total += sum(node_cost(w) for w in a.values()) + sum(node_cost(path[k]) for k in range(lo, hi + 1))
+        return total, (tuple(slots[lo : hi + 1]), lo, hi)
+
+    cost, shape = evaluate(assign)
+    unused = [w for w in free if w not in assign.values()]
+    for _ in range(sweeps):
+        trial = dict(assign)
+        q = rng.randrange(code.n)
+        if unused and rng.random() < 0.5:
+            j = rng.randrange(len(unused))
+            trial[q], new_unused = unused[j], unused[:j] + [assign[q]] + unused[j + 1 :]
+        else:
+            r = rng.randrange(code.n)
+            trial[q], trial[r] = assign[r], assign[q]
+            new_unused = unused
+        c, s = evaluate(trial)
+        if c <= cost:
+            assign, cost, shape, unused = trial, c, s, new_unused
+    if shape is None:
+        return None
+    slots, lo, hi = shape
+    ancillas = path[lo : hi + 1]
+    coords = tuple(_xy(graph, v) for v in ancillas)
+    layout = Layout.from_slots(code, slots, coords)
+    return Embedding(layout, tuple(assign[q] for q in range(code.n)) + tuple(ancillas), cost)
+
+
+def _xy(graph: nx.Graph, v: Node) -> tuple[float, float]:
+    pos = graph.nodes[v].get("pos")
+    if pos is not None:
+        return (float(pos[0]), float(pos[1]))
+    if isinstance(v, tuple) and len(v) == 2:
+        return (float(v[0]), float(v[1]))
+    return (0.0, 0.0)

@@ -1,0 +1,42 @@
+"""The protocol adapted to device graphs that do not contain its default layout."""
+
+import networkx as nx
+import pytest
+
+from ctrl.codes.color import color_code
+from ctrl.compile.embed import embed_layout
+from ctrl.errors import CtrlError
+from ctrl.noise.models import UniformNoise
+from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.sim.faults import fault_distance
+from ctrl.sim.lower import to_stim
+
+HEAVY_HEX_27 = [
+    (0, 1), (1, 2), (1, 4), (2, 3), (3, 5), (4, 7), (5, 8), (6, 7), (7, 10), (8, 9), (8, 11), (10, 12), (11, 14),
+    (12, 13), (12, 15), (13, 14), (14, 16), (15, 18), (16, 19), (17, 18), (18, 21), (19, 20), (19, 22), (21, 23),
+    (22, 25), (23, 24), (24, 25), (25, 26),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("graph", [nx.grid_2d_graph(5, 5), nx.Graph(HEAVY_HEX_27)], ids=["grid5x5", "heavyhex27"])
+def test_embedded_protocol_is_nearest_neighbour_and_fault_tolerant(graph):
+    e = embed_layout(color_code(3), graph)
+    c = cn20_protocol(3, e.layout)
+    assert len(set(e.nodes)) == len(c.qubits), "one device qubit per protocol qubit"
+    for a, b in c.couplers:
+        assert graph.has_edge(e.nodes[a], e.nodes[b])
+    assert not to_stim(c, "X").reference_sample().any()
+    for proxy in "XZ":
+        assert fault_distance(to_stim(c, proxy, UniformNoise(1e-3)), proxy, 3, len(c.code.faces)) == 2
+
+
+def test_embedding_avoids_expensive_qubits():
+    graph = nx.grid_2d_graph(5, 5)
+    bad = {(2, 2), (1, 2)}
+    e = embed_layout(color_code(3), graph, node_cost=lambda v: 100.0 if v in bad else 0.0)
+    assert not bad & set(e.nodes)
+
+
+def test_too_small_a_device_is_refused_with_a_reason():
+    with pytest.raises(CtrlError, match="needs at least"):
+        embed_layout(color_code(3), nx.path_graph(10))
