@@ -1,0 +1,48 @@
+"""The device model: one YAML file per device says what the chip is, how it is calibrated and how it is
+wired to QICK boards. The scheduler, the emitters and the emulator all read it through this package.
+
+    from ctrl.device import load_device
+    dev = load_device("device_configs/planar16_d3.yaml")
+    dev.qubit("Q3").t1_s, dev.coupler("Q1", "Q7").duration_s, dev.qubit_wiring("Q3").drive.gen
+    dev.calibration_hash        # changes exactly when a calibrated number changes
+    dev.graph(usable_only=True) # networkx graph for placement
+
+Public API: `load_device`, `validate`, `validate_text`, `json_schema`, `Device`, `DeviceError`,
+`DEFAULT_DEVICE`, the section models (`DeviceFile`, `Wiring`, `Calibration`, ...) and the firmware summaries
+(`FirmwareInfo`, `GenInfo`, `ReadoutInfo`). The file format is documented in docs/device.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctrl.device.checks import DEFAULT_FREQUENCY_GUARD_HZ
+from ctrl.device.device import Device
+from ctrl.device.firmware import FirmwareInfo, GenInfo, ReadoutInfo
+from ctrl.device.load import DeviceError, load_device, validate, validate_text
+from ctrl.device.model import (
+    SCHEMA_VERSION,
+    Calibration,
+    Channel,
+    Controller,
+    CouplerWiring,
+    CrossResonanceGate,
+    CZGate,
+    DeviceFile,
+    ISwapGate,
+    QubitCalibration,
+    QubitWiring,
+    ReadoutChannel,
+    Wiring,
+)
+from ctrl.device.schema import json_schema
+
+DEFAULT_DEVICE = Path(__file__).resolve().parents[2] / "device_configs" / "planar16_d3.yaml"
+
+__all__ = [
+    "DEFAULT_DEVICE", "DEFAULT_FREQUENCY_GUARD_HZ", "SCHEMA_VERSION",
+    "Device", "DeviceError", "load_device", "validate", "validate_text", "json_schema",
+    "DeviceFile", "Wiring", "Calibration", "QubitCalibration", "QubitWiring", "ReadoutChannel", "Channel",
+    "Controller", "CouplerWiring", "CZGate", "ISwapGate", "CrossResonanceGate",
+    "FirmwareInfo", "GenInfo", "ReadoutInfo",
+]

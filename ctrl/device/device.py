@@ -1,0 +1,162 @@
+"""`Device`: a validated device file with its firmware summaries, lookups and content hashes."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Mapping
+
+import networkx as nx
+
+from ctrl.device.firmware import FirmwareInfo, firmware_config
+from ctrl.device.model import Calibration, CouplerWiring, DeviceFile, QubitCalibration, QubitWiring, Wiring
+from ctrl.errors import CtrlError
+
+
+def _pair_key(pair) -> tuple:
+    return tuple(sorted(pair))
+
+
+def canonical_calibration(cal: Calibration) -> str:
+    """The calibration as canonical JSON: independent of key order, float spelling, list order of named
+    things (qubits, couplers, exclusions) and the order of a coupler's two qubits."""
+    d = cal.model_dump(mode="json")
+    d["qubits"] = sorted(d["qubits"], key=lambda q: q["name"])
+    for c in d["couplers"]:
+        c["qubits"] = sorted(c["qubits"])
+    d["couplers"] = sorted(d["couplers"], key=lambda c: c["qubits"])
+    for ex in d["crosstalk_exclusions"]:
+        ex["couplers"] = sorted(sorted(p) for p in ex["couplers"])
+    d["crosstalk_exclusions"] = sorted(d["crosstalk_exclusions"], key=lambda e: json.dumps(e, sort_keys=True))
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def canonical_wiring(wiring: Wiring, firmware_sha256: Mapping[str, str]) -> str:
+    """The wiring as canonical JSON, including the content hash of each board's firmware description."""
+    d = wiring.model_dump(mode="json")
+    for b in d["boards"]:
+        b["firmware_sha256"] = firmware_sha256.get(b["name"])
+    d["boards"] = sorted(d["boards"], key=lambda b: b["name"])
+    d["qubits"] = sorted(d["qubits"], key=lambda q: q["name"])
+    for c in d["couplers"]:
+        c["qubits"] = sorted(c["qubits"])
+    d["couplers"] = sorted(d["couplers"], key=lambda c: c["qubits"])
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _sha(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Device:
+    """A device file that passed every check. Immutable; build it with `ctrl.device.load_device`."""
+
+    path: Path
+    spec: DeviceFile
+    firmware: Mapping[str, FirmwareInfo]  # by board name (read-only)
+
+    def __post_init__(self):
+        object.__setattr__(self, "firmware", MappingProxyType(dict(self.firmware)))
+
+    def __repr__(self) -> str:
+        return (f"Device({self.name!r}, {len(self.qubits)} qubits, {len(self.couplers)} couplers, "
+                f"{len(self.wiring.boards)} board(s), calibration {self.calibration_hash[:19]})")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Device) and self.spec == other.spec
+
+    def __hash__(self) -> int:
+        return hash((self.calibration_hash, self.wiring_hash))
+
+    # --- sections
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def wiring(self) -> Wiring:
+        return self.spec.wiring
+
+    @property
+    def calibration(self) -> Calibration:
+        return self.spec.calibration
+
+    @property
+    def qubits(self):
+        return self.spec.calibration.qubits
+
+    @property
+    def couplers(self):
+        return self.spec.calibration.couplers
+
+    # --- hashes
+    @functools.cached_property
+    def calibration_hash(self) -> str:
+        """sha256 of the canonical calibration: changes exactly when a calibrated number changes."""
+        return _sha(canonical_calibration(self.spec.calibration))
+
+    @functools.cached_property
+    def wiring_hash(self) -> str:
+        """sha256 of the canonical wiring and the firmware descriptions it references."""
+        return _sha(canonical_wiring(self.spec.wiring, {k: v.sha256 for k, v in self.firmware.items()}))
+
+    # --- lookups
+    @functools.cached_property
+    def _qubit_index(self) -> dict:
+        return {q.name: q for q in self.qubits}
+
+    @functools.cached_property
+    def _coupler_index(self) -> dict:
+        return {frozenset(c.qubits): c for c in self.couplers}
+
+    def qubit(self, name: str) -> QubitCalibration:
+        try:
+            return self._qubit_index[name]
+        except KeyError:
+            raise CtrlError(f"device {self.name} has no qubit '{name}'") from None
+
+    def coupler(self, a: str, b: str):
+        """The calibration of the coupler between `a` and `b` (either order)."""
+        try:
+            return self._coupler_index[frozenset((a, b))]
+        except KeyError:
+            raise CtrlError(f"device {self.name} has no coupler {a}-{b}") from None
+
+    def qubit_wiring(self, name: str) -> QubitWiring:
+        for w in self.wiring.qubits:
+            if w.name == name:
+                return w
+        raise CtrlError(f"device {self.name} has no wiring for qubit '{name}'")
+
+    def coupler_wiring(self, a: str, b: str) -> CouplerWiring | None:
+        """The flux line of a tunable coupler, or None (fixed coupling, or cross resonance)."""
+        for w in self.wiring.couplers:
+            if frozenset(w.qubits) == frozenset((a, b)):
+                return w
+        return None
+
+    def graph(self, usable_only: bool = False) -> nx.Graph:
+        """A fresh coupling graph; nodes carry `position`, edges carry `gate`.
+
+        usable_only: drop qubits and couplers marked `usable: false` (and couplers touching a dropped qubit).
+        """
+        g = nx.Graph()
+        for q in self.qubits:
+            if q.usable or not usable_only:
+                g.add_node(q.name, position=q.position)
+        for c in self.couplers:
+            a, b = c.qubits
+            if not usable_only or (c.usable and a in g and b in g):
+                g.add_edge(a, b, gate=c.gate)
+        return g
+
+    def firmware_config(self, board: str) -> dict:
+        """The board's firmware description as a fresh dict, ready for `qick.QickConfig(...)`."""
+        if board not in self.firmware:
+            raise CtrlError(f"device {self.name} has no board '{board}'")
+        return firmware_config(self.firmware[board].path)
