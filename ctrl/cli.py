@@ -62,6 +62,41 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ctrl.device import DeviceError, load_device
+
+    if not args.frequency_guard >= 0:
+        raise CtrlError(f"--frequency-guard must be >= 0 Hz, got {args.frequency_guard}")
+    bad = 0
+    for f in args.files:
+        try:
+            dev = load_device(f, frequency_guard_hz=args.frequency_guard)
+        except DeviceError as e:
+            problems = e.problems
+        except CtrlError as e:
+            problems = [str(e)]
+        else:
+            print(f"{f}: ok: {dev.name}, {len(dev.qubits)} qubits, {len(dev.couplers)} couplers, "
+                  f"{len(dev.wiring.boards)} board(s), calibration {dev.calibration_hash}")
+            continue
+        bad += 1
+        for p in problems:
+            print(p, file=sys.stderr)
+    return 2 if bad else 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from ctrl.device.schema import json_schema_text
+
+    text = json_schema_text()
+    if args.out:
+        write_atomic(Path(args.out), text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _human(r: dict) -> str:
     lines = [
         f"CN20 d={r['distance']} {r['noise']} method={r['method']} shots={r['shots']}",
@@ -94,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("validate", help="check device files (model, graph, wiring against the QICK firmware)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--frequency-guard", type=float, default=20e6, metavar="HZ",
+                   help="smallest allowed detuning between coupled or next-nearest qubits, and between "
+                        "resonators on one feedline (default 20e6)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of device files (for editors)")
+    p.add_argument("--out", help="write it to this file instead")
+    p.set_defaults(func=_cmd_schema)
     return parser
 
 
