@@ -139,7 +139,8 @@ def frequencies(g: nx.Graph, d: Draw, groups: dict, spread_hz: float, alpha_hz: 
         ok = all(not (lo <= x <= hi) for x in f.values() for lo, hi in avoid)
         for a, b in g.edges:
             ok &= abs(f[a] - f[b]) >= guard_hz
-            ok &= abs(f[a] - (f[b] + alpha_hz)) >= guard_hz and abs(f[b] - (f[a] + alpha_hz)) >= guard_hz
+            # each qubit's anharmonicity is later drawn within +-10 MHz of alpha_hz: keep that much margin
+            ok &= min(abs(f[a] - (f[b] + alpha_hz)), abs(f[b] - (f[a] + alpha_hz))) >= guard_hz + 10e6
         for n in g:
             ns = list(g[n])
             ok &= all(abs(f[x] - f[y]) >= guard_hz for i, x in enumerate(ns) for y in ns[i + 1:])
@@ -462,29 +463,49 @@ qcom, so boards cannot share measurement results in real time.
     return header, doc
 
 
-FALCON27 = [(0, 1), (1, 2), (1, 4), (2, 3), (3, 5), (4, 7), (5, 8), (6, 7), (7, 10), (8, 9), (8, 11),
-            (10, 12), (11, 14), (12, 13), (12, 15), (13, 14), (14, 16), (15, 18), (16, 19), (17, 18), (18, 21),
-            (19, 20), (19, 22), (21, 23), (22, 25), (23, 24), (24, 25), (25, 26)]
-FALCON27_POS = {0: (0, 2), 1: (1, 2), 4: (2, 2), 7: (3, 2), 10: (4, 2), 12: (5, 2), 15: (6, 2), 18: (7, 2),
-                21: (8, 2), 23: (9, 2), 6: (3, 3), 17: (7, 3), 2: (1, 1), 13: (5, 1), 24: (9, 1), 3: (1, 0),
-                5: (2, 0), 8: (3, 0), 11: (4, 0), 14: (5, 0), 16: (6, 0), 19: (7, 0), 22: (8, 0), 25: (9, 0),
-                26: (10, 0), 9: (3, -1), 20: (7, -1)}
+def heavy_hex_65():
+    """A 65-qubit heavy-hex lattice of the IBM Hummingbird shape: five rows of 10/11/11/11/10 qubits, three
+    bridge qubits between consecutive rows (columns 0, 4, 8 below even rows, 2, 6, 10 below odd rows),
+    numbered row by row with each row's bridges after it; 72 couplers."""
+    rows = [range(0, 10), range(0, 11), range(0, 11), range(0, 11), range(1, 11)]
+    at, pos = {}, {}
+    for r, cols in enumerate(rows):
+        for c in cols:
+            at[(r, c)] = len(pos)
+            pos[at[(r, c)]] = (float(c), float(8 - 2 * r))
+        if r + 1 < len(rows):
+            for c in ((0, 4, 8) if r % 2 == 0 else (2, 6, 10)):
+                at[("bridge", r, c)] = len(pos)
+                pos[at[("bridge", r, c)]] = (float(c), float(7 - 2 * r))
+    edges = []
+    for r, cols in enumerate(rows):
+        cols = list(cols)
+        edges += [(at[(r, c)], at[(r, c + 1)]) for c in cols[:-1]]
+        if r + 1 < len(rows):
+            for c in ((0, 4, 8) if r % 2 == 0 else (2, 6, 10)):
+                edges += [(at[(r, c)], at[("bridge", r, c)]), (at[("bridge", r, c)], at[(r + 1, c)])]
+    return pos, sorted(edges)
 
 
-def heavyhex27() -> tuple[str, dict]:
-    d = Draw(27)
-    g = nx.Graph(FALCON27)
-    # heavy-hex frequency plan: degree-3 qubits (controls) in the middle band, the others above and below
+def heavyhex65() -> tuple[str, dict]:
+    d = Draw(65)
+    pos, edges = heavy_hex_65()
+    g = nx.Graph(edges)
+    # heavy-hex frequency plan: degree-3 qubits (always CR controls) in the middle band, the others above
+    # and below by sublattice
     side = nx.bipartite.color(g)
-    base = {n: 5.05e9 if g.degree(n) == 3 else (4.92e9 if side[n] else 5.18e9) for n in g}
-    f = frequencies(g, d, base, 35e6, FIXED_CR["alpha"], 25e6)
+    base = {n: 5.05e9 if g.degree(n) == 3 else (4.95e9 if side[n] else 5.15e9) for n in g}
+    f = frequencies(g, d, base, 40e6, FIXED_CR["alpha"], 25e6)
     name = {n: f"Q{n}" for n in g}
-    bad_q = {9: "TLS near 4.9 GHz: T1 fluctuates below 10 us", 20: "readout resonator hybridised; 1->0 error ~30 %"}
-    bad_c = {(13, 14): "ECR calibration fails (error reported as 1)", (19, 22): "strong ZZ from a spectator collision"}
-    boards = ["zcu216_a", "zcu216_b", "zcu216_c"]
+    # chosen so that the d=3 protocol still fits on the usable part (checked by tests/device)
+    bad_q = {10: "TLS near its frequency: T1 fluctuates below 10 us", 44: "readout resonator hybridised; 1->0 error ~30 %",
+             62: "frequency drifted onto a neighbour's 1-2 line; parked"}
+    bad_c = {(2, 3): "ECR calibration fails (error reported as 1)", (28, 29): "strong ZZ from a spectator collision",
+             (51, 54): "CR tone drives a box mode (error reported as 1)"}
+    boards = [f"zcu216_{k}" for k in range((len(g) + 8) // 9)]
     wq, ro_f = {}, {}
     for k, b in enumerate(boards):
-        group = list(range(9 * k, 9 * k + 9))
+        group = [n for n in sorted(g) if n // 9 == k]
         ro_f.update(readout_freqs(d, group[:6], 7.0e9, 50e6))
         ro_f.update(readout_freqs(d, group[6:8], 7.05e9, 70e6))
         ro_f.update(readout_freqs(d, group[8:], 7.1e9, 60e6))
@@ -496,37 +517,38 @@ def heavyhex27() -> tuple[str, dict]:
             else:
                 ro = readout_channel(b, 15, DYN_RO[1])
             wq[n] = {"name": name[n], "drive": channel(b, INT4[i]), "readout": ro}
-    cq = [qubit(d, name[n], FALCON27_POS[n], f[n], FIXED_CR, ro_f[n], bad_q.get(n)) for n in sorted(g)]
+    cq = [qubit(d, name[n], pos[n], f[n], FIXED_CR, ro_f[n], bad_q.get(n)) for n in sorted(g)]
     cc = []
-    for a, b in FALCON27:
+    for a, b in edges:
         control = a if g.degree(a) == 3 else (b if g.degree(b) == 3 else (a if f[a] > f[b] else b))
         c = ecr(d, (name[a], name[b]), name[control], FIXED_CR, bad_c.get((a, b)))
-        if (a, b) == (19, 22):
+        if (a, b) == (28, 29):
             c["error"] = 0.085
         cc.append(c)
-    cc[FALCON27.index((8, 11))]["error"] = 0.031  # poor but usable
-    excl = [{"couplers": [["Q12", "Q15"], ["Q18", "Q21"]], "note": "CR on Q12 excites Q18 through a shared box mode"},
-            {"couplers": [["Q3", "Q5"], ["Q8", "Q9"]], "note": "simultaneous RB shows 2x error"},
-            {"couplers": [["Q22", "Q25"], ["Q23", "Q24"]], "note": "spectator collision on Q24/Q25"}]
+    cc[edges.index((30, 31))]["error"] = 0.031  # poor but usable
+    excl = [{"couplers": [["Q4", "Q11"], ["Q17", "Q18"]], "note": "CR on Q11 excites Q18 through a shared box mode"},
+            {"couplers": [["Q31", "Q39"], ["Q46", "Q47"]], "note": "simultaneous RB shows 2x error"},
+            {"couplers": [["Q56", "Q57"], ["Q58", "Q59"]], "note": "spectator collision on Q57/Q58"}]
     header = f"""
-heavyhex27_ecr: a 27-qubit heavy-hex device (the IBM Falcon coupling map, 28 couplers) with
-fixed-frequency transmons and echoed cross-resonance gates. Positions are the usual Falcon drawing.
+heavyhex65_ecr: a 65-qubit heavy-hex device (the IBM Hummingbird shape: rows of 10/11/11/11/10 qubits joined
+by 3 bridge qubits per gap, 72 couplers) with fixed-frequency transmons and echoed cross-resonance gates.
+Qubits are numbered row by row, each row's bridges after it; position (column, height).
 
-Numbers: illustrative, drawn (seed 27) around typical published Falcon r5 backend properties (2021-2023):
-T1 ~120 us, T2E ~100 us, sx 35.6 ns at ~2.5e-4, ECR 300-650 ns at ~7e-3, anharmonicity ~-335 MHz, readout
-~1.5 %. Frequency plan: degree-3 qubits (always the CR control) near 5.05 GHz, the others near 4.92 or
-5.18 GHz by sublattice. Bad parts, as a backend would report them:
-  Q9 and Q20 usable: false (TLS; hybridised resonator); couplers Q13-Q14 (error 1) and Q19-Q22 (error 8.5 %)
-  usable: false; Q8-Q11 usable with a poor 3.1 % error. Crosstalk exclusions list coupler pairs that must
-  not run together.
+Numbers: illustrative, drawn (seed 65) around typical published IBM Falcon/Hummingbird backend properties
+(2021-2023): T1 ~120 us, T2E ~100 us, sx 35.6 ns at ~2.5e-4, ECR 300-650 ns at ~7e-3, anharmonicity
+~-335 MHz, readout ~1.5 %. Frequency plan: degree-3 qubits (always the CR control) near 5.05 GHz, the
+others near 4.95 or 5.15 GHz by sublattice. Bad parts, as a backend would report them:
+  Q10, Q44, Q62 usable: false; couplers Q2-Q3 and Q51-Q54 (error 1) and Q28-Q29 (error 8.5 %) usable: false;
+  Q30-Q31 usable with a poor 3.1 % error. The d=3 protocol still fits on the usable part (a 27-qubit Falcon
+  does not once two qubits are bad). Crosstalk exclusions list coupler pairs that must not run together.
 
-Wiring: 3 ZCU216 boards ({FIRMWARE}), qubits 0-8, 9-17, 18-26. Per board: drive gens 5-13;
-readout by mux gen 4 tones 0-5 -> PFB readouts 2-7 (six qubits), gen 14 -> dynamic readout 0 (two qubits,
-one after the other) and gen 15 -> dynamic readout 1 (one qubit); external readout LO
-{READOUT_LO_HZ / 1e9:g} GHz. No flux lines. Boards share a reference and start trigger (assumed skew 2 ns);
+Wiring: {len(boards)} ZCU216 boards ({FIRMWARE}),
+qubits 9k..9k+8 on board k. Per board: drive gens 5-13; readout by mux gen 4 tones 0-5 -> PFB readouts 2-7 (six qubits), gen 14 -> dynamic
+readout 0 (two qubits, one after the other) and gen 15 -> dynamic readout 1 (one qubit); external readout
+LO {READOUT_LO_HZ / 1e9:g} GHz. No flux lines. Boards share a reference and start trigger (assumed skew 2 ns);
 no real-time link between boards (inter_board_latency_s: null).
 """
-    doc = document("heavyhex27_ecr", "27-qubit heavy-hex (Falcon map), fixed frequency, ECR, 3 ZCU216 boards",
+    doc = document("heavyhex65_ecr", "65-qubit heavy-hex (Hummingbird shape), fixed frequency, ECR, 8 ZCU216 boards",
                    boards, [wq[n] for n in sorted(g)], [], cq, cc, excl, "2025-06-02T08:30:00Z")
     return header, doc
 
@@ -581,7 +603,7 @@ trigger (assumed skew 2 ns); no real-time link between boards (inter_board_laten
     return header, doc
 
 
-DEVICES = {"planar16_d3.yaml": planar16, "grid55_d5.yaml": grid55, "heavyhex27_ecr.yaml": heavyhex27,
+DEVICES = {"planar16_d3.yaml": planar16, "grid55_d5.yaml": grid55, "heavyhex65_ecr.yaml": heavyhex65,
            "grid25_cz.yaml": grid25}
 
 
