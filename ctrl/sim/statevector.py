@@ -86,6 +86,33 @@ class Location:
     probability: float
 
 
+_PRODUCT = {"0": (1.0, 0.0), "1": (0.0, 1.0), "+": (_SQRT_HALF, _SQRT_HALF), "-": (_SQRT_HALF, -_SQRT_HALF)}
+# A Pauli on a qubit in a known product state only relabels it (up to a global phase).
+_RELABEL = {
+    "X": {"0": "1", "1": "0", "+": "+", "-": "-"},
+    "Z": {"0": "0", "1": "1", "+": "-", "-": "+"},
+    "Y": {"0": "1", "1": "0", "+": "-", "-": "+"},
+}
+# <basis|label>: the amplitude a projection keeps from a qubit in a known product state.
+_OVERLAP = {
+    "0": {"0": 1.0, "1": 0.0, "+": _SQRT_HALF, "-": _SQRT_HALF},
+    "+": {"0": _SQRT_HALF, "1": _SQRT_HALF, "+": 1.0, "-": 0.0},
+}
+
+
+@dataclass
+class State:
+    """A pure state: `psi` over the active qubits (one axis each, in increasing qubit order; which qubits
+    are active is fixed by the op index, see Program) and the product state '0', '1', '+' or '-' of
+    every inactive qubit in `labels`."""
+
+    psi: np.ndarray
+    labels: dict[int, str]
+
+    def copy(self) -> State:
+        return State(self.psi.copy(), dict(self.labels))
+
+
 @dataclass
 class Run:
     """The result of running (part of) a Program.
@@ -96,7 +123,7 @@ class Run:
     last op at which a branch was rejected (-1 if none was).
     """
 
-    branches: list[np.ndarray]
+    branches: list[State]
     losses: np.ndarray
     rejected_at: int
 
@@ -106,6 +133,12 @@ class Program:
 
     Supported: QUBIT_COORDS, TICK, R, RX, H, X, Z, CX, CZ, I[RY_P4], I[RY_M4], M(p), MX(p), DETECTOR (one
     record each; every measurement in exactly one), X_ERROR, Y_ERROR, Z_ERROR, DEPOLARIZE1, DEPOLARIZE2.
+
+    Only the active qubits are in the state vector: a qubit becomes active at its first gate after a
+    reset (or the start) and inactive again when it is measured or reset, after which it is in a known
+    product state (a fault there only relabels it). The protocol keeps most of its 16 qubits inactive
+    most of the time, which makes a run about three times cheaper. Which qubits are active depends only
+    on the op index, so every layout is fixed at compile time.
     """
 
     def __init__(self, circuit: stim.Circuit, dtype: type = np.complex128) -> None:
@@ -118,11 +151,12 @@ class Program:
         self.ops: list[tuple] = []
         self.locations: list[Location] = []
         self.measurement_tags: list[str] = []
-        # '0' or '+' when the qubit is known to be in that product state (fresh, or just projected).
-        self.labels: list[str | None] = ["0"] * self.n
+        self._active: list[int] = []  # during compilation: the active qubits, sorted
         self._compile(circuit)
-        self._checkpoints: dict[int, tuple[np.ndarray, float, np.ndarray]] | None = None
-        self._buffers = (np.empty(1 << max(0, self.n - 1), self.dtype), np.empty(1 << max(0, self.n - 1), self.dtype))
+        self.final_active = tuple(self._active)
+        self._checkpoints: dict[int, tuple[State, np.ndarray]] | None = None
+        half = 1 << max(0, self.n - 1)
+        self._buffers = (np.empty(half, self.dtype), np.empty(half, self.dtype))
 
     # ---- compilation ---------------------------------------------------------------------------------
 
@@ -147,31 +181,39 @@ class Program:
                 detected[m] = tag
             elif name in ("R", "RX"):
                 for q in targets:
-                    self._reset(q, "0" if name == "R" else "+")
+                    basis = "0" if name == "R" else "+"
+                    if q in self._active:
+                        self.ops.append(("R", q, self._shape1(q), basis))
+                        self._active.remove(q)
+                    else:
+                        self.ops.append(("RI", q, basis))
             elif name == "I" and tag in _ROTATIONS:
                 for q in targets:
-                    self._gate1(q, _ROTATIONS[tag])
+                    self._activate(q)
+                    self.ops.append(("U", self._shape1(q), _ROTATIONS[tag]))
             elif name == "I":
                 continue
-            elif name == "H":
+            elif name in ("H", "X", "Z"):
                 for q in targets:
-                    self._gate1(q, _H)
-            elif name in ("X", "Z"):
-                for q in targets:
-                    self.labels[q] = None
-                    self.ops.append((name, q))
+                    self._activate(q)
+                    self.ops.append(("U", self._shape1(q), _H) if name == "H" else (name, self._shape1(q)))
             elif name in ("CX", "CZ"):
                 for a, b in zip(targets[::2], targets[1::2]):
-                    self.labels[a] = self.labels[b] = None
-                    self.ops.append((name, a, b))
+                    self._activate(a)
+                    self._activate(b)
+                    self.ops.append((name, *self._shape2(a, b)))
             elif name in ("M", "MX"):
+                basis = "0" if name == "M" else "+"
                 flip = args[0] if args else 0.0
                 if flip > 0:
                     pauli = "X" if name == "M" else "Z"
                     self._noise([(q,) for q in targets], (pauli,), flip, f"{name}({flip:g})", tick)
                 for q in targets:
-                    self.ops.append(("PZ" if name == "M" else "PX", q, n_meas))
-                    self.labels[q] = "0" if name == "M" else "+"
+                    if q in self._active:
+                        self.ops.append(("P", q, self._shape1(q), basis, n_meas))
+                        self._active.remove(q)
+                    else:
+                        self.ops.append(("PI", q, basis, n_meas))
                     n_meas += 1
             elif name in _NOISE:
                 width = 2 if name == "DEPOLARIZE2" else 1
@@ -185,66 +227,49 @@ class Program:
             raise CtrlError(f"measurements {missing} are in no DETECTOR: exact simulation projects every one onto 0")
         self.measurement_tags = [detected[m] for m in range(n_meas)]
 
-    def _gate1(self, q: int, matrix: np.ndarray) -> None:
-        self.labels[q] = None
-        self.ops.append(("U", q, matrix))
+    # Active qubits are kept in increasing order, the most significant first: the data qubits, which
+    # take every rotation, get long contiguous runs, which numpy needs to be fast.
 
-    def _reset(self, q: int, basis: str) -> None:
-        label = self.labels[q]
-        if label is None:
-            self.ops.append(("RZ" if basis == "0" else "RX", q))
-        elif label != basis:  # a known product state: just move its amplitude to the new state
-            self.ops.append(("+>0" if basis == "0" else "0>+", q))
-        self.labels[q] = None
+    def _shape1(self, q: int) -> tuple[int, int, int]:
+        k, m = self._active.index(q), len(self._active)
+        return (1 << k, 2, 1 << (m - 1 - k))
+
+    def _shape2(self, a: int, b: int) -> tuple[tuple[int, ...], bool]:
+        """The shape that exposes the axes of a and b (lower-numbered first), and whether a is first."""
+        ka, kb, m = self._active.index(a), self._active.index(b), len(self._active)
+        lo, hi = min(ka, kb), max(ka, kb)
+        return (1 << lo, 2, 1 << (hi - lo - 1), 2, 1 << (m - 1 - hi)), ka < kb
+
+    def _activate(self, q: int) -> None:
+        if q not in self._active:
+            self._active.append(q)
+            self._active.sort()
+            self.ops.append(("ACT", q, self._shape1(q)))
 
     def _noise(self, groups: list[tuple[int, ...]], paulis: tuple[str, ...], p: float, text: str, tick: int) -> None:
         indices = []
+        shapes = {}
         for qubits in groups:
-            for q in qubits:
-                self.labels[q] = None  # a fault may have changed it
             loc = Location(
-                len(self.locations),
-                len(self.ops),
-                tick,
-                f"{text} {' '.join(map(str, qubits))}",
-                qubits,
-                paulis,
-                float(p),
+                len(self.locations), len(self.ops), tick, f"{text} {' '.join(map(str, qubits))}", qubits, paulis, float(p)
             )
             self.locations.append(loc)
             indices.append(loc.index)
-        self.ops.append(("N", tuple(indices)))
+            shapes.update({q: self._shape1(q) for q in qubits if q in self._active})
+        self.ops.append(("N", tuple(indices), shapes))
 
     # ---- running -------------------------------------------------------------------------------------
 
-    def initial_state(self) -> np.ndarray:
-        psi = np.zeros(1 << self.n, dtype=self.dtype)
-        psi[0] = 1
-        return psi
-
-    # Qubit q is bit n-1-q of the amplitude index (axis q of psi.reshape((2,) * n)): the low-numbered
-    # qubits, the data qubits that take every rotation, get long contiguous runs, which numpy needs to be
-    # fast (a rotation on the lowest bit is ten times slower than on the highest).
-
-    def _view1(self, psi: np.ndarray, q: int) -> np.ndarray:
-        return psi.reshape(1 << q, 2, 1 << (self.n - 1 - q))
-
-    def _view2(self, psi: np.ndarray, a: int, b: int) -> tuple[np.ndarray, bool]:
-        """psi as (.., a or b, .., the other, ..) with the lower-numbered qubit first; flag: a is first."""
-        lo, hi = min(a, b), max(a, b)
-        return psi.reshape(1 << lo, 2, 1 << (hi - lo - 1), 2, 1 << (self.n - 1 - hi)), a < b
+    def initial_state(self) -> State:
+        return State(np.ones(1, dtype=self.dtype), {q: "0" for q in range(self.n)})
 
     def _scratch(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Two work arrays of half the state's size, so the hot loop allocates nothing."""
         size = math.prod(shape)
         return self._buffers[0][:size].reshape(shape), self._buffers[1][:size].reshape(shape)
 
-    def amplitudes(self, psi: np.ndarray) -> np.ndarray:
-        """psi in Stim's little-endian order (qubit q = bit q of the index), for comparisons."""
-        return psi.reshape((2,) * self.n).transpose(range(self.n - 1, -1, -1)).reshape(-1)
-
-    def _pauli(self, psi: np.ndarray, q: int, p: str) -> np.ndarray:
-        v = self._view1(psi, q)
+    def _pauli(self, psi: np.ndarray, shape: tuple[int, int, int], p: str) -> np.ndarray:
+        v = psi.reshape(shape)
         if p in "ZY":
             v[:, 1, :] *= -1
         if p in "XY":
@@ -253,43 +278,81 @@ class Program:
                 psi *= 1j  # Y = iXZ; real runs drop the global phase
         return psi
 
+    def apply_fault(self, state: State, location: int, pauli: str) -> State:
+        """`state` (taken just before the location's noise op) with the fault applied; a new State."""
+        loc = self.locations[location]
+        shapes = self.ops[loc.op][2]
+        out = state.copy()
+        for q, letter in zip(loc.qubits, pauli):
+            if letter == "I":
+                continue
+            if q in shapes:
+                out.psi = self._pauli(out.psi, shapes[q], letter)
+            else:
+                out.labels[q] = _RELABEL[letter][out.labels[q]]
+        return out
+
     def run(
         self,
         faults: dict[int, str] | None = None,
         *,
         start: int = 0,
-        state: np.ndarray | None = None,
-        norm2: float = 1.0,
+        state: State | None = None,
         losses: np.ndarray | None = None,
         stop: int | None = None,
     ) -> Run:
-        """Run ops[start:stop] from `state` (default |0...0>, squared norm `norm2`) with `faults` (location
-        index -> one Pauli letter per qubit of the location)."""
+        """Run ops[start:stop] from `state` (default: every qubit |0>) with `faults` (location index -> one
+        Pauli letter per qubit of the location)."""
         faults = faults or {}
         lost = np.zeros(len(self.measurement_tags)) if losses is None else losses.copy()
-        psi = self.initial_state() if state is None else state.copy()
+        state = self.initial_state() if state is None else state.copy()
         stop = len(self.ops) if stop is None else min(stop, len(self.ops))
-        stack = [(start, psi, norm2)]
+        stack = [(start, state.psi, state.labels, _norm2(state.psi))]
         done = []
         rejected_at = -1
         while stack:
-            i, psi, norm2 = stack.pop()
-            psi, i = self._advance(faults, i, stop, psi, norm2, lost, stack)
+            i, psi, labels, norm2 = stack.pop()
+            psi, i = self._advance(faults, i, stop, psi, labels, norm2, lost, stack)
             if psi is None:
                 rejected_at = max(rejected_at, i - 1)
             else:
-                done.append(psi)
+                done.append(State(psi, labels))
         return Run(done, lost, rejected_at)
 
-    def _advance(self, faults, i, stop, psi, norm2, lost, stack) -> tuple[np.ndarray | None, int]:
-        """Apply ops[i:stop] to one branch; returns (state, stop) or, when the branch is rejected,
-        (None, one past the op that rejected it). Branches split off by a reset go onto `stack`."""
+    def _advance(self, faults, i, stop, psi, labels, norm2, lost, stack) -> tuple[np.ndarray | None, int]:
+        """Apply ops[i:stop] to one branch (psi, labels: updated in place); returns (psi, stop) or, when
+        the branch is rejected, (None, one past the op that rejected it). Branches split off by a reset
+        go onto `stack`."""
         while i < stop:
             op = self.ops[i]
             i += 1
             kind = op[0]
-            if kind == "U":
-                v = self._view1(psi, op[1])
+            if kind == "N":
+                for loc in op[1]:
+                    pauli = faults.get(loc)
+                    if pauli is not None:
+                        for q, p in zip(self.locations[loc].qubits, pauli):
+                            if p == "I":
+                                continue
+                            if q in op[2]:
+                                psi = self._pauli(psi, op[2][q], p)
+                            else:
+                                labels[q] = _RELABEL[p][labels[q]]
+            elif kind == "CX":
+                v = psi.reshape(op[1])
+                # swap the target's 0 and 1 where the control is 1
+                if op[2]:
+                    a, b = v[:, 1, :, 0, :], v[:, 1, :, 1, :]
+                else:
+                    a, b = v[:, 0, :, 1, :], v[:, 1, :, 1, :]
+                t, _ = self._scratch(a.shape)
+                t[...] = a
+                a[...] = b
+                b[...] = t
+            elif kind == "CZ":
+                psi.reshape(op[1])[:, 1, :, 1, :] *= -1
+            elif kind == "U":
+                v = psi.reshape(op[1])
                 m = op[2]
                 a, b = v[:, 0, :], v[:, 1, :]
                 t, u = self._scratch(a.shape)
@@ -300,95 +363,84 @@ class Program:
                 b *= m[1, 1]
                 b += u
                 a[...] = t
-            elif kind == "CX":
-                v, control_first = self._view2(psi, op[1], op[2])
-                # swap the target's 0 and 1 where the control is 1
-                if control_first:
-                    a, b = v[:, 1, :, 0, :], v[:, 1, :, 1, :]
-                else:
-                    a, b = v[:, 0, :, 1, :], v[:, 1, :, 1, :]
-                t, _ = self._scratch(a.shape)
-                t[...] = a
-                a[...] = b
-                b[...] = t
-            elif kind == "CZ":
-                v, _ = self._view2(psi, op[1], op[2])
-                v[:, 1, :, 1, :] *= -1
-            elif kind == "N":
-                for loc in op[1]:
-                    pauli = faults.get(loc)
-                    if pauli is not None:
-                        for q, p in zip(self.locations[loc].qubits, pauli):
-                            if p != "I":
-                                psi = self._pauli(psi, q, p)
-            elif kind in ("PZ", "PX"):
-                v = self._view1(psi, op[1])
-                if kind == "PZ":
-                    v[:, 1, :] = 0
-                else:
-                    v[:, 0, :] += v[:, 1, :]
-                    v[:, 0, :] *= 0.5
-                    v[:, 1, :] = v[:, 0, :]
+            elif kind == "ACT":
+                a0, a1 = _PRODUCT[labels.pop(op[1])]
+                shape = op[2]
+                flat = psi.reshape(shape[0], shape[2])
+                psi = np.empty(2 * psi.size, self.dtype)
+                v = psi.reshape(shape)
+                np.multiply(flat, a0, out=v[:, 0, :])
+                np.multiply(flat, a1, out=v[:, 1, :])
+            elif kind == "P":
+                # project onto outcome 0 and drop the qubit, now in the known state `basis`
+                _, q, shape, basis, m = op
+                v = psi.reshape(shape)
+                kept = v[:, 0, :] if basis == "0" else (v[:, 0, :] + v[:, 1, :]) * _SQRT_HALF
+                psi = np.ascontiguousarray(kept).reshape(-1)  # every op reshapes psi in place: keep it contiguous
+                labels[q] = basis
                 after = _norm2(psi)
                 if after < REJECT_BELOW:
-                    lost[op[2]] += norm2
+                    lost[m] += norm2
                     return None, i
-                lost[op[2]] += norm2 - after
+                lost[m] += norm2 - after
                 norm2 = after
-            elif kind == "+>0":  # the qubit is |+>: v0 = v1
-                v = self._view1(psi, op[1])
-                v[:, 0, :] *= math.sqrt(2)
-                v[:, 1, :] = 0
-            elif kind == "0>+":  # the qubit is |0>: v1 = 0
-                v = self._view1(psi, op[1])
-                v[:, 0, :] *= _SQRT_HALF
-                v[:, 1, :] = v[:, 0, :]
-            elif kind in ("RZ", "RX"):
-                v = self._view1(psi, op[1])
-                if kind == "RZ" and _norm2(v[:, 1, :]) < REJECT_BELOW:
-                    v[:, 1, :] = 0  # already |0> up to rounding: the common case, kept cheap
-                    continue
-                # A true reset is a channel, not a unitary: split the state along the eigenbasis of the
-                # qubit's reduced density matrix and re-prepare the qubit in each part. A qubit in a
-                # product state gives one branch; an entangled one, a mixture.
-                halves = (v[:, 0, :], v[:, 1, :])
-                rho = np.array([[np.einsum("ij,ij->", np.conj(y), x) for y in halves] for x in halves])
-                weights, basis = np.linalg.eigh(rho)
-                target = (1.0, 0.0) if kind == "RZ" else (_SQRT_HALF, _SQRT_HALF)
-                parts = []
-                for k in (1, 0):  # larger eigenvalue first: it continues in place
-                    if weights[k] >= REJECT_BELOW:
-                        amp = np.conj(basis[0, k]) * halves[0] + np.conj(basis[1, k]) * halves[1]
-                        parts.append((amp, float(weights[k])))
-                if not parts:
+            elif kind == "PI":
+                _, q, basis, m = op
+                keep = _OVERLAP[basis][labels[q]]
+                labels[q] = basis
+                if keep != 1.0:
+                    if keep == 0.0:
+                        lost[m] += norm2
+                        return None, i
+                    psi = psi * keep
+                    lost[m] += norm2 * (1 - keep * keep)
+                    norm2 *= keep * keep
+            elif kind == "RI":
+                labels[op[1]] = op[2]
+            elif kind == "R":
+                psi, norm2 = self._reset(psi, labels, op, i, stack)
+                if psi is None:
                     return None, i
-                for amp, w in parts[1:]:
-                    other = np.zeros_like(psi)
-                    ov = self._view1(other, op[1])
-                    ov[:, 0, :] = target[0] * amp
-                    ov[:, 1, :] = target[1] * amp
-                    stack.append((i, other, w))
-                amp, norm2 = parts[0]
-                v[:, 0, :] = target[0] * amp
-                v[:, 1, :] = target[1] * amp
             elif kind in ("X", "Z"):
                 psi = self._pauli(psi, op[1], kind)
             else:  # pragma: no cover - _compile emits nothing else
                 raise AssertionError(op)
         return psi, i
 
-    def checkpoints(self) -> dict[int, tuple[np.ndarray, float, np.ndarray]]:
-        """Noiseless (state, squared norm, losses) before ops[i], at about 64 evenly spaced i: the prefix
-        that every fault configuration shares up to its first fault."""
+    def _reset(self, psi, labels, op, i, stack) -> tuple[np.ndarray | None, float]:
+        """Reset an active qubit and drop it. A reset is a channel, not a unitary: split the state along
+        the eigenbasis of the qubit's reduced density matrix; each part is a branch of the mixture. A
+        qubit in a product state (always so without faults) gives one branch."""
+        _, q, shape, basis = op
+        v = psi.reshape(shape)
+        labels[q] = basis
+        w1 = _norm2(v[:, 1, :])
+        if w1 < REJECT_BELOW:  # already |0> up to rounding: the common case, kept cheap
+            part = np.ascontiguousarray(v[:, 0, :]).reshape(-1)
+            return part, _norm2(part)
+        halves = (v[:, 0, :], v[:, 1, :])
+        rho = np.array([[np.einsum("ij,ij->", np.conj(y), x) for y in halves] for x in halves])
+        weights, vectors = np.linalg.eigh(rho)
+        parts = []
+        for k in (1, 0):  # the larger weight continues in place
+            if weights[k] >= REJECT_BELOW:
+                part = np.conj(vectors[0, k]) * halves[0] + np.conj(vectors[1, k]) * halves[1]
+                parts.append((part.reshape(-1), _norm2(part)))
+        for part, w in parts[1:]:
+            stack.append((i, part, dict(labels), w))
+        return parts[0] if parts else (None, 0.0)
+
+    def checkpoints(self) -> dict[int, tuple[State, np.ndarray]]:
+        """Noiseless (state, losses) before ops[i], at about 64 evenly spaced i: the prefix that every
+        fault configuration shares up to its first fault."""
         if self._checkpoints is None:
             every = max(1, len(self.ops) // 64)
-            psi, lost = self.initial_state(), np.zeros(len(self.measurement_tags))
+            state, lost = self.initial_state(), np.zeros(len(self.measurement_tags))
             saved = {}
             for i in range(0, len(self.ops), every):
-                norm2 = _norm2(psi)
-                saved[i] = (psi, norm2, lost)
-                run = self.run(start=i, state=psi, norm2=norm2, losses=lost, stop=i + every)
-                (psi,), lost = run.branches, run.losses
+                saved[i] = (state, lost)
+                run = self.run(start=i, state=state, losses=lost, stop=i + every)
+                (state,), lost = run.branches, run.losses
             self._checkpoints = saved
         return self._checkpoints
 
@@ -397,21 +449,34 @@ class Program:
         saved = self.checkpoints()
         first = min((self.locations[loc].op for loc in faults), default=len(self.ops))
         i = max(j for j in saved if j <= first)
-        psi, norm2, lost = saved[i]
-        return self.run(faults, start=i, state=psi, norm2=norm2, losses=lost)
+        state, lost = saved[i]
+        return self.run(faults, start=i, state=state, losses=lost)
 
-    def output(self, psi: np.ndarray, data: tuple[int, ...]) -> np.ndarray:
-        """The data qubits' state (bit j of the index = qubit data[j]), every other qubit contracted with
-        the product state its last measurement left it in. Unnormalised, like psi."""
-        others = [q for q in range(self.n) if q not in data]
-        for q in others:
-            if self.labels[q] is None:
-                raise CtrlError(f"qubit {q} is not data and not measured at the end: it cannot be traced out")
-        # axis q of the reshaped vector is qubit q; put the others first, then data[-1], ..., data[0]
-        t = psi.reshape((2,) * self.n).transpose(others + list(reversed(data)))
-        for q in others:
-            t = t[0] if self.labels[q] == "0" else (t[0] + t[1]) * _SQRT_HALF
-        return np.ascontiguousarray(t).reshape(-1)
+    def _expand(self, state: State, qubits: list[int]) -> np.ndarray:
+        """The state on `qubits` (one axis each, in that order), the inactive ones among them tensored
+        in from their labels. Every active qubit must be in `qubits`."""
+        active = self.final_active if state.psi.size == 1 << len(self.final_active) else None
+        if active is None:
+            raise CtrlError("only a state at the end of the program can be expanded")
+        stray = [q for q in active if q not in qubits]
+        if stray:
+            raise CtrlError(f"qubits {stray} are still active at the end (never measured): they cannot be traced out")
+        t = state.psi.reshape((2,) * len(active))
+        axes = list(active)
+        for q in qubits:
+            if q not in active:
+                t = np.multiply.outer(t, np.array(_PRODUCT[state.labels[q]], dtype=self.dtype))
+                axes.append(q)
+        return t.transpose([axes.index(q) for q in qubits])
+
+    def amplitudes(self, state: State) -> np.ndarray:
+        """The final state of every qubit in Stim's little-endian order (qubit q = bit q of the index)."""
+        return self._expand(state, list(range(self.n - 1, -1, -1))).reshape(-1)
+
+    def output(self, state: State, data: tuple[int, ...]) -> np.ndarray:
+        """The final state of the data qubits (bit j of the index = qubit data[j]); every other qubit is
+        measured, in a product state, and left out. Unnormalised, like the state."""
+        return np.ascontiguousarray(self._expand(state, list(reversed(data)))).reshape(-1)
 
 
 # ---- the ideal round ----------------------------------------------------------------------------------
@@ -522,8 +587,8 @@ def evaluate(circuit: ProtocolCircuit, faults: dict[int, str]) -> Outcome:
 
 def _scored(circuit: ProtocolCircuit, program: Program, run: Run) -> Outcome:
     acc = err = 0.0
-    for psi in run.branches:
-        a, e = score(circuit.code, program.output(psi, circuit.data))
+    for state in run.branches:
+        a, e = score(circuit.code, program.output(state, circuit.data))
         acc += a
         err += e
     return Outcome(acc, err, run.losses, len(program.ops) if run.branches else run.rejected_at)
@@ -535,31 +600,28 @@ def _enumerate_chunk(args: tuple[ProtocolCircuit, int, int]) -> list[tuple[int, 
     program = _program(circuit, _REFERENCE_P)
     saved = program.checkpoints()
     start = max(j for j in saved if j <= lo)
-    psi, norm2, lost = saved[start]
-    run = program.run(start=start, state=psi, norm2=norm2, losses=lost, stop=lo)
-    (psi,), lost = run.branches, run.losses
+    state, lost = saved[start]
+    run = program.run(start=start, state=state, losses=lost, stop=lo)
+    (state,), lost = run.branches, run.losses
     noiseless = evaluate(circuit, {})
     out = []
     for i in range(lo, hi):
         op = program.ops[i]
         if op[0] == "N":
-            norm2 = _norm2(psi)
+            norm2 = _norm2(state.psi)
             for loc in op[1]:
                 for pauli in program.locations[loc].paulis:
-                    faulted = psi.copy()
-                    for q, letter in zip(program.locations[loc].qubits, pauli):
-                        if letter != "I":
-                            faulted = program._pauli(faulted, q, letter)
-                    overlap = np.einsum("i,i->", np.conj(psi), faulted)
-                    if abs(overlap) ** 2 >= norm2 * norm2 * (1 - 1e-12):
+                    faulted = program.apply_fault(state, loc, pauli)
+                    overlap = np.einsum("i,i->", np.conj(state.psi), faulted.psi)
+                    if faulted.labels == state.labels and abs(overlap) ** 2 >= norm2 * norm2 * (1 - 1e-12):
                         # the fault is a stabilizer of the state here (a Z on a fresh |0>, ...): what
                         # follows is the noiseless run
                         out.append((loc, pauli, noiseless))
                     else:
-                        run = program.run(start=i + 1, state=faulted, norm2=norm2, losses=lost)
+                        run = program.run(start=i + 1, state=faulted, losses=lost)
                         out.append((loc, pauli, _scored(circuit, program, run)))
-        run = program.run(start=i, state=psi, norm2=_norm2(psi), losses=lost, stop=i + 1)
-        (psi,), lost = run.branches, run.losses
+        run = program.run(start=i, state=state, losses=lost, stop=i + 1)
+        (state,), lost = run.branches, run.losses
     return out
 
 
