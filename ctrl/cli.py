@@ -97,6 +97,34 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from ctrl.compile.pipeline import compile_program, write_outputs
+    from ctrl.device import load_device
+
+    device = load_device(args.device)
+    compiled = compile_program(device, args.distance, policy=args.policy)
+    paths = write_outputs(compiled, Path(args.out))
+    r = compiled.report
+    print(
+        f"{device.name}: d={args.distance} on {r['qubits_used']} qubits ({r['placement']['method']} placement), "
+        f"{r['duration_s'] * 1e6:.3f} us per attempt, {r['duration_over_critical_path']:.3f} x critical path, "
+        f"{r['decision_points']} decision points"
+    )
+    for p in compiled.passes:
+        print(f"  pass {p.name:<10} {p.kind:<14} {p.seconds * 1e3:8.1f} ms")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from ctrl.backends.plot import plot_timeline
+
+    window = tuple(args.window_us) if args.window_us else None
+    plot_timeline(Path(args.program), Path(args.output), window)
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _human(r: dict) -> str:
     lines = [
         f"CN20 d={r['distance']} {r['noise']} method={r['method']} shots={r['shots']}",
@@ -129,6 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_simulate)
+
+    p = sub.add_parser("compile", help="place, translate to native gates and schedule the protocol on a device")
+    p.add_argument("--device", required=True, help="device file (YAML)")
+    p.add_argument("--distance", "-d", type=int, required=True)
+    p.add_argument("--out", required=True, help="output folder: program.json, program.stim, report.json")
+    p.add_argument("--policy", choices=("asap", "alap"), default="asap")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")
+    p.add_argument("program", help="program.json written by ctrl compile")
+    p.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf")
+    p.add_argument("--window-us", type=float, nargs=2, metavar=("FROM", "TO"), help="zoom to a time window")
+    p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("validate", help="check device files (model, graph, wiring against the QICK firmware)")
     p.add_argument("files", nargs="+", metavar="FILE")

@@ -91,7 +91,7 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | No
         out.append("TICK")
     assert tuple(sorted(record, key=record.get)) == circuit.record
     if proxy != "exact":
-        _ideal_round(out, circuit, proxy)
+        ideal_round(out, circuit.code, proxy)
     return out
 
 
@@ -100,8 +100,9 @@ def _err(out: stim.Circuit, name: str, targets: list[int], p: float) -> None:
         out.append(name, targets, [p])
 
 
-def _ideal_round(out: stim.Circuit, circuit: ProtocolCircuit, proxy: str) -> None:
-    code = circuit.code
+def ideal_round(out: stim.Circuit, code, proxy: str) -> None:
+    """Append the noiseless ideal round: every X face, every Z face (detectors tagged `ideal`), then the
+    proxy's logical as observable 0."""
     for basis in "XZ":
         for f in code.faces:
             out.append("MPP", _product(basis, f.qubits))

@@ -1,0 +1,165 @@
+"""`compile_program`: protocol + device -> timed program, through named passes, each timed and logged.
+
+    protocol   (transformation)  the CN20 circuit on the placed layout
+    placement  (analysis)        which device qubit plays which protocol qubit
+    natives    (transformation)  native pulses, couplers, readouts; rotations merged
+    schedule   (transformation)  start times in controller cycles under every hardware constraint
+    decisions  (analysis)        decision points from readout times and the controller's latency
+    report     (analysis)        counts, duration, critical path, idling
+
+Outputs (`write_outputs`): program.json (the timed program), program.stim (its noiseless Clifford
+proxy with every check as a detector and the ideal round), report.json. The same inputs give the same
+bytes: nothing here depends on wall-clock time, except the pass log, which goes to report.json under
+`passes` only as the pass names and kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ctrl.backends.stim import timed_to_stim
+from ctrl.codes.color import check_distance
+from ctrl.compile.natives import to_native
+from ctrl.compile.placement import Placement, place
+from ctrl.compile.schedule import decisions, schedule
+from ctrl.compile.timed import TimedProgram
+from ctrl.errors import CtrlError
+from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.sim.report import versions
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    name: str
+    kind: str  # "analysis" or "transformation"
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Compiled:
+    program: TimedProgram
+    placement: Placement
+    native_counts: dict
+    report: dict
+    passes: tuple[PassRecord, ...] = field(default=(), compare=False)
+
+
+def compile_program(device, distance: int, policy: str = "asap", exclude: frozenset[str] = frozenset()) -> Compiled:
+    check_distance(distance)
+    log: list[PassRecord] = []
+
+    def run(name: str, kind: str, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        log.append(PassRecord(name, kind, time.perf_counter() - t0))
+        return out
+
+    placement = run("placement", "analysis", lambda: place(distance, device, exclude=exclude))
+    circuit = run("protocol", "transformation", lambda: cn20_protocol(distance, placement.layout))
+    gates = {frozenset(c.qubits): c for c in device.couplers if c.usable}
+    native = run("natives", "transformation", lambda: to_native(circuit, placement.qubits, gates))
+    boards = {w.drive.board for w in device.wiring.qubits if w.name in set(placement.qubits)}
+    clocks = {device.firmware[b].f_time_hz for b in boards}
+    if len(clocks) != 1:
+        raise CtrlError(f"boards {sorted(boards)} run timing clocks {sorted(clocks)}: one shared clock is required")
+    clock_hz = clocks.pop()
+    timed = run("schedule", "transformation", lambda: schedule(native, device, clock_hz, policy))
+    checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
+    latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clock_hz))
+    realtime = _realtime_rule(device, placement, circuit)
+    points = run("decisions", "analysis", lambda: decisions(timed, checks, latency, realtime))
+    duration = max((t.end for t in timed), default=0)
+    duration = max([duration] + [d.time for d in points])
+    abort = max(device.qubit(q).readout.reset.duration_s for q in placement.qubits)
+    program = TimedProgram(
+        device=device.name,
+        calibration_hash=device.calibration_hash,
+        wiring_hash=device.wiring_hash,
+        distance=distance,
+        clock_hz=clock_hz,
+        qubits=placement.qubits,
+        roles=tuple(q.role for q in circuit.qubits),
+        ops=tuple(timed),
+        record=circuit.record,
+        checks=checks,
+        decisions=points,
+        duration=duration,
+        abort_duration=int(round(abort * clock_hz)),
+        placement={"method": placement.method, "expected_faults": round(placement.cost, 9),
+                   "embeddings_scored": placement.considered},
+    )  # fmt: skip
+    report = run("report", "analysis", lambda: _report(program, placement, native.counts(), circuit))
+    return Compiled(program, placement, native.counts(), report, tuple(log))
+
+
+def _realtime_rule(device, placement, circuit):
+    """Whether a check's results all reach the processor that decides it, in time for a real-time branch."""
+    wiring = {w.name: w.readout for w in device.wiring.qubits}
+    qubit_of = {op.key: placement.qubits[op.targets[0]] for op in circuit.measurements}
+    shared = device.wiring.controller.inter_board_latency_s is not None
+
+    def ok(keys) -> bool:
+        ros = [wiring[qubit_of[k]] for k in keys]
+        if not all(r.feedback for r in ros):
+            return False
+        return len({r.board for r in ros}) == 1 or shared
+
+    return ok
+
+
+def critical_path(program: TimedProgram) -> int:
+    """Longest chain of calibrated durations through per-qubit order, ignoring channel sharing."""
+    free: dict[str, int] = {}
+    end = 0
+    for t in program.ops:  # time order respects per-qubit program order
+        s = max((free.get(q, 0) for q in t.op.qubits), default=0)
+        tail = t.duration
+        for q in t.op.qubits:
+            free[q] = s + tail
+        end = max(end, s + tail)
+    return end
+
+
+def _report(program: TimedProgram, placement: Placement, counts: dict, circuit) -> dict:
+    lower = critical_path(program)
+    idle = {}
+    for i, q in enumerate(program.qubits):
+        spans = [(t.start, t.end) for t in program.ops if q in t.op.qubits]
+        if spans:
+            first, last = spans[0][0], max(e for _, e in spans)
+            idle[q] = program.seconds(last - first - sum(e - s for s, e in spans))
+    return {
+        "device": program.device,
+        "calibration_hash": program.calibration_hash,
+        "wiring_hash": program.wiring_hash,
+        "protocol": {"name": "cn20", "distance": program.distance, "time_steps": circuit.n_steps},
+        "qubits_used": len(program.qubits),
+        "placement": {"method": placement.method, "qubits": list(placement.qubits),
+                      "expected_faults_per_attempt": round(placement.cost, 9),
+                      "embeddings_scored": placement.considered},
+        "native_gate_counts": counts,
+        "duration_cycles": program.duration,
+        "duration_s": program.seconds(program.duration),
+        "clock_hz": program.clock_hz,
+        "critical_path_cycles": lower,
+        "duration_over_critical_path": program.duration / lower if lower else None,
+        "idle_s_per_qubit": {q: round(v, 12) for q, v in idle.items()},
+        "decision_points": len(program.decisions),
+        "checks_decided_after_the_run": sorted(c for d in program.decisions if not d.realtime for c in d.checks),
+        "versions": versions(),
+    }  # fmt: skip
+
+
+def write_outputs(compiled: Compiled, out: Path) -> list[Path]:
+    from ctrl.cli import write_atomic
+
+    program = compiled.program
+    paths = [out / "program.json", out / "program.stim", out / "report.json"]
+    write_atomic(paths[0], program.to_json())
+    write_atomic(paths[1], str(timed_to_stim(program, "X")) + "\n")
+    doc = dict(compiled.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in compiled.passes]}
+    write_atomic(paths[2], json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return paths

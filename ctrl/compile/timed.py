@@ -1,0 +1,117 @@
+"""The timed program: what the hardware plays, when, and on which channel, with its decision points.
+
+Times are integer cycles of one clock (`clock_hz`, the boards' shared tProc timing clock); `start_s`
+and `duration_s` in the JSON are those cycles converted to seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from ctrl.compile.natives import NativeOp
+
+
+@dataclass(frozen=True)
+class TimedOp:
+    op: NativeOp
+    start: int  # cycles
+    duration: int  # cycles
+    channels: tuple[str, ...]  # "board/genN", "board/roN": what it occupies
+    ready: int = -1  # MEASURE: cycle at which the result exists (end of the window)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration
+
+    def __repr__(self) -> str:
+        return f"TimedOp({self.start}+{self.duration} {self.op!r} on {','.join(self.channels) or '-'})"
+
+
+@dataclass(frozen=True)
+class TimedDecision:
+    """At `time` the controller branches: abort the attempt if any listed check fired."""
+
+    index: int
+    time: int
+    checks: tuple[str, ...]
+    realtime: bool  # False: some result cannot reach the deciding processor in time; checked after the run
+
+
+@dataclass(frozen=True)
+class TimedProgram:
+    device: str
+    calibration_hash: str
+    wiring_hash: str
+    distance: int
+    clock_hz: float
+    qubits: tuple[str, ...]  # device qubit of protocol qubit i
+    roles: tuple[str, ...]  # "data" / "ancilla" per protocol qubit
+    ops: tuple[TimedOp, ...]  # sorted by (start, program order)
+    record: tuple[str, ...]
+    checks: tuple[tuple[str, str, tuple[str, ...]], ...]  # (name, kind, measurement keys)
+    decisions: tuple[TimedDecision, ...]
+    duration: int  # one full attempt, cycles
+    abort_duration: int  # the fixed-length reset branch taken on abort, cycles
+    placement: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"TimedProgram({self.device}, d={self.distance}, {len(self.ops)} ops, "
+            f"{self.duration} cycles = {self.seconds(self.duration) * 1e6:.3f} us, {len(self.decisions)} decisions)"
+        )
+
+    def seconds(self, cycles: int) -> float:
+        return cycles / self.clock_hz
+
+    def to_json(self) -> str:
+        def op_doc(t: TimedOp) -> dict:
+            o = t.op
+            d = {
+                "name": o.name,
+                "qubits": list(o.qubits),
+                "tag": o.tag,
+                "start": t.start,
+                "duration": t.duration,
+                "start_s": _r(self.seconds(t.start)),
+                "duration_s": _r(self.seconds(t.duration)),
+                "channels": list(t.channels),
+            }
+            if o.name in ("RX", "RY", "VZ"):
+                d["angle_rad"] = _r(o.angle)
+                d["proxy_angle_rad"] = [_r(a) for a in o.proxy]
+            if o.key:
+                d["key"] = o.key
+                d["ready"] = t.ready
+            if o.phases:
+                d["phase_corrections_rad"] = {q: _r(p) for q, p in o.phases}
+            return d
+
+        doc = {
+            "format": "ctrl.timed/1",
+            "device": self.device,
+            "calibration_hash": self.calibration_hash,
+            "wiring_hash": self.wiring_hash,
+            "protocol": {"name": "cn20", "distance": self.distance},
+            "clock_hz": self.clock_hz,
+            "time_unit": "cycles of clock_hz; *_s fields in seconds",
+            "qubits": [{"protocol": i, "device": q, "role": r} for i, (q, r) in enumerate(zip(self.qubits, self.roles))],
+            "placement": self.placement,
+            "duration": self.duration,
+            "duration_s": _r(self.seconds(self.duration)),
+            "abort_duration": self.abort_duration,
+            "record": list(self.record),
+            "checks": [{"name": n, "kind": k, "measurements": list(m)} for n, k, m in self.checks],
+            "decisions": [
+                {"index": d.index, "time": d.time, "time_s": _r(self.seconds(d.time)), "checks": list(d.checks),
+                 "realtime": d.realtime, "on_failure": "abort"}
+                for d in self.decisions
+            ],  # fmt: skip
+            "ops": [op_doc(t) for t in self.ops],
+        }
+        return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def _r(x: float) -> float:
+    """Twelve significant digits: stable text for the same numbers on every machine."""
+    return float(f"{x:.12g}")

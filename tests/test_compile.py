@@ -1,0 +1,163 @@
+"""The compiler: native decompositions, equivalence to the protocol, constraints, determinism."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import stim
+
+from ctrl.backends.stim import timed_to_stim
+from ctrl.compile.natives import NativeOp
+from ctrl.compile.pipeline import compile_program, critical_path, write_outputs
+from ctrl.device import load_device
+from ctrl.noise.models import UniformNoise
+from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.sim.faults import fault_distance
+from ctrl.sim.lower import IDEAL
+
+CONFIGS = Path(__file__).resolve().parents[1] / "device_configs"
+DEVICES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    out = {}
+    for name in DEVICES:
+        dev = load_device(CONFIGS / name)
+        out[name, 3] = (dev, compile_program(dev, 3))
+    dev = load_device(CONFIGS / "grid55_d5.yaml")
+    out["grid55_d5.yaml", 5] = (dev, compile_program(dev, 5))
+    return out
+
+
+def _tableau(ops):
+    c = stim.Circuit()
+    for name, targets in ops:
+        c.append(name, targets)
+    return stim.Tableau.from_circuit(c)
+
+
+def test_ecr_decomposition_is_cx():
+    """CX(c, t) = VZ(pi/2) c . RX(pi/2) t . RX(pi) c . ECR(c, t), with ECR lowered as in the Stim backend."""
+    ecr = [("H", [1]), ("SQRT_ZZ_DAG", [0, 1]), ("H", [1]), ("X", [0])]
+    lowered = _tableau(ecr + [("X", [0]), ("SQRT_X", [1]), ("S", [0])])
+    assert lowered == _tableau([("CX", [0, 1])])
+
+
+def test_ecr_lowering_matches_its_definition():
+    """ECR = RZX(pi/4) X_c RZX(-pi/4): check the Stim lowering against the unitary."""
+    import numpy as np
+
+    z, x = np.diag([1, -1]), np.array([[0, 1], [1, 0]])
+    rzx = lambda t: np.cos(t / 2) * np.eye(4) - 1j * np.sin(t / 2) * np.kron(z, x)  # noqa: E731
+    ecr = rzx(math.pi / 4) @ np.kron(x, np.eye(2)) @ rzx(-math.pi / 4)
+    lowered = _tableau([("H", [1]), ("SQRT_ZZ_DAG", [0, 1]), ("H", [1]), ("X", [0])]).to_unitary_matrix(endian="big")
+    k = np.argmax(abs(ecr.flatten()))
+    assert np.allclose(lowered, ecr * lowered.flatten()[k] / ecr.flatten()[k])
+
+
+def test_cz_coupler_cx_and_hadamard_decompositions():
+    assert _tableau([("SQRT_Y_DAG", [1]), ("CZ", [0, 1]), ("SQRT_Y", [1])]) == _tableau([("CX", [0, 1])])
+    assert _tableau([("Z", [0]), ("SQRT_Y", [0])]) == _tableau([("H", [0])])
+
+
+@pytest.mark.parametrize("key", [(n, 3) for n in DEVICES] + [("grid55_d5.yaml", 5)], ids=str)
+def test_compiled_program_is_equivalent_to_the_protocol(compiled, key):
+    dev, c = compiled[key]
+    program, d = c.program, key[1]
+    protocol = cn20_protocol(d, c.placement.layout)
+    for proxy in "XZ":
+        circuit = timed_to_stim(program, proxy)
+        assert not circuit.reference_sample().any(), "every check reads 0 and the logical is +1, noiselessly"
+        tags = [i.tag for i in circuit.flattened() if i.name == "DETECTOR" and i.tag != IDEAL]
+        assert sorted(tags) == sorted(ch.name for ch in protocol.checks)
+    if d == 3:
+        for proxy in "XZ":
+            noisy = timed_to_stim(program, proxy, UniformNoise(1e-3))
+            assert fault_distance(noisy, proxy, 3, 3) == 2
+
+
+def test_d5_compiled_fault_distance(compiled):
+    _, c = compiled["grid55_d5.yaml", 5]
+    noisy = timed_to_stim(c.program, "X", UniformNoise(1e-3))
+    assert fault_distance(noisy, "X", 5, 9) == 3
+
+
+@pytest.mark.parametrize("key", [(n, 3) for n in DEVICES] + [("grid55_d5.yaml", 5)], ids=str)
+def test_schedule_respects_hardware(compiled, key):
+    dev, c = compiled[key]
+    program = c.program
+    graph = dev.graph(usable_only=True)
+    per_qubit, per_channel, mux = {}, {}, {}
+    for t in program.ops:
+        for q in t.op.qubits:
+            assert q in graph, f"{q} is not a usable qubit"
+        if len(t.op.qubits) == 2:
+            assert graph.has_edge(*t.op.qubits), f"{t} is not on a usable coupler"
+        if t.duration:
+            for q in t.op.qubits:
+                per_qubit.setdefault(q, []).append((t.start, t.end))
+        for ch in t.channels:
+            if dev.firmware[ch.split("/")[0]].gens[int(ch.split("gen")[1])].mux if "/gen" in ch else False:
+                mux.setdefault(ch, set()).add((t.start, t.duration))
+            elif t.duration:
+                per_channel.setdefault(ch, []).append((t.start, t.end))
+    for spans in list(per_qubit.values()) + list(per_channel.values()):
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "overlap on a qubit or a channel"
+    for blocks in mux.values():
+        blocks = sorted(blocks)
+        assert all(a[0] + a[1] <= b[0] for a, b in zip(blocks, blocks[1:])), "mux readouts overlap unaligned"
+    ready = {t.op.key: t.ready for t in program.ops if t.op.key}
+    latency = dev.wiring.controller.readout_to_decision_latency_s * program.clock_hz
+    checks = {n: keys for n, _, keys in program.checks}
+    decided = [n for d in program.decisions for n in d.checks]
+    assert sorted(decided) == sorted(checks)
+    for d in program.decisions:
+        for n in d.checks:
+            assert d.time >= max(ready[k] for k in checks[n]) + latency - 1
+
+
+def test_default_device_schedule_is_close_to_the_critical_path(compiled):
+    dev, c = compiled["planar16_d3.yaml", 3]
+    ratio = c.program.duration / critical_path(c.program)
+    assert c.report["duration_over_critical_path"] == pytest.approx(ratio)
+    assert ratio <= 1.10
+
+
+def test_every_device_compiles_and_multi_board_checks_are_reported(compiled):
+    _, c = compiled["grid55_d5.yaml", 5]
+    after = c.report["checks_decided_after_the_run"]
+    realtime = [n for d in c.program.decisions if d.realtime for n in d.checks]
+    assert len(after) + len(realtime) == len(c.program.checks), "no check is dropped"
+
+
+def test_outputs_are_deterministic(tmp_path):
+    dev = load_device(CONFIGS / "planar16_d3.yaml")
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_outputs(compile_program(dev, 3), a)
+    write_outputs(compile_program(dev, 3), b)
+    for name in ("program.json", "program.stim", "report.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    doc = json.loads((a / "program.json").read_text())
+    assert doc["calibration_hash"] == dev.calibration_hash
+    assert stim.Circuit((a / "program.stim").read_text()).num_detectors > 0
+
+
+def test_alap_prepares_later_and_keeps_length(compiled):
+    dev, asap = compiled["planar16_d3.yaml", 3]
+    alap = compile_program(dev, 3, policy="alap")
+    assert not timed_to_stim(alap.program, "X").reference_sample().any()
+    first = lambda p: sum(min(t.start for t in p.ops if q in t.op.qubits and t.duration) for q in p.qubits)  # noqa
+    assert first(alap.program) >= first(asap.program)
+
+
+def test_merging_drops_cancelled_rotations():
+    from ctrl.compile.natives import _merge
+
+    ops = [NativeOp("RY", ("a",), "t", -math.pi / 2, (-math.pi / 2,) * 2), NativeOp("RY", ("a",), "t", math.pi / 2, (math.pi / 2,) * 2)]
+    assert _merge(ops) == ()
+    ch = [NativeOp("RY", ("a",), "t", math.pi / 4, (math.pi / 2, 0.0)), NativeOp("RY", ("a",), "t", -math.pi / 2, (-math.pi / 2,) * 2)]
+    merged = _merge(ch)
+    assert len(merged) == 1 and merged[0].proxy == (0.0, -math.pi / 2)
