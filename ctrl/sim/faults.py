@@ -108,3 +108,30 @@ def fault_distance(circuit: stim.Circuit, proxy: str, distance: int, n_faces: in
             dont_explore_edges_increasing_symptom_degree=False,
         )
     )
+
+
+def leading_order(circuit: stim.Circuit, proxy: str, distance: int, n_faces: int) -> tuple[float, float]:
+    """(acceptance, logical error per accepted state) to leading order from the error model, no sampling.
+
+    Acceptance: the probability that no mechanism with a protocol-check signature fires. Logical error:
+    the probability of the undetected failing sets of the smallest size that has any, over acceptance.
+    Good where faults are rare (p * mechanisms << 1); it ranks placements in milliseconds.
+    """
+    mechanisms = faults(circuit, proxy, n_faces)
+    dem = circuit.detector_error_model(decompose_errors=False, approximate_disjoint_errors=True)
+    probs = [i.args_copy()[0] for i in dem.flattened() if i.type == "error" and i.args_copy()[0] > 0]
+    acceptance = 1.0
+    for m, p in zip(mechanisms, probs):
+        if m.checks:
+            acceptance *= 1 - p
+    wrong = 0.0
+    for size in (1, 2, 3):
+        bad = undetected_failures(mechanisms, distance, size)
+        if bad:
+            for idx in bad:
+                term = 1.0
+                for i in idx:
+                    term *= probs[i]
+                wrong += term
+            break
+    return acceptance, wrong / acceptance if acceptance else 1.0

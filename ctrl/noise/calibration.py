@@ -1,0 +1,52 @@
+"""Noise taken from a device's calibration, for the compiled (timed) program.
+
+- a drive pulse: depolarizing with the probability that matches its error per gate r (the average gate
+  infidelity of a one-qubit depolarizing channel of strength p is 2p/3, so p = 3r/2);
+- a two-qubit gate: two-qubit depolarizing matched the same way (4p/5 = r, p = 5r/4);
+- an idle gap of length t on a live qubit: amplitude and phase damping, Pauli-twirled:
+  p_x = p_y = (1 - exp(-t/T1))/4, p_z = (1 - exp(-t/T2))/2 - p_x, with T2 the Ramsey time;
+- a readout: its result flips with the probability of reading 1 from |0> (`error_0to1`), which is what
+  decides how often a good attempt is thrown away; a missed |1> is modelled with the same probability
+  (Stim has no state-dependent readout error), so `error_1to0` enters only through that approximation;
+- the reset at the start of an attempt leaves |1> with the probability `error_1to0` of the measurement
+  that active reset relies on.
+
+`scale` multiplies every error rate and divides T1 and T2, for noise-scaling studies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CalibrationNoise:
+    device: object
+    clock_hz: float
+    scale: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return "calibration" if self.scale == 1 else f"calibration*{self.scale:g}"
+
+    def pulse(self, qubit: str, angle: float) -> float:
+        q = self.device.qubit(qubit)
+        gate = q.x90 if abs(angle) <= math.pi / 2 + 1e-9 else q.x180
+        return min(0.75, 1.5 * gate.error * self.scale)
+
+    def two_qubit(self, a: str, b: str) -> float:
+        return min(15 / 16, 1.25 * self.device.coupler(a, b).error * self.scale)
+
+    def readout_flip(self, qubit: str) -> float:
+        return min(0.5, self.device.qubit(qubit).readout.error_0to1 * self.scale)
+
+    def reset_flip(self, qubit: str) -> float:
+        return min(0.5, self.device.qubit(qubit).readout.error_1to0 * self.scale)
+
+    def idle(self, qubit: str, cycles: int) -> tuple[float, float, float]:
+        q = self.device.qubit(qubit)
+        t = cycles / self.clock_hz * self.scale
+        px = (1 - math.exp(-t / q.t1_s)) / 4
+        pz = max(0.0, (1 - math.exp(-t / q.t2_ramsey_s)) / 2 - px)
+        return (px, px, pz)
