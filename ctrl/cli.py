@@ -125,6 +125,67 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulation_summary(r: dict) -> str:
+    lo, hi = r["acceptance_ci95"]
+    elo, ehi = r["logical_error_rate_ci95"]
+    return "\n".join(
+        [
+            f"{r['device']}: CN20 d={r['distance']}, noise {r['noise']}, {r['shots']} shots per proxy, seed {r['seed']}",
+            f"  acceptance                 {r['acceptance']:.4g}  95% CI [{lo:.4g}, {hi:.4g}]",
+            f"  logical error per accepted {r['logical_error_rate']:.3g}  95% CI [{elo:.3g}, {ehi:.3g}]"
+            f"  ({r['logical_errors']} errors, Z-type + X-type)",
+            f"  attempt {r['attempt_s'] * 1e6:.2f} us, mean attempt {r['mean_attempt_s'] * 1e6:.2f} us "
+            f"(aborted: {r['mean_aborted_attempt_s'] * 1e6:.2f} us)",
+            f"  expected attempts per accepted state {r['expected_attempts_per_accepted_state']:.3g}, "
+            f"time per accepted state {r['time_per_accepted_state_s'] * 1e3:.3g} ms",
+            "  discards by check kind: " + ", ".join(f"{k} {v}" for k, v in r["discards_by_kind"].items()),
+            f"  calibration {r['provenance']['calibration_hash'][:23]}..., program {r['provenance']['program_hash'][:23]}...",
+        ]
+    )
+
+
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    from ctrl.compile.pipeline import compile_program
+    from ctrl.device import load_device
+    from ctrl.emulate.run import emulate
+
+    device = load_device(args.device)
+    compiled = compile_program(device, args.distance)
+    result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
+    print(json.dumps(result, indent=1, sort_keys=True) if args.json else _emulation_summary(result))
+    return 0
+
+
+def _cmd_dry_run(args: argparse.Namespace) -> int:
+    from ctrl.backends.plot import plot_timeline
+    from ctrl.compile.pipeline import compile_program, write_outputs
+    from ctrl.device import DEFAULT_DEVICE, load_device
+    from ctrl.emulate.run import emulate
+
+    device = load_device(args.device or DEFAULT_DEVICE)
+    out = Path(args.out)
+    compiled = compile_program(device, args.distance)
+    paths = write_outputs(compiled, out)
+    result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
+    write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
+    plot_timeline(out / "program.json", out / "timeline.png")
+    r = compiled.report
+    summary = "\n".join(
+        [
+            f"dry run of CN20 d={args.distance} on {device.name} ({r['qubits_used']} qubits, "
+            f"{r['placement']['method']} placement, {r['native_gate_counts']})",
+            f"  schedule {r['duration_s'] * 1e6:.2f} us per attempt = {r['duration_over_critical_path']:.3f} x the "
+            f"critical path; {r['decision_points']} decision points",
+            _emulation_summary(result),
+            "  files: " + ", ".join(p.name for p in paths) + ", emulation.json, timeline.png, summary.txt",
+        ]
+    )
+    write_atomic(out / "summary.txt", summary + "\n")
+    print(summary)
+    print(f"wrote {out}/")
+    return 0
+
+
 def _human(r: dict) -> str:
     lines = [
         f"CN20 d={r['distance']} {r['noise']} method={r['method']} shots={r['shots']}",
@@ -164,6 +225,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: program.json, program.stim, report.json")
     p.add_argument("--policy", choices=("asap", "alap"), default="asap")
     p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("emulate", help="dry-run the compiled program with the device's noise (Stim)")
+    p.add_argument("--device", required=True, help="device file (YAML)")
+    p.add_argument("--distance", "-d", type=int, required=True)
+    p.add_argument("--shots", type=int, required=True)
+    p.add_argument("--noise", default="calibration", help="calibration (default), calibration*SCALE or uniform:P")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_emulate)
+
+    p = sub.add_parser("dry-run", help="compile the default device for d=3, emulate it, write artifacts and a summary")
+    p.add_argument("--device", help="device file (default: device_configs/planar16_d3.yaml)")
+    p.add_argument("--distance", "-d", type=int, default=3)
+    p.add_argument("--shots", type=int, default=100_000)
+    p.add_argument("--noise", default="calibration")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="dry-run", help="output folder (default: ./dry-run)")
+    p.set_defaults(func=_cmd_dry_run)
 
     p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")
     p.add_argument("program", help="program.json written by ctrl compile")

@@ -1,0 +1,150 @@
+"""Emulating the compiled program: what the lab would see, from the device's own noise.
+
+The timed program is lowered to both Clifford proxies (`ctrl.backends.stim`) with calibration noise (or
+`uniform:P`), sampled with Stim's compiled sampler in seeded chunks, and post-selected by the real-time
+module's batch evaluator running the program's own decision points. Accepted shots are scored through
+the ideal round. Times per attempt come from the schedule: an attempt aborted at a decision point costs
+that point's time plus the fixed reset branch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+
+from ctrl.backends.stim import timed_to_stim
+from ctrl.compile.timed import TimedProgram
+from ctrl.errors import CtrlError
+from ctrl.noise.calibration import CalibrationNoise
+from ctrl.noise.models import parse_noise
+from ctrl.realtime.decision import DecisionPoint, DecisionProgram, Rule, evaluate_batch, first_failures
+from ctrl.sim.decode import decode_flips
+from ctrl.sim.lower import IDEAL
+from ctrl.sim.report import versions
+from ctrl.sim.sample import wilson
+
+CHUNK = 20_000
+
+
+def program_decisions(program: TimedProgram) -> DecisionProgram:
+    """The compiled program's decision points as a decision program over its check results, in the order
+    the results arrive (one bit per check: every CN20 check is a single measurement)."""
+    arrival = {k: i for i, k in enumerate(_checks_in_detector_order(program))}
+    kinds = {n: k for n, k, _ in program.checks}
+    ready = {t.op.key: t.ready for t in program.ops if t.op.key}
+    keys = {n: m for n, _, m in program.checks}
+    rules = tuple(
+        Rule(n, kinds[n], (arrival[n],), max(ready[k] for k in keys[n]))
+        for n in sorted(arrival, key=arrival.get)
+    )
+    rule_of = {r.name: i for i, r in enumerate(rules)}
+    points = tuple(
+        DecisionPoint(d.index, d.time, tuple(sorted(rule_of[n] for n in d.checks)),
+                      1 + max(arrival[n] for n in d.checks))
+        for d in program.decisions
+    )  # fmt: skip
+    return DecisionProgram(tuple(sorted(arrival, key=arrival.get)), rules, points, program.duration, 0)
+
+
+def _checks_in_detector_order(program: TimedProgram) -> list[str]:
+    circuit = timed_to_stim(program, "X", with_ideal_round=False)
+    return [i.tag for i in circuit.flattened() if i.name == "DETECTOR"]
+
+
+def noise_for(spec: str, device, program: TimedProgram):
+    if spec == "calibration":
+        return CalibrationNoise(device, program.clock_hz)
+    if spec.startswith("calibration*"):
+        try:
+            scale = float(spec.split("*", 1)[1])
+        except ValueError:
+            raise CtrlError(f"noise {spec!r}: expected calibration*SCALE, e.g. calibration*0.5") from None
+        return CalibrationNoise(device, program.clock_hz, scale)
+    return parse_noise(spec)
+
+
+def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration", seed: int = 0) -> dict:
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+        raise CtrlError(f"shots must be a positive integer, got {shots!r}")
+    model = noise_for(noise, device, program)
+    decisions = program_decisions(program)
+    n_faces = len(_faces(program.distance))
+    out = {}
+    for proxy in "XZ":
+        circuit = timed_to_stim(program, proxy, model)
+        tags = [i.tag for i in circuit.flattened() if i.name == "DETECTOR"]
+        ideal = np.array([t == IDEAL for t in tags])
+        accepted = errors = 0
+        by_point = np.zeros(len(decisions.points), dtype=np.int64)
+        by_rule = np.zeros(len(decisions.rules), dtype=np.int64)
+        left, index = shots, 0
+        while left > 0:
+            n = min(CHUNK, left)
+            s = int(np.random.SeedSequence([seed, ord(proxy), index]).generate_state(1)[0])
+            det, obs = circuit.compile_detector_sampler(seed=s).sample(n, separate_observables=True)
+            packed = np.packbits(det[:, ~ideal], axis=1, bitorder="little")
+            aborts = evaluate_batch(decisions, packed)
+            first = first_failures(decisions, packed, aborts)
+            by_point += np.bincount(aborts[aborts >= 0], minlength=len(decisions.points))
+            by_rule += np.bincount(first[first >= 0], minlength=len(decisions.rules))
+            ok = aborts < 0
+            syn = det[ok][:, ideal]
+            syn = syn[:, :n_faces] if proxy == "X" else syn[:, n_faces:]
+            errors += int((decode_flips(program.distance, syn) != obs[ok, 0]).sum())
+            accepted += int(ok.sum())
+            left -= n
+            index += 1
+        out[proxy] = (accepted, errors, by_point, by_rule)
+    accepted, _, by_point, by_rule = out["X"]
+    rate = sum(e / a if a else 0.0 for a, e, _, _ in out.values())
+    lo = sum(wilson(e, a)[0] for a, e, _, _ in out.values())
+    hi = min(1.0, sum(wilson(e, a)[1] for a, e, _, _ in out.values()))
+    acceptance = accepted / shots
+    point_time = np.array([p.time for p in decisions.points], dtype=float)
+    mean_cycles = (by_point @ (point_time + program.abort_duration) + accepted * program.duration) / shots
+    kinds: dict[str, int] = {}
+    for r, n in zip(decisions.rules, by_rule):
+        if n:
+            kinds[r.kind] = kinds.get(r.kind, 0) + int(n)
+    aborted = shots - accepted
+    return {
+        "device": program.device,
+        "distance": program.distance,
+        "noise": getattr(model, "name", noise),
+        "seed": seed,
+        "shots": shots,
+        "accepted": accepted,
+        "acceptance": acceptance,
+        "acceptance_ci95": list(wilson(accepted, shots)),
+        "logical_errors": sum(e for _, e, _, _ in out.values()),
+        "logical_error_rate": rate,
+        "logical_error_rate_ci95": [lo, hi],
+        "components": {
+            "Z-type (proxy X)": {"accepted": out["X"][0], "logical_errors": out["X"][1]},
+            "X-type (proxy Z)": {"accepted": out["Z"][0], "logical_errors": out["Z"][1]},
+        },
+        "expected_attempts_per_accepted_state": 1 / acceptance if acceptance else math.inf,
+        "attempt_s": program.seconds(program.duration),
+        "mean_attempt_s": program.seconds(mean_cycles),
+        "mean_aborted_attempt_s": (
+            program.seconds((by_point @ (point_time + program.abort_duration)) / aborted) if aborted else 0.0
+        ),
+        "time_per_accepted_state_s": program.seconds(mean_cycles) / acceptance if acceptance else math.inf,
+        "discards_by_kind": dict(sorted(kinds.items())),
+        "discards_by_decision_point": {str(i): int(n) for i, n in enumerate(by_point) if n},
+        "provenance": {
+            "calibration_hash": program.calibration_hash,
+            "wiring_hash": program.wiring_hash,
+            "program_hash": "sha256:" + hashlib.sha256(program.to_json().encode()).hexdigest(),
+            "protocol": {"name": "cn20", "distance": program.distance},
+            "versions": versions(),
+        },
+    }
+
+
+def _faces(distance: int):
+    from ctrl.codes.color import color_code
+
+    return color_code(distance).faces
