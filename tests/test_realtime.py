@@ -124,3 +124,19 @@ def test_points_out_of_record_order_use_the_general_path():
     bits[1, [2, 5]] = 1  # both: point 0 decides first
     aborts = evaluate_batch(prog, np.packbits(bits, axis=1, bitorder="little"))
     assert aborts.tolist() == [1, 0, -1]
+
+
+def test_latency_budget_of_the_compiled_program():
+    from ctrl.compile.pipeline import compile_program
+    from ctrl.device import DEFAULT_DEVICE, load_device
+    from ctrl.realtime.budget import latency_budget
+
+    dev = load_device(DEFAULT_DEVICE)
+    c = compile_program(dev, 3)
+    budget = latency_budget(c.program, dev.wiring.controller.readout_to_decision_latency_s)
+    assert len(budget) == len(c.program.decisions) == len(c.report["latency_budget"])
+    latency = round(dev.wiring.controller.readout_to_decision_latency_s * c.program.clock_hz)
+    for b in budget:
+        assert b["readout_to_decision_cycles"] == latency > 0
+        assert b["decision_cycle"] == b["window_end_cycle"] + latency + b["slack_cycles"]
+        assert b["slack_cycles"] >= 0

@@ -28,6 +28,7 @@ from ctrl.compile.schedule import decisions, schedule
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.realtime.budget import latency_budget
 from ctrl.sim.report import versions
 
 
@@ -92,6 +93,7 @@ def compile_program(device, distance: int, policy: str = "asap", exclude: frozen
                    "embeddings_scored": placement.considered},
     )  # fmt: skip
     report = run("report", "analysis", lambda: _report(program, placement, native.counts(), circuit))
+    report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s)
     return Compiled(program, placement, native.counts(), report, tuple(log))
 
 
