@@ -228,7 +228,7 @@ def test_decided_pairs_really_are_decided(circuit, singles):
     model = sv._FaultModel.build(tuple(program.locations))
     q = np.array([loc.probability for loc in program.locations])
     n = np.array([len(loc.paulis) for loc in program.locations])
-    pairs = sv._Pairs(singles, (q / (1 - q) / n)[singles.location], len(program.ops))
+    pairs = sv._Pairs(singles, (q / (1 - q) / n)[singles.location])
     rng = np.random.default_rng(3)
     configs = [model.sample(rng, 2) for _ in range(3000)]
     decided = [f for f in configs if sv._decided(singles, f) is not None]

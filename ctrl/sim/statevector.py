@@ -770,7 +770,7 @@ class _Pairs:
     and their losses are summed exactly; only the other pairs (the ones that can be accepted) are drawn.
     """
 
-    def __init__(self, singles: SingleFaults, weight: np.ndarray, n_ops: int) -> None:
+    def __init__(self, singles: SingleFaults, weight: np.ndarray) -> None:
         # weight[c]: P(exactly single fault c) / P(no fault); pairs multiply, given two faults.
         self.singles = singles
         w = weight
@@ -833,10 +833,14 @@ def sample_exact(
     """Acceptance and logical error of accepted attempts from the exact state vector (distance 3 only).
 
     `shots` is the budget of sampled configurations of two or more faults (stratified by their number;
-    for two faults, only the pairs that a single-fault run does not already decide). No fault needs no
-    run; every single fault is run exactly on top of the budget (`exact.single_fault_runs`, once per
-    circuit). `accepted`, `logical_errors` and `discards` are expected counts in `shots` attempts, not
-    tallies: this method computes probabilities.
+    for two faults, only the pairs that a single-fault run does not already decide; at least one per
+    stratum). No fault needs no run; every single fault is run exactly on top of the budget
+    (`exact.single_fault_runs`, once per circuit). `accepted`, `logical_errors` and `discards` are
+    expected counts in `shots` attempts, not tallies: this method computes probabilities.
+
+    Confidence intervals: normal, from the stratified sample variances; a stratum in which no run saw
+    a logical error adds its rule-of-three bound to the upper end. `exact.strata` gives, per stratum, its
+    probability, runs, mean acceptance and mean acceptance * logical error.
     """
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
@@ -856,6 +860,7 @@ def sample_exact(
     first_order = {"logical_error": 0.0, "rejection": 0.0}
     failures: list[dict] = []
     strata: list[_Stratum] = []
+    simulated = 0
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5E7]))
     if singles is not None:
         q = np.array([l.probability for l in locations])
@@ -874,8 +879,9 @@ def sample_exact(
             describe(circuit, locations[singles.location[i]], singles.pauli[i]) | {"error": float(singles.error[i])}
             for i in singles.failures()
         ]
-        strata, configs = _plan(rng, model, _Pairs(singles, weight, len(program.ops)), shots)
+        strata, configs = _plan(rng, model, _Pairs(singles, weight), shots)
         todo = [i for i, f in enumerate(configs) if _decided(singles, f) is None]
+        simulated = len(todo)
         chunks = [[configs[i] for i in todo[j : j + 32]] for j in range(0, len(todo), 32)]
         ran = iter(o for chunk in _map(_evaluate_chunk, [(circuit, c) for c in chunks], workers) for o in chunk)
         outcomes = [_decided(singles, f) or next(ran) for f in configs]
@@ -886,11 +892,14 @@ def sample_exact(
 
     var_acc = var_err = cov = bound = 0.0
     for s in strata:
+        lost = lost + s.fixed_losses
+        if not s.runs:
+            continue
         a = np.array([o.acceptance for o in s.outcomes])
         e = np.array([o.error for o in s.outcomes])
         acc += s.probability * a.mean()
         err += s.probability * e.mean()
-        lost = lost + s.probability * np.mean([o.losses for o in s.outcomes], axis=0) + s.fixed_losses
+        lost = lost + s.probability * np.mean([o.losses for o in s.outcomes], axis=0)
         if s.runs > 1:
             c = np.cov(a, e)
             var_acc += s.probability**2 * c[0, 0] / s.runs
@@ -929,6 +938,8 @@ def sample_exact(
             "simulator": "state vector, float64, exact R_y(+-pi/4)",
             "fault_locations": len(locations),
             "single_fault_runs": 0 if singles is None else len(singles.pauli),
+            "sampled_configurations": sum(s.runs for s in strata),
+            "sampled_runs": simulated,  # the others were decided by their first fault's single run
             "single_fault_failures": failures,
             "first_order_rejection_coefficient": first_order["rejection"],
             "p_faults": {
@@ -941,8 +952,8 @@ def sample_exact(
                     "faults": s.label,
                     "probability": s.probability,
                     "runs": s.runs,
-                    "acceptance": float(np.mean([o.acceptance for o in s.outcomes])),
-                    "error": float(np.mean([o.error for o in s.outcomes])),
+                    "acceptance": float(np.mean([o.acceptance for o in s.outcomes])) if s.runs else 0.0,
+                    "accepted_error": float(np.mean([o.error for o in s.outcomes])) if s.runs else 0.0,
                 }
                 for s in strata
             ],
@@ -956,33 +967,36 @@ def _plan(
 ) -> tuple[list[_Stratum], list[dict[int, str]]]:
     """Strata of the configurations with two or more faults and the configurations drawn for each.
 
-    Two faults: the undecided pairs only (the decided ones enter exactly). Three or more: one stratum per
-    k while it would get at least MIN_RUNS_PER_STRATUM runs, then one pooled stratum. Runs go in
-    proportion to each stratum's probability.
+    Two faults: the decided pairs enter exactly (a stratum without runs), the others are drawn. Three or
+    more: one stratum per k while it would get at least MIN_RUNS_PER_STRATUM runs, then one pooled
+    stratum. Runs go in proportion to each stratum's probability, at least one each.
     """
     k_dist = model.k_distribution
     if len(k_dist) < 3 or k_dist[2:].sum() <= 0:
         return [], []
-    groups: list[tuple[str, list[int], float]] = [("2", [2], k_dist[2] * pairs.undecided)]
+    strata = [_Stratum("2 decided", float(k_dist[2] * (1 - pairs.undecided)), 0, [], k_dist[2] * pairs.decided_losses)]
+    groups: list[tuple[str, list[int], float]] = []
+    if pairs.undecided > 0:
+        groups.append(("2", [2], k_dist[2] * pairs.undecided))
     ks = [k for k in range(3, len(k_dist)) if k_dist[k] > 0]
-    total = groups[0][2] + k_dist[3:].sum()
+    total = sum(g[2] for g in groups) + k_dist[3:].sum()
     while ks and shots * k_dist[ks[0]] / total >= MIN_RUNS_PER_STRATUM:
         groups.append((str(ks[0]), [ks[0]], k_dist[ks[0]]))
         ks.pop(0)
     if ks:
         groups.append((f">={ks[0]}", ks, float(k_dist[ks].sum())))
+    if not groups:
+        return strata, []
     share = np.array([g[2] for g in groups]) / total * shots
     runs = np.maximum(1, np.floor(share).astype(int))
     for i in np.argsort(-(share - np.floor(share)), kind="stable")[: max(0, shots - int(runs.sum()))]:
         runs[i] += 1
-    strata, configs = [], []
+    configs = []
     for (label, ks_, probability), n in zip(groups, runs):
         if label == "2":
             configs += [pairs.sample(rng) for _ in range(n)]
-            fixed = k_dist[2] * pairs.decided_losses
         else:
             law = k_dist[ks_] / k_dist[ks_].sum()
             configs += [model.sample(rng, int(ks_[rng.choice(len(ks_), p=law)])) for _ in range(n)]
-            fixed = 0.0
-        strata.append(_Stratum(label, float(probability), int(n), [], fixed))
+        strata.append(_Stratum(label, float(probability), int(n), []))
     return strata, configs
