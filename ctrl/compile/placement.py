@@ -1,7 +1,7 @@
 """Placement: which device qubit plays which protocol qubit.
 
 Where the device's usable coupling graph contains the protocol's own layout, every embedding found by
-subgraph matching (VF2, up to `limit`) is scored and the cheapest kept. Otherwise the protocol's ancilla
+subgraph matching (rustworkx's VF2, up to `limit`) is scored and the cheapest kept. Otherwise the protocol's ancilla
 arrangement is adapted to the device (`ctrl.compile.embed`): a path of ancillas with the data qubits
 beside it, so square grids and heavy-hex lattices (no odd cycles) host it without SWAPs.
 
@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 import networkx as nx
-from networkx.algorithms import isomorphism
+import rustworkx as rx
 
 from ctrl.codes.color import color_code
 from ctrl.compile.embed import embed_layout
@@ -38,34 +38,52 @@ class Placement:
         return f"Placement({self.method}, {len(self.qubits)} qubits, cost={self.cost:.4f}, considered={self.considered})"
 
 
-def place(distance: int, device, limit: int = 2000, exclude: frozenset[str] = frozenset()) -> Placement:
+def place(distance: int, device, limit: int = 5000, exclude: frozenset[str] = frozenset()) -> Placement:
     graph = device.graph(usable_only=True)
     graph.remove_nodes_from(exclude)
     code = color_code(distance)
     layout = build_layout(code)
     circuit = cn20_protocol(distance, layout)
-    pattern = nx.Graph(circuit.couplers)
     step_s = typical_step_s(device)
+    counts = _counts(circuit)
     best: tuple[float, tuple[str, ...]] | None = None
     considered = 0
-    if pattern.number_of_nodes() <= graph.number_of_nodes():
-        matcher = isomorphism.GraphMatcher(graph, pattern)
-        for mapping in matcher.subgraph_monomorphisms_iter():
-            inverse = {p: g for g, p in mapping.items()}
-            names = tuple(inverse[i] for i in range(len(circuit.qubits)))
-            cost = expected_faults(circuit, names, device, step_s)
-            considered += 1
-            if best is None or cost < best[0]:
-                best = (cost, names)
-            if considered >= limit:
-                break
+    for names in _subgraph_embeddings(graph, circuit, limit):
+        cost = _cost(counts, names, device, step_s)
+        considered += 1
+        if best is None or cost < best[0]:
+            best = (cost, names)
     if best is not None:
         return Placement("subgraph", layout, best[1], best[0], considered)
     rate = {q.name: step_s * (1 / q.t1_s + 1 / q.t2_echo_s) for q in device.qubits}
-    emb = embed_layout(code, graph, node_cost=lambda v: 10 * rate.get(v, 0.0))
-    circuit = cn20_protocol(distance, emb.layout)
-    names = tuple(str(v) for v in emb.nodes)
-    return Placement("adapted", emb.layout, names, expected_faults(circuit, names, device, step_s), 1)
+    candidates = []
+    for seed in range(4):
+        emb = embed_layout(code, graph, node_cost=lambda v: 10 * rate.get(v, 0.0), seed=seed)
+        names = tuple(str(v) for v in emb.nodes)
+        adapted = cn20_protocol(distance, emb.layout)
+        candidates.append((expected_faults(adapted, names, device, step_s), seed, emb, names))
+    cost, _, emb, names = min(candidates, key=lambda c: (c[0], c[1]))
+    return Placement("adapted", emb.layout, names, cost, len(candidates))
+
+
+def _subgraph_embeddings(graph: nx.Graph, circuit: ProtocolCircuit, limit: int):
+    """Device qubit names for each protocol qubit, for every embedding of the protocol's coupling graph
+    into the device graph (rustworkx VF2, in a deterministic order)."""
+    nodes = sorted(graph.nodes, key=str)
+    if len(circuit.qubits) > len(nodes):
+        return
+    index = {v: i for i, v in enumerate(nodes)}
+    big = rx.PyGraph()
+    big.add_nodes_from(nodes)
+    big.add_edges_from_no_data(sorted(tuple(sorted((index[a], index[b]))) for a, b in graph.edges))
+    small = rx.PyGraph()
+    small.add_nodes_from(range(len(circuit.qubits)))
+    small.add_edges_from_no_data(list(circuit.couplers))
+    for n, mapping in enumerate(rx.vf2_mapping(big, small, subgraph=True, induced=False, id_order=True)):
+        if n >= limit:
+            return
+        inverse = {p: g for g, p in mapping.items()}
+        yield tuple(nodes[inverse[i]] for i in range(len(circuit.qubits)))
 
 
 def typical_step_s(device) -> float:
@@ -76,32 +94,57 @@ def typical_step_s(device) -> float:
     return durations[len(durations) // 2]
 
 
-def expected_faults(circuit: ProtocolCircuit, names: tuple[str, ...], device, step_s: float) -> float:
-    """First-order fault count of one attempt under the calibration (see the module docstring)."""
-    total = 0.0
+@dataclass(frozen=True)
+class _Counts:
+    """Per protocol qubit and coupler, how many of each fault location one attempt has."""
+
+    pulses: tuple[int, ...]
+    readouts: tuple[int, ...]
+    idle_steps: tuple[int, ...]
+    couplers: tuple[tuple[int, int, int], ...]  # (a, b, two-qubit ops)
+
+
+def _counts(circuit: ProtocolCircuit) -> _Counts:
+    n = len(circuit.qubits)
+    pulses, readouts, idle = [0] * n, [0] * n, [0] * n
+    pairs: dict[tuple[int, int], int] = {}
     live: set[int] = set()
-    busy_by_step: dict[int, set[int]] = {}
-    for op in circuit.ops:
-        busy_by_step.setdefault(op.step, set()).update(op.targets)
-        qs = [device.qubit(names[i]) for i in op.targets]
-        if op.name in PREPARATIONS:
-            total += qs[0].x90.error if op.name != "R" else 0.0
-        elif op.name in ("RY_P4", "RY_M4"):
-            total += qs[0].x90.error
-        elif op.name in ("CX", "CZ"):
-            total += device.coupler(names[op.targets[0]], names[op.targets[1]]).error + 2 * qs[1].x90.error
-        elif op.name in MEASUREMENTS:
-            ro = qs[0].readout
-            total += (ro.error_0to1 + ro.error_1to0) / 2 + (qs[0].x90.error if op.name == "MX" else 0.0)
-    # Idling: every live qubit not acted on in a step decays for one step.
     for step, ops in circuit.steps():
+        busy = set()
         for op in ops:
+            busy.update(op.targets)
             if op.name in PREPARATIONS:
                 live.update(op.targets)
-        for i in live - busy_by_step.get(step, set()):
-            q = device.qubit(names[i])
-            total += 1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_echo_s) / 2
+                pulses[op.targets[0]] += op.name != "R"
+            elif op.name in ("RY_P4", "RY_M4"):
+                pulses[op.targets[0]] += 1
+            elif op.name in ("CX", "CZ"):
+                key = tuple(sorted(op.targets))
+                pairs[key] = pairs.get(key, 0) + 1
+                pulses[op.targets[1]] += 2
+            elif op.name in MEASUREMENTS:
+                readouts[op.targets[0]] += 1
+                pulses[op.targets[0]] += op.name == "MX"
+        for q in live - busy:
+            idle[q] += 1
         for op in ops:
             if op.name in MEASUREMENTS:
                 live.difference_update(op.targets)
+    return _Counts(tuple(pulses), tuple(readouts), tuple(idle), tuple((a, b, k) for (a, b), k in sorted(pairs.items())))
+
+
+def _cost(counts: _Counts, names: tuple[str, ...], device, step_s: float) -> float:
+    total = 0.0
+    for i, name in enumerate(names):
+        q = device.qubit(name)
+        ro = q.readout
+        total += counts.pulses[i] * q.x90.error + counts.readouts[i] * (ro.error_0to1 + ro.error_1to0) / 2
+        total += counts.idle_steps[i] * (1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_echo_s) / 2)
+    for a, b, k in counts.couplers:
+        total += k * device.coupler(names[a], names[b]).error
     return total
+
+
+def expected_faults(circuit: ProtocolCircuit, names: tuple[str, ...], device, step_s: float) -> float:
+    """First-order fault count of one attempt under the calibration (see the module docstring)."""
+    return _cost(_counts(circuit), names, device, step_s)
