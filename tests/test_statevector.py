@@ -78,7 +78,8 @@ def test_clifford_circuits_match_stim(seed):
 def test_measurement_is_a_projection_onto_zero():
     _, run = _run("I[RY_P4] 0\nMX 0\nDETECTOR rec[-1]")
     # accepted with probability |<+|H>|^2 = (1 + sin(pi/4)) / 2
-    assert sum(np.vdot(b.psi, b.psi).real for b in run.branches) == pytest.approx((1 + math.sin(math.pi / 4)) / 2, abs=1e-14)
+    accepted = sum(np.vdot(b.psi, b.psi).real for b in run.branches)
+    assert accepted == pytest.approx((1 + math.sin(math.pi / 4)) / 2, abs=1e-14)
     assert run.losses[0] == pytest.approx((1 - math.sin(math.pi / 4)) / 2, abs=1e-14)
     # a flipped result on a deterministic check rejects the attempt
     program, run = _run("R 0\nM(0.1) 0\nDETECTOR rec[-1]", faults={0: "X"})
@@ -283,7 +284,8 @@ def test_sampling_is_deterministic(circuit):
 
 
 def test_cli_statevector(capsys):
-    assert main(["simulate", "-d", "3", "--noise", "uniform:0.001", "--shots", "30", "--method", "statevector", "--json"]) == 0
+    argv = ["simulate", "-d", "3", "--noise", "uniform:0.001", "--shots", "30", "--method", "statevector", "--json"]
+    assert main(argv) == 0
     r = json.loads(capsys.readouterr().out)
     for key in ("shots", "accepted", "acceptance", "acceptance_ci95", "logical_errors", "logical_error_rate",
                 "logical_error_rate_ci95", "discards", "first_order_coefficient"):

@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     singles = single_faults(circuit, args.workers)
     t_singles = time.perf_counter() - t0
-    print(f"single faults: {len(singles.pauli)} runs in {t_singles:.1f} s, {len(singles.failures())} break the protocol")
+    broken = len(singles.failures())
+    print(f"single faults: {len(singles.pauli)} runs in {t_singles:.1f} s, {broken} break the protocol")
 
     rows = []
     for p in args.p:

@@ -137,7 +137,7 @@ class Program:
     Only the active qubits are in the state vector: a qubit becomes active at its first gate after a
     reset (or the start) and inactive again when it is measured or reset, after which it is in a known
     product state (a fault there only relabels it). The protocol keeps most of its 16 qubits inactive
-    most of the time, which makes a run about three times cheaper. Which qubits are active depends only
+    most of the time, which makes a run two to three times cheaper. Which qubits are active depends only
     on the op index, so every layout is fixed at compile time.
     """
 
@@ -251,7 +251,8 @@ class Program:
         shapes = {}
         for qubits in groups:
             loc = Location(
-                len(self.locations), len(self.ops), tick, f"{text} {' '.join(map(str, qubits))}", qubits, paulis, float(p)
+                len(self.locations), len(self.ops), tick, f"{text} {' '.join(map(str, qubits))}",
+                qubits, paulis, float(p),
             )
             self.locations.append(loc)
             indices.append(loc.index)
@@ -625,7 +626,7 @@ def _enumerate_chunk(args: tuple[ProtocolCircuit, int, int]) -> list[tuple[int, 
     return out
 
 
-@dataclass(frozen=True)
+@dataclass
 class SingleFaults:
     """Every single fault (location, Pauli) of the exact circuit and its outcome, in circuit order."""
 
@@ -637,16 +638,12 @@ class SingleFaults:
     losses: np.ndarray  # configurations x measurements
     rejected_at: np.ndarray  # op that rejected it for certain, or the number of ops
 
-    def index(self, location: int, pauli: str) -> int:
-        return self._index[location, pauli]
+    def __post_init__(self) -> None:
+        self._index = {(int(l), p): i for i, (l, p) in enumerate(zip(self.location, self.pauli))}
 
-    @property
-    def _index(self) -> dict[tuple[int, str], int]:
-        cached = self.__dict__.get("_index_cache")
-        if cached is None:
-            cached = {(int(l), p): i for i, (l, p) in enumerate(zip(self.location, self.pauli))}
-            object.__setattr__(self, "_index_cache", cached)
-        return cached
+    def index(self, location: int, pauli: str) -> int:
+        """The configuration of one fault: `pauli` at `location`."""
+        return self._index[location, pauli]
 
     def failures(self, tolerance: float = 1e-12) -> list[int]:
         """Configurations that pass every check with some probability and leave a logical error."""
@@ -821,7 +818,7 @@ def _evaluate_chunk(args: tuple[ProtocolCircuit, list[dict[int, str]]]) -> list[
 @dataclass
 class _Stratum:
     label: str
-    probability: float  # of its fault configurations, given that the attempt has them
+    probability: float  # that an attempt's faults fall in this stratum
     runs: int
     outcomes: list[Outcome]
     fixed_losses: np.ndarray | float = 0.0  # losses of configurations decided without a run
