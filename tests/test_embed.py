@@ -40,3 +40,35 @@ def test_embedding_avoids_expensive_qubits():
 def test_too_small_a_device_is_refused_with_a_reason():
     with pytest.raises(CtrlError, match="needs at least"):
         embed_layout(color_code(3), nx.path_graph(10))
+
+
+def test_chosen_placement_beats_naive_ones_on_heavy_hex():
+    """Predicted (leading order, calibration scaled to 0.1 so that order holds) acceptance and logical
+    error of ctrl's placement against the median of random valid placements; tools/placement_vs_random.py
+    runs the full 100."""
+    import random
+    import statistics
+    import sys
+    from pathlib import Path
+
+    from ctrl.compile.embed import random_embedding
+    from ctrl.compile.pipeline import compile_program
+    from ctrl.compile.placement import Placement
+    from ctrl.device import load_device
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "tools"))
+    from placement_vs_random import predict, program_for
+
+    device = load_device(root / "device_configs" / "heavyhex65_ecr.yaml")
+    chosen = compile_program(device, 3)
+    ours = predict(device, chosen.program, 0.1)
+    rng = random.Random(7)
+    graph = device.graph(usable_only=True)
+    theirs = []
+    for _ in range(6):
+        emb = random_embedding(color_code(3), graph, rng)
+        p = Placement("random", emb.layout, tuple(str(v) for v in emb.nodes), 0.0, 1)
+        theirs.append(predict(device, program_for(device, p, 3, chosen.program.clock_hz), 0.1))
+    assert ours[0] > statistics.median(a for a, _ in theirs)
+    assert ours[1] < statistics.median(e for _, e in theirs)

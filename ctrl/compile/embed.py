@@ -78,7 +78,18 @@ def _long_path(graph: nx.Graph, start: Node, rng: random.Random) -> list[Node]:
         on.add(nxt)
 
 
-def _assign(code, graph, path, node_cost, rng, sweeps) -> Embedding | None:
+def random_embedding(code: ColorCode, graph: nx.Graph, rng: random.Random, tries: int = 1000) -> Embedding:
+    """A valid but unoptimised embedding: random start, random data assignment (a naive placement)."""
+    nodes = sorted(graph.nodes, key=str)
+    for _ in range(tries):
+        path = _long_path(graph, rng.choice(nodes), rng)
+        found = _assign(code, graph, path, lambda v: 0.0, rng, sweeps=0, shuffle=True)
+        if found is not None:
+            return found
+    raise CtrlError(f"no random embedding of distance {code.distance} found in {tries} tries")
+
+
+def _assign(code, graph, path, node_cost, rng, sweeps, shuffle=False) -> Embedding | None:
     on_path = {v: k for k, v in enumerate(path)}
     free = sorted({w for v in path for w in graph.neighbors(v) if w not in on_path}, key=str)
     if len(free) < code.n:
@@ -89,6 +100,8 @@ def _assign(code, graph, path, node_cost, rng, sweeps) -> Embedding | None:
     data_order = sorted(range(code.n), key=lambda q: (code.coords[q][1], code.coords[q][0]))
     step = len(free) / code.n
     assign = {q: free[int(i * step)] for i, q in enumerate(data_order)}
+    if shuffle:
+        assign = dict(zip(range(code.n), rng.sample(free, code.n)))
 
     def evaluate(a: dict[int, Node]) -> tuple[float, tuple | None]:
         slots: list[int | None] = [None] * len(path)
@@ -137,7 +150,7 @@ def _assign(code, graph, path, node_cost, rng, sweeps) -> Embedding | None:
 
 
 def _xy(graph: nx.Graph, v: Node) -> tuple[float, float]:
-    pos = graph.nodes[v].get("pos")
+    pos = graph.nodes[v].get("position")
     if pos is not None:
         return (float(pos[0]), float(pos[1]))
     if isinstance(v, tuple) and len(v) == 2:
