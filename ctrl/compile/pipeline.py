@@ -92,7 +92,7 @@ def compile_program(device, distance: int, policy: str = "asap", exclude: frozen
         placement={"method": placement.method, "expected_faults": round(placement.cost, 9),
                    "embeddings_scored": placement.considered},
     )  # fmt: skip
-    report = run("report", "analysis", lambda: _report(program, placement, native.counts(), circuit))
+    report = run("report", "analysis", lambda: _report(program, placement, native.counts(), circuit, latency))
     report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s)
     return Compiled(program, placement, native.counts(), report, tuple(log))
 
@@ -112,21 +112,26 @@ def _realtime_rule(device, placement, circuit):
     return ok
 
 
-def critical_path(program: TimedProgram) -> int:
-    """Longest chain of calibrated durations through per-qubit order, ignoring channel sharing."""
+def critical_path(program: TimedProgram, latency: int = 0) -> int:
+    """Longest chain of calibrated durations through per-qubit order, ignoring channel sharing, with the
+    readout-to-decision latency after each check's last result (the attempt ends at its last decision)."""
     free: dict[str, int] = {}
     end = 0
+    ready_at: dict[str, int] = {}
     for t in program.ops:  # time order respects per-qubit program order
         s = max((free.get(q, 0) for q in t.op.qubits), default=0)
-        tail = t.duration
         for q in t.op.qubits:
-            free[q] = s + tail
-        end = max(end, s + tail)
+            free[q] = s + t.duration
+        end = max(end, s + t.duration)
+        if t.op.key:
+            ready_at[t.op.key] = s + (t.ready - t.start)
+    for _, _, keys in program.checks:
+        end = max(end, max(ready_at[k] for k in keys) + latency)
     return end
 
 
-def _report(program: TimedProgram, placement: Placement, counts: dict, circuit) -> dict:
-    lower = critical_path(program)
+def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, latency: int) -> dict:
+    lower = critical_path(program, latency)
     idle = {}
     for i, q in enumerate(program.qubits):
         spans = [(t.start, t.end) for t in program.ops if q in t.op.qubits]
@@ -144,6 +149,7 @@ def _report(program: TimedProgram, placement: Placement, counts: dict, circuit) 
                       "embeddings_scored": placement.considered},
         "native_gate_counts": counts,
         "duration_cycles": program.duration,
+        "last_operation_end_s": program.seconds(max(t.end for t in program.ops)),
         "duration_s": program.seconds(program.duration),
         "clock_hz": program.clock_hz,
         "critical_path_cycles": lower,
