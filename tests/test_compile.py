@@ -154,6 +154,19 @@ def test_alap_prepares_later_and_keeps_length(compiled):
     assert first(alap.program) >= first(asap.program)
 
 
+def test_single_qubit_runs_fuse_into_at_most_one_pulse(compiled):
+    """Between two other operations on a qubit there is at most one drive pulse."""
+    for (name, d), (dev, c) in compiled.items():
+        last_kind: dict[str, str] = {}
+        for t in sorted(c.program.ops, key=lambda t: t.start):
+            for q in t.op.qubits:
+                if t.op.name in ("RX", "RY"):
+                    assert last_kind.get(q) != "pulse", f"{name}: two pulses in a row on {q}"
+                    last_kind[q] = "pulse"
+                elif t.op.name != "VZ":
+                    last_kind[q] = "other"
+
+
 def test_merging_drops_cancelled_rotations():
     from ctrl.compile.natives import _merge
 

@@ -70,7 +70,7 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
                 if model is not None:
                     model.prep(out, qs, op.qubits)
         elif op.name in _QUARTER:
-            angle = op.angle if op.name != "RY" else op.proxy[0 if proxy == "X" else 1]
+            angle = op.angle if op.name == "RX" else op.proxy[0 if proxy == "X" else 1]
             gate = _QUARTER[op.name][quarter_turns(angle)]
             if gate != "I" or model is not None:
                 out.append(stim.CircuitInstruction(gate, qs, tag=tag))

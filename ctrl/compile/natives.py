@@ -16,13 +16,14 @@ measurement it is in |0> already; a failing one ends the attempt, whose reset br
 
 Decompositions (verified as Clifford tableaux in tests/test_compile.py):
 - X/Y pulses by angle are the x90 pulse scaled in amplitude (gaussian/DRAG rotations are linear in it),
-  with phase 0 (x) or pi/2 (y).
+  with phase 0 (x) or pi/2 (y); the x180 pulse, scaled, beyond pi/2.
 - CX(c, t) on a CZ coupler: RY(-pi/2) t, CZ, RY(+pi/2) t.
 - CX(c, t) on an ECR coupler with control c: ECR(c, t), then RX(pi) c and RX(pi/2) t, then VZ(pi/2) c.
   The other direction conjugates both qubits by H = RY(pi/2) . Z.
 - CZ(a, b) on an ECR coupler: H b, CX(a, b), H b.
 - Controlled-Hadamard: the protocol's RY_M4, CZ, RY_P4, each translated as above.
-Adjacent pulses about the same axis on one qubit merge; a merged rotation of 0 disappears.
+Every run of single-qubit operations on a qubit then fuses into VZ, one RY pulse, VZ (a ZYZ Euler
+decomposition, with the sign of the pulse chosen to need fewer frame changes); an identity disappears.
 
 Each pulse keeps its angle in both Clifford proxies (R_y(+-pi/4) -> +-pi/2 for proxy X, 0 for proxy Z),
 summed through merges, so the compiled program lowers to the same Stim proxies as the protocol.
@@ -32,6 +33,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ctrl.errors import CtrlError
 from ctrl.protocol.ir import ProtocolCircuit
@@ -153,28 +156,98 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     return NativeCircuit(_merge(out), circuit.record)
 
 
+_ONE_QUBIT = ("RX", "RY", "VZ")
+
+
 def _merge(ops: list[NativeOp]) -> tuple[NativeOp, ...]:
-    """Merge consecutive pulses about the same axis on the same qubit; drop rotations that cancel."""
+    """Fuse every run of single-qubit ops on one qubit (nothing else on that qubit in between) into at
+    most one pulse: U = RZ(a) RY(t) RZ(b) is VZ(b), one RY(t) pulse, VZ(a). The run is fused three times,
+    for the real angles and for each proxy's, so each emitted op carries its angle in all three."""
     out: list[NativeOp | None] = []
-    last: dict[str, int] = {}  # qubit -> index in out of its latest op
+    run: dict[str, list[int]] = {}  # qubit -> indices in `out` of its open run of one-qubit ops
+
+    def close(q: str) -> None:
+        idx = run.pop(q, [])
+        if len(idx) < 2 and not (idx and _is_identity(out[idx[0]])):
+            return
+        members = [out[i] for i in idx]
+        fused = _fuse(members)
+        for i in idx:
+            out[i] = None
+        # The fused ops take the place of the run's last op: nothing else touched q in between.
+        out[idx[-1]] = fused  # type: ignore[assignment]
+
     for op in ops:
-        if op.name in ("RX", "RY"):
-            q = op.qubits[0]
-            i = last.get(q)
-            prev = out[i] if i is not None else None
-            if prev is not None and prev.name == op.name:
-                merged = NativeOp(
-                    op.name, op.qubits, prev.tag, prev.angle + op.angle,
-                    (prev.proxy[0] + op.proxy[0], prev.proxy[1] + op.proxy[1]),
-                )  # fmt: skip
-                out[i] = None if _is_identity(merged) else merged
-                if out[i] is None:
-                    del last[q]
-                continue
-        out.append(op)
+        if op.name in _ONE_QUBIT:
+            run.setdefault(op.qubits[0], []).append(len(out))
+            out.append(op)
+            continue
         for q in op.qubits:
-            last[q] = len(out) - 1
-    return tuple(op for op in out if op is not None)
+            close(q)
+        out.append(op)
+    for q in list(run):
+        close(q)
+    flat: list[NativeOp] = []
+    for item in out:
+        if isinstance(item, tuple):
+            flat.extend(item)
+        elif item is not None:
+            flat.append(item)
+    return tuple(flat)
+
+
+def _fuse(members: list[NativeOp]) -> tuple[NativeOp, ...]:
+    q, tag = members[0].qubits, members[-1].tag
+    angles = []
+    for which in range(3):  # exact, proxy X, proxy Z
+        u = np.eye(2, dtype=complex)
+        for m in members:
+            a = m.angle if which == 0 else m.proxy[which - 1]
+            u = _unitary(m.name, a) @ u
+        angles.append(_zyz(u))
+    (a0, t0, b0), (ax, tx, bx), (az, tz, bz) = angles
+    fused = (
+        NativeOp("VZ", q, tag, b0, (bx, bz)),
+        NativeOp("RY", q, tag, t0, (tx, tz)),
+        NativeOp("VZ", q, tag, a0, (ax, az)),
+    )
+    return tuple(op for op in fused if not _is_identity(op))
+
+
+def _unitary(name: str, angle: float) -> np.ndarray:
+    c, s = math.cos(angle / 2), math.sin(angle / 2)
+    if name == "RY":
+        return np.array([[c, -s], [s, c]], dtype=complex)
+    if name == "RX":
+        return np.array([[c, -1j * s], [-1j * s, c]])
+    return np.diag([complex(c, -s), complex(c, s)])  # VZ = RZ
+
+
+def _zyz(u: np.ndarray) -> tuple[float, float, float]:
+    """(a, t, b) with u = phase * RZ(a) RY(t) RZ(b), |t| <= pi. When t is 0 or pi only a + b or a - b
+    is defined; all of it goes to a, so Clifford inputs keep multiples of pi/2 in every angle."""
+    t = 2 * math.atan2(abs(u[1, 0]), abs(u[0, 0]))
+    if abs(u[1, 0]) < 1e-12:
+        return _wrap(np.angle(u[1, 1]) - np.angle(u[0, 0])), 0.0, 0.0
+    if abs(u[0, 0]) < 1e-12:
+        return _wrap(np.angle(u[1, 0]) - np.angle(-u[0, 1])), math.pi, 0.0
+    plus = np.angle(u[1, 1]) - np.angle(u[0, 0])
+    minus = np.angle(u[1, 0]) - np.angle(-u[0, 1])
+    a, b = _wrap((plus + minus) / 2), _wrap((plus - minus) / 2)
+    # RZ(a) RY(t) RZ(b) = RZ(a + pi) RY(-t) RZ(b - pi): keep whichever needs fewer frame changes.
+    a2, b2 = _wrap(a + math.pi), _wrap(b - math.pi)
+    if sum(abs(x) > 1e-9 for x in (a2, b2)) < sum(abs(x) > 1e-9 for x in (a, b)):
+        return a2, -t, b2
+    return a, t, b
+
+
+def _wrap(a: float) -> float:
+    """Into (-pi, pi], snapping float noise onto multiples of pi/2 (Clifford angles stay exact)."""
+    a = math.remainder(float(a), 2 * math.pi)
+    k = round(a / (math.pi / 2))
+    if abs(a - k * math.pi / 2) < 1e-9:
+        a = k * math.pi / 2
+    return math.pi if abs(a + math.pi) < 1e-12 else a
 
 
 def _is_identity(op: NativeOp) -> bool:
