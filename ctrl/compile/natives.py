@@ -31,10 +31,9 @@ summed through merges, so the compiled program lowers to the same Stim proxies a
 
 from __future__ import annotations
 
+import cmath
 import math
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from ctrl.errors import CtrlError
 from ctrl.protocol.ir import ProtocolCircuit
@@ -200,10 +199,9 @@ def _fuse(members: list[NativeOp]) -> tuple[NativeOp, ...]:
     q, tag = members[0].qubits, members[-1].tag
     angles = []
     for which in range(3):  # exact, proxy X, proxy Z
-        u = np.eye(2, dtype=complex)
+        u = (1 + 0j, 0j, 0j, 1 + 0j)
         for m in members:
-            a = m.angle if which == 0 else m.proxy[which - 1]
-            u = _unitary(m.name, a) @ u
+            u = _mul(_unitary(m.name, m.angle if which == 0 else m.proxy[which - 1]), u)
         angles.append(_zyz(u))
     (a0, t0, b0), (ax, tx, bx), (az, tz, bz) = angles
     fused = (
@@ -214,25 +212,34 @@ def _fuse(members: list[NativeOp]) -> tuple[NativeOp, ...]:
     return tuple(op for op in fused if not _is_identity(op))
 
 
-def _unitary(name: str, angle: float) -> np.ndarray:
+def _unitary(name: str, angle: float) -> tuple[complex, complex, complex, complex]:
+    """Row-major 2x2 (plain tuples: these products are tiny and numerous)."""
     c, s = math.cos(angle / 2), math.sin(angle / 2)
     if name == "RY":
-        return np.array([[c, -s], [s, c]], dtype=complex)
+        return (complex(c), complex(-s), complex(s), complex(c))
     if name == "RX":
-        return np.array([[c, -1j * s], [-1j * s, c]])
-    return np.diag([complex(c, -s), complex(c, s)])  # VZ = RZ
+        return (complex(c), -1j * s, -1j * s, complex(c))
+    return (complex(c, -s), 0j, 0j, complex(c, s))  # VZ = RZ
 
 
-def _zyz(u: np.ndarray) -> tuple[float, float, float]:
+def _mul(x, y):
+    return (
+        x[0] * y[0] + x[1] * y[2], x[0] * y[1] + x[1] * y[3],
+        x[2] * y[0] + x[3] * y[2], x[2] * y[1] + x[3] * y[3],
+    )  # fmt: skip
+
+
+def _zyz(u: tuple[complex, complex, complex, complex]) -> tuple[float, float, float]:
     """(a, t, b) with u = phase * RZ(a) RY(t) RZ(b), |t| <= pi. When t is 0 or pi only a + b or a - b
     is defined; all of it goes to a, so Clifford inputs keep multiples of pi/2 in every angle."""
-    t = 2 * math.atan2(abs(u[1, 0]), abs(u[0, 0]))
-    if abs(u[1, 0]) < 1e-12:
-        return _wrap(np.angle(u[1, 1]) - np.angle(u[0, 0])), 0.0, 0.0
-    if abs(u[0, 0]) < 1e-12:
-        return _wrap(np.angle(u[1, 0]) - np.angle(-u[0, 1])), math.pi, 0.0
-    plus = np.angle(u[1, 1]) - np.angle(u[0, 0])
-    minus = np.angle(u[1, 0]) - np.angle(-u[0, 1])
+    u00, u01, u10, u11 = u
+    t = 2 * math.atan2(abs(u10), abs(u00))
+    if abs(u10) < 1e-12:
+        return _wrap(cmath.phase(u11) - cmath.phase(u00)), 0.0, 0.0
+    if abs(u00) < 1e-12:
+        return _wrap(cmath.phase(u10) - cmath.phase(-u01)), math.pi, 0.0
+    plus = cmath.phase(u11) - cmath.phase(u00)
+    minus = cmath.phase(u10) - cmath.phase(-u01)
     a, b = _wrap((plus + minus) / 2), _wrap((plus - minus) / 2)
     # RZ(a) RY(t) RZ(b) = RZ(a + pi) RY(-t) RZ(b - pi): keep whichever needs fewer frame changes.
     a2, b2 = _wrap(a + math.pi), _wrap(b - math.pi)
