@@ -50,9 +50,6 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
     record: dict[str, int] = {}
     last_end: dict[int, int] = {}  # live qubit -> end of its latest op
     measured: set[int] = set()
-    checks_by_last: dict[str, list] = {}
-    for name, kind, keys in program.checks:
-        checks_by_last.setdefault(max(keys, key=program.record.index), []).append((name, keys))
     n_meas = 0
     for t in program.ops:
         op = t.op
@@ -94,9 +91,6 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
             record[op.key] = n_meas
             n_meas += 1
             measured.update(qs)
-            for name, keys in checks_by_last.get(op.key, ()):
-                recs = [stim.target_rec(record[k] - n_meas) for k in keys]
-                out.append(stim.CircuitInstruction("DETECTOR", recs, [], tag=name))
         else:
             raise CtrlError(f"cannot lower native op {op.name} to Stim")
         for q in qs:
@@ -104,6 +98,12 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
                 last_end.pop(q, None)
             else:
                 last_end[q] = t.end
+    # Checks in the order the controller decides them, so the detector record is the decision order.
+    keys_of = {name: keys for name, _, keys in program.checks}
+    for d in program.decisions:
+        for name in d.checks:
+            recs = [stim.target_rec(record[k] - n_meas) for k in keys_of[name]]
+            out.append(stim.CircuitInstruction("DETECTOR", recs, [], tag=name))
     if with_ideal_round:
         ideal_round(out, color_code(program.distance), proxy)
     return out

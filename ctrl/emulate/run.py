@@ -21,7 +21,6 @@ from ctrl.noise.calibration import CalibrationNoise
 from ctrl.noise.models import parse_noise
 from ctrl.realtime.decision import DecisionPoint, DecisionProgram, Rule, evaluate_batch, first_failures
 from ctrl.sim.decode import decode_flips
-from ctrl.sim.lower import IDEAL
 from ctrl.sim.report import versions
 from ctrl.sim.sample import wilson
 
@@ -53,6 +52,35 @@ def _checks_in_detector_order(program: TimedProgram) -> list[str]:
     return [i.tag for i in circuit.flattened() if i.name == "DETECTOR"]
 
 
+def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str, shots: int, seed: int):
+    """(accepted, logical errors, aborts per decision point, first failing check counts) for `shots`.
+
+    Works on Stim's bit-packed output: the protocol's detectors come first (the ideal round is appended
+    last), so their bytes feed the batch evaluator as they are; only accepted shots are unpacked.
+    """
+    k = len(decisions.record)
+    n_faces = len(_faces(distance))
+    det, obs = circuit.compile_detector_sampler(seed=seed).sample(shots, separate_observables=True, bit_packed=True)
+    checks = det[:, : decisions.n_bytes]
+    if k % 8:
+        checks = checks.copy()
+        checks[:, -1] &= np.uint8((1 << (k % 8)) - 1)
+    aborts = evaluate_batch(decisions, checks)
+    first = first_failures(decisions, checks, aborts)
+    ok = aborts < 0
+    start = k // 8
+    bits = np.unpackbits(det[ok, start:], axis=1, bitorder="little")[:, k - 8 * start : k - 8 * start + 2 * n_faces]
+    syn = bits[:, :n_faces] if proxy == "X" else bits[:, n_faces:]
+    flips = (obs[ok, 0] & 1).astype(bool)
+    errors = int((decode_flips(distance, syn) != flips).sum())
+    return (
+        int(ok.sum()),
+        errors,
+        np.bincount(aborts[aborts >= 0], minlength=len(decisions.points)),
+        np.bincount(first[first >= 0], minlength=len(decisions.rules)),
+    )
+
+
 def noise_for(spec: str, device, program: TimedProgram):
     if spec == "calibration":
         return CalibrationNoise(device, program.clock_hz)
@@ -74,8 +102,6 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
     out = {}
     for proxy in "XZ":
         circuit = timed_to_stim(program, proxy, model)
-        tags = [i.tag for i in circuit.flattened() if i.name == "DETECTOR"]
-        ideal = np.array([t == IDEAL for t in tags])
         accepted = errors = 0
         by_point = np.zeros(len(decisions.points), dtype=np.int64)
         by_rule = np.zeros(len(decisions.rules), dtype=np.int64)
@@ -83,17 +109,8 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
         while left > 0:
             n = min(CHUNK, left)
             s = int(np.random.SeedSequence([seed, ord(proxy), index]).generate_state(1)[0])
-            det, obs = circuit.compile_detector_sampler(seed=s).sample(n, separate_observables=True)
-            packed = np.packbits(det[:, ~ideal], axis=1, bitorder="little")
-            aborts = evaluate_batch(decisions, packed)
-            first = first_failures(decisions, packed, aborts)
-            by_point += np.bincount(aborts[aborts >= 0], minlength=len(decisions.points))
-            by_rule += np.bincount(first[first >= 0], minlength=len(decisions.rules))
-            ok = aborts < 0
-            syn = det[ok][:, ideal]
-            syn = syn[:, :n_faces] if proxy == "X" else syn[:, n_faces:]
-            errors += int((decode_flips(program.distance, syn) != obs[ok, 0]).sum())
-            accepted += int(ok.sum())
+            a, e, p, r = sample_chunk(circuit, decisions, program.distance, proxy, n, s)
+            accepted, errors, by_point, by_rule = accepted + a, errors + e, by_point + p, by_rule + r
             left -= n
             index += 1
         out[proxy] = (accepted, errors, by_point, by_rule)

@@ -206,19 +206,26 @@ def evaluate_batch(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
 
 
 def _evaluate_by_points(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
-    """The general case: decision points in order, each testing its masked bits and parities."""
-    out = np.full(packed.shape[0], -1, dtype=np.int32)
-    alive = np.arange(packed.shape[0])
-    masks = program.masks()
+    """The general case (points not in record order): each point's masked test on every shot, a word
+    at a time, then the first point that fired."""
+    n = packed.shape[0]
+    if not program.points:
+        return np.full(n, -1, dtype=np.int32)
+    n_words = -(-program.n_bytes // 8)
+    padded = np.zeros((n, n_words * 8), dtype=np.uint8)
+    padded[:, : program.n_bytes] = packed
+    words = padded.view(np.uint64)
+    masks = np.zeros((len(program.points), n_words * 8), dtype=np.uint8)
+    masks[:, : program.n_bytes] = program.masks()
+    masks = masks.view(np.uint64)
+    fired = np.zeros((n, len(program.points)), dtype=bool)
     for p in program.points:
-        rows = packed[alive]
-        fired = (rows & masks[p.index]).any(axis=1)
+        hit = (words & masks[p.index]).any(axis=1)
         for r in p.rules:
             if len(program.rules[r].bits) > 1:
-                fired |= _parity(rows, program.rules[r].bits)
-        out[alive[fired]] = p.index
-        alive = alive[~fired]
-    return out
+                hit |= _parity(packed, program.rules[r].bits)
+        fired[:, p.index] = hit
+    return np.where(fired.any(axis=1), np.argmax(fired, axis=1), -1).astype(np.int32)
 
 
 def _point_of_bit(program: DecisionProgram) -> np.ndarray:
