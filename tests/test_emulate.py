@@ -66,3 +66,62 @@ def test_dry_run_writes_everything(tmp_path, capsys):
 def test_emulate_refuses_bad_noise(capsys):
     assert main(["emulate", "--device", str(DEFAULT_DEVICE), "-d", "3", "--shots", "10", "--noise", "calibration*x"]) == 2
     assert "calibration*SCALE" in capsys.readouterr().err
+
+
+def _with_t1(device, qubit: str, factor: float):
+    """A copy of the device with one qubit's T1 (and T2, which T1 bounds) divided by `factor`."""
+    from ctrl.device import Device
+    from ctrl.device.model import DeviceFile
+
+    doc = device.spec.model_dump()
+    for q in doc["calibration"]["qubits"]:
+        if q["name"] == qubit:
+            for key in ("t1_s", "t2_ramsey_s", "t2_echo_s"):
+                q[key] /= factor
+    return Device(device.path, DeviceFile.model_validate(doc), device.firmware)
+
+
+def test_noise_scaling_d3_is_quadratic(default):
+    dev, program = default
+    rates = [emulate(dev, program, 300_000, f"calibration*{s}", seed=11)["logical_error_rate"] for s in (0.2, 0.1, 0.05)]
+    slope = np.polyfit(np.log([0.2, 0.1, 0.05]), np.log(rates), 1)[0]
+    assert 1.6 < slope < 2.5, rates
+
+
+def test_noise_scaling_d5_is_cubic():
+    """Accepted-and-wrong probability to leading order (sampling cannot reach p^3 at d=5 in a test)."""
+    from ctrl.sim.faults import leading_order
+
+    dev = load_device(DEFAULT_DEVICE.parent / "grid55_d5.yaml")
+    program = compile_program(dev, 5).program
+    wrong = []
+    for s in (0.02, 0.01):
+        acc, err = leading_order(timed_to_stim(program, "X", CalibrationNoise(dev, program.clock_hz, s)), "X", 5, 9)
+        wrong.append(acc * err)
+    assert np.log2(wrong[0] / wrong[1]) == pytest.approx(3.0, abs=0.15)
+
+
+def test_a_bad_qubit_changes_the_prediction_and_the_placement():
+    dev = load_device(DEFAULT_DEVICE.parent / "grid55_d5.yaml")
+    before = compile_program(dev, 3)
+    # A qubit of the chosen placement that some other embedding can do without.
+    from ctrl.compile.placement import _subgraph_embeddings
+
+    embeddings = list(_subgraph_embeddings(dev.graph(usable_only=True), cn20_protocol_3(), 100))
+    avoidable = [q for q in before.placement.qubits if any(q not in e for e in embeddings)]
+    assert avoidable, "the device gives the placement no choice; pick another device for this test"
+    bad = min(avoidable, key=lambda q: dev.qubit(q).t1_s)
+    worse = _with_t1(dev, bad, 10.0)
+    assert worse.calibration_hash != dev.calibration_hash
+    a = emulate(dev, before.program, 100_000, "calibration*0.3", seed=2)
+    b = emulate(worse, before.program, 100_000, "calibration*0.3", seed=2)
+    assert b["acceptance_ci95"][1] < a["acceptance_ci95"][0], "a qubit ten times worse lowers acceptance"
+    assert b["logical_error_rate"] >= a["logical_error_rate"]
+    after = compile_program(worse, 3)
+    assert bad not in after.placement.qubits, "the placement moves off the bad qubit"
+
+
+def cn20_protocol_3():
+    from ctrl.protocol.cn20 import cn20_protocol
+
+    return cn20_protocol(3)
