@@ -116,6 +116,23 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ctrl.emulate import sweep
+
+    csv = Path(args.csv)
+    task_list = sweep.tasks(args.device, args.distance, args.noise)
+    stats = sweep.run(task_list, csv, args.max_shots, args.max_errors)
+    rows = sweep.summarize(stats)
+    for r in rows:
+        print(f"{r['device']:<16} d={r['distance']} {r['noise']:<18} acceptance {r.get('acceptance', 0):.4g}  "
+              f"p_L {r['p_L']:.3g}  (shots {r.get('shots_X', 0)} + {r.get('shots_Z', 0)})")
+    if args.plot:
+        sweep.plot(rows, Path(args.plot))
+        print(f"wrote {args.plot}")
+    print(f"statistics in {csv} (sinter CSV; run again to add shots)")
+    return 0
+
+
 def _cmd_plot(args: argparse.Namespace) -> int:
     from ctrl.backends.plot import plot_timeline
 
@@ -243,6 +260,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="dry-run", help="output folder (default: ./dry-run)")
     p.set_defaults(func=_cmd_dry_run)
+
+    p = sub.add_parser("sweep", help="noise/distance/device sweeps as sinter tasks: multi-core, resumable CSV")
+    p.add_argument("--device", nargs="+", required=True, help="device files")
+    p.add_argument("--distance", "-d", type=int, nargs="+", default=[3])
+    p.add_argument("--noise", nargs="+", required=True, help="e.g. uniform:1e-4 uniform:1e-3 calibration*0.1")
+    p.add_argument("--max-shots", type=int, default=100_000)
+    p.add_argument("--max-errors", type=int, default=1000)
+    p.add_argument("--csv", required=True, help="statistics file (appended to; a rerun resumes)")
+    p.add_argument("--plot", help="PNG of logical error and acceptance against p, with the paper's points")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")
     p.add_argument("program", help="program.json written by ctrl compile")
