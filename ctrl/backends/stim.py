@@ -49,7 +49,7 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
         out.append("QUBIT_COORDS", [i], [float(i)])
     record: dict[str, int] = {}
     last_end: dict[int, int] = {}  # live qubit -> end of its latest op
-    measured: set[int] = set()
+    touched: set[int] = set()  # qubits that already did something this attempt
     n_meas = 0
     for t in program.ops:
         op = t.op
@@ -60,9 +60,10 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
                 if q in last_end and last_end[q] < t.start:
                     model.idle(out, q, name, t.start - last_end[q])
         if op.name == "PREP":
-            # In hardware a qubit that passed its measurement is simply left in |0>: no reset happens, so a
-            # missed |1> stays. Only the reset that starts an attempt re-prepares.
-            if qs[0] not in measured:
+            # In hardware a PREP does nothing: the qubit is already in |0> (it passed its measurement, or
+            # an encoder fan-out cleared it), so whatever error it carries stays. Only the reset that
+            # starts an attempt re-prepares.
+            if qs[0] not in touched:
                 out.append(stim.CircuitInstruction("R", qs, tag=tag))
                 if model is not None:
                     model.prep(out, qs, op.qubits)
@@ -90,9 +91,9 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
             out.append(stim.CircuitInstruction("M", qs, [flip] if flip else [], tag=tag))
             record[op.key] = n_meas
             n_meas += 1
-            measured.update(qs)
         else:
             raise CtrlError(f"cannot lower native op {op.name} to Stim")
+        touched.update(qs)
         for q in qs:
             if op.name == "MEASURE":
                 last_end.pop(q, None)
