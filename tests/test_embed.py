@@ -69,6 +69,6 @@ def test_chosen_placement_beats_naive_ones_on_heavy_hex():
     for _ in range(6):
         emb = random_embedding(color_code(3), graph, rng)
         p = Placement("random", emb.layout, tuple(str(v) for v in emb.nodes), 0.0, 1)
-        theirs.append(predict(device, program_for(device, p, 3, chosen.program.clock_hz), 0.1))
+        theirs.append(predict(device, program_for(device, p, 3), 0.1))
     assert ours[0] > statistics.median(a for a, _ in theirs)
     assert ours[1] < statistics.median(e for _, e in theirs)

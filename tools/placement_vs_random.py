@@ -20,29 +20,18 @@ from pathlib import Path
 from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import color_code
 from ctrl.compile.embed import random_embedding
-from ctrl.compile.natives import to_native
 from ctrl.compile.pipeline import compile_program
 from ctrl.compile.placement import Placement
-from ctrl.compile.schedule import decisions, schedule
 from ctrl.compile.timed import TimedProgram
 from ctrl.device import load_device
 from ctrl.noise.calibration import CalibrationNoise
-from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.sim.faults import leading_order
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def program_for(device, placement: Placement, distance: int, clock_hz: float) -> TimedProgram:
-    circuit = cn20_protocol(distance, placement.layout)
-    gates = {frozenset(c.qubits): c for c in device.couplers if c.usable}
-    timed = schedule(to_native(circuit, placement.qubits, gates), device, clock_hz)
-    checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
-    latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clock_hz))
-    points = decisions(timed, checks, latency, lambda keys: True)
-    return TimedProgram(device.name, device.calibration_hash, device.wiring_hash, distance, clock_hz,
-                        placement.qubits, tuple(q.role for q in circuit.qubits), tuple(timed), circuit.record,
-                        checks, points, max(t.end for t in timed), 0)  # fmt: skip
+def program_for(device, placement: Placement, distance: int) -> TimedProgram:
+    return compile_program(device, distance, placement=placement).program
 
 
 def predict(device, program: TimedProgram, scale: float) -> tuple[float, float]:
@@ -65,7 +54,6 @@ def main() -> None:
     args = ap.parse_args()
     device = load_device(args.device)
     chosen = compile_program(device, args.distance)
-    clock = chosen.program.clock_hz
     code = color_code(args.distance)
     graph = device.graph(usable_only=True)
     rng = random.Random(1)
@@ -77,7 +65,7 @@ def main() -> None:
     print(f"{device.name}, d={args.distance}: ctrl's placement against {len(randoms)} random valid placements")
     for scale in (1.0, 0.1):
         ours = predict(device, chosen.program, scale)
-        theirs = [predict(device, program_for(device, p, args.distance, clock), scale) for p in randoms]
+        theirs = [predict(device, program_for(device, p, args.distance), scale) for p in randoms]
         med_acc = statistics.median(a for a, _ in theirs)
         med_err = statistics.median(e for _, e in theirs)
         better = sum(1 for a, e in theirs if ours[0] > a and ours[1] < e)

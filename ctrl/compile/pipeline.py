@@ -48,7 +48,10 @@ class Compiled:
     passes: tuple[PassRecord, ...] = field(default=(), compare=False)
 
 
-def compile_program(device, distance: int, policy: str = "asap", exclude: frozenset[str] = frozenset()) -> Compiled:
+def compile_program(
+    device, distance: int, policy: str = "asap", exclude: frozenset[str] = frozenset(), placement: Placement | None = None
+) -> Compiled:
+    """Compile for `device`; `placement` fixes where the protocol goes instead of searching for it."""
     check_distance(distance)
     log: list[PassRecord] = []
 
@@ -58,7 +61,8 @@ def compile_program(device, distance: int, policy: str = "asap", exclude: frozen
         log.append(PassRecord(name, kind, time.perf_counter() - t0))
         return out
 
-    placement = run("placement", "analysis", lambda: place(distance, device, exclude=exclude))
+    if placement is None:
+        placement = run("placement", "analysis", lambda: place(distance, device, exclude=exclude))
     circuit = run("protocol", "transformation", lambda: cn20_protocol(distance, placement.layout))
     gates = {frozenset(c.qubits): c for c in device.couplers if c.usable}
     native = run("natives", "transformation", lambda: to_native(circuit, placement.qubits, gates))
