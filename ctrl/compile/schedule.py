@@ -57,7 +57,11 @@ def needs(op: NativeOp, device, clock_hz: float) -> Need:
         chans = []
         if op.name == "CZ":
             element = cal.flux_pulse.element
-            line = (device.coupler_wiring(a, b) or _none()).flux if element == "coupler" else device.qubit_wiring(element).flux
+            if element == "coupler":
+                wiring = device.coupler_wiring(a, b)
+                line = wiring.flux if wiring is not None else None
+            else:
+                line = device.qubit_wiring(element).flux
             if line is None:
                 raise CtrlError(f"coupler {a}-{b}: its flux pulse needs the flux line of {element}, which is not wired")
             chans.append(_chan(line))
@@ -88,10 +92,6 @@ def needs(op: NativeOp, device, clock_hz: float) -> Need:
 
 def _chan(channel) -> str:
     return f"{channel.board}/gen{channel.gen}"
-
-
-class _none:
-    flux = None
 
 
 def schedule(native: NativeCircuit, device, clock_hz: float, policy: str = "asap") -> list[TimedOp]:

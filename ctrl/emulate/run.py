@@ -30,7 +30,8 @@ CHUNK = 20_000
 def program_decisions(program: TimedProgram) -> DecisionProgram:
     """The compiled program's decision points as a decision program over its check results, in the order
     the results arrive (one bit per check: every CN20 check is a single measurement)."""
-    arrival = {k: i for i, k in enumerate(_checks_in_detector_order(program))}
+    # `timed_to_stim` emits the check detectors in this same order: decision point by decision point.
+    arrival = {n: i for i, n in enumerate(n for d in program.decisions for n in d.checks)}
     kinds = {n: k for n, k, _ in program.checks}
     ready = {t.op.key: t.ready for t in program.ops if t.op.key}
     keys = {n: m for n, _, m in program.checks}
@@ -45,11 +46,6 @@ def program_decisions(program: TimedProgram) -> DecisionProgram:
         for d in program.decisions
     )  # fmt: skip
     return DecisionProgram(tuple(sorted(arrival, key=arrival.get)), rules, points, program.duration, 0)
-
-
-def _checks_in_detector_order(program: TimedProgram) -> list[str]:
-    circuit = timed_to_stim(program, "X", with_ideal_round=False)
-    return [i.tag for i in circuit.flattened() if i.name == "DETECTOR"]
 
 
 def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str, shots: int, seed: int):

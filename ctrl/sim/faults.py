@@ -26,6 +26,7 @@ class Fault:
     checks: int  # bit mask over protocol detectors
     ideal: int  # bit mask over the ideal round's faces of the proxy's basis
     flip: bool
+    p: float  # its probability
 
 
 def faults(circuit: stim.Circuit, proxy: str, n_faces: int) -> list[Fault]:
@@ -53,7 +54,7 @@ def faults(circuit: stim.Circuit, proxy: str, n_faces: int) -> list[Fault]:
                     syn ^= 1 << ideal[t.val]
             elif t.is_logical_observable_id():
                 flip = not flip
-        out.append(Fault(checks, syn, flip))
+        out.append(Fault(checks, syn, flip, inst.args_copy()[0]))
     return out
 
 
@@ -118,12 +119,10 @@ def leading_order(circuit: stim.Circuit, proxy: str, distance: int, n_faces: int
     Good where faults are rare (p * mechanisms << 1); it ranks placements in milliseconds.
     """
     mechanisms = faults(circuit, proxy, n_faces)
-    dem = circuit.detector_error_model(decompose_errors=False, approximate_disjoint_errors=True)
-    probs = [i.args_copy()[0] for i in dem.flattened() if i.type == "error" and i.args_copy()[0] > 0]
     acceptance = 1.0
-    for m, p in zip(mechanisms, probs):
+    for m in mechanisms:
         if m.checks:
-            acceptance *= 1 - p
+            acceptance *= 1 - m.p
     wrong = 0.0
     for size in (1, 2, 3):
         bad = undetected_failures(mechanisms, distance, size)
@@ -131,7 +130,7 @@ def leading_order(circuit: stim.Circuit, proxy: str, distance: int, n_faces: int
             for idx in bad:
                 term = 1.0
                 for i in idx:
-                    term *= probs[i]
+                    term *= mechanisms[i].p
                 wrong += term
             break
     return acceptance, wrong / acceptance if acceptance else 1.0
