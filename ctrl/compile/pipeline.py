@@ -27,6 +27,7 @@ from ctrl.compile.placement import Placement, place
 from ctrl.compile.schedule import decisions, schedule
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
+from ctrl.files import write_atomic
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
 from ctrl.sim.report import versions
@@ -166,8 +167,6 @@ def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, 
 
 
 def write_outputs(compiled: Compiled, out: Path) -> list[Path]:
-    from ctrl.cli import write_atomic
-
     program = compiled.program
     paths = [out / "program.json", out / "program.stim", out / "report.json"]
     write_atomic(paths[0], program.to_json())
