@@ -8,6 +8,12 @@ Three forms, one instruction list:
 - `proxy="exact"`: the real circuit; each R_y(+-pi/4) is an `I` instruction tagged `RY_P4` or `RY_M4`
   (Stim ignores it, `ctrl.sim.statevector` applies it). No ideal round.
 
+Preparations are what the hardware does. Only a qubit's first preparation in an attempt is a reset. The
+hardware has no mid-attempt reset: a qubit is prepared again only after it passed a measurement (read 0)
+or was cleared by an encoder fan-out, so it is in |0> already, errors included. A later R is therefore
+nothing, a later RX is a Hadamard and a later RH is R_y(pi/4), each with a gate's noise rather than a
+preparation's. MX is a Hadamard then M, as on the hardware, so a measured qubit is left in |0>.
+
 Each protocol check becomes a DETECTOR tagged with the check's name. The proxies end with a noiseless
 ideal round: MPP of every X face, then every Z face (detectors tagged `ideal`), then the proxy logical as
 OBSERVABLE_INCLUDE(0). Post-selection is "every detector not tagged ideal".
@@ -44,6 +50,7 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | No
     record: dict[str, int] = {}
     n_meas = 0
     live: set[int] = set()
+    used: set[int] = set()
     for step, ops in circuit.steps():
         busy: set[int] = set()
         for name in _ORDER:
@@ -52,9 +59,20 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | No
                 continue
             targets = [t for op in group for t in op.targets]
             busy.update(targets)
+            if name in ("R", "RX", "RH"):
+                again = [t for t in targets if t in used]
+                if again:
+                    _prepare_again(out, name, again, proxy, noise)
+                    live.update(again)
+                    targets = [t for t in targets if t not in used]
+                    if not targets:
+                        continue
+            used.update(targets)
             if name in MEASUREMENTS:
                 args = [noise.flip] if noise and noise.flip else []
-                out.append(name, targets, args)
+                if name == "MX":
+                    out.append("H", targets)
+                out.append("M", targets, args)
                 for op in group:
                     record[op.key] = n_meas
                     n_meas += 1
@@ -93,6 +111,19 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | No
     if proxy != "exact":
         ideal_round(out, circuit.code, proxy)
     return out
+
+
+def _prepare_again(out: stim.Circuit, name: str, targets: list[int], proxy: str, noise) -> None:
+    """A preparation of a qubit that is in |0> already: a gate from |0>, not a reset."""
+    if name == "RX":
+        out.append("H", targets)
+    elif name == "RH":
+        if proxy == "X":
+            out.append("H", targets)
+        elif proxy == "exact":
+            out.append(stim.CircuitInstruction("I", targets, tag="RY_P4"))
+    if noise and name != "R":
+        _err(out, "DEPOLARIZE1", targets, noise.gate1)
 
 
 def _err(out: stim.Circuit, name: str, targets: list[int], p: float) -> None:
