@@ -78,14 +78,18 @@ class NativeCircuit:
 def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dict) -> NativeCircuit:
     """`qubit_names[i]` is the device qubit of protocol qubit i; `gates[frozenset((a, b))]` is the
     coupler's calibration (with `.gate` "cz"/"ecr"/... and, for ECR, `.control`)."""
-    out: list[NativeOp] = []
+    # Plain tuples (name, qubits, tag, angle, proxy, key, phases) until the merge is done: most pulses
+    # emitted here are fused away, and a frozen dataclass costs forty times a tuple to build.
+    out: list[tuple] = []
+    emit = out.append
+    phases_of: dict[frozenset, tuple] = {}
 
     def pulse(axis: str, q: str, angle: float, tag: str, proxy: tuple[float, float] | None = None) -> None:
-        out.append(NativeOp("R" + axis.upper(), (q,), tag, angle, proxy if proxy is not None else (angle, angle)))
+        emit(("RX" if axis == "x" else "RY", (q,), tag, angle, proxy if proxy is not None else (angle, angle), "", ()))
 
     def hadamard(q: str, tag: str) -> None:
-        out.append(NativeOp("VZ", (q,), tag, math.pi, (math.pi, math.pi)))
-        pulse("y", q, HALF_PI, tag)
+        emit(("VZ", (q,), tag, math.pi, (math.pi, math.pi), "", ()))
+        emit(("RY", (q,), tag, HALF_PI, (HALF_PI, HALF_PI), "", ()))
 
     def coupler(a: str, b: str):
         cal = gates.get(frozenset((a, b)))
@@ -96,8 +100,11 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     def cz(a: str, b: str, tag: str) -> None:
         cal = coupler(a, b)
         if cal.gate == "cz":
-            phases = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
-            out.append(NativeOp("CZ", (a, b), tag, phases=phases))
+            pair = frozenset((a, b))
+            phases = phases_of.get(pair)
+            if phases is None:
+                phases = phases_of[pair] = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+            emit(("CZ", (a, b), tag, 0.0, (0.0, 0.0), "", phases))
         elif cal.gate == "ecr":
             hadamard(b, tag)
             cx(a, b, tag)
@@ -113,10 +120,10 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
             pulse("y", t, HALF_PI, tag)
         elif cal.gate == "ecr":
             if cal.control == c:
-                out.append(NativeOp("ECR", (c, t), tag))
+                emit(("ECR", (c, t), tag, 0.0, (0.0, 0.0), "", ()))
                 pulse("x", c, math.pi, tag)
                 pulse("x", t, HALF_PI, tag)
-                out.append(NativeOp("VZ", (c,), tag, HALF_PI, (HALF_PI, HALF_PI)))
+                emit(("VZ", (c,), tag, HALF_PI, (HALF_PI, HALF_PI), "", ()))
             else:
                 hadamard(c, tag)
                 hadamard(t, tag)
@@ -129,87 +136,108 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     for op in circuit.ops:
         names = tuple(qubit_names[i] for i in op.targets)
         tag = op.tag
-        if op.name == "R":
-            out.append(NativeOp("PREP", names, tag))
-        elif op.name == "RX":
-            out.append(NativeOp("PREP", names, tag))
+        name = op.name
+        if name == "R":
+            emit(("PREP", names, tag, 0.0, (0.0, 0.0), "", ()))
+        elif name == "RX":
+            emit(("PREP", names, tag, 0.0, (0.0, 0.0), "", ()))
             pulse("y", names[0], HALF_PI, tag)
-        elif op.name == "RH":
-            out.append(NativeOp("PREP", names, tag))
+        elif name == "RH":
+            emit(("PREP", names, tag, 0.0, (0.0, 0.0), "", ()))
             pulse("y", names[0], math.pi / 4, tag, (HALF_PI, 0.0))
-        elif op.name == "RY_P4":
+        elif name == "RY_P4":
             pulse("y", names[0], math.pi / 4, tag, (HALF_PI, 0.0))
-        elif op.name == "RY_M4":
+        elif name == "RY_M4":
             pulse("y", names[0], -math.pi / 4, tag, (-HALF_PI, 0.0))
-        elif op.name == "CX":
+        elif name == "CX":
             cx(*names, tag)
-        elif op.name == "CZ":
+        elif name == "CZ":
             cz(*names, tag)
-        elif op.name == "M":
-            out.append(NativeOp("MEASURE", names, tag, key=op.key))
-        elif op.name == "MX":
+        elif name == "M":
+            emit(("MEASURE", names, tag, 0.0, (0.0, 0.0), op.key, ()))
+        elif name == "MX":
             pulse("y", names[0], -HALF_PI, tag)
-            out.append(NativeOp("MEASURE", names, tag, key=op.key))
+            emit(("MEASURE", names, tag, 0.0, (0.0, 0.0), op.key, ()))
         else:
-            raise CtrlError(f"no native translation for protocol op {op.name}")
-    return NativeCircuit(_merge(out), circuit.record)
+            raise CtrlError(f"no native translation for protocol op {name}")
+    return NativeCircuit(tuple(NativeOp(*item) for item in _merge_items(out)), circuit.record)
 
 
-_ONE_QUBIT = ("RX", "RY", "VZ")
+_ONE_QUBIT = frozenset(("RX", "RY", "VZ"))
 
 
 def _merge(ops: list[NativeOp]) -> tuple[NativeOp, ...]:
+    """`_merge_items` on NativeOps."""
+    items = [(o.name, o.qubits, o.tag, o.angle, o.proxy, o.key, o.phases) for o in ops]
+    return tuple(NativeOp(*item) for item in _merge_items(items))
+
+
+def _merge_items(ops: list[tuple]) -> list[tuple]:
     """Fuse every run of single-qubit ops on one qubit (nothing else on that qubit in between) into at
     most one pulse: U = RZ(a) RY(t) RZ(b) is VZ(b), one RY(t) pulse, VZ(a). The run is fused three times,
     for the real angles and for each proxy's, so each emitted op carries its angle in all three."""
-    out: list[NativeOp | None] = []
+    out: list = []
     run: dict[str, list[int]] = {}  # qubit -> indices in `out` of its open run of one-qubit ops
 
     def close(q: str) -> None:
-        idx = run.pop(q, [])
-        if len(idx) < 2 and not (idx and _is_identity(out[idx[0]])):
+        idx = run.pop(q)
+        if len(idx) < 2 and not _identity_angles(out[idx[0]][3], out[idx[0]][4]):
             return
-        members = [out[i] for i in idx]
-        fused = _fuse(members)
+        last = out[idx[-1]]
+        fused = _fused(tuple((out[i][0], out[i][3], out[i][4]) for i in idx))
         for i in idx:
             out[i] = None
         # The fused ops take the place of the run's last op: nothing else touched q in between.
-        out[idx[-1]] = fused  # type: ignore[assignment]
+        out[idx[-1]] = [(name, last[1], last[2], angle, proxy, "", ()) for name, angle, proxy in fused]
 
     for op in ops:
-        if op.name in _ONE_QUBIT:
-            run.setdefault(op.qubits[0], []).append(len(out))
+        if op[0] in _ONE_QUBIT:
+            q = op[1][0]
+            if q in run:
+                run[q].append(len(out))
+            else:
+                run[q] = [len(out)]
             out.append(op)
             continue
-        for q in op.qubits:
-            close(q)
+        for q in op[1]:
+            if q in run:
+                close(q)
         out.append(op)
     for q in list(run):
         close(q)
-    flat: list[NativeOp] = []
+    flat: list[tuple] = []
     for item in out:
-        if isinstance(item, tuple):
+        if item.__class__ is list:
             flat.extend(item)
         elif item is not None:
             flat.append(item)
-    return tuple(flat)
+    return flat
 
 
-def _fuse(members: list[NativeOp]) -> tuple[NativeOp, ...]:
-    q, tag = members[0].qubits, members[-1].tag
+_FUSED: dict[tuple, tuple] = {}
+
+
+def _fused(members: tuple[tuple[str, float, tuple[float, float]], ...]) -> tuple:
+    """(name, angle, proxy) of the fused ops of a run of (name, angle, proxy); memoised, since the
+    protocol repeats the same few runs (Hadamards around couplers, cat preparations) many times."""
+    found = _FUSED.get(members)
+    if found is None:
+        if len(_FUSED) >= 4096:  # bounded: callers may merge runs of arbitrary angles
+            _FUSED.clear()
+        found = _FUSED[members] = _fuse(members)
+    return found
+
+
+def _fuse(members) -> tuple:
     angles = []
     for which in range(3):  # exact, proxy X, proxy Z
         u = (1 + 0j, 0j, 0j, 1 + 0j)
-        for m in members:
-            u = _mul(_unitary(m.name, m.angle if which == 0 else m.proxy[which - 1]), u)
+        for name, angle, proxy in members:
+            u = _mul(_unitary(name, angle if which == 0 else proxy[which - 1]), u)
         angles.append(_zyz(u))
     (a0, t0, b0), (ax, tx, bx), (az, tz, bz) = angles
-    fused = (
-        NativeOp("VZ", q, tag, b0, (bx, bz)),
-        NativeOp("RY", q, tag, t0, (tx, tz)),
-        NativeOp("VZ", q, tag, a0, (ax, az)),
-    )
-    return tuple(op for op in fused if not _is_identity(op))
+    fused = (("VZ", b0, (bx, bz)), ("RY", t0, (tx, tz)), ("VZ", a0, (ax, az)))
+    return tuple(f for f in fused if not _identity_angles(f[1], f[2]))
 
 
 def _unitary(name: str, angle: float) -> tuple[complex, complex, complex, complex]:
@@ -257,6 +285,6 @@ def _wrap(a: float) -> float:
     return math.pi if abs(a + math.pi) < 1e-12 else a
 
 
-def _is_identity(op: NativeOp) -> bool:
+def _identity_angles(angle: float, proxy: tuple[float, float]) -> bool:
     full = 2 * math.pi
-    return all(abs(math.remainder(a, full)) < 1e-9 for a in (op.angle, *op.proxy))
+    return all(abs(math.remainder(a, full)) < 1e-9 for a in (angle, *proxy))
