@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import networkx as nx
+import numpy as np
 import rustworkx as rx
 
 from ctrl.codes.color import color_code
@@ -39,22 +41,16 @@ class Placement:
 
 
 def place(distance: int, device, limit: int = 5000, exclude: frozenset[str] = frozenset()) -> Placement:
+    layout, circuit, counts = _protocol(distance)
+    step_s = typical_step_s(device)
+    nodes, edges = _usable(device, exclude)
+    found = _embeddings(nodes, edges, circuit.couplers, len(circuit.qubits), limit)
+    if found:
+        best = _cheapest(found, counts, device, step_s)
+        return Placement("subgraph", layout, best, _cost(counts, best, device, step_s), len(found))
     graph = device.graph(usable_only=True)
     graph.remove_nodes_from(exclude)
     code = color_code(distance)
-    layout = build_layout(code)
-    circuit = cn20_protocol(distance, layout)
-    step_s = typical_step_s(device)
-    counts = _counts(circuit)
-    best: tuple[float, tuple[str, ...]] | None = None
-    considered = 0
-    for names in _subgraph_embeddings(graph, circuit, limit):
-        cost = _cost(counts, names, device, step_s)
-        considered += 1
-        if best is None or cost < best[0]:
-            best = (cost, names)
-    if best is not None:
-        return Placement("subgraph", layout, best[1], best[0], considered)
     rate = {q.name: step_s * (1 / q.t1_s + 1 / q.t2_echo_s) for q in device.qubits}
     candidates = []
     for seed in range(4):
@@ -66,24 +62,92 @@ def place(distance: int, device, limit: int = 5000, exclude: frozenset[str] = fr
     return Placement("adapted", emb.layout, names, cost, len(candidates))
 
 
+@lru_cache(maxsize=8)
+def _protocol(distance: int) -> tuple[Layout, ProtocolCircuit, _Counts]:
+    """The protocol on its own layout and its fault-location counts: they depend on the distance only."""
+    layout = build_layout(color_code(distance))
+    circuit = cn20_protocol(distance, layout)
+    return layout, circuit, _counts(circuit)
+
+
+def _usable(device, exclude: frozenset[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """The usable coupling graph as sorted node names and sorted edges (a hashable cache key)."""
+    nodes = {q.name for q in device.qubits if q.usable} - exclude
+    edges = {tuple(sorted(c.qubits)) for c in device.couplers if c.usable and c.qubits[0] in nodes and c.qubits[1] in nodes}
+    return tuple(sorted(nodes)), tuple(sorted(edges))
+
+
+@lru_cache(maxsize=32)
+def _embeddings(
+    nodes: tuple[str, ...], edges: tuple[tuple[str, str], ...], couplers: tuple[tuple[int, int], ...], n: int, limit: int
+) -> tuple[tuple[str, ...], ...]:
+    """Every embedding (up to `limit`) of the protocol's coupling graph in the device's usable graph.
+    It depends on the graph's shape only, not on calibrated numbers, so one search serves every
+    compile of a device and distance (VF2 over 55 qubits takes tens of milliseconds)."""
+    graph = nx.Graph()
+    graph.add_nodes_from(nodes)
+    graph.add_edges_from(edges)
+    return tuple(_vf2(graph, couplers, n, limit))
+
+
+def _cheapest(found: tuple[tuple[str, ...], ...], counts: _Counts, device, step_s: float) -> tuple[str, ...]:
+    """The first embedding of least `_cost`. Costs of all of them at once with numpy; near-ties are
+    settled with `_cost` itself, so the choice is the one scanning them in order would make."""
+    if len(found) == 1:
+        return found[0]
+    names = sorted({v for e in found for v in e})
+    index = {v: i for i, v in enumerate(names)}
+    per_qubit = np.array([_qubit_terms(device.qubit(v), step_s) for v in names])  # (device qubit, 3)
+    emb = np.array([[index[v] for v in e] for e in found])  # (embedding, protocol qubit)
+    weights = np.array([counts.pulses, counts.readouts, counts.idle_steps], dtype=float).T  # (protocol qubit, 3)
+    total = (per_qubit[emb] * weights).sum(axis=(1, 2))
+    for a, b, k in counts.couplers:
+        pair_error = {}
+        for e in found:
+            key = (e[a], e[b])
+            if key not in pair_error:
+                pair_error[key] = device.coupler(*key).error
+        total += k * np.array([pair_error[e[a], e[b]] for e in found])
+    close = np.flatnonzero(total <= total.min() * (1 + 1e-9) + 1e-15)
+    best = None
+    for i in close:
+        cost = _cost(counts, found[i], device, step_s)
+        if best is None or cost < best[0]:
+            best = (cost, found[i])
+    return best[1]
+
+
+def _qubit_terms(q, step_s: float) -> tuple[float, float, float]:
+    """Per pulse, per readout, per idle step: a qubit's fault probabilities (as `_cost` sums them)."""
+    ro = q.readout
+    return (
+        q.x90.error, (ro.error_0to1 + ro.error_1to0) / 2,
+        1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_echo_s) / 2,
+    )  # fmt: skip
+
+
 def _subgraph_embeddings(graph: nx.Graph, circuit: ProtocolCircuit, limit: int):
     """Device qubit names for each protocol qubit, for every embedding of the protocol's coupling graph
     into the device graph (rustworkx VF2, in a deterministic order)."""
+    yield from _vf2(graph, circuit.couplers, len(circuit.qubits), limit)
+
+
+def _vf2(graph: nx.Graph, couplers, n: int, limit: int):
     nodes = sorted(graph.nodes, key=str)
-    if len(circuit.qubits) > len(nodes):
+    if n > len(nodes):
         return
     index = {v: i for i, v in enumerate(nodes)}
     big = rx.PyGraph()
     big.add_nodes_from(nodes)
     big.add_edges_from_no_data(sorted(tuple(sorted((index[a], index[b]))) for a, b in graph.edges))
     small = rx.PyGraph()
-    small.add_nodes_from(range(len(circuit.qubits)))
-    small.add_edges_from_no_data(list(circuit.couplers))
-    for n, mapping in enumerate(rx.vf2_mapping(big, small, subgraph=True, induced=False, id_order=True)):
-        if n >= limit:
+    small.add_nodes_from(range(n))
+    small.add_edges_from_no_data(list(couplers))
+    for k, mapping in enumerate(rx.vf2_mapping(big, small, subgraph=True, induced=False, id_order=True)):
+        if k >= limit:
             return
         inverse = {p: g for g, p in mapping.items()}
-        yield tuple(nodes[inverse[i]] for i in range(len(circuit.qubits)))
+        yield tuple(nodes[inverse[i]] for i in range(n))
 
 
 def typical_step_s(device) -> float:
