@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ctrl.backends.stim import timed_to_stim
@@ -50,9 +51,17 @@ class Compiled:
 
 
 def compile_program(
-    device, distance: int, policy: str = "asap", exclude: frozenset[str] = frozenset(), placement: Placement | None = None
+    device,
+    distance: int,
+    policy: str = "asap",
+    exclude: frozenset[str] = frozenset(),
+    placement: Placement | None = None,
+    channels: bool = True,
 ) -> Compiled:
-    """Compile for `device`; `placement` fixes where the protocol goes instead of searching for it."""
+    """Compile for `device`; `placement` fixes where the protocol goes instead of searching for it.
+
+    `channels=False` schedules with per-qubit order and durations only, as a hardware-agnostic
+    scheduler does (for comparisons; the program ignores shared generators and mux readout)."""
     check_distance(distance)
     log: list[PassRecord] = []
 
@@ -67,18 +76,20 @@ def compile_program(
     circuit = run("protocol", "transformation", lambda: cn20_protocol(distance, placement.layout))
     gates = {frozenset(c.qubits): c for c in device.couplers if c.usable}
     native = run("natives", "transformation", lambda: to_native(circuit, placement.qubits, gates))
-    boards = {w.drive.board for w in device.wiring.qubits if w.name in set(placement.qubits)}
+    counts = native.counts()
+    used = set(placement.qubits)
+    boards = {w.drive.board for w in device.wiring.qubits if w.name in used}
     clocks = {device.firmware[b].f_time_hz for b in boards}
     if len(clocks) != 1:
         raise CtrlError(f"boards {sorted(boards)} run timing clocks {sorted(clocks)}: one shared clock is required")
     clock_hz = clocks.pop()
-    timed = run("schedule", "transformation", lambda: schedule(native, device, clock_hz, policy))
+    timed = run("schedule", "transformation", lambda: schedule(native, device, clock_hz, policy, channels))
     checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
     latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clock_hz))
     realtime = _realtime_rule(device, placement, circuit)
     points = run("decisions", "analysis", lambda: decisions(timed, checks, latency, realtime))
-    duration = max((t.end for t in timed), default=0)
-    duration = max([duration] + [d.time for d in points])
+    last_end = max((t.start + t.duration for t in timed), default=0)
+    duration = max([last_end] + [d.time for d in points])
     abort = max(device.qubit(q).readout.reset.duration_s for q in placement.qubits)
     program = TimedProgram(
         device=device.name,
@@ -97,9 +108,9 @@ def compile_program(
         placement={"method": placement.method, "expected_faults": round(placement.cost, 9),
                    "embeddings_scored": placement.considered},
     )  # fmt: skip
-    report = run("report", "analysis", lambda: _report(program, placement, native.counts(), circuit, latency))
+    report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency))
     report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s)
-    return Compiled(program, placement, native.counts(), report, tuple(log))
+    return Compiled(program, placement, counts, report, tuple(log))
 
 
 def _realtime_rule(device, placement, circuit):
@@ -124,10 +135,15 @@ def critical_path(program: TimedProgram, latency: int = 0) -> int:
     end = 0
     ready_at: dict[str, int] = {}
     for t in program.ops:  # time order respects per-qubit program order
-        s = max((free.get(q, 0) for q in t.op.qubits), default=0)
-        for q in t.op.qubits:
-            free[q] = s + t.duration
-        end = max(end, s + t.duration)
+        qs = t.op.qubits
+        s = free.get(qs[0], 0)
+        if len(qs) > 1:
+            s = max([s] + [free.get(q, 0) for q in qs[1:]])
+        e = s + t.duration
+        for q in qs:
+            free[q] = e
+        if e > end:
+            end = e
         if t.op.key:
             ready_at[t.op.key] = s + (t.ready - t.start)
     for _, _, keys in program.checks:
@@ -135,14 +151,27 @@ def critical_path(program: TimedProgram, latency: int = 0) -> int:
     return end
 
 
+@lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    """Package versions do not change while the process runs; looking them up costs milliseconds."""
+    return tuple(versions().items())
+
+
 def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, latency: int) -> dict:
     lower = critical_path(program, latency)
-    idle = {}
-    for i, q in enumerate(program.qubits):
-        spans = [(t.start, t.end) for t in program.ops if q in t.op.qubits]
-        if spans:
-            first, last = spans[0][0], max(e for _, e in spans)
-            idle[q] = program.seconds(last - first - sum(e - s for s, e in spans))
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    busy: dict[str, int] = {}
+    for t in program.ops:  # by start time: a qubit's first op here is its earliest
+        s, d = t.start, t.duration
+        for q in t.op.qubits:
+            if q in first:
+                busy[q] += d
+                if s + d > last[q]:
+                    last[q] = s + d
+            else:
+                first[q], last[q], busy[q] = s, s + d, d
+    idle = {q: program.seconds(last[q] - first[q] - busy[q]) for q in program.qubits if q in first}
     return {
         "device": program.device,
         "calibration_hash": program.calibration_hash,
@@ -154,7 +183,7 @@ def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, 
                       "embeddings_scored": placement.considered},
         "native_gate_counts": counts,
         "duration_cycles": program.duration,
-        "last_operation_end_s": program.seconds(max(t.end for t in program.ops)),
+        "last_operation_end_s": program.seconds(max(t.start + t.duration for t in program.ops)),
         "duration_s": program.seconds(program.duration),
         "clock_hz": program.clock_hz,
         "critical_path_cycles": lower,
@@ -162,7 +191,7 @@ def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, 
         "idle_s_per_qubit": {q: round(v, 12) for q, v in idle.items()},
         "decision_points": len(program.decisions),
         "checks_decided_after_the_run": sorted(c for d in program.decisions if not d.realtime for c in d.checks),
-        "versions": versions(),
+        "versions": dict(_versions()),
     }  # fmt: skip
 
 
