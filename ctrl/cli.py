@@ -189,6 +189,26 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_recompile(args: argparse.Namespace) -> int:
+    from ctrl.recompile import run, summary
+
+    rec, doc, paths = run(args.source, args.device, Path(args.out), margin=args.margin, emulate_shots=args.emulate_shots,
+                          seed=args.seed, cache_dir=args.cache, distance=args.distance, policy=args.policy)  # fmt: skip
+    print(summary(doc, rec, paths))
+    return 0
+
+
+def _cmd_diff_device(args: argparse.Namespace) -> int:
+    from ctrl.device import load_device
+    from ctrl.recompile import diff_devices
+
+    old, new = load_device(args.old), load_device(args.new)
+    diff = diff_devices(old, new)
+    print(f"{args.old} -> {args.new}: {len(diff.changes)} change(s)" + (f" ({', '.join(diff.classes)})" if diff else ""))
+    print(diff.text())
+    return 0
+
+
 def _human(r: dict) -> str:
     lines = [
         f"CN20 d={r['distance']} {r['noise']} method={r['method']} shots={r['shots']}",
@@ -273,6 +293,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of device files (for editors)")
     p.add_argument("--out", help="write it to this file instead")
     p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("recompile", help="recompile for a new calibration, redoing only what the changes reach")
+    p.add_argument("--from", dest="source", required=True, metavar="OLD",
+                   help="output folder of a previous ctrl recompile, or the old device file")
+    p.add_argument("--device", required=True, help="the new device file (YAML)")
+    p.add_argument("--out", required=True, help="output folder: program.json, program.stim, report.json, "
+                                                "compile_inputs.json, recompile.json")
+    p.add_argument("--margin", type=float, default=0.05,
+                   help="move the placement only if the best one expects this much fewer faults (relative, default 0.05)")
+    p.add_argument("--emulate-shots", type=int, default=0, metavar="N",
+                   help="emulate old and new programs with N shots each for acceptance and logical error")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", metavar="DIR", help="compile cache (default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
+    p.add_argument("--distance", "-d", type=int, help="with an old device file: the distance compiled (default 3)")
+    p.add_argument("--policy", choices=("asap", "alap"), help="with an old device file: the scheduling policy")
+    p.set_defaults(func=_cmd_recompile)
+
+    p = sub.add_parser("diff-device", help="the calibration (and wiring) changes between two device files")
+    p.add_argument("old", help="old device file")
+    p.add_argument("new", help="new device file")
+    p.set_defaults(func=_cmd_diff_device)
     return parser
 
 

@@ -1,0 +1,207 @@
+"""A compile cache keyed by content hashes: an unchanged input never recompiles, a changed one never
+reuses a stale result.
+
+The key of a compile is the sha256 of everything its bytes depend on:
+- the protocol and its parameters (name, distance, scheduling policy, excluded qubits);
+- the calibration: its canonical hash, and the hash of the calibration in file order (the compiler's
+  graph follows the order of the file, which the canonical hash deliberately ignores);
+- the wiring hash (which covers the firmware descriptions) and the device name;
+- the placement when it was fixed rather than searched (a placement kept by `ctrl recompile`);
+- the versions of ctrl, qick, stim, numpy, rustworkx, networkx, pydantic and Python, and the sha256 of
+  ctrl's own source files (so editing the compiler invalidates the cache without a version bump).
+
+An entry holds the `Compiled` result (pickled: the cache is private to its user; do not point it at a
+folder others can write) and, once written, the bytes of its output files, which a pulse-only recompile
+reuses. Default folder: `$CTRL_CACHE_DIR`, else `~/.cache/ctrl`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import pickle
+import platform
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Mapping
+
+from ctrl.compile.pipeline import Compiled, compile_program
+from ctrl.compile.placement import Placement
+from ctrl.errors import CtrlError
+from ctrl.files import write_atomic
+
+FORMAT = 1
+_PACKAGES = ("ctrl", "qick", "stim", "numpy", "rustworkx", "networkx", "pydantic")
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("CTRL_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "ctrl"
+
+
+@functools.cache
+def source_hash() -> str:
+    """sha256 of ctrl's Python sources (relative path and content of each, in path order)."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0")
+        h.update(path.read_bytes() + b"\0")
+    return "sha256:" + h.hexdigest()
+
+
+@functools.cache
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in _PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def placement_doc(p: Placement) -> dict:
+    """A placement as JSON, complete enough to rebuild it (`placement_from_doc`) bit for bit."""
+    lay = p.layout
+    return {
+        "method": p.method,
+        "qubits": list(p.qubits),
+        "expected_faults": p.cost,
+        "embeddings_scored": p.considered,
+        "layout": {
+            "n_data": lay.n_data,
+            "slots": list(lay.slots),
+            "tour": list(lay.tour),
+            "segments": [list(s) for s in lay.segments],
+            "ancilla_coords": [list(c) for c in lay.ancilla_coords],
+        },
+    }
+
+
+def placement_from_doc(doc: Mapping) -> Placement:
+    from ctrl.protocol.layout import Layout
+
+    try:
+        lay = doc["layout"]
+        layout = Layout(
+            int(lay["n_data"]),
+            tuple(None if s is None else int(s) for s in lay["slots"]),
+            tuple(int(t) for t in lay["tour"]),
+            tuple((int(a), int(b)) for a, b in lay["segments"]),
+            tuple((float(x), float(y)) for x, y in lay["ancilla_coords"]),
+        )
+        return Placement(str(doc["method"]), layout, tuple(str(q) for q in doc["qubits"]),
+                         float(doc["expected_faults"]), int(doc["embeddings_scored"]))  # fmt: skip
+    except (KeyError, TypeError, ValueError) as e:
+        raise CtrlError(f"placement record is incomplete or malformed ({type(e).__name__}: {e})") from None
+
+
+def order_hash(calibration) -> str:
+    """sha256 of the calibration with its lists in file order (mappings sorted: nothing reads their order)."""
+    text = json.dumps(calibration.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CompileKey:
+    """What a compile depends on; `digest` names its cache entry."""
+
+    device: str
+    calibration_hash: str
+    calibration_order: str
+    wiring_hash: str
+    distance: int
+    policy: str
+    exclude: tuple[str, ...]
+    placement: str | None  # sha256 of the fixed placement's record; None: searched
+
+    def __repr__(self) -> str:
+        return f"CompileKey({self.device}, d={self.distance}, {self.policy}, {self.digest[:19]})"
+
+    @functools.cached_property
+    def digest(self) -> str:
+        doc = {
+            "format": FORMAT,
+            "protocol": {"name": "cn20", "distance": self.distance, "policy": self.policy,
+                         "exclude": list(self.exclude)},
+            "device": self.device,
+            "calibration_hash": self.calibration_hash,
+            "calibration_order": self.calibration_order,
+            "wiring_hash": self.wiring_hash,
+            "placement": self.placement,
+            "versions": library_versions(),
+            "source": source_hash(),
+        }  # fmt: skip
+        return "sha256:" + hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def compile_key(device, distance: int, policy: str = "asap", exclude=frozenset(),
+                placement: Placement | None = None) -> CompileKey:  # fmt: skip
+    """The key of `compile_program(device, distance, policy, exclude, placement)`."""
+    fixed = None
+    if placement is not None:
+        text = json.dumps(placement_doc(placement), sort_keys=True)
+        fixed = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return CompileKey(device.name, device.calibration_hash, order_hash(device.calibration), device.wiring_hash,
+                      distance, policy, tuple(sorted(exclude)), fixed)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Entry:
+    compiled: Compiled  # passes=() on the way out of the cache: nothing ran
+    files: Mapping[str, bytes] = field(default_factory=dict)  # output files by path relative to the folder
+
+    def __repr__(self) -> str:
+        return f"Entry({self.compiled.program!r}, files={sorted(self.files)})"
+
+
+class CompileCache:
+    """Compile results by `CompileKey`, one pickle per entry under `root/compiled/`."""
+
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+
+    def __repr__(self) -> str:
+        return f"CompileCache({str(self.root)!r})"
+
+    def _path(self, key: CompileKey) -> Path:
+        hexd = key.digest.split(":", 1)[1]
+        return self.root / "compiled" / hexd[:2] / f"{hexd}.pickle"
+
+    def get(self, key: CompileKey) -> Entry | None:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise CtrlError(f"compile cache {path}: cannot read: {e.strerror}") from None
+        try:
+            entry = pickle.loads(data)
+        except Exception:  # a truncated or foreign file is a miss: it is rewritten on the next put
+            return None
+        if not isinstance(entry, Entry):
+            return None
+        return replace(entry, compiled=replace(entry.compiled, passes=()))
+
+    def put(self, key: CompileKey, compiled: Compiled, files: Mapping[str, bytes] | None = None) -> None:
+        entry = Entry(replace(compiled, passes=()), dict(files or {}))
+        try:
+            write_atomic(self._path(key), pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError as e:
+            raise CtrlError(f"compile cache {self.root}: cannot write: {e.strerror}") from None
+
+    def compile(self, device, distance: int, policy: str = "asap", exclude=frozenset(),
+                placement: Placement | None = None) -> tuple[Compiled, Entry | None]:  # fmt: skip
+        """`compile_program(...)`, or its cached result (then with `passes` empty, and the entry)."""
+        key = compile_key(device, distance, policy, exclude, placement)
+        entry = self.get(key)
+        if entry is not None:
+            return entry.compiled, entry
+        compiled = compile_program(device, distance, policy, frozenset(exclude), placement)
+        self.put(key, compiled)
+        return compiled, None

@@ -1,0 +1,376 @@
+"""The difference between two calibrations, field by field, each change sorted into the class of work it
+causes.
+
+| class       | what                                                       | work it causes                       |
+|-------------|------------------------------------------------------------|--------------------------------------|
+| `metadata`  | free text: `calibrated_at`, notes                          | none (the calibration hash changes)  |
+| `pulse`     | envelope shapes, amplitudes, DRAG, phases, frequencies,    | re-emit the pulses; the timed program|
+|             | readout rotation and threshold                              | stays (virtual-Z corrections patched)|
+| `quality`   | errors, T1/T2, usable flags, layout positions              | re-evaluate the placement            |
+| `timing`    | durations, time of flight, reset time, gate kind, control  | re-lower and reschedule              |
+|             | qubit, flux element, crosstalk exclusions                   |                                      |
+| `structure` | qubits or couplers added, removed or reordered             | full compile                         |
+
+The class of a field is derived from the device model, not listed by hand: every field inside a pulse
+envelope model is `pulse`; a number's class follows its physical quantity (`ctrl.device.units`: coherence
+and probabilities are `quality`, gate/readout/reset durations `timing`, frequencies, phases and amplitudes
+`pulse`); free text is `metadata`; a discriminator (`gate`, `shape`) or a reference to a component
+(`control`, `element`) changes what the compiler emits, so `timing`. A field none of these rules covers
+is `unclassified` and costs a full compile; tests/test_recompile.py fails when the model has one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from ctrl.device import model as m
+from ctrl.device import units as u
+from ctrl.device.units import Quantity, fmt
+
+METADATA, PULSE, QUALITY, TIMING, STRUCTURE = "metadata", "pulse", "quality", "timing", "structure"
+WIRING = "wiring"
+UNCLASSIFIED = "unclassified"
+CLASSES = (METADATA, PULSE, QUALITY, TIMING, STRUCTURE)  # in order of the work they cause
+
+_PULSE_MODELS = (m.ConstPulse, m.GaussianPulse, m.DragPulse, m.FlatTopPulse, m.NetZeroPulse)
+_BY_QUANTITY = {
+    u.COHERENCE: QUALITY, u.PROBABILITY: QUALITY, u.COORDINATE: QUALITY,
+    u.GATE_1Q: TIMING, u.GATE_2Q: TIMING, u.READOUT_TIME: TIMING, u.TIME_OF_FLIGHT: TIMING, u.RESET_TIME: TIMING,
+    u.QUBIT_FREQUENCY: PULSE, u.READOUT_FREQUENCY: PULSE, u.ANHARMONICITY: PULSE, u.PHASE: PULSE,
+    u.AMPLITUDE: PULSE, u.DRAG: PULSE, u.THRESHOLD: PULSE, u.PULSE_EDGE: PULSE,
+}  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ field classes
+
+
+def _annotated(tp) -> list:
+    """Metadata of every Annotated layer inside a type (through Optional, tuples, dicts)."""
+    found = []
+    if typing.get_origin(tp) is typing.Annotated:
+        found.extend(tp.__metadata__)
+        tp = typing.get_args(tp)[0]
+    for arg in typing.get_args(tp):
+        found.extend(_annotated(arg))
+    return found
+
+
+def quantity(owner: type[BaseModel], name: str) -> Quantity | None:
+    """The physical quantity of a numeric field (or of the numbers inside a tuple or mapping field)."""
+    f = owner.model_fields[name]
+    for meta in list(f.metadata) + _annotated(f.annotation):
+        if isinstance(meta, Quantity):
+            return meta
+    return None
+
+
+def _bare(tp):
+    """Strip Annotated and Optional."""
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif typing.get_origin(tp) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
+
+
+def _holds_models(tp) -> bool:
+    tp = _bare(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return True
+    return any(_holds_models(a) for a in typing.get_args(tp) if a is not type(None) and a is not Ellipsis)
+
+
+def field_class(owner: type[BaseModel], name: str) -> str:
+    """The change class of field `name` of model `owner` (see the module docstring)."""
+    if issubclass(owner, _PULSE_MODELS):
+        return PULSE
+    f = owner.model_fields[name]
+    if name in ("name", "qubits") and not _holds_models(f.annotation):
+        return STRUCTURE  # the identity of a qubit or coupler
+    q = quantity(owner, name)
+    if q is not None:
+        return _BY_QUANTITY.get(q, UNCLASSIFIED)
+    tp = _bare(f.annotation)
+    if tp is bool:
+        return QUALITY if name == "usable" else UNCLASSIFIED
+    if typing.get_origin(tp) is typing.Literal:
+        return TIMING  # a discriminator: which gate or envelope the compiler emits
+    if tp is str:
+        # a constrained string names a component (a reference the compiler follows); free text is metadata
+        return TIMING if any(getattr(meta, "pattern", None) for meta in f.metadata) else METADATA
+    if _holds_models(f.annotation):
+        return TIMING  # a sub-model or list of them appearing or going away: what is emitted changes
+    if _only_names(tp):
+        return TIMING  # component names (e.g. the couplers of a crosstalk exclusion)
+    return UNCLASSIFIED
+
+
+def _only_names(tp) -> bool:
+    tp = _bare(tp)
+    if tp is str:
+        return True
+    return typing.get_origin(tp) is tuple and all(_only_names(a) for a in typing.get_args(tp) if a is not Ellipsis)
+
+
+def calibration_fields() -> list[tuple[str, str]]:
+    """(dotted path, class) of every field a calibration can hold, walking the model types."""
+    out: list[tuple[str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, f in model.model_fields.items():
+            path = f"{prefix}{name}"
+            subs = _models_in(f.annotation)
+            if subs and model is not m.Calibration:
+                out.append((path, field_class(model, name)))  # presence of the sub-model
+            elif not subs:
+                out.append((path, field_class(model, name)))
+            for sub in subs:
+                walk(sub, f"{path}.{sub.__name__}." if len(subs) > 1 else f"{path}.")
+
+    walk(m.Calibration, "")
+    return out
+
+
+def _models_in(tp) -> list[type[BaseModel]]:
+    tp = _bare(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    found = []
+    for a in typing.get_args(tp):
+        for sub in _models_in(a):
+            if sub not in found:
+                found.append(sub)
+    return found
+
+
+# ------------------------------------------------------------------------------------ the diff
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Change:
+    """One changed field: `component` is a qubit ("Q3"), a coupler ("Q1-Q7"), or a section."""
+
+    component: str
+    field: str  # dotted path inside the component; "" for the component itself
+    kind: str  # change class
+    old: object  # None: absent before
+    new: object  # None: absent now
+    unit: str  # "s", "Hz", "rad", "" (dimensionless); "-" for non-numbers
+
+    def __repr__(self) -> str:
+        return f"Change({self.component} {self.field or '-'} [{self.kind}])"
+
+    def describe(self) -> str:
+        """One line: `Q3 t1_s: 1.59e-04 s -> 8.0e-05 s (-49.7%) [quality]`."""
+        where = f"{self.component} {self.field}" if self.field else self.component
+        return f"{where}: {_show(self.old, self.unit)} -> {_show(self.new, self.unit)}{_relative(self)} [{self.kind}]"
+
+    def to_json(self) -> dict:
+        return {"component": self.component, "field": self.field, "class": self.kind,
+                "old": self.old, "new": self.new, "unit": self.unit}  # fmt: skip
+
+
+def _show(v, unit: str) -> str:
+    if v is None:
+        return "(none)"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return fmt(v) + (f" {unit}" if unit not in ("", "-") else "")
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return "[" + ", ".join(fmt(x) for x in v) + "]"
+    return _compact(v)
+
+
+def _compact(v) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_compact(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_compact(x) for x in v) + "]"
+    if isinstance(v, float):
+        return fmt(v)
+    return str(v)
+
+
+def _relative(c: Change) -> str:
+    a, b = c.old, c.new
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        return ""
+    if a == 0 or not math.isfinite(a):
+        return ""
+    return f" ({(b - a) / abs(a):+.1%})"
+
+
+def _plain(v):
+    """A JSON-ready value for the report."""
+    if v is _MISSING:
+        return None
+    if isinstance(v, BaseModel):
+        return v.model_dump(mode="json")
+    if isinstance(v, tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in sorted(v.items())}
+    return v
+
+
+def _unit(owner: type[BaseModel], name: str) -> str:
+    q = quantity(owner, name)
+    return q.unit if q is not None else "-"
+
+
+def _diff_models(a: BaseModel, b: BaseModel, path: tuple, component: str, out: list, classify) -> None:
+    ta, tb = type(a), type(b)
+    names = list(tb.model_fields) + [n for n in ta.model_fields if n not in tb.model_fields]
+    for name in names:
+        va = getattr(a, name) if name in ta.model_fields else _MISSING
+        vb = getattr(b, name) if name in tb.model_fields else _MISSING
+        if va is not _MISSING and vb is not _MISSING and va == vb:
+            continue
+        owner = tb if name in tb.model_fields else ta
+        here = path + (name,)
+        if isinstance(va, BaseModel) and isinstance(vb, BaseModel):
+            _diff_models(va, vb, here, component, out, classify)
+        elif _keyed(va) and _keyed(vb):
+            a, b = {_key(x): x for x in va}, {_key(x): x for x in vb}
+            for k in sorted(set(a) | set(b), key=_natural):
+                if k not in a or k not in b:
+                    out.append(Change(component, ".".join(here + (k,)), classify(owner, name),
+                                      _plain(a.get(k, _MISSING)), _plain(b.get(k, _MISSING)), "-"))  # fmt: skip
+                elif a[k] != b[k]:
+                    _diff_models(a[k], b[k], here + (k,), component, out, classify)
+            if [_key(x) for x in va if _key(x) in b] != [_key(x) for x in vb if _key(x) in a]:
+                out.append(Change(component, ".".join(here) + " (order)", classify(owner, name),
+                                  [_key(x) for x in va], [_key(x) for x in vb], "-"))  # fmt: skip
+        elif isinstance(va, dict) and isinstance(vb, dict):
+            for k in sorted(set(va) | set(vb)):
+                if va.get(k) != vb.get(k):
+                    out.append(Change(component, ".".join(here + (k,)), classify(owner, name),
+                                      va.get(k), vb.get(k), _unit(owner, name)))  # fmt: skip
+        else:
+            out.append(Change(component, ".".join(here), classify(owner, name), _plain(va), _plain(vb), _unit(owner, name)))
+
+
+def _key(x) -> str:
+    return x.name if hasattr(x, "name") else _pair_name(x.qubits)
+
+
+def _keyed(v) -> bool:
+    """A tuple of named models (qubits, boards) or of models keyed by a pair of qubits (couplers)."""
+    return (isinstance(v, tuple) and bool(v) and all(isinstance(x, BaseModel) for x in v)
+            and all(hasattr(x, "name") or hasattr(x, "qubits") for x in v))  # fmt: skip
+
+
+def _natural(name: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _pair_name(pair) -> str:
+    return "-".join(sorted(pair, key=_natural))
+
+
+@dataclass(frozen=True)
+class CalibrationDiff:
+    changes: tuple[Change, ...]
+
+    def __repr__(self) -> str:
+        counts = {k: sum(c.kind == k for c in self.changes) for k in self.classes}
+        return f"CalibrationDiff({len(self.changes)} changes: {counts})"
+
+    def __bool__(self) -> bool:
+        return bool(self.changes)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The classes present, in order of the work they cause."""
+        order = CLASSES + (WIRING, UNCLASSIFIED)
+        return tuple(k for k in order if any(c.kind == k for c in self.changes))
+
+    def of(self, kind: str) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.kind == kind)
+
+    def text(self) -> str:
+        if not self.changes:
+            return "no changes"
+        return "\n".join(c.describe() for c in self.changes)
+
+    def to_json(self) -> list[dict]:
+        return [c.to_json() for c in self.changes]
+
+
+def _named(items, key) -> dict:
+    return {key(x): x for x in items}
+
+
+def _diff_collections(old, new, key, label, section: str, out: list, classify, added_kind: str) -> None:
+    """Named things matched by `key`; added or removed ones are `added_kind`; a different order too,
+    since the compiler's graph (and so an adapted placement) follows the file's order."""
+    a, b = _named(old, key), _named(new, key)
+    for k in sorted(set(a) | set(b), key=lambda k: _natural(label(k))):
+        if k not in a:
+            out.append(Change(label(k), "", added_kind, None, "added", "-"))
+        elif k not in b:
+            out.append(Change(label(k), "", added_kind, "present", None, "-"))
+        else:
+            _diff_models(a[k], b[k], (), label(k), out, classify)
+    common_a = [label(key(x)) for x in old if key(x) in b]
+    common_b = [label(key(x)) for x in new if key(x) in a]
+    if common_a != common_b:
+        out.append(Change(section, "order in the file", added_kind, common_a, common_b, "-"))
+
+
+def diff_calibrations(old: m.Calibration, new: m.Calibration) -> CalibrationDiff:
+    """Every changed field of the calibration, qubits matched by name and couplers by their pair."""
+    out: list[Change] = []
+    if old.calibrated_at != new.calibrated_at:
+        out.append(Change("calibration", "calibrated_at", field_class(m.Calibration, "calibrated_at"),
+                          old.calibrated_at, new.calibrated_at, "-"))  # fmt: skip
+    _diff_collections(old.qubits, new.qubits, lambda q: q.name, str, "qubits", out, field_class, STRUCTURE)
+    _diff_collections(old.couplers, new.couplers, lambda c: frozenset(c.qubits), _pair_name, "couplers", out,
+                      field_class, STRUCTURE)  # fmt: skip
+    ex_a, ex_b = old.crosstalk_exclusions, new.crosstalk_exclusions
+    if len(ex_a) != len(ex_b):
+        out.append(Change("crosstalk_exclusions", "", TIMING, _plain(ex_a), _plain(ex_b), "-"))
+    else:
+        # by position: the scheduler names each group's resource by its index
+        for i, (x, y) in enumerate(zip(ex_a, ex_b)):
+            _diff_models(x, y, (), f"crosstalk_exclusions[{i}]", out, field_class)
+    return CalibrationDiff(tuple(out))
+
+
+def diff_wiring(old: m.Wiring, new: m.Wiring, old_firmware: dict, new_firmware: dict) -> CalibrationDiff:
+    """Wiring changes (any of them means a full compile), firmware file contents included."""
+    out: list[Change] = []
+    _diff_models(old, new, (), "wiring", out, lambda owner, name: WIRING)
+    for board in sorted(set(old_firmware) | set(new_firmware)):
+        a, b = old_firmware.get(board), new_firmware.get(board)
+        if a is not None and b is not None and a.sha256 != b.sha256:
+            out.append(Change("wiring", f"boards.{board}.firmware (file content)", WIRING, a.sha256, b.sha256, "-"))
+    return CalibrationDiff(tuple(out))
+
+
+def diff_devices(old, new) -> CalibrationDiff:
+    """Calibration and wiring changes between two loaded devices (`ctrl diff-device`)."""
+    changes: list[Change] = []
+    if old.name != new.name:
+        changes.append(Change("device", "name", STRUCTURE, old.name, new.name, "-"))
+    if old.wiring_hash != new.wiring_hash:
+        changes.extend(diff_wiring(old.wiring, new.wiring, dict(old.firmware), dict(new.firmware)).changes)
+    changes.extend(diff_calibrations(old.calibration, new.calibration).changes)
+    return CalibrationDiff(tuple(changes))

@@ -1,0 +1,632 @@
+"""`recompile`: a new program for a recalibrated device, redoing only what the calibration change reaches.
+
+    previous = load_previous("out/", new)          # or an old device file
+    rec = recompile(previous, new, margin=0.05, cache=CompileCache(dir))
+    files = write(rec, "out2/", cache)             # write_outputs' files, compile_inputs.json, recompile.json
+
+What is redone, by the classes of `ctrl.recompile.diff` present:
+- nothing changed: the cached result (no pass runs);
+- `metadata`, `pulse`: the previous timed program stands; it takes the new calibration hash and the
+  couplers' new virtual-Z corrections ("patch"); outputs whose bytes cannot have changed are reused;
+- `quality` (or a new median two-qubit duration, which sets the placement's idle cost): the placement is
+  re-evaluated ("placement"): the best placement on the new calibration against the old placement on the
+  new calibration, in expected faults per attempt. The protocol moves if the best is better by more than
+  `margin` (relative), and always moves off a component marked unusable; if it stays, the timed program
+  stands as above;
+- `timing` (or a move): re-lowered and rescheduled on the kept (or new) placement;
+- `structure`, a wiring change, a device renamed, or a previous calibration this schema cannot read: a
+  full compile, and the report says why.
+
+The result equals a full compile of the new calibration whenever the placement is the one a full compile
+finds (always, except when a better placement exists within the margin); `report.json` then differs only
+in `passes`, which lists what actually ran.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, write_outputs
+from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
+from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
+from ctrl.device.device import canonical_calibration
+from ctrl.errors import CtrlError
+from ctrl.files import write_atomic
+from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.recompile.cache import (CompileCache, Entry, compile_key, placement_doc, placement_from_doc)  # fmt: skip
+from ctrl.recompile.diff import (METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED, WIRING, CalibrationDiff,
+                                 Change, _natural, diff_calibrations, diff_wiring)  # fmt: skip
+
+DEFAULT_MARGIN = 0.05
+INPUTS_FILE = "compile_inputs.json"
+REPORT_FILE = "recompile.json"
+INPUTS_FORMAT = "ctrl.compile-inputs/1"
+FULL_PASSES = ("placement", "protocol", "natives", "schedule", "decisions", "report")
+
+
+# ------------------------------------------------------------------------------------ the previous compile
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The compile being recompiled: its calibration, protocol parameters and placement."""
+
+    source: str  # what it was read from, for the report
+    device_name: str
+    calibration: Calibration | None  # None: unreadable under this schema (`problem` says why)
+    calibration_hash: str
+    wiring_hash: str
+    distance: int
+    policy: str
+    exclude: tuple[str, ...]
+    placement: Placement | None  # None: not recorded (an old device file: found by compiling it)
+    searched: bool  # the placement is what a full compile finds (not one kept within the margin)
+    device: Device | None = None  # the old device file, when that was given
+    report: dict | None = field(default=None, repr=False)  # the old folder's report.json
+    problem: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Previous({self.source}, d={self.distance}, {self.policy}, calibration {self.calibration_hash[:19]})"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CtrlError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CtrlError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    except json.JSONDecodeError as e:
+        raise CtrlError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+    if not isinstance(doc, dict):
+        raise CtrlError(f"{path}: expected a JSON object")
+    return doc
+
+
+def load_previous(path: Path | str, new: Device | None = None, distance: int | None = None,
+                  policy: str | None = None, exclude=()) -> Previous:  # fmt: skip
+    """The previous compile from an output folder written by `ctrl recompile` (its `compile_inputs.json`)
+    or from the old device file (then `distance` and `policy` say what was compiled: default 3, asap)."""
+    path = Path(path)
+    if path.is_dir():
+        return _from_folder(path, distance, policy)
+    if not path.exists():
+        raise CtrlError(f"{path}: no such file or folder (expected an output folder of ctrl recompile or a device file)")
+    old = load_device(path)
+    return Previous(f"device file {path}", old.name, old.calibration, old.calibration_hash, old.wiring_hash,
+                    distance or 3, policy or "asap", tuple(sorted(exclude)), None, True, device=old)  # fmt: skip
+
+
+def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Previous:
+    inputs = folder / INPUTS_FILE
+    if not inputs.is_file():
+        if (folder / "program.json").is_file():
+            raise CtrlError(f"{folder}: no {INPUTS_FILE}, so the calibration it was compiled for is unknown "
+                            "(ctrl compile does not record it): pass the old device file as --from")  # fmt: skip
+        raise CtrlError(f"{folder}: not an output folder of ctrl recompile (no {INPUTS_FILE})")
+    doc = _read_json(inputs)
+    if doc.get("format") != INPUTS_FORMAT:
+        raise CtrlError(f"{inputs}: format {doc.get('format')!r}, expected {INPUTS_FORMAT!r}")
+    try:
+        proto = doc["protocol"]
+        d, pol, exclude = int(proto["distance"]), str(proto["policy"]), tuple(sorted(proto["exclude"]))
+        placement = placement_from_doc(doc["placement"])
+        searched = bool(doc["placement"]["searched"])
+        cal_hash, wiring_hash, name = str(doc["calibration_hash"]), str(doc["wiring_hash"]), str(doc["device"])
+        schema = doc["schema_version"]
+        cal_doc = doc["calibration"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CtrlError(f"{inputs}: incomplete record ({type(e).__name__}: {e})") from None
+    except CtrlError as e:
+        raise CtrlError(f"{inputs}: {e}") from None
+    if distance is not None and distance != d:
+        raise CtrlError(f"{folder} holds the d={d} protocol, not d={distance}: a new distance is a new compile (ctrl compile)")
+    if policy is not None and policy != pol:
+        raise CtrlError(f"{folder} was scheduled {pol}, not {policy}: a new policy is a new compile (ctrl compile)")
+    report = None
+    if (folder / "report.json").is_file():
+        try:
+            report = _read_json(folder / "report.json")
+        except CtrlError:
+            report = None  # only used for the old figures, when the cache does not have the old compile
+    calibration, problem = None, None
+    if schema != SCHEMA_VERSION:
+        problem = f"the previous calibration was recorded under schema {schema}, this ctrl reads {SCHEMA_VERSION}"
+    else:
+        try:
+            calibration = Calibration.model_validate_json(json.dumps(cal_doc))
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            where = ".".join(str(x) for x in err["loc"])
+            problem = f"the previous calibration does not load under schema {SCHEMA_VERSION} ({where}: {err['msg']})"
+    if calibration is not None and _hash(calibration) != cal_hash:
+        raise CtrlError(f"{inputs}: the calibration does not match its recorded hash {cal_hash[:23]}... (edited?)")
+    return Previous(f"folder {folder}", name, calibration, cal_hash, wiring_hash, d, pol, exclude, placement,
+                    searched, report=report, problem=problem)  # fmt: skip
+
+
+def _hash(cal: Calibration) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(canonical_calibration(cal).encode()).hexdigest()
+
+
+def _old_device(prev: Previous, new: Device) -> Device:
+    """The previous device: the old file, or the new wiring (same hash) with the old calibration."""
+    if prev.device is not None:
+        return prev.device
+    spec = new.spec.model_copy(update={"calibration": prev.calibration, "name": prev.device_name})
+    return Device(new.path, spec, new.firmware)
+
+
+# ------------------------------------------------------------------------------------ the recompile
+
+
+@dataclass(frozen=True)
+class PlacementDecision:
+    moved: bool
+    why: str
+    old_qubits: tuple[str, ...] | None
+    new_qubits: tuple[str, ...]
+    old_cost_before: float | None  # expected faults per attempt: old placement, old calibration
+    old_cost_now: float | None  # old placement, new calibration
+    best_cost_now: float | None  # best placement on the new calibration (None: not searched)
+    margin: float
+
+    def to_json(self) -> dict:
+        return {
+            "moved": self.moved, "why": self.why, "margin": self.margin,
+            "old_qubits": list(self.old_qubits) if self.old_qubits is not None else None,
+            "new_qubits": list(self.new_qubits),
+            "expected_faults_per_attempt": {"old_placement_old_calibration": _r(self.old_cost_before),
+                                            "old_placement_new_calibration": _r(self.old_cost_now),
+                                            "best_placement_new_calibration": _r(self.best_cost_now)},
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Recompiled:
+    compiled: Compiled  # its `passes` are everything run for it, the driver's own steps included
+    diff: CalibrationDiff
+    action: str  # "unchanged", "patch", "reschedule", "full"
+    why: str
+    placement: PlacementDecision
+    searched: bool  # equal to a full compile of the new calibration
+    key: object  # CompileKey of the result
+    base: Entry | None = field(default=None, repr=False)  # cached compile it was patched from (files reused)
+    old: Compiled | None = field(default=None, repr=False)  # the previous compile, when known
+    old_passes: tuple[PassRecord, ...] = ()  # run to learn the previous compile (an uncached old device file)
+    previous: Previous | None = None
+
+    def __repr__(self) -> str:
+        ran = ",".join(p.name for p in self.compiled.passes) or "-"
+        return f"Recompiled({self.action}, classes={self.diff.classes}, passes={ran}, moved={self.placement.moved})"
+
+    @property
+    def passes_run(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.compiled.passes)
+
+
+class _Log:
+    def __init__(self):
+        self.records: list[PassRecord] = []
+
+    def run(self, name: str, kind: str, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        self.records.append(PassRecord(name, kind, time.perf_counter() - t0))
+        return out
+
+
+def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache: CompileCache | None = None) -> Recompiled:
+    """The program for `new`, redoing only what changed since `prev` (see the module docstring)."""
+    if not margin >= 0:
+        raise CtrlError(f"margin must be >= 0 (a relative improvement in expected faults), got {margin}")
+    d, policy, exclude = prev.distance, prev.policy, frozenset(prev.exclude)
+    full_why = None
+    if prev.problem:
+        diff, full_why = CalibrationDiff(()), prev.problem
+    elif prev.wiring_hash != new.wiring_hash:
+        if prev.device is not None:
+            diff = diff_wiring(prev.device.wiring, new.wiring, dict(prev.device.firmware), dict(new.firmware))
+        else:
+            diff = CalibrationDiff((Change("wiring", "", WIRING, prev.wiring_hash, new.wiring_hash, "-"),))
+        full_why = "the wiring changed (wiring hash differs): full compile"
+    else:
+        diff = diff_calibrations(prev.calibration, new.calibration)
+        if prev.device_name != new.name:
+            diff = CalibrationDiff((Change("device", "name", STRUCTURE, prev.device_name, new.name, "-"),) + diff.changes)
+        if STRUCTURE in diff.classes:
+            full_why = "qubits or couplers added, removed, renamed or reordered: full compile"
+        elif UNCLASSIFIED in diff.classes:
+            bad = ", ".join(sorted({c.field for c in diff.of(UNCLASSIFIED)}))
+            full_why = f"fields with no change class ({bad}; see ctrl/recompile/diff.py): full compile"
+    if full_why is not None:
+        return _full(prev, new, diff, full_why, cache, margin)
+
+    log = _Log()
+    old_device = _old_device(prev, new)
+    old_key = compile_key(old_device, d, policy, exclude, None if prev.searched else prev.placement)
+    base = cache.get(old_key) if cache is not None else None
+    old = base.compiled if base is not None else None
+    old_passes: tuple[PassRecord, ...] = ()
+    if old is None and prev.placement is None:
+        # an old device file: its placement is only known by compiling it (cached for next time)
+        old = compile_program(old_device, d, policy, exclude)
+        old_passes = old.passes
+        if cache is not None:
+            cache.put(old_key, old)
+    old_placement = old.placement if old is not None else prev.placement
+
+    replace_needed = QUALITY in diff.classes or typical_step_s(old_device) != typical_step_s(new)
+    if replace_needed:
+        decision, chosen, searched = log.run(
+            "placement", "analysis", lambda: _decide(old_placement, old_device, new, d, exclude, margin))
+    else:
+        chosen, searched = old_placement, prev.searched
+        decision = PlacementDecision(False, "nothing the placement depends on changed (errors, coherence, usable "
+                                     "flags, positions, the median two-qubit duration)", old_placement.qubits,
+                                     old_placement.qubits, old_placement.cost, old_placement.cost, None, margin)  # fmt: skip
+
+    key = compile_key(new, d, policy, exclude, None if searched else chosen)
+    hit = cache.get(key) if cache is not None else None
+    classes = diff.classes
+    if hit is not None:
+        compiled = replace(hit.compiled, passes=tuple(log.records))
+        action = "unchanged" if not diff else "cached"
+        why = ("no calibration change: the previous result, from the cache" if not diff
+               else "this calibration was compiled before: the result comes from the cache")  # fmt: skip
+        return Recompiled(compiled, diff, action, why, decision, searched, key, hit, old, old_passes, prev)
+    if TIMING in classes or decision.moved or old is None:
+        compiled = compile_program(new, d, policy, exclude, chosen)
+        compiled = replace(compiled, passes=tuple(log.records) + compiled.passes)
+        if decision.moved:
+            action, why = "reschedule", "the placement moved: lowered and scheduled on the new placement"
+        elif TIMING in classes:
+            action, why = "reschedule", "durations or other timing inputs changed: re-lowered and rescheduled, placement kept"
+        else:
+            action, why = "reschedule", "the previous compile is not in the cache: re-lowered on the kept placement"
+        base = None
+    else:
+        compiled = log.run("patch", "transformation", lambda: _patch(old, new, chosen))
+        compiled = replace(compiled, passes=tuple(log.records))
+        what = {METADATA: "notes", PULSE: "pulse parameters", QUALITY: "quality figures"}
+        changed = ", ".join(what[k] for k in classes if k in what) or "nothing"
+        action, why = "patch", f"{changed} changed: the previous timed program stands (no scheduling)"
+    if cache is not None:
+        cache.put(key, compiled)
+    return Recompiled(compiled, diff, action, why, decision, searched, key, base, old, old_passes, prev)
+
+
+def _full(prev: Previous, new: Device, diff: CalibrationDiff, why: str, cache, margin: float) -> Recompiled:
+    d, policy, exclude = prev.distance, prev.policy, frozenset(prev.exclude)
+    key = compile_key(new, d, policy, exclude, None)
+    hit = cache.get(key) if cache is not None else None
+    if hit is not None:
+        compiled, base = hit.compiled, hit
+    else:
+        compiled, base = compile_program(new, d, policy, exclude), None
+        if cache is not None:
+            cache.put(key, compiled)
+    old = prev.placement
+    decision = PlacementDecision(
+        old is not None and old.qubits != compiled.placement.qubits, "full compile: placement searched anew",
+        old.qubits if old is not None else None, compiled.placement.qubits,
+        old.cost if old is not None else None, None, compiled.placement.cost, margin)  # fmt: skip
+    return Recompiled(compiled, diff, "full", why, decision, True, key, base, None, (), prev)
+
+
+def _blocked(placement: Placement, device: Device, exclude, couplers) -> list[str]:
+    out = []
+    for q in placement.qubits:
+        if q in exclude:
+            out.append(f"qubit {q} (excluded)")
+        elif not device.qubit(q).usable:
+            out.append(f"qubit {q} (marked unusable)")
+    for a, b in couplers:
+        qa, qb = placement.qubits[a], placement.qubits[b]
+        if not device.coupler(qa, qb).usable:
+            out.append(f"coupler {qa}-{qb} (marked unusable)")
+    return out
+
+
+def _decide(old: Placement, old_device: Device, new: Device, d: int, exclude, margin: float):
+    """(decision, chosen placement, whether it is the one a full compile finds)."""
+    best = place(d, new, exclude=exclude)
+    circuit = cn20_protocol(d, old.layout)
+    before = expected_faults(circuit, old.qubits, old_device, typical_step_s(old_device))
+    now = expected_faults(circuit, old.qubits, new, typical_step_s(new))
+    blocked = _blocked(old, new, exclude, circuit.couplers)
+
+    def decision(moved: bool, why: str, chosen: Placement) -> PlacementDecision:
+        return PlacementDecision(moved, why, old.qubits, chosen.qubits, before, now, best.cost, margin)
+
+    if best.qubits == old.qubits and best.layout == old.layout:
+        return decision(False, "still the best placement on the new calibration", best), best, True
+    if blocked:
+        why = f"the placement used {', '.join(blocked)}: moved to the best placement"
+        return decision(True, why, best), best, True
+    gain = (now - best.cost) / now if now > 0 else 0.0
+    if gain > margin:
+        why = (f"the best placement expects {gain:.1%} fewer faults per attempt ({now:.4g} -> {best.cost:.4g}), "
+               f"more than the margin {margin:.1%}: moved")  # fmt: skip
+        return decision(True, why, best), best, True
+    kept = Placement(old.method, old.layout, old.qubits, now, best.considered)
+    why = (f"the best placement would expect {gain:.1%} fewer faults per attempt ({now:.4g} -> {best.cost:.4g}), "
+           f"within the margin {margin:.1%}: kept")  # fmt: skip
+    return decision(False, why, kept), kept, False
+
+
+def _patch(old: Compiled, new: Device, placement: Placement) -> Compiled:
+    """The previous compile on the new calibration, for changes that reach no pass: the calibration hash,
+    the couplers' virtual-Z corrections (carried by CZ ops), and the placement's expected faults."""
+    prog = old.program
+    ops = prog.ops
+    fresh = []
+    changed = False
+    for t in ops:
+        if t.op.name == "CZ":
+            cal = new.coupler(*t.op.qubits)
+            # the same form as ctrl.compile.natives gives them
+            phases = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+            if phases != t.op.phases:
+                t = replace(t, op=replace(t.op, phases=phases))
+                changed = True
+        fresh.append(t)
+    if changed:
+        ops = tuple(fresh)
+    summary = {"method": placement.method, "expected_faults": round(placement.cost, 9),
+               "embeddings_scored": placement.considered}  # fmt: skip
+    program = replace(prog, calibration_hash=new.calibration_hash, ops=ops,
+                      placement=summary if summary != prog.placement else prog.placement)  # fmt: skip
+    report = dict(old.report)
+    report["calibration_hash"] = new.calibration_hash
+    report["placement"] = dict(report["placement"], expected_faults_per_attempt=round(placement.cost, 9),
+                               embeddings_scored=placement.considered)  # fmt: skip
+    return Compiled(program, placement, old.native_counts, report, ())
+
+
+# ------------------------------------------------------------------------------------ output
+
+
+def _same_schedule(a, b) -> bool:
+    """The two programs play the same operations at the same times (virtual-Z corrections aside)."""
+    if (a.distance, a.clock_hz, a.qubits, a.roles, a.record, a.checks, a.decisions, a.duration, a.abort_duration,
+            a.device, a.wiring_hash) != (b.distance, b.clock_hz, b.qubits, b.roles, b.record, b.checks, b.decisions,
+                                         b.duration, b.abort_duration, b.device, b.wiring_hash):  # fmt: skip
+        return False
+    if a.ops is b.ops:
+        return True
+    if len(a.ops) != len(b.ops):
+        return False
+    for x, y in zip(a.ops, b.ops):
+        if x is y:
+            continue
+        if (x.start, x.duration, x.channels, x.ready) != (y.start, y.duration, y.channels, y.ready):
+            return False
+        if replace(x.op, phases=()) != replace(y.op, phases=()):
+            return False
+    return True
+
+
+def _report_json(compiled: Compiled) -> str:
+    # the form ctrl.compile.pipeline.write_outputs gives report.json
+    doc = dict(compiled.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in compiled.passes]}
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+_REUSABLE = {"program.json", "program.stim", "report.json"}
+
+
+def emit(rec: Recompiled, out: Path | str) -> tuple[dict[str, bytes], str]:
+    """`write_outputs(rec.compiled, out)`, reusing the bytes of the compile it was patched from where they
+    cannot have changed. Returns (files written by relative path, how they were produced).
+
+    Reuse needs the base's files (kept in the cache) and the same schedule: then program.stim (the
+    Clifford proxy does not see the calibration) is the base's, program.json the base's with the new
+    calibration hash (when nothing else in it changed), report.json is rendered. Any other output (an
+    emitter this function does not know) may carry pulse parameters: then write_outputs does it all."""
+    out = Path(out)
+    base = rec.base
+    new = rec.compiled.program
+    if (base is not None and base.files and set(base.files) <= _REUSABLE and {"program.json", "program.stim"} <= set(base.files)
+            and _same_schedule(base.compiled.program, new)):  # fmt: skip
+        old = base.compiled.program
+        files: dict[str, bytes] = {"program.stim": base.files["program.stim"]}
+        text = base.files["program.json"]
+        if new.ops is old.ops and new.placement == old.placement and text.count(old.calibration_hash.encode()) == 1:
+            files["program.json"] = text.replace(old.calibration_hash.encode(), new.calibration_hash.encode())
+            how = "program.stim reused, program.json patched (calibration hash)"
+        else:
+            files["program.json"] = new.to_json().encode()
+            how = "program.stim reused, program.json rendered"
+        files["report.json"] = _report_json(rec.compiled).encode()
+        for name in ("program.json", "program.stim", "report.json"):
+            write_atomic(out / name, files[name])
+        return files, how
+    paths = write_outputs(rec.compiled, out)
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in paths}, "write_outputs"
+
+
+def compile_inputs(rec: Recompiled, device: Device) -> str:
+    """compile_inputs.json: what the folder was compiled from, so the next recompile can start from it."""
+    prev = rec.previous
+    doc = {
+        "format": INPUTS_FORMAT,
+        "device": device.name,
+        "schema_version": SCHEMA_VERSION,
+        "calibration_hash": device.calibration_hash,
+        "wiring_hash": device.wiring_hash,
+        "protocol": {"name": "cn20", "distance": prev.distance, "policy": prev.policy, "exclude": list(prev.exclude)},
+        "placement": placement_doc(rec.compiled.placement) | {"searched": rec.searched},
+        "calibration": device.calibration.model_dump(mode="json"),  # file order: the compile follows it
+    }
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache | None = None,
+          emulation: dict | None = None) -> tuple[list[Path], dict]:  # fmt: skip
+    """The outputs (`emit`), compile_inputs.json and recompile.json; the files go into the cache entry.
+    Returns (paths written, the recompile report)."""
+    out = Path(out)
+    files, how = emit(rec, out)
+    if cache is not None:
+        cache.put(rec.key, rec.compiled, {k: v for k, v in files.items() if k != "report.json"})
+    write_atomic(out / INPUTS_FILE, compile_inputs(rec, device))
+    doc = report(rec, emulation) | {"outputs": {"files": sorted(files), "produced_by": how}}
+    write_atomic(out / REPORT_FILE, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return [out / k for k in sorted(files)] + [out / INPUTS_FILE, out / REPORT_FILE], doc
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def _r(x):
+    return None if x is None else float(f"{x:.9g}")
+
+
+def _figures(report: dict | None) -> dict | None:
+    if not report:
+        return None
+    try:
+        return {
+            "qubits": report["placement"]["qubits"],
+            "expected_faults_per_attempt": report["placement"]["expected_faults_per_attempt"],
+            "attempt_s": report["duration_s"],
+            "critical_path_cycles": report["critical_path_cycles"],
+            "decision_points": report["decision_points"],
+            "calibration_hash": report["calibration_hash"],
+        }
+    except (KeyError, TypeError):
+        return None
+
+
+def report(rec: Recompiled, emulation: dict | None = None) -> dict:
+    """recompile.json: what changed, what was redone, old versus new predictions, the placement."""
+    prev = rec.previous
+    ran = rec.passes_run
+    old_report = rec.old.report if rec.old is not None else (prev.report if prev is not None else None)
+    doc = {
+        "format": "ctrl.recompile/1",
+        "device": rec.compiled.program.device,
+        "protocol": {"name": "cn20", "distance": rec.compiled.program.distance,
+                     "policy": prev.policy if prev else None},
+        "from": {"source": prev.source if prev else None, "calibration_hash": prev.calibration_hash if prev else None},
+        "to": {"calibration_hash": rec.compiled.program.calibration_hash},
+        "changes": rec.diff.to_json(),
+        "change_classes": list(rec.diff.classes),
+        "action": rec.action,
+        "why": rec.why,
+        "passes_run": list(ran),
+        "compile_passes_skipped": [p for p in FULL_PASSES if p not in ran],
+        "previous_compile_recomputed": [p.name for p in rec.old_passes],
+        "equals_full_compile": rec.searched,
+        "placement": rec.placement.to_json(),
+        "predicted": {"old": _figures(old_report), "new": _figures(rec.compiled.report),
+                      "source": "compile reports (placement cost, schedule)"},
+    }  # fmt: skip
+    if emulation is not None:
+        doc["emulated"] = emulation
+    return doc
+
+
+def emulate_both(rec: Recompiled, new: Device, shots: int, seed: int = 0) -> dict:
+    """Acceptance, logical error per accepted state and time per accepted state of the old and the new
+    program, each under its own calibration's noise, sampled by `ctrl.emulate.run.emulate`."""
+    from ctrl.emulate.run import emulate
+
+    prev = rec.previous
+    out: dict = {"shots": shots, "seed": seed, "noise": "calibration"}
+    old_program = rec.old.program if rec.old is not None else None
+    old_device = None
+    if prev is not None and prev.calibration is not None and prev.problem is None:
+        if prev.device is not None or prev.wiring_hash == new.wiring_hash:
+            old_device = _old_device(prev, new)
+            if old_program is None and prev.placement is not None:
+                old_program = compile_program(old_device, prev.distance, prev.policy, frozenset(prev.exclude),
+                                              prev.placement).program  # fmt: skip
+    for name, device, program in (("old", old_device, old_program), ("new", new, rec.compiled.program)):
+        if device is None or program is None:
+            out[name] = None
+            continue
+        r = emulate(device, program, shots, "calibration", seed)
+        out[name] = {k: r[k] for k in ("acceptance", "acceptance_ci95", "logical_error_rate", "logical_error_rate_ci95",
+                                       "time_per_accepted_state_s", "attempt_s", "mean_attempt_s")}  # fmt: skip
+    return out
+
+
+def _us(s) -> str:
+    return "?" if s is None else f"{s * 1e6:.3f} us"
+
+
+def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None = None) -> str:
+    """The printed summary of a recompile report (timings from `rec`, when given)."""
+    lines = [f"{doc['device']}: CN20 d={doc['protocol']['distance']} recompiled from {doc['from']['source']}",
+             f"  calibration {str(doc['from']['calibration_hash'])[:19]}... -> {doc['to']['calibration_hash'][:19]}..."]  # fmt: skip
+    changes = doc["changes"]
+    if changes:
+        lines.append(f"  {len(changes)} change(s): " + ", ".join(f"{k} {sum(c['class'] == k for c in changes)}"
+                                                               for k in doc["change_classes"]))  # fmt: skip
+        shown = rec.diff.changes if rec is not None else ()
+        for c in shown[:12]:
+            lines.append("    " + c.describe())
+        if len(shown) > 12:
+            lines.append(f"    ... and {len(shown) - 12} more (recompile.json, or ctrl diff-device)")
+    else:
+        lines.append("  no calibration change")
+    lines.append(f"  action: {doc['action']}: {doc['why']}")
+    timing = {p.name: p.seconds for p in rec.compiled.passes} if rec is not None else {}
+    ran = ", ".join(f"{p} ({timing[p] * 1e3:.1f} ms)" if p in timing else p for p in doc["passes_run"]) or "none"
+    lines.append(f"  passes run: {ran}; skipped: {', '.join(doc['compile_passes_skipped']) or 'none'}")
+    if doc["previous_compile_recomputed"]:
+        lines.append(f"  (the previous compile was not cached: recompiled it first: {', '.join(doc['previous_compile_recomputed'])})")
+    pl = doc["placement"]
+    costs = pl["expected_faults_per_attempt"]
+    move = "MOVED" if pl["moved"] else "kept"
+    lines.append(f"  placement {move}: {pl['why']}")
+    if pl["moved"] and pl["old_qubits"] is not None:
+        gone = sorted(set(pl["old_qubits"]) - set(pl["new_qubits"]), key=_natural)
+        came = sorted(set(pl["new_qubits"]) - set(pl["old_qubits"]), key=_natural)
+        lines.append(f"    off {', '.join(gone) or '-'}; onto {', '.join(came) or '-'}")
+    old, new = doc["predicted"]["old"], doc["predicted"]["new"]
+    if old and new:
+        lines.append(f"  expected faults per attempt {old['expected_faults_per_attempt']:.4g} -> "
+                     f"{new['expected_faults_per_attempt']:.4g} (old placement on the new calibration: "
+                     f"{costs['old_placement_new_calibration'] if costs['old_placement_new_calibration'] is not None else '?'})")  # fmt: skip
+        lines.append(f"  attempt {_us(old['attempt_s'])} -> {_us(new['attempt_s'])}")
+    elif new:
+        lines.append(f"  expected faults per attempt {new['expected_faults_per_attempt']:.4g}; attempt {_us(new['attempt_s'])}")
+    em = doc.get("emulated")
+    if em:
+        o, n = em.get("old"), em.get("new")
+
+        def both(key: str, f) -> str:
+            return f"{f(o[key]) if o else '?'} -> {f(n[key]) if n else '?'}"
+
+        lines.append(f"  emulated ({em['shots']} shots, calibration noise): acceptance {both('acceptance', lambda x: f'{x:.4g}')}, "
+                     f"logical error per accepted {both('logical_error_rate', lambda x: f'{x:.3g}')}, "
+                     f"time per accepted state {both('time_per_accepted_state_s', lambda x: f'{x * 1e3:.3g} ms')}")  # fmt: skip
+    else:
+        lines.append("  acceptance and logical error: not emulated (--emulate-shots N)")
+    if paths:
+        lines.append(f"  outputs: {doc['outputs']['produced_by']}")
+        lines.append("  wrote " + ", ".join(str(p) for p in paths))
+    return "\n".join(lines)
+
+
+def run(source: Path | str, device_file: Path | str, out: Path | str, margin: float = DEFAULT_MARGIN,
+        emulate_shots: int = 0, seed: int = 0, cache_dir: Path | str | None = None, distance: int | None = None,
+        policy: str | None = None) -> tuple[Recompiled, dict, list[Path]]:  # fmt: skip
+    """`ctrl recompile`: load, recompile, emulate if asked, write. Returns (result, report, paths)."""
+    new = load_device(device_file)
+    cache = CompileCache(cache_dir)
+    prev = load_previous(source, new, distance, policy)
+    rec = recompile(prev, new, margin, cache)
+    emulation = emulate_both(rec, new, emulate_shots, seed) if emulate_shots else None
+    paths, doc = write(rec, out, new, cache, emulation)
+    return rec, doc, paths

@@ -1,0 +1,459 @@
+"""Calibration-aware recompilation: change classes, byte-for-byte equality with a full compile, work done
+(counted by wrapping the compiler's passes), the placement decision, the cache, bad inputs, the CLI."""
+
+import importlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+import ctrl.compile.pipeline as pipeline
+from ctrl.cli import main
+from ctrl.compile.pipeline import compile_program, write_outputs
+from ctrl.device import load_device
+from ctrl.device import units as u
+from ctrl.device.model import QubitCalibration, Strict
+from ctrl.device.units import Q, Quantity
+from ctrl.recompile import CLASSES, CompileCache, calibration_fields, diff_calibrations, field_class, load_previous, recompile, run
+from ctrl.recompile.cache import compile_key
+from ctrl.recompile.diff import METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED
+
+CONFIGS = Path(__file__).resolve().parents[1] / "device_configs"
+driver = importlib.import_module("ctrl.recompile.recompile")  # the module; the package exports its function
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def variant(tmp_path: Path, name: str, edit=None, base: str = "planar16_d3") -> Path:
+    """A copy of a shipped device file in tmp_path, edited as YAML data (firmware reached by a symlink)."""
+    fw = tmp_path / "firmware"
+    if not fw.exists():
+        fw.symlink_to(CONFIGS / "firmware")
+    doc = yaml.safe_load((CONFIGS / f"{base}.yaml").read_text())
+    if edit is not None:
+        edit(doc)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def qubit(doc, name):
+    return next(q for q in doc["calibration"]["qubits"] if q["name"] == name)
+
+
+def coupler(doc, a, b):
+    return next(c for c in doc["calibration"]["couplers"] if set(c["qubits"]) == {a, b})
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How often each compiler pass and the Stim emitter run (wrapping the functions the pipeline calls)."""
+    counts = Counter()
+
+    def wrap(module, name, label):
+        fn = getattr(module, name)
+
+        def counted(*args, **kwargs):
+            counts[label] += 1
+            return fn(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+
+    wrap(pipeline, "place", "placement")
+    wrap(driver, "place", "placement")
+    wrap(pipeline, "to_native", "natives")
+    wrap(pipeline, "schedule", "schedule")
+    wrap(pipeline, "timed_to_stim", "stim")
+    return counts
+
+
+def day0(tmp_path: Path, device_file: Path, cache: Path) -> Path:
+    """Yesterday's compile, written by ctrl recompile (so the folder records its calibration)."""
+    out = tmp_path / "day0"
+    run(device_file, device_file, out, cache_dir=cache)
+    return out
+
+
+def full(device_file: Path, out: Path):
+    compiled = compile_program(load_device(device_file), 3)
+    return compiled, write_outputs(compiled, out)
+
+
+def assert_same_outputs(full_paths, full_dir: Path, re_dir: Path):
+    """Every file of the full compile, byte for byte; report.json up to its `passes` (what ran)."""
+    for p in full_paths:
+        name = p.relative_to(full_dir).as_posix()
+        mine = re_dir / name
+        assert mine.is_file(), name
+        if name == "report.json":
+            a, b = json.loads(p.read_text()), json.loads(mine.read_text())
+            a.pop("passes"), b.pop("passes")
+            assert a == b
+        else:
+            assert mine.read_bytes() == p.read_bytes(), name
+
+
+# ------------------------------------------------------------------------------------ change classes
+
+
+def test_every_calibration_field_has_a_change_class():
+    fields = dict(calibration_fields())
+    unclassified = sorted(p for p, k in fields.items() if k == UNCLASSIFIED)
+    assert not unclassified, f"give these fields a change class in ctrl/recompile/diff.py: {unclassified}"
+    expect = {
+        "qubits.t1_s": QUALITY, "qubits.t2_echo_s": QUALITY, "qubits.usable": QUALITY, "qubits.position": QUALITY,
+        "qubits.x90.error": QUALITY, "qubits.readout.error_0to1": QUALITY, "couplers.CZGate.error": QUALITY,
+        "qubits.x90.duration_s": TIMING, "qubits.readout.window_s": TIMING, "qubits.readout.time_of_flight_s": TIMING,
+        "qubits.readout.reset.duration_s": TIMING, "couplers.CrossResonanceGate.duration_s": TIMING,
+        "couplers.CZGate.gate": TIMING, "couplers.CrossResonanceGate.control": TIMING,
+        "couplers.CZGate.flux_pulse.element": TIMING, "crosstalk_exclusions.couplers": TIMING,
+        "couplers.CrossResonanceGate.cancellation_pulse": TIMING,
+        "qubits.x90.pulse.DragPulse.amplitude": PULSE, "qubits.x90.pulse.DragPulse.sigma_s": PULSE,
+        "qubits.x90.pulse.DragPulse.drag_coefficient": PULSE, "qubits.readout.threshold": PULSE,
+        "qubits.readout.iq_rotation_rad": PULSE, "qubits.frequency_hz": PULSE, "qubits.readout.frequency_hz": PULSE,
+        "couplers.CZGate.phase_corrections_rad": PULSE, "couplers.CrossResonanceGate.cr_phase_rad": PULSE,
+        "calibrated_at": METADATA, "qubits.note": METADATA, "qubits.name": STRUCTURE,
+    }  # fmt: skip
+    for path, kind in expect.items():
+        assert fields[path] == kind, path
+
+
+def test_a_field_no_rule_covers_is_unclassified():
+    """A new field with a new kind of quantity, or a new flag, is not silently put in a cheap class."""
+    kelvin = Quantity("a temperature", "K", 0.0, 1.0)
+
+    class NewQubit(QubitCalibration):
+        fridge_temperature: Q(kelvin, "mixing chamber temperature") = 0.01
+        tunable: bool = False
+
+    class NewThing(Strict):
+        weights: dict[str, float] = {}
+
+    assert field_class(NewQubit, "fridge_temperature") == UNCLASSIFIED
+    assert field_class(NewQubit, "tunable") == UNCLASSIFIED
+    assert field_class(NewThing, "weights") == UNCLASSIFIED
+    assert field_class(NewQubit, "t1_s") == QUALITY  # the known ones still are
+    assert u.COHERENCE.unit == "s"
+
+
+def test_diff_names_component_field_units_and_class(tmp_path):
+    def edit(doc):
+        qubit(doc, "Q3")["t1_s"] = 8.0e-05
+        qubit(doc, "Q3")["x90"]["pulse"]["amplitude"] = 0.1
+        qubit(doc, "Q5")["readout"]["window_s"] = 1.2e-06
+        coupler(doc, "Q2", "Q15")["phase_corrections_rad"]["Q2"] = -1.0
+        doc["calibration"]["calibrated_at"] = "2025-06-03T08:30:00Z"
+
+    old = load_device(variant(tmp_path, "old"))
+    new = load_device(variant(tmp_path, "new", edit))
+    diff = diff_calibrations(old.calibration, new.calibration)
+    got = {(c.component, c.field): c for c in diff.changes}
+    assert set(got) == {("Q3", "t1_s"), ("Q3", "x90.pulse.amplitude"), ("Q5", "readout.window_s"),
+                        ("Q2-Q15", "phase_corrections_rad.Q2"), ("calibration", "calibrated_at")}  # fmt: skip
+    t1 = got["Q3", "t1_s"]
+    assert (t1.kind, t1.old, t1.new, t1.unit) == (QUALITY, 1.59e-04, 8.0e-05, "s")
+    assert t1.describe() == "Q3 t1_s: 0.000159 s -> 8e-05 s (-49.7%) [quality]"
+    assert got["Q5", "readout.window_s"].kind == TIMING
+    assert got["Q2-Q15", "phase_corrections_rad.Q2"].unit == "rad"
+    assert diff.classes == (METADATA, PULSE, QUALITY, TIMING)
+    assert not diff_calibrations(old.calibration, old.calibration)
+
+
+# ------------------------------------------------------------------------------------ equal bytes, less work
+
+
+def _edit_pulse(doc):
+    for name in ("Q0", "Q7"):
+        q = qubit(doc, name)
+        q["x90"]["pulse"]["amplitude"] = round(q["x90"]["pulse"]["amplitude"] * 1.03, 5)
+        q["x180"]["pulse"]["drag_coefficient"] = 0.6
+        q["readout"]["threshold"] = q["readout"]["threshold"] + 1.5
+        q["readout"]["iq_rotation_rad"] = 0.25
+        q["frequency_hz"] = q["frequency_hz"] + 2.0e05
+    coupler(doc, "Q2", "Q15")["cr_pulse"]["amplitude"] = 0.35
+
+
+def _edit_timing(doc):
+    qubit(doc, "Q3")["x90"]["duration_s"] = 4.4e-08
+    qubit(doc, "Q3")["x180"]["duration_s"] = 4.4e-08
+    qubit(doc, "Q9")["readout"]["time_of_flight_s"] = 6.0e-07
+
+
+def _edit_quality(doc):
+    qubit(doc, "Q4")["t1_s"] = 1.0e-04
+    qubit(doc, "Q4")["x90"]["error"] = 6.0e-04
+    coupler(doc, "Q2", "Q15")["error"] = 0.012
+
+
+def _edit_metadata(doc):
+    doc["calibration"]["calibrated_at"] = "2025-06-03T08:30:00Z"
+    qubit(doc, "Q1")["note"] = "retuned"
+
+
+@pytest.mark.parametrize(
+    "edit, kind, expected_calls",
+    [
+        (_edit_metadata, METADATA, {}),
+        (_edit_pulse, PULSE, {}),
+        (_edit_quality, QUALITY, {"placement": 1}),
+        (_edit_timing, TIMING, {"natives": 1, "schedule": 1, "stim": 1}),
+    ],
+    ids=["metadata", "pulse", "quality", "timing"],
+)
+def test_recompile_equals_full_compile_with_less_work(tmp_path, calls, edit, kind, expected_calls):
+    cache = tmp_path / "cache"
+    old = variant(tmp_path, "old")
+    new = variant(tmp_path, "new", edit)
+    yesterday = day0(tmp_path, old, cache)
+    calls.clear()
+    rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
+    work = dict(calls)
+    assert kind in rec.diff.classes and max(rec.diff.classes, key=CLASSES.index) == kind
+    assert work == expected_calls, work
+    calls.clear()
+    compiled, paths = full(new, tmp_path / "full")
+    assert dict(calls) == {"placement": 1, "natives": 1, "schedule": 1, "stim": 1}  # a full compile, for scale
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+    assert doc["equals_full_compile"] is True and not doc["placement"]["moved"]
+    assert set(doc["compile_passes_skipped"]) >= {"natives", "schedule"} or kind == TIMING
+    assert ("placement" in doc["compile_passes_skipped"]) == (kind != QUALITY)
+    assert json.loads((tmp_path / "re" / "report.json").read_text())["passes"] == [
+        {"name": p.name, "kind": p.kind} for p in rec.compiled.passes]  # fmt: skip
+
+
+def test_cz_virtual_z_corrections_are_patched_into_the_kept_program(tmp_path, calls):
+    """On a CZ device the couplers' phase corrections live in the timed program: a pulse-only change of
+    them patches the CZ operations, and the result still equals a full compile."""
+    cache = tmp_path / "cache"
+    old = variant(tmp_path, "old", base="grid55_d5")
+    probe = compile_program(load_device(old), 3)
+    a, b = next(t.op.qubits for t in probe.program.ops if t.op.name == "CZ")
+
+    def edit(doc):
+        c = coupler(doc, a, b)
+        c["phase_corrections_rad"] = {k: v + 0.1 for k, v in c["phase_corrections_rad"].items()}
+
+    new = variant(tmp_path, "new", edit, base="grid55_d5")
+    yesterday = day0(tmp_path, old, cache)
+    calls.clear()
+    rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
+    assert rec.diff.classes == (PULSE,) and dict(calls) == {}
+    compiled, paths = full(new, tmp_path / "full")
+    assert compiled.program.ops != probe.program.ops  # the phases are in the program
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+
+
+# ------------------------------------------------------------------------------------ placement
+
+
+def test_worst_t1_qubit_unusable_moves_the_placement(tmp_path, calls, capsys):
+    cache = tmp_path / "cache"
+    old = variant(tmp_path, "old", base="grid55_d5")
+    before = compile_program(load_device(old), 3)
+    dev = load_device(old)
+    worst = min(before.placement.qubits, key=lambda q: dev.qubit(q).t1_s)
+
+    def edit(doc):
+        qubit(doc, worst)["usable"] = False
+
+    new = variant(tmp_path, "new", edit, base="grid55_d5")
+    yesterday = day0(tmp_path, old, cache)
+    calls.clear()
+    assert main(["recompile", "--from", str(yesterday), "--device", str(new), "--out", str(tmp_path / "re"),
+                 "--cache", str(cache)]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert calls["placement"] == 1 and calls["schedule"] == 1  # searched once, not once more by compile_program
+    doc = json.loads((tmp_path / "re" / "recompile.json").read_text())
+    assert doc["placement"]["moved"] is True
+    assert f"qubit {worst} (marked unusable)" in doc["placement"]["why"]
+    assert worst in doc["placement"]["old_qubits"] and worst not in doc["placement"]["new_qubits"]
+    assert "placement MOVED" in printed
+    assert worst in next(line for line in printed.splitlines() if line.strip().startswith("off ")).split("; onto")[0]
+    assert [c["field"] for c in doc["changes"]] == ["usable"] and doc["changes"][0]["component"] == worst
+    compiled, paths = full(new, tmp_path / "full")
+    assert worst not in compiled.placement.qubits
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+
+
+def test_margin_keeps_a_placement_that_is_only_slightly_worse(tmp_path):
+    """A qubit ten times worse: the best placement avoids it. With a margin larger than the gain the old
+    placement stays (and the program equals a compile on that placement); with margin 0 it moves."""
+    from ctrl.compile.placement import _subgraph_embeddings
+    from ctrl.protocol.cn20 import cn20_protocol
+
+    cache = tmp_path / "cache"
+    old = variant(tmp_path, "old", base="grid55_d5")
+    dev = load_device(old)
+    before = compile_program(dev, 3)
+    embeddings = list(_subgraph_embeddings(dev.graph(usable_only=True), cn20_protocol(3), 100))
+    avoidable = [q for q in before.placement.qubits if any(q not in e for e in embeddings)]
+    worst = min(avoidable, key=lambda q: dev.qubit(q).t1_s)
+
+    def edit(doc):
+        for key in ("t1_s", "t2_ramsey_s", "t2_echo_s"):
+            qubit(doc, worst)[key] /= 10
+
+    new_file = variant(tmp_path, "new", edit, base="grid55_d5")
+    new = load_device(new_file)
+    best = compile_program(new, 3)
+    assert best.placement.qubits != before.placement.qubits
+    prev = load_previous(day0(tmp_path, old, cache), new)
+    kept = recompile(prev, new, margin=10.0, cache=CompileCache(cache))
+    assert not kept.placement.moved and "within the margin" in kept.placement.why
+    assert kept.compiled.placement.qubits == before.placement.qubits and not kept.searched
+    pinned = compile_program(new, 3, placement=kept.compiled.placement)
+    assert kept.compiled.program.to_json() == pinned.program.to_json()
+    assert kept.compiled.report == pinned.report
+    moved = recompile(prev, new, margin=0.0, cache=CompileCache(cache))
+    assert moved.placement.moved and "more than the margin" in moved.placement.why and moved.searched
+    assert moved.compiled.program.to_json() == best.program.to_json()
+    gain = (moved.placement.old_cost_now - moved.placement.best_cost_now) / moved.placement.old_cost_now
+    assert 0 < gain < 10.0
+
+
+# ------------------------------------------------------------------------------------ cache
+
+
+def test_unchanged_input_never_recompiles(tmp_path, calls):
+    cache = tmp_path / "cache"
+    old = variant(tmp_path, "old")
+    yesterday = day0(tmp_path, old, cache)
+    calls.clear()
+    rec, doc, _ = run(yesterday, old, tmp_path / "again", cache_dir=cache)
+    assert dict(calls) == {} and rec.action == "unchanged" and rec.passes_run == ()
+    for name in ("program.json", "program.stim"):
+        assert (tmp_path / "again" / name).read_bytes() == (yesterday / name).read_bytes()
+    # and through the cache's own compile
+    c = CompileCache(cache)
+    dev = load_device(old)
+    first, hit = c.compile(dev, 3)
+    assert hit is not None and first.passes == () and dict(calls) == {}
+
+
+def test_a_recompile_never_reuses_stale_parts(tmp_path, monkeypatch):
+    cache = CompileCache(tmp_path / "cache")
+    old = load_device(variant(tmp_path, "old"))
+    new = load_device(variant(tmp_path, "new", _edit_timing))
+    cached, _ = cache.compile(old, 3)
+    assert compile_key(old, 3) != compile_key(new, 3)
+    fresh, hit = cache.compile(new, 3)
+    assert hit is None and fresh.passes  # compiled, not looked up
+    starts = lambda c: [(t.start, t.duration) for t in c.program.ops]  # noqa: E731
+    assert starts(fresh) != starts(cached)
+    assert starts(fresh) == starts(compile_program(new, 3))
+    # a different ctrl (source) or protocol never shares an entry
+    before = compile_key(old, 3).digest
+    monkeypatch.setattr("ctrl.recompile.cache.source_hash", lambda: "sha256:other")
+    assert compile_key(old, 3).digest != before
+    assert compile_key(old, 3, policy="alap").digest != compile_key(old, 3).digest
+
+
+def test_recompile_chains_day_after_day(tmp_path, calls):
+    cache = tmp_path / "cache"
+    yesterday = day0(tmp_path, variant(tmp_path, "d0"), cache)
+    run(yesterday, variant(tmp_path, "d1", _edit_timing), tmp_path / "day1", cache_dir=cache)
+    calls.clear()
+
+    def both(doc):
+        _edit_timing(doc)
+        _edit_pulse(doc)
+
+    rec, _, _ = run(tmp_path / "day1", variant(tmp_path, "d2", both), tmp_path / "day2", cache_dir=cache)
+    assert rec.diff.classes == (PULSE,) and dict(calls) == {}
+    _, paths = full(tmp_path / "d2.yaml", tmp_path / "full")
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "day2")
+
+
+# ------------------------------------------------------------------------------------ full compiles, bad input
+
+
+def test_wiring_change_is_a_full_compile_and_says_so(tmp_path, capsys):
+    cache = tmp_path / "cache"
+    yesterday = day0(tmp_path, variant(tmp_path, "old"), cache)
+
+    def rewire(doc):
+        doc["wiring"]["controller"]["readout_to_decision_latency_s"] = 5.0e-07
+
+    new = variant(tmp_path, "new", rewire)
+    assert main(["recompile", "--from", str(yesterday), "--device", str(new), "--out", str(tmp_path / "re"),
+                 "--cache", str(cache)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert sum("wiring changed" in line for line in out.splitlines()) == 1
+    doc = json.loads((tmp_path / "re" / "recompile.json").read_text())
+    assert doc["action"] == "full" and "wiring" in doc["why"]
+    _, paths = full(new, tmp_path / "full")
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+
+
+def test_old_schema_record_is_a_full_compile(tmp_path):
+    cache = tmp_path / "cache"
+    old = variant(tmp_path, "old")
+    yesterday = day0(tmp_path, old, cache)
+    inputs = yesterday / "compile_inputs.json"
+    doc = json.loads(inputs.read_text())
+    doc["schema_version"] = 1
+    inputs.write_text(json.dumps(doc))
+    rec, report, _ = run(yesterday, old, tmp_path / "re", cache_dir=cache)
+    assert rec.action == "full" and "schema 1" in report["why"]
+
+
+@pytest.mark.parametrize("case", ["missing", "compile-folder", "not-json", "not-a-folder", "bad-margin"])
+def test_bad_input_is_one_line(tmp_path, capsys, case):
+    cache = tmp_path / "cache"
+    new = variant(tmp_path, "new")
+    source = tmp_path / "nothing-here"
+    margin = "0.05"
+    if case == "compile-folder":
+        assert main(["compile", "--device", str(new), "-d", "3", "--out", str(tmp_path / "c")]) == 0
+        source = tmp_path / "c"
+    elif case == "not-json":
+        source = day0(tmp_path, new, cache)
+        (source / "compile_inputs.json").write_text("{ not json")
+    elif case == "not-a-folder":
+        source = tmp_path / "empty"
+        source.mkdir()
+    elif case == "bad-margin":
+        source = day0(tmp_path, new, cache)
+        margin = "-1"
+    capsys.readouterr()
+    code = main(["recompile", "--from", str(source), "--device", str(new), "--out", str(tmp_path / "re"),
+                 "--cache", str(cache), "--margin", margin])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    want = {"missing": "no such file or folder", "compile-folder": "pass the old device file",
+            "not-json": "not valid JSON", "not-a-folder": "not an output folder", "bad-margin": "margin"}[case]
+    assert want in err
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def test_recompile_from_a_device_file_with_emulation(tmp_path, capsys):
+    old = variant(tmp_path, "old")
+    new = variant(tmp_path, "new", _edit_quality)
+    assert main(["recompile", "--from", str(old), "--device", str(new), "--out", str(tmp_path / "re"),
+                 "--cache", str(tmp_path / "cache"), "--emulate-shots", "3000"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    doc = json.loads((tmp_path / "re" / "recompile.json").read_text())
+    assert doc["previous_compile_recomputed"]  # the old file had never been compiled into this cache
+    em = doc["emulated"]
+    for side in ("old", "new"):
+        assert 0 < em[side]["acceptance"] < 1 and em[side]["time_per_accepted_state_s"] > 0
+    assert em["old"]["acceptance"] != em["new"]["acceptance"]  # different noise
+    assert "emulated (3000 shots" in out and "acceptance" in out
+    pred = doc["predicted"]
+    assert pred["new"]["expected_faults_per_attempt"] > pred["old"]["expected_faults_per_attempt"]  # worse qubits
+
+
+def test_diff_device_prints_the_changes_with_units(tmp_path, capsys):
+    old = variant(tmp_path, "old")
+    new = variant(tmp_path, "new", _edit_timing)
+    assert main(["diff-device", str(old), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "Q3 x90.duration_s: 3.56e-08 s -> 4.4e-08 s (+23.6%) [timing]" in out
+    assert "Q9 readout.time_of_flight_s:" in out
+    assert main(["diff-device", str(old), str(old)]) == 0
+    assert "no changes" in capsys.readouterr().out
