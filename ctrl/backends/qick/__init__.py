@@ -1,0 +1,26 @@
+"""QICK tProc v2 programs from the timed program, with the real-time abort compiled in, and their verifier.
+
+    from ctrl.backends.qick import emit_qick, write_qick, interpret
+    programs = emit_qick(device, compiled.program)       # one tProc v2 program per board
+    write_qick(programs, out)                            # qick_<board>.asm / .json, firmware_<board>.json
+    trace = interpret(programs.boards[0].dump_dict(), programs.boards[0].firmware_dict(), read)
+
+How the timed program maps to tProc v2 (channels, pulses, frames, triggers, decisions, abort, shot
+accounting, resource limits, the verifier): docs/qick.md.
+"""
+
+from ctrl.backends.qick.emit import (
+    DEFAULT_ATTEMPTS,
+    SHOT_ACCOUNTING,
+    BoardProgram,
+    QickPrograms,
+    emit_qick,
+    load_program,
+    write_qick,
+)
+from ctrl.backends.qick.verify import Event, Trace, interpret
+
+__all__ = [
+    "DEFAULT_ATTEMPTS", "SHOT_ACCOUNTING", "BoardProgram", "QickPrograms", "emit_qick", "load_program", "write_qick",
+    "Event", "Trace", "interpret",
+]

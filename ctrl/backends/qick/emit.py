@@ -1,0 +1,476 @@
+"""Board plans -> tProc v2 programs (qick's AcquireProgramV2), their assembly, dumps and the run report.
+
+The program is written as tProc v2 assembly instructions (`asm_inst`), not through qick's timing macros:
+every time is an explicit cycle count relative to the reference time, which the program only moves with
+explicit `TIME inc_ref` (QICK.md: the macros' timestamp bookkeeping ignores jumps). Structure:
+
+    counter := 0; ref += initial delay; r0 := 0
+    SLOT:   reset block;                      ref += reset length
+            attempt: timed items by time, and at each real-time decision:
+                WAIT until its results arrived; ref += (decision - ref); read, test, jump to ABORT_k
+            ref += (attempt length - ref); dmem[counter] := 0
+    TAIL:   counter += 1; loop to SLOT (attempts times); end
+    ABORT_k: dummy readout triggers; dmem[counter] := k + 1; ref += abort length; jump TAIL
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from ctrl.backends.qick.plan import (
+    WAIT_OFFSET,
+    TRIGGER_WIDTH,
+    BoardPlan,
+    Capture,
+    Configure,
+    Decision,
+    Envelope,
+    Flip,
+    Play,
+    Trigger,
+    board_firmware,
+    plan_program,
+)
+from ctrl.backends.qick.resources import Usage, check_plan, wave_key
+from ctrl.compile.timed import TimedProgram
+from ctrl.errors import CtrlError
+from ctrl.files import write_atomic
+
+DEFAULT_ATTEMPTS = 1000
+COUNTER = "s12"  # s_core_w1: the shot counter acquire() polls (counter_addr 1)
+LOOP = "r0"
+
+SHOT_ACCOUNTING = (
+    "one acquire() shot = one attempt slot (reset, then the attempt until completion or abort); every slot "
+    "fires the same readout triggers: an aborted attempt fires its remaining windows as dummy triggers. "
+    "dmem[slot] = 0 if the attempt ran to its end, k + 1 if it aborted at decision k; dummy and reset "
+    "windows are listed per readout under `readouts`."
+)
+
+
+@contextlib.contextmanager
+def quiet_qick():
+    """qick warns through `logging` (version mismatch of old dumps, ...); library code stays silent."""
+    log = logging.getLogger("qick")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+@dataclass(frozen=True)
+class BoardProgram:
+    board: str
+    asm: str  # tProc v2 assembly text
+    dump: str  # JSON of dump_prog(): reloads with load_prog() to the same machine code
+    firmware: str  # JSON of the firmware description the program was compiled against
+    usage: dict
+    plan: BoardPlan = field(repr=False, compare=False)
+    machine_code: dict = field(repr=False, compare=False, default_factory=dict)  # binprog: pmem and wmem words
+
+    def dump_dict(self) -> dict:
+        return json.loads(self.dump)
+
+    def firmware_dict(self) -> dict:
+        return json.loads(self.firmware)
+
+
+@dataclass(frozen=True)
+class QickPrograms:
+    boards: tuple[BoardProgram, ...]
+    report: dict
+
+    def board(self, name: str) -> BoardProgram:
+        for b in self.boards:
+            if b.board == name:
+                return b
+        raise CtrlError(f"no QICK program for board {name!r} (boards: {', '.join(b.board for b in self.boards)})")
+
+
+def emit_qick(
+    device, program: TimedProgram, attempts: int = DEFAULT_ATTEMPTS, firmware: Mapping[str, dict] | None = None
+) -> QickPrograms:
+    """tProc v2 programs for every board `program` uses: `attempts` attempt slots each (one acquire() shot
+    per slot). `firmware` maps a board to the description to compile against (a board's own
+    `soc.dump_cfg()`) instead of the device file's. Raises CtrlError on any resource limit, before qick
+    compiles."""
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise CtrlError(f"attempts must be a positive integer, got {attempts!r}")
+    firmware = dict(firmware or {})
+    plans = plan_program(device, program, attempts, firmware)
+    boards = []
+    for name, plan in sorted(plans.items()):
+        fw = board_firmware(device, name, firmware)
+        dmem = int(fw["tprocs"][0]["dmem_size"])
+        if attempts > dmem:
+            raise CtrlError(
+                f"board {name}: data memory: {attempts} attempt slots need one outcome word each; dmem_size is {dmem}"
+            )
+        usage = check_plan(plan, fw)
+        boards.append(_board_program(plan, fw, usage))
+    return QickPrograms(tuple(boards), _report(program, plans, boards))
+
+
+def write_qick(programs: QickPrograms, out: Path) -> list[Path]:
+    """qick_<board>.asm, qick_<board>.json (dump_prog) and firmware_<board>.json per board."""
+    out = Path(out)
+    paths = []
+    for b in programs.boards:
+        for name, text in ((f"qick_{b.board}.asm", b.asm), (f"qick_{b.board}.json", b.dump),
+                           (f"firmware_{b.board}.json", b.firmware)):  # fmt: skip
+            write_atomic(out / name, text)
+            paths.append(out / name)
+    return paths
+
+
+def load_program(dump: dict | str, firmware: dict | str):
+    """A qick program object rebuilt from a dump (as a client would load it)."""
+    from qick import QickConfig
+    from qick.asm_v2 import AcquireProgramV2
+
+    dump = json.loads(dump) if isinstance(dump, str) else dump
+    firmware = json.loads(firmware) if isinstance(firmware, str) else firmware
+    with quiet_qick():
+        prog = AcquireProgramV2(QickConfig(firmware))
+        prog.load_prog(dump)
+    return prog
+
+
+# ------------------------------------------------------------------------------------------ one board
+
+
+class _Writer:
+    """Appends instructions to a qick program, counting program-memory words as it goes."""
+
+    def __init__(self, prog, plan: BoardPlan, usage: Usage, fw: dict) -> None:
+        self.prog = prog
+        self.plan = plan
+        self.usage = usage
+        self.fw = fw
+        self.words = 1  # address 0 holds the NOP qick puts first
+        self.far = int(fw["tprocs"][0]["pmem_size"]) > 2**11  # jumps go through s15
+        self.what = ""
+        self.wave_index: dict[tuple, int] = {}
+        self.config_index: dict[str, int] = {}
+
+    def inst(self, d: dict, words: int = 1) -> None:
+        self.words += words
+        if self.words > self.usage.pmem_size:
+            raise CtrlError(
+                f"board {self.plan.board}: program memory: {self.what} needs instruction word {self.words}, more than "
+                f"pmem_size {self.usage.pmem_size} ({self.usage.waveform_plays} waveform plays, "
+                f"{self.usage.triggers} triggers in the program)"
+            )
+        self.prog.asm_inst(d, addr_inc=words)
+
+    def label(self, name: str) -> None:
+        self.prog.label(name)
+
+    def jump(self, label: str, cond: str | None = None, **extra) -> None:
+        d = {"CMD": "JUMP"}
+        if cond:
+            d["IF"] = cond
+        d.update(extra)
+        if self.far:
+            self.inst({"CMD": "REG_WR", "DST": "s15", "SRC": "label", "LABEL": label})
+            d["ADDR"] = "s15"
+        else:
+            d["LABEL"] = label
+        self.inst(d)
+
+    def wait(self, t: int) -> None:
+        lit = t + WAIT_OFFSET
+        if not -(2**23) <= lit - WAIT_OFFSET < 2**23:
+            raise CtrlError(f"board {self.plan.board}: {self.what}: wait target {t} does not fit 24 bits")
+        if self.far:
+            self.inst({"CMD": "REG_WR", "DST": "s15", "SRC": "label", "LABEL": "SKIP"})
+            self.inst({"CMD": "WAIT", "ADDR": "s15", "C_OP": "time", "TIME": f"@{lit}"}, 2)
+        else:
+            self.inst({"CMD": "WAIT", "C_OP": "time", "TIME": f"@{lit}"}, 2)
+
+    def inc_ref(self, n: int) -> None:
+        if n < 0:
+            raise CtrlError(f"board {self.plan.board}: {self.what}: the reference time would move back {-n} cycles")
+        if n:
+            self.inst({"CMD": "TIME", "C_OP": "inc_ref", "LIT": f"#{n}"})
+
+    def read_test(self, read) -> None:
+        self.inst({"CMD": "DPORT_RD", "DST": str(read.port)})
+        self.inst({"CMD": "TEST", "OP": f"s8 - #{read.threshold}", "UF": "1"})
+
+    # --- blocks
+    def block(self, items, base: int = 0) -> int:
+        """Emit items with times relative to `base`; returns the reference offset reached (decisions move it)."""
+        ref = base
+        pending: list[Trigger] = []
+        for it in items:
+            if pending and not (isinstance(it, Trigger) and it.t == pending[0].t):
+                self.triggers(pending, ref)
+                pending = []
+            self.what = getattr(it, "what", "") or _what(it)
+            if isinstance(it, Play):
+                self.play(it, ref)
+            elif isinstance(it, Trigger):
+                pending.append(it)
+            elif isinstance(it, Configure):
+                self.inst({"CMD": "WPORT_WR", "DST": str(self.fw["readouts"][it.ro]["tproc_ctrl"]), "SRC": "wmem",
+                           "ADDR": f"&{self.config_index[it.name]}", "TIME": f"@{it.t - ref}"})  # fmt: skip
+            elif isinstance(it, Flip):
+                self.wait(it.read.arrives - ref)
+                self.read_test(it.read)
+                skip = f"KEEP_{self.words}"
+                self.jump(skip, "S")
+                self.play(it.play, ref)
+                self.label(skip)
+            elif isinstance(it, Capture):
+                self.wait(it.read.arrives - ref)
+                self.read_test(it.read)
+                for reg, first in it.registers:
+                    if first:
+                        self.inst({"CMD": "REG_WR", "DST": f"r{reg}", "SRC": "imm", "LIT": "#0"})
+                        self.inst({"CMD": "REG_WR", "DST": f"r{reg}", "SRC": "imm", "LIT": "#1", "IF": "NS"})
+                    else:
+                        self.inst({"CMD": "REG_WR", "DST": f"r{reg}", "SRC": "op", "OP": f"r{reg} XOR #1", "IF": "NS"})
+            elif isinstance(it, Decision):
+                if it.direct:
+                    self.wait(max(r.arrives for r in it.direct) - ref)
+                # the reference time moves past the decision before the branch (QICK.md branch-timing pitfall)
+                self.inc_ref(it.t - ref)
+                ref = it.t
+                target = f"ABORT_{it.index}"
+                if self.far:
+                    self.inst({"CMD": "REG_WR", "DST": "s15", "SRC": "label", "LABEL": target})
+                for read in it.direct:
+                    self.read_test(read)
+                    self.inst({"CMD": "JUMP", "IF": "NS", **({"ADDR": "s15"} if self.far else {"LABEL": target})})
+                for reg in it.registers:
+                    self.inst({"CMD": "TEST", "OP": f"r{reg}", "UF": "1"})
+                    self.inst({"CMD": "JUMP", "IF": "NZ", **({"ADDR": "s15"} if self.far else {"LABEL": target})})
+            else:
+                raise CtrlError(f"internal: cannot emit {it!r}")
+        if pending:
+            self.triggers(pending, ref)
+        return ref
+
+    def play(self, p: Play, ref: int) -> None:
+        idx = self.wave_index[wave_key(self.fw, p)]
+        port = self.fw["gens"][p.gen]["tproc_ch"]
+        self.inst({"CMD": "WPORT_WR", "DST": str(port), "SRC": "wmem", "ADDR": f"&{idx}", "TIME": f"@{p.t - ref}"})
+
+    def triggers(self, group: list[Trigger], ref: int) -> None:
+        """Readout triggers at one time: trigger ports pulse one by one, data-port bits share one write."""
+        t = group[0].t - ref
+        dport: dict[int, int] = {}
+        tports: list[int] = []
+        for tr in group:
+            r = self.fw["readouts"][tr.ro]
+            if r.get("trigger_type", "tport") == "dport":
+                dport[r["trigger_port"]] = dport.get(r["trigger_port"], 0) | (1 << r["trigger_bit"])
+            else:
+                tports.append(r["trigger_port"])
+        for port, bits in sorted(dport.items()):
+            self.inst({"CMD": "DPORT_WR", "DST": str(port), "SRC": "imm", "DATA": str(bits), "TIME": f"@{t}"})
+        for port in tports:
+            self.inst({"CMD": "TRIG", "SRC": "set", "DST": str(port), "TIME": f"@{t}"})
+        for port in sorted(dport):
+            self.inst({"CMD": "DPORT_WR", "DST": str(port), "SRC": "imm", "DATA": "0", "TIME": f"@{t + TRIGGER_WIDTH}"})
+        for port in tports:
+            self.inst({"CMD": "TRIG", "SRC": "clr", "DST": str(port), "TIME": f"@{t + TRIGGER_WIDTH}"})
+
+
+def _what(it) -> str:
+    if isinstance(it, Flip):
+        return it.play.what
+    if isinstance(it, Capture):
+        return f"capture of {it.read.label}"
+    if isinstance(it, Decision):
+        return f"decision {it.index} ({', '.join(it.checks)})"
+    return repr(it)
+
+
+def envelope_data(env: Envelope, maxv: int) -> tuple[np.ndarray, np.ndarray | None]:
+    from qick.helpers import DRAG, gauss
+
+    n = env.samples
+    if env.shape == "gaussian":
+        return gauss(mu=n / 2 - 0.5, si=env.sigma, length=n, maxv=maxv), None
+    if env.shape == "drag":
+        return DRAG(mu=n / 2 - 0.5, si=env.sigma, length=n, maxv=maxv, delta=env.delta, alpha=env.alpha, det=0)
+
+    def flat(m: int) -> np.ndarray:
+        r = env.rise
+        if r == 0:
+            return np.full(m, float(maxv))
+        ramp = gauss(mu=r - 0.5, si=r / 2, length=2 * r, maxv=maxv)
+        return np.concatenate([ramp[:r], np.full(m - 2 * r, float(maxv)), ramp[r:]])
+
+    if env.shape == "flat_top":
+        return flat(n), None
+    if env.shape == "net_zero":
+        half = n // 2
+        return np.concatenate([flat(half), -flat(n - half)]), None
+    raise CtrlError(f"internal: no envelope for shape {env.shape}")
+
+
+def _board_program(plan: BoardPlan, fw: dict, usage: Usage) -> BoardProgram:
+    from qick import QickConfig
+    from qick.asm_v2 import AcquireProgramV2
+    from qick.helpers import NpEncoder
+
+    firmware_text = json.dumps(fw, indent=1, sort_keys=True) + "\n"
+    b = plan.board
+    with quiet_qick():
+        soccfg = QickConfig(json.loads(firmware_text))
+        prog = AcquireProgramV2(soccfg)
+        f_time = fw["tprocs"][0]["f_time"]
+        try:
+            for g, decl in plan.gens.items():
+                kw = {"nqz": decl.nqz}
+                if decl.mixer_hz is not None:
+                    kw["mixer_freq"] = decl.mixer_hz / 1e6
+                if decl.mux_freqs_hz:
+                    kw["mux_freqs"] = [f / 1e6 for f in decl.mux_freqs_hz]
+                    if fw["gens"][g].get("has_gain"):
+                        kw["mux_gains"] = list(decl.mux_gains)
+                if decl.ro is not None and (decl.mux_freqs_hz or decl.mixer_hz is not None):
+                    kw["ro_ch"] = decl.ro
+                prog.declare_gen(ch=g, **kw)
+            for ro, decl in plan.readouts.items():
+                length = decl.cycles / fw["readouts"][ro]["f_output"]
+                if decl.dynamic:
+                    prog.declare_readout(ch=ro, length=length)
+                else:
+                    prog.declare_readout(ch=ro, length=length, freq=decl.freq_hz / 1e6, phase=decl.phase_deg,
+                                         gen_ch=decl.gen)  # fmt: skip
+            writer = _Writer(prog, plan, usage, fw)
+            for name, c in plan.configs.items():
+                prog.add_readoutconfig(ch=c.ro, name=name, freq=c.freq_hz / 1e6, phase=c.phase_deg, gen_ch=c.gen)
+                writer.config_index[name] = prog.wave2idx[prog.pulses[name].get_wavenames()[0]]
+            env_names: dict[Envelope, str] = {}
+            from ctrl.backends.qick.resources import plays
+
+            for p in plays(plan):
+                key = wave_key(fw, p)
+                if key in writer.wave_index:
+                    continue
+                name = f"p{len(writer.wave_index)}"
+                if p.style == "mux":
+                    prog.add_pulse(ch=p.gen, name=name, style="const", mask=list(p.tones),
+                                   length=p.cycles / fw["gens"][p.gen]["f_fabric"])  # fmt: skip
+                elif p.style == "const":
+                    kw = {"ro_ch": p.ro} if p.ro >= 0 else {}
+                    prog.add_pulse(ch=p.gen, name=name, style="const", freq=p.freq_hz / 1e6, phase=p.phase_deg,
+                                   gain=p.gain, length=p.cycles / fw["gens"][p.gen]["f_fabric"], **kw)  # fmt: skip
+                else:
+                    env = p.envelope
+                    if env not in env_names:
+                        env_names[env] = f"e{len(env_names)}_{env.shape}"
+                        maxv = soccfg.get_maxv(p.gen)
+                        idata, qdata = envelope_data(env, maxv)
+                        full = fw["gens"][p.gen]["maxv"]
+                        if qdata is not None and np.max(np.abs(qdata)) > full:
+                            raise CtrlError(f"board {b} gen {p.gen}: {p.what}: the DRAG quadrature exceeds full scale")
+                        prog.add_envelope(ch=p.gen, name=env_names[env], idata=idata, qdata=qdata)
+                    kw = {"ro_ch": p.ro} if p.ro >= 0 else {}
+                    prog.add_pulse(ch=p.gen, name=name, style="arb", freq=p.freq_hz / 1e6, phase=p.phase_deg,
+                                   gain=p.gain, envelope=env_names[env], outsel=p.outsel, **kw)  # fmt: skip
+                writer.wave_index[key] = prog.wave2idx[prog.pulses[name].get_wavenames()[0]]
+            _program_text(writer, plan)
+            prog.compile()
+            prog.ro_chs  # noqa: B018 (declared readouts, in declaration order)
+            for ro, labels in plan.readout_labels.items():
+                prog.ro_chs[ro]["trigs"] = len(labels)
+            prog.setup_acquire(counter_addr=1, loop_dims=[plan.attempts], avg_level=0)
+        except RuntimeError as e:  # qick's own refusals: name the board
+            raise CtrlError(f"board {b}: qick refused the program: {e}") from None
+        usage.pmem_words = len(prog.binprog["pmem"])
+        if usage.pmem_words != writer.words:
+            raise CtrlError(f"internal: board {b}: counted {writer.words} program words, qick wrote {usage.pmem_words}")
+        usage.wmem_words = len(prog.binprog["wmem"] or [])
+        dump = json.dumps(prog.dump_prog(), cls=NpEncoder, sort_keys=True, indent=1) + "\n"
+        asm = prog.asm()
+    header = (
+        f"// ctrl QICK program for board {b}: {plan.attempts} attempt slots, {usage.pmem_words}/{usage.pmem_size} "
+        f"program words, {usage.wmem_words}/{usage.wmem_size} waveforms\n"
+    )
+    code = {"pmem": [list(map(int, w)) for w in prog.binprog["pmem"]],
+            "wmem": [list(map(int, w)) for w in prog.binprog["wmem"] or []]}  # fmt: skip
+    return BoardProgram(b, header + asm, dump, firmware_text, usage.as_dict(), plan, code)
+
+
+def _program_text(w: _Writer, plan: BoardPlan) -> None:
+    w.what = "program header"
+    w.inst({"CMD": "REG_WR", "DST": COUNTER, "SRC": "imm", "LIT": "#0"})
+    w.inc_ref(plan.initial)
+    w.inst({"CMD": "REG_WR", "DST": LOOP, "SRC": "imm", "LIT": "#0"})
+    w.label("SLOT")
+    w.block(plan.reset.items)
+    w.what = "end of the reset block"
+    w.inc_ref(plan.reset.length)
+    ref = w.block(plan.attempt.items)
+    w.what = "end of the attempt"
+    w.inc_ref(plan.attempt.length - ref)
+    w.inst({"CMD": "DMEM_WR", "DST": f"[&{COUNTER}]", "SRC": "imm", "LIT": "#0"})
+    w.label("TAIL")
+    w.inst({"CMD": "REG_WR", "DST": COUNTER, "SRC": "op", "OP": f"{COUNTER} + #1"})
+    w.what = "attempt loop"
+    if w.far:
+        w.inst({"CMD": "REG_WR", "DST": "s15", "SRC": "label", "LABEL": "SLOT"})
+    w.inst({"CMD": "TEST", "OP": f"{LOOP} - #{plan.attempts - 1}", "UF": "1"})
+    w.inst({"CMD": "JUMP", "IF": "NZ", "WR": f"{LOOP} op", "OP": f"{LOOP} + #1",
+            **({"ADDR": "s15"} if w.far else {"LABEL": "SLOT"})})  # fmt: skip
+    w.what = "end"
+    if w.far:
+        w.inst({"CMD": "REG_WR", "DST": "s15", "SRC": "label", "LABEL": "NEXT"})
+        w.inst({"CMD": "JUMP", "ADDR": "s15"})
+    else:
+        w.inst({"CMD": "JUMP", "LABEL": "HERE"})
+    for k, blk in sorted(plan.aborts.items()):
+        w.label(f"ABORT_{k}")
+        w.block(blk.items)
+        w.what = f"abort block {k}"
+        w.inst({"CMD": "DMEM_WR", "DST": f"[&{COUNTER}]", "SRC": "imm", "LIT": f"#{k + 1}"})
+        w.inc_ref(blk.length)
+        w.jump("TAIL")
+
+
+# ------------------------------------------------------------------------------------------ the report
+
+
+def _report(program: TimedProgram, plans: dict[str, BoardPlan], boards: list[BoardProgram]) -> dict:
+    clk = program.clock_hz
+    any_plan = next(iter(plans.values()))
+    realtime = sorted({k for p in plans.values() for k in p.aborts})
+    post = [{"decision": p.decision, "checks": list(p.checks), "reason": p.reason} for p in any_plan.post_selected]
+    out = {
+        "shot_accounting": SHOT_ACCOUNTING,
+        "attempt_slots": any_plan.attempts,
+        "reset_cycles": any_plan.reset.length,
+        "reset_s": any_plan.reset.length / clk,
+        "abort_duration_cycles": program.abort_duration,
+        "realtime_decisions": realtime,
+        "post_selected": post,
+        "checks_post_selected": sorted(c for p in any_plan.post_selected for c in p.checks),
+        "boards": {},
+    }
+    for bp in boards:
+        p = bp.plan
+        out["boards"][bp.board] = {
+            "usage": bp.usage,
+            "attempt_cycles": p.attempt.length,
+            "abort_cycles": {str(k): blk.length for k, blk in sorted(p.aborts.items())},
+            "reads_per_shot": {str(ro): len(v) for ro, v in p.readout_labels.items()},
+            "readouts": {str(ro): list(v) for ro, v in p.readout_labels.items()},
+            "heralded_reset": list(p.heralded),
+        }
+    return out

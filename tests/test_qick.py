@@ -1,0 +1,519 @@
+"""QICK emitter: emitted tProc v2 programs replayed by the offline interpreter against the timed program.
+
+Expected pulses, triggers and phases are computed here from the timed program and the device file alone
+(frames as running sums of virtual Z and calibrated phase corrections); the emitter's plan is not used.
+"""
+
+from __future__ import annotations
+
+import cmath
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ctrl.backends.qick import emit_qick, interpret, load_program, write_qick
+from ctrl.backends.qick.plan import INITIAL_DELAY_S, INPUT_DELAY_S
+from ctrl.compile.natives import NativeCircuit, NativeOp
+from ctrl.compile.pipeline import compile_program
+from ctrl.compile.schedule import decisions as schedule_decisions
+from ctrl.compile.schedule import schedule
+from ctrl.compile.timed import TimedProgram
+from ctrl.device import DEFAULT_DEVICE, load_device
+from ctrl.errors import CtrlError
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = Path(__file__).resolve().parent / "golden"
+DEVICES = {
+    "planar16_d3": 3,
+    "grid55_d5": 3,
+    "heavyhex65_ecr": 3,
+    "grid25_cz": 3,
+}
+_cache: dict = {}
+
+
+def compiled(name: str, distance: int):
+    key = (name, distance)
+    if key not in _cache:
+        device = load_device(ROOT / "device_configs" / f"{name}.yaml")
+        program = compile_program(device, distance).program
+        _cache[key] = (device, program, emit_qick(device, program, attempts=2))
+    return _cache[key]
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def base_of(programs, program) -> int:
+    """Timing cycle at which the first attempt starts: the initial delay, then the reset block."""
+    return int(round(INITIAL_DELAY_S * program.clock_hz)) + programs.report["reset_cycles"]
+
+
+def trig_offset(device, q: str, clk: float) -> int:
+    return int(round(device.qubit(q).readout.time_of_flight_s * clk))
+
+
+def readout_if(device, q: str) -> float:
+    cal, w = device.qubit(q).readout, device.qubit_wiring(q).readout
+    return abs(cal.frequency_hz - w.lo_frequency_hz) if w.lo_frequency_hz else cal.frequency_hz
+
+
+def bit_reader(device, program, programs, board: str, ones=(), slot_len=None, reset_ones=()):
+    """read(ro, t) giving bit 1 (I far above threshold) for the measurements whose keys are in `ones` during
+    the first attempt, bit 0 (far below) for everything else."""
+    clk = program.clock_hz
+    base = base_of(programs, program)
+    by_trigger = {}
+    for t in program.ops:
+        if t.op.name == "MEASURE":
+            q = t.op.qubits[0]
+            w = device.qubit_wiring(q).readout
+            if w.board == board:
+                by_trigger[(w.ro, base + t.start + trig_offset(device, q, clk))] = (t.op.key, q)
+    ro_qubits = {}
+    for q in program.qubits:
+        w = device.qubit_wiring(q).readout
+        ro_qubits.setdefault((w.board, w.ro), []).append(q)
+
+    def read(ro, t):
+        key, q = by_trigger.get((ro, t), (None, None))
+        if q is None:  # a reset readout (or a later attempt): bit 0 unless asked
+            q = ro_qubits[(board, ro)][0]
+            thr = device.qubit(q).readout.threshold
+            return thr + 1000.0 if (ro, t) in reset_ones else thr - 1000.0
+        thr = device.qubit(q).readout.threshold
+        return thr + 1000.0 if key in ones else thr - 1000.0
+
+    return read
+
+
+def frames_and_expectations(device, program):
+    """Per op, what the trace must show (independent of the emitter's plan)."""
+    clk = program.clock_hz
+    frames: dict[str, float] = {}
+    out = []
+    for t in program.ops:
+        op = t.op
+        if op.name == "VZ":
+            frames[op.qubits[0]] = frames.get(op.qubits[0], 0.0) + op.angle
+        elif op.name in ("RX", "RY"):
+            q = op.qubits[0]
+            cal = device.qubit(q)
+            gate, turn = (cal.x90, math.pi / 2) if abs(op.angle) <= math.pi / 2 + 1e-9 else (cal.x180, math.pi)
+            axis = 0.0 if op.name == "RX" else math.pi / 2
+            phase = axis + (math.pi if op.angle < 0 else 0.0) - frames.get(q, 0.0)
+            d = device.qubit_wiring(q).drive
+            out.append(("pulse", d.board, d.gen, t, [(cal.frequency_hz, gate.pulse.amplitude * abs(op.angle) / turn,
+                                                      phase)]))  # fmt: skip
+        elif op.name == "CZ":
+            a, b = op.qubits
+            cal = device.coupler(a, b)
+            el = cal.flux_pulse.element
+            line = device.coupler_wiring(a, b).flux if el == "coupler" else device.qubit_wiring(el).flux
+            out.append(("pulse", line.board, line.gen, t, [(0.0, cal.flux_pulse.pulse.amplitude, None)]))
+            for q, p in op.phases:
+                frames[q] = frames.get(q, 0.0) + p
+        elif op.name == "ECR":
+            c, tq = op.qubits
+            cal = device.coupler(c, tq)
+            fc, ft = frames.get(c, 0.0), frames.get(tq, 0.0)
+            ftq, fcq = device.qubit(tq).frequency_hz, device.qubit(c).frequency_hz
+            cw, tw = device.qubit_wiring(c).drive, device.qubit_wiring(tq).drive
+            out.append(("ecr", cw.board, cw.gen, t, [
+                (ftq, cal.cr_pulse.amplitude, cal.cr_phase_rad + math.pi - ft),
+                (fcq, device.qubit(c).x180.pulse.amplitude, -fc),
+                (ftq, cal.cr_pulse.amplitude, cal.cr_phase_rad - ft),
+            ]))  # fmt: skip
+            if cal.cancellation_pulse is not None:
+                a = cal.cancellation_pulse.amplitude
+                out.append(("cancel", tw.board, tw.gen, t, [(ftq, a, cal.cancellation_phase_rad + math.pi - ft),
+                                                           (ftq, a, cal.cancellation_phase_rad - ft)]))  # fmt: skip
+            for q, p in cal.phase_corrections_rad.items():
+                frames[q] = frames.get(q, 0.0) + p
+        elif op.name == "MEASURE":
+            q = op.qubits[0]
+            w = device.qubit_wiring(q).readout
+            cal = device.qubit(q).readout
+            out.append(("readout", w.board, w.gen, t, [(readout_if(device, q), cal.pulse.amplitude, w.tone)]))
+            out.append(("trigger", w.board, w.ro, t, [(t.start + trig_offset(device, q, clk), cal.window_s * clk)]))
+    return out
+
+
+def same_phase(deg: float, rad: float) -> bool:
+    d = (deg - math.degrees(rad)) % 360.0
+    return min(d, 360.0 - d) < 1e-5
+
+
+def check_attempt(device, program, traces: dict, base: int) -> int:
+    """Every pulse and trigger of the attempt [base, base + duration) on every board is one the timed
+    program asks for, on the right channel, within one cycle; returns the number of events matched."""
+    end = base + program.duration
+    pool = {b: [e for e in tr.events if e.kind in ("pulse", "trigger") and base <= e.t < end]
+            for b, tr in traces.items()}  # fmt: skip
+    claimed: set = set()
+    n = 0
+
+    def take(board, kind, ch, lo, hi):
+        got = [e for e in pool[board] if e.kind == kind and e.channel == ch and lo <= e.t <= hi and id(e) not in claimed]
+        return sorted(got, key=lambda e: e.t)
+
+    for kind, board, ch, t, specs in frames_and_expectations(device, program):
+        s, e = base + t.start, base + t.end
+        if kind == "pulse":
+            (freq, gain, phase), = specs
+            got = take(board, "pulse", ch, s - 1, s + 1)
+            assert len(got) == 1, f"{t}: expected one pulse on {board}/gen{ch} at {s}, got {got}"
+            ev = got[0]
+            assert abs(ev.freq_hz - freq) < 1e4, (t, ev)
+            assert abs(ev.gain - gain) < 2e-4, (t, ev)
+            if phase is not None:
+                assert same_phase(ev.phase_deg, phase), (t, ev, math.degrees(phase) % 360)
+            assert ev.t + ev.length <= e + 1, (t, ev)
+        elif kind in ("ecr", "cancel"):
+            got = take(board, "pulse", ch, s - 1, e - 1)
+            assert len(got) == len(specs), f"{t}: expected {len(specs)} pulses on {board}/gen{ch}, got {got}"
+            assert abs(got[0].t - s) <= 1, (t, got[0])
+            for ev, (freq, gain, phase) in zip(got, specs):
+                assert abs(ev.freq_hz - freq) < 1e4 and abs(ev.gain - gain) < 2e-4, (t, ev)
+                assert same_phase(ev.phase_deg, phase), (t, ev, math.degrees(phase) % 360)
+            for a, b in zip(got, got[1:]):
+                assert a.t + a.length <= b.t, (t, a, b)
+            assert got[-1].t + got[-1].length <= e + 1, (t, got[-1])
+        elif kind == "readout":
+            (freq, gain, tone), = specs
+            got = [x for x in pool[board] if x.kind == "pulse" and x.channel == ch and abs(x.t - s) <= 1]
+            assert len(got) == 1, f"{t}: expected a readout pulse on {board}/gen{ch} at {s}, got {got}"
+            ev = got[0]
+            if tone is not None:
+                assert tone in ev.tones, (t, ev)
+            else:
+                assert abs(ev.freq_hz - freq) < 1e4 and abs(ev.gain - gain) < 2e-4, (t, ev)
+            assert ev.t + ev.length <= e + 1, (t, ev)
+            if id(ev) in claimed:
+                continue  # a mux pulse serves its whole group
+        else:
+            (at, window), = specs
+            got = take(board, "trigger", ch, base + at - 1, base + at + 1)
+            assert len(got) == 1, f"{t}: expected a trigger on {board}/ro{ch} at {base + at}, got {got}"
+            ev = got[0]
+            rocfg = traces_cfg[board]["readouts"][ch]
+            assert abs(ev.length - window) <= program.clock_hz / (rocfg["f_output"] * 1e6) + 1, (t, ev, window)
+            assert ev.t + ev.length <= e + 1
+        for ev in got:
+            claimed.add(id(ev))
+            n += 1
+    extra = [e for b in pool for e in pool[b] if id(e) not in claimed]
+    assert not extra, f"events the timed program does not ask for: {extra[:5]}"
+    return n
+
+
+traces_cfg: dict = {}
+
+
+def all_pass(name, distance):
+    device, program, programs = compiled(name, distance)
+    traces = {}
+    for bp in programs.boards:
+        traces_cfg[bp.board] = bp.firmware_dict()
+        read = bit_reader(device, program, programs, bp.board)
+        traces[bp.board] = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+    return device, program, programs, traces
+
+
+# ------------------------------------------------------------------------------------------ must-show
+
+
+@pytest.mark.parametrize("name", sorted(DEVICES))
+def test_all_pass_timeline_is_the_timed_program(name):
+    device, program, programs, traces = all_pass(name, DEVICES[name])
+    base = base_of(programs, program)
+    n = check_attempt(device, program, traces, base)
+    # the second attempt slot repeats the first, shifted by one slot
+    slot = program.duration + programs.report["reset_cycles"]
+    assert check_attempt(device, program, traces, base + slot) == n
+    ops = sum(1 for t in program.ops if t.op.name in ("RX", "RY", "CZ", "MEASURE"))
+    assert n >= ops
+    for b, tr in traces.items():
+        assert not tr.late, tr.late[:3]
+        assert tr.counter == 2
+        assert dict(tr.dmem) == {0: 0, 1: 0}  # both attempts ran to their end
+
+
+def test_all_pass_timeline_grid55_d5():
+    """The 55-qubit device at d=5: 8 boards, 2392 ops (about a second)."""
+    device, program, programs, traces = all_pass("grid55_d5", 5)
+    assert len(programs.boards) == 8
+    check_attempt(device, program, traces, base_of(programs, program))
+    assert not any(tr.late for tr in traces.values())
+
+
+def test_every_decision_aborts_in_real_time_on_the_default_device():
+    device, program, programs, traces = all_pass("planar16_d3", 3)
+    (bp,) = programs.boards
+    passing = traces[bp.board]
+    base = base_of(programs, program)
+    clk = program.clock_hz
+    latency = device.wiring.controller.readout_to_decision_latency_s * clk
+    reset = programs.report["reset_cycles"]
+    keys = {n: m for n, _, m in program.checks}
+    ready = {t.op.key: t.ready for t in program.ops if t.op.key}
+    decisions = [d for d in program.decisions if d.realtime]
+    assert [d.index for d in decisions] == programs.report["realtime_decisions"] == list(range(len(program.decisions)))
+    per_slot = {int(k): v for k, v in programs.report["boards"][bp.board]["reads_per_shot"].items()}
+
+    def slot_events(tr, lo, hi):
+        return [(e.kind, e.channel, e.t - lo, e.length, e.freq_hz, e.phase_deg, e.gain) for e in tr.events
+                if e.kind in ("pulse", "trigger") and lo <= e.t < hi]  # fmt: skip
+
+    slot_pass = program.duration + reset
+    second_pass = slot_events(passing, base + program.duration, base + program.duration + slot_pass)
+    for d in decisions:
+        check = d.checks[0]
+        read = bit_reader(device, program, programs, bp.board, ones={keys[check][0]})
+        tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+        t_dec = base + d.time
+        # the decision's data: its window ended, the value arrived, the tProc read it before the branch
+        assert d.time >= max(ready[k] for k in keys[check]) + latency - 1
+        windows = {t.start + trig_offset(device, t.op.qubits[0], clk) for t in program.ops if t.op.key in keys[check]}
+        reads = [e for e in tr.of("read") if base <= e.t < t_dec and e.source - base in windows]
+        assert reads
+        for e in reads:
+            (trig,) = [x for x in tr.triggers if x.channel == e.channel and x.t == e.source]
+            assert e.t >= trig.t + trig.length + INPUT_DELAY_S * clk - 1, (e, trig)
+            assert t_dec >= trig.t + trig.length + latency - 1, (e, trig)
+        taken = [e for e in tr.branches if e.value == 1 and e.t < t_dec]
+        assert taken, "the failing check must take a branch before the decision time"
+        assert dict(tr.dmem) == {0: d.index + 1, 1: 0}
+        assert tr.counter == 2 and not tr.late
+        # until the decision the attempt is the all-pass attempt; after it nothing of the attempt starts
+        assert slot_events(tr, base, t_dec) == slot_events(passing, base, t_dec)
+        abort = programs.report["boards"][bp.board]["abort_cycles"][str(d.index)]
+        next_slot = t_dec + abort
+        new = [e for e in tr.events if e.kind in ("pulse", "trigger", "config") and t_dec <= e.t < next_slot]
+        assert all(e.kind == "trigger" for e in new), new[:3]  # only dummy windows
+        assert all(e.t >= t_dec for e in new)
+        # every slot fires the same triggers per readout (acquire() reads a fixed number per shot)
+        for lo, hi in ((0, next_slot), (next_slot, math.inf)):
+            got = {}
+            for e in tr.triggers:
+                if lo <= e.t < hi and e.t >= int(round(INITIAL_DELAY_S * clk)):
+                    got[e.channel] = got.get(e.channel, 0) + 1
+            assert got == per_slot, (d.index, lo, got, per_slot)
+        # later timing unchanged: the next slot is the all-pass slot, shifted
+        assert slot_events(tr, next_slot, next_slot + slot_pass) == second_pass
+
+
+def test_multi_board_programs_post_select_every_check():
+    device, program, programs, traces = all_pass("grid25_cz", 3)
+    rep = programs.report
+    assert rep["realtime_decisions"] == []
+    assert {p["decision"] for p in rep["post_selected"]} == {d.index for d in program.decisions}
+    assert sorted(rep["checks_post_selected"]) == sorted(n for n, _, _ in program.checks)
+    assert all("spans boards" in p["reason"] for p in rep["post_selected"])
+    # failing results change nothing: nobody branches on them
+    keys = [k for _, _, m in program.checks for k in m]
+    for bp in programs.boards:
+        read = bit_reader(device, program, programs, bp.board, ones=set(keys))
+        tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+        assert [e for e in tr.events if e.kind != "read"] == [e for e in traces[bp.board].events if e.kind != "read"]
+    # every board's attempts start at the same cycle (shared start trigger, equal slot lengths)
+    firsts = {b: min(e.t for e in tr.pulses if e.t >= base_of(programs, program)) for b, tr in traces.items()}
+    starts = {t.start for t in program.ops if t.op.name in ("RX", "RY", "CZ", "MEASURE")}
+    assert all(f - base_of(programs, program) in starts for f in firsts.values())
+
+
+def test_machine_code_reloads_from_the_dump_and_compiles_are_deterministic():
+    device, program, programs = compiled("planar16_d3", 3)
+    (bp,) = programs.boards
+    prog = load_program(bp.dump, bp.firmware)
+    assert [list(map(int, w)) for w in prog.binprog["pmem"]] == bp.machine_code["pmem"]
+    assert [list(map(int, w)) for w in prog.binprog["wmem"]] == bp.machine_code["wmem"]
+    again = emit_qick(device, compile_program(device, 3).program, attempts=2)
+    assert again.boards[0].asm == bp.asm and again.boards[0].dump == bp.dump
+    assert again.boards[0].machine_code == bp.machine_code
+    # acquire() bookkeeping survives the dump: shot counter, one loop of slots, triggers per shot
+    assert prog.counter_addr == 1 and prog.loop_dims == [2]
+    per_slot = programs.report["boards"][bp.board]["reads_per_shot"]
+    assert {str(k): v["trigs"] for k, v in prog.ro_chs.items()} == per_slot
+
+
+# ------------------------------------------------------------------------------------------ resources
+
+
+def test_too_large_for_a_small_program_memory():
+    """The RFSoC4x2 firmware here is a tProc v1 description (which the emitter refuses, below); the
+    program-memory limit is tested on the ZCU216 v2 description given the 4x2's 1024-word pmem."""
+    device, program, _ = compiled("planar16_d3", 3)
+    fw = device.firmware_config("zcu216")
+    fw["tprocs"][0]["pmem_size"] = 1024
+    with pytest.raises(CtrlError, match=r"board zcu216: program memory: (TimedOp\(.*\)|decision \d+ \(.*\)) needs instruction word 1025, "
+                                        r"more than pmem_size 1024"):  # fmt: skip
+        emit_qick(device, program, attempts=2, firmware={"zcu216": fw})
+
+
+def test_resource_errors_name_limit_board_and_operation():
+    device, program, _ = compiled("planar16_d3", 3)
+
+    def fails(edit, pattern):
+        fw = device.firmware_config("zcu216")
+        edit(fw)
+        with pytest.raises(CtrlError, match=pattern):
+            emit_qick(device, program, attempts=2, firmware={"zcu216": fw})
+
+    fails(lambda fw: fw["tprocs"][0].update(wmem_size=500),
+          r"board zcu216: waveform memory: TimedOp\(.*\) needs waveform 501, more than wmem_size 500")
+    fails(lambda fw: fw["gens"][3].update(maxlen=4000),
+          r"board zcu216 gen 3: envelope memory: TimedOp\(.*ECR.*\) needs a flat_top envelope .* exceed maxlen 4000")
+    fails(lambda fw: fw["tprocs"][0].update(dmem_size=1), r"board zcu216: data memory: 2 attempt slots")
+    fails(lambda fw: fw["gens"][4].update(n_tones=4), r"board zcu216 gen 4: TimedOp\(.*MEASURE.*\): tone \d is not one of the 4 tones")
+    fails(lambda fw: fw["tprocs"][0].update(f_time=400.0), r"board zcu216: clock-grid: .* 430.08 MHz .* 400 MHz")
+    fails(lambda fw: fw["tprocs"][0].update(type="axis_tproc64x32_x8"), r"board zcu216: .*tProc v1")
+    # a generator slowed to 40 MHz fabric: the 35.6 ns pulses are 1 cycle long
+    fails(lambda fw: fw["gens"][5].update(f_fabric=40.0),
+          r"board zcu216 gen 5: minimum pulse length: (TimedOp\(.*\)|reset flip of Q9) plays 1 fabric cycles")
+
+
+# ------------------------------------------------------------------------------------------ a tiny program
+
+
+def tiny_program(device) -> TimedProgram:
+    """Q7 and Q8 on the mux feedline, Q13 and Q2 on dynamic readout 0, one ECR (Q8 controls Q0):
+    a two-bit parity check, a single-bit check and a two-bit check on one dynamic readout (its first
+    result is replaced before the decision, so it is captured into a register)."""
+    clk = device.firmware["zcu216"].f_time_hz
+    half = math.pi / 2
+    ops = [
+        NativeOp("PREP", ("Q7",), "t"), NativeOp("PREP", ("Q8",), "t"), NativeOp("PREP", ("Q0",), "t"),
+        NativeOp("RY", ("Q7",), "t", half), NativeOp("VZ", ("Q7",), "t", half), NativeOp("RX", ("Q8",), "t", math.pi),
+        NativeOp("ECR", ("Q8", "Q0"), "t"), NativeOp("RY", ("Q7",), "t", -half / 2), NativeOp("RX", ("Q8",), "t", half),
+        NativeOp("MEASURE", ("Q7",), "m", key="m7"), NativeOp("MEASURE", ("Q8",), "m", key="m8"),
+        NativeOp("MEASURE", ("Q13",), "a", key="m13"), NativeOp("MEASURE", ("Q2",), "b", key="m2"),
+    ]  # fmt: skip
+    timed = schedule(NativeCircuit(tuple(ops), ("m7", "m8", "m13", "m2")), device, clk)
+    checks = (("pair", "test", ("m7", "m8")), ("single", "test", ("m13",)), ("chain", "test", ("m13", "m2")))
+    latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clk))
+    points = schedule_decisions(timed, checks, latency, lambda keys: True)
+    duration = max([t.end for t in timed] + [d.time for d in points])
+    return TimedProgram(
+        device=device.name, calibration_hash=device.calibration_hash, wiring_hash=device.wiring_hash, distance=3,
+        clock_hz=clk, qubits=("Q7", "Q8", "Q0", "Q13", "Q2"), roles=("ancilla",) * 5, ops=tuple(timed),
+        record=("m7", "m8", "m13", "m2"), checks=checks, decisions=points, duration=duration,
+        abort_duration=int(round(2.4e-6 * clk)),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    device = load_device(DEFAULT_DEVICE)
+    program = tiny_program(device)
+    return device, program, emit_qick(device, program, attempts=2)
+
+
+def test_tiny_program_matches_its_golden_files(tiny):
+    device, program, programs = tiny
+    (bp,) = programs.boards
+    read = bit_reader(device, program, programs, bp.board)
+    tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+    text = "\n".join(repr(e) for e in tr.events if e.kind in ("pulse", "trigger", "config", "dmem", "end")) + "\n"
+    for name, got in (("qick_tiny.asm", bp.asm), ("qick_tiny_trace.txt", text)):
+        path = GOLDEN / name
+        if os.environ.get("CTRL_UPDATE_GOLDEN"):
+            path.write_text(got)
+        assert got == path.read_text(), f"{name} changed; review it, then CTRL_UPDATE_GOLDEN=1"
+    traces_cfg[bp.board] = bp.firmware_dict()
+    check_attempt(device, program, {bp.board: tr}, base_of(programs, program))
+
+
+def _r(phi: float, theta: float) -> np.ndarray:
+    n = math.cos(phi) * np.array([[0, 1], [1, 0]]) + math.sin(phi) * np.array([[0, -1j], [1j, 0]])
+    return math.cos(theta / 2) * np.eye(2) - 1j * math.sin(theta / 2) * n
+
+
+def _rz(a: float) -> np.ndarray:
+    return np.diag([cmath.exp(-0.5j * a), cmath.exp(0.5j * a)])
+
+
+def test_virtual_z_folding_is_the_program_unitary(tiny):
+    """Q7 plays RY(pi/2), VZ(pi/2), RY(-pi/4): the pulses it gets (phase phi rotates about
+    cos(phi) X + sin(phi) Y) multiply to RZ(-frame) times the program's unitary."""
+    device, program, programs = tiny
+    (bp,) = programs.boards
+    tr = interpret(bp.dump_dict(), bp.firmware_dict(), bit_reader(device, program, programs, bp.board))
+    base = base_of(programs, program)
+    gen = device.qubit_wiring("Q7").drive.gen
+    amp = device.qubit("Q7").x90.pulse.amplitude
+    pulses = [e for e in tr.pulses if e.channel == gen and base <= e.t < base + program.duration]
+    assert len(pulses) == 2
+    u_phys = np.eye(2)
+    for e in pulses:
+        u_phys = _r(math.radians(e.phase_deg), e.gain / amp * math.pi / 2) @ u_phys
+    u_prog = np.eye(2)
+    frame = 0.0
+    for t in program.ops:
+        if t.op.qubits == ("Q7",):
+            if t.op.name == "VZ":
+                u_prog = _rz(t.op.angle) @ u_prog
+                frame += t.op.angle
+            elif t.op.name == "RY":
+                u_prog = _r(math.pi / 2, t.op.angle) @ u_prog
+    target = _rz(-frame) @ u_prog
+    overlap = abs(np.trace(u_phys.conj().T @ target)) / 2
+    assert overlap == pytest.approx(1.0, abs=1e-6)
+
+
+def test_tiny_program_parity_checks_in_registers(tiny):
+    """Each check fails exactly when the parity of its bits is odd; the captured result of Q13 is read
+    before Q2's window replaces it on the shared readout."""
+    device, program, programs = tiny
+    (bp,) = programs.boards
+    names = {d.index: d.checks for d in program.decisions}
+    for ones, failing in (
+        (set(), None), ({"m7"}, "pair"), ({"m7", "m8"}, None), ({"m13"}, "single"), ({"m2"}, "chain"),
+        ({"m13", "m2"}, "single"),
+    ):  # fmt: skip
+        read = bit_reader(device, program, programs, bp.board, ones=ones)
+        tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+        outcome = dict(tr.dmem)[0]
+        if failing is None:
+            assert outcome == 0, ones
+        else:
+            assert outcome > 0 and failing in names[outcome - 1], (ones, outcome, names)
+        assert not tr.late
+    # Q13 and Q2 share ro 0: Q13's value was read before Q2's window ended
+    read = bit_reader(device, program, programs, bp.board)
+    tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+    ro0 = device.qubit_wiring("Q13").readout.ro
+    reads = [e for e in tr.of("read", ro0) if e.t < base_of(programs, program) + program.duration]
+    assert len({e.source for e in reads}) >= 2
+
+
+def test_active_reset_flips_only_what_reads_one(tiny):
+    device, program, programs = tiny
+    (bp,) = programs.boards
+    clean = interpret(bp.dump_dict(), bp.firmware_dict(), bit_reader(device, program, programs, bp.board))
+    first_reset = [e for e in clean.of("read") if e.t < base_of(programs, program)]
+    assert first_reset
+    target = first_reset[0]
+    read = bit_reader(device, program, programs, bp.board, reset_ones={(target.channel, target.source)})
+    tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+    extra = [e for e in tr.pulses if e not in clean.pulses]
+    assert len(extra) == 1 and extra[0].t < base_of(programs, program)
+    assert extra[0].t >= target.t  # the flip is played after its result was read
+    assert [e for e in tr.pulses if e != extra[0]] == list(clean.pulses)
+    # Q0 is read on ro 8, which does not feed the tProc: its reset is heralded, listed in the report
+    assert programs.report["boards"][bp.board]["heralded_reset"] == ["Q0"]
+
+
+def test_outputs_written(tiny, tmp_path):
+    device, program, programs = tiny
+    paths = write_qick(programs, tmp_path)
+    assert sorted(p.name for p in paths) == ["firmware_zcu216.json", "qick_zcu216.asm", "qick_zcu216.json"]
+    dump = json.loads((tmp_path / "qick_zcu216.json").read_text())
+    fw = json.loads((tmp_path / "firmware_zcu216.json").read_text())
+    assert fw == device.firmware_config("zcu216")
+    prog = load_program(dump, fw)
+    assert [list(map(int, w)) for w in prog.binprog["pmem"]] == programs.boards[0].machine_code["pmem"]
