@@ -457,3 +457,17 @@ def test_diff_device_prints_the_changes_with_units(tmp_path, capsys):
     assert "Q9 readout.time_of_flight_s:" in out
     assert main(["diff-device", str(old), str(old)]) == 0
     assert "no changes" in capsys.readouterr().out
+
+
+def test_a_full_compile_folder_with_its_inputs_recorded_recompiles(tmp_path, calls):
+    """What `ctrl compile` would need to write for its folders to be a starting point."""
+    from ctrl.recompile import write_compile_inputs
+
+    old = variant(tmp_path, "old")
+    device = load_device(old)
+    compiled, _ = full(old, tmp_path / "c")
+    write_compile_inputs(tmp_path / "c", device, compiled)
+    calls.clear()
+    rec, doc, _ = run(tmp_path / "c", variant(tmp_path, "new", _edit_pulse), tmp_path / "re", cache_dir=tmp_path / "cache")
+    assert rec.diff.classes == (PULSE,) and "placement" not in rec.passes_run
+    assert calls["placement"] == 0  # not cached: lowered again on the recorded placement, not searched

@@ -11,11 +11,12 @@ from ctrl.recompile.cache import CompileCache, CompileKey, compile_key, default_
 from ctrl.recompile.diff import (CLASSES, CalibrationDiff, Change, calibration_fields, diff_calibrations,
                                  diff_devices, field_class)  # fmt: skip
 from ctrl.recompile.recompile import (DEFAULT_MARGIN, PlacementDecision, Previous, Recompiled, emit, emulate_both,
-                                      load_previous, recompile, report, run, summary, write)  # fmt: skip
+                                      load_previous, recompile, report, run, summary, write,
+                                      write_compile_inputs)  # fmt: skip
 
 __all__ = [
     "CLASSES", "CalibrationDiff", "Change", "calibration_fields", "diff_calibrations", "diff_devices", "field_class",
     "CompileCache", "CompileKey", "compile_key", "default_cache_dir",
     "DEFAULT_MARGIN", "PlacementDecision", "Previous", "Recompiled", "emit", "emulate_both", "load_previous",
-    "recompile", "report", "run", "summary", "write",
+    "recompile", "report", "run", "summary", "write", "write_compile_inputs",
 ]

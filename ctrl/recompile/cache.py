@@ -3,8 +3,8 @@ reuses a stale result.
 
 The key of a compile is the sha256 of everything its bytes depend on:
 - the protocol and its parameters (name, distance, scheduling policy, excluded qubits);
-- the calibration: its canonical hash, and the hash of the calibration in file order (the compiler's
-  graph follows the order of the file, which the canonical hash deliberately ignores);
+- the calibration: its canonical hash, and the order of its qubits and couplers in the file (the
+  compiler's graph follows the file's order, which the canonical hash deliberately ignores);
 - the wiring hash (which covers the firmware descriptions) and the device name;
 - the placement when it was fixed rather than searched (a placement kept by `ctrl recompile`);
 - the versions of ctrl, qick, stim, numpy, rustworkx, networkx, pydantic and Python, and the sha256 of
@@ -17,19 +17,21 @@ reuses. Default folder: `$CTRL_CACHE_DIR`, else `~/.cache/ctrl`.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import os
 import pickle
 import platform
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Mapping
 
 from ctrl.compile.pipeline import Compiled, compile_program
 from ctrl.compile.placement import Placement
+from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
 
@@ -101,9 +103,12 @@ def placement_from_doc(doc: Mapping) -> Placement:
 
 
 def order_hash(calibration) -> str:
-    """sha256 of the calibration with its lists in file order (mappings sorted: nothing reads their order)."""
-    text = json.dumps(calibration.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    """sha256 of what the canonical calibration hash leaves out on purpose: the order of the qubits,
+    couplers and crosstalk exclusions in the file, and of the two qubits of each coupler (the compiler's
+    coupling graph, and so an adapted placement, follows the file)."""
+    doc = [[q.name for q in calibration.qubits], [list(c.qubits) for c in calibration.couplers],
+           [[list(p) for p in ex.couplers] for ex in calibration.crosstalk_exclusions]]  # fmt: skip
+    return "sha256:" + hashlib.sha256(json.dumps(doc).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -150,13 +155,74 @@ def compile_key(device, distance: int, policy: str = "asap", exclude=frozenset()
                       distance, policy, tuple(sorted(exclude)), fixed)  # fmt: skip
 
 
-@dataclass(frozen=True)
+_PROGRAM_FIELDS = tuple(f.name for f in dataclasses.fields(TimedProgram) if f.name != "ops")
+
+
 class Entry:
-    compiled: Compiled  # passes=() on the way out of the cache: nothing ran
-    files: Mapping[str, bytes] = field(default_factory=dict)  # output files by path relative to the folder
+    """A compile result as the cache keeps it. The timed program's operations stay one pickled blob until
+    something reads them: a recompile that keeps them (a pulse-only change) copies bytes instead of
+    rebuilding thousands of objects, and `files` are the outputs written for it."""
+
+    def __init__(self, header: Mapping, placement: Placement, native_counts: Mapping, report: Mapping,
+                 passes: tuple = (), files: Mapping[str, bytes] | None = None, ops_blob: bytes | None = None,
+                 compiled: Compiled | None = None):  # fmt: skip
+        if ops_blob is None and compiled is None:
+            raise ValueError("an Entry needs its operations: ops_blob or compiled")
+        self.header = dict(header)  # every TimedProgram field but `ops`
+        self.placement = placement
+        self.native_counts = dict(native_counts)
+        self.report = dict(report)
+        self.passes = tuple(passes)
+        self.files = dict(files or {})
+        self._blob = ops_blob
+        self._compiled = compiled
+
+    @classmethod
+    def of(cls, compiled: Compiled, files: Mapping[str, bytes] | None = None) -> Entry:
+        p = compiled.program
+        return cls({name: getattr(p, name) for name in _PROGRAM_FIELDS}, compiled.placement, compiled.native_counts,
+                   compiled.report, compiled.passes, files, compiled=compiled)  # fmt: skip
 
     def __repr__(self) -> str:
-        return f"Entry({self.compiled.program!r}, files={sorted(self.files)})"
+        h = self.header
+        return f"Entry({h['device']}, d={h['distance']}, {h['calibration_hash'][:19]}, files={sorted(self.files)})"
+
+    @property
+    def ops_blob(self) -> bytes:
+        if self._blob is None:
+            self._blob = pickle.dumps(self._compiled.program.ops, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._blob
+
+    @property
+    def compiled(self) -> Compiled:
+        if self._compiled is None:
+            program = TimedProgram(**self.header, ops=pickle.loads(self._blob))
+            self._compiled = Compiled(program, self.placement, dict(self.native_counts), dict(self.report), self.passes)
+        return self._compiled
+
+    def same_ops(self, other: Entry) -> bool:
+        """Known without unpickling: both carry the very same blob."""
+        return self._blob is not None and self._blob is other._blob
+
+    def derived(self, **changes) -> Entry:
+        """A copy with some of header, placement, report, passes, files replaced (the same operations)."""
+        header = dict(self.header, **changes.pop("header", {}))
+        args = {"placement": self.placement, "native_counts": self.native_counts, "report": self.report,
+                "passes": self.passes, "files": None} | changes  # fmt: skip
+        compiled = None
+        if self._blob is None:  # share the program's operations, not a copy of them
+            c = self.compiled
+            program = dataclasses.replace(c.program, **{k: v for k, v in header.items() if getattr(c.program, k) != v})
+            compiled = Compiled(program, args["placement"], dict(args["native_counts"]), dict(args["report"]),
+                                tuple(args["passes"]))  # fmt: skip
+        return Entry(header, ops_blob=self._blob, compiled=compiled, **args)
+
+    def __reduce__(self):
+        return (_entry, (self.header, self.placement, self.native_counts, self.report, self.files, self.ops_blob))
+
+
+def _entry(header, placement, native_counts, report, files, ops_blob) -> Entry:
+    return Entry(header, placement, native_counts, report, (), files, ops_blob)
 
 
 class CompileCache:
@@ -184,12 +250,11 @@ class CompileCache:
             entry = pickle.loads(data)
         except Exception:  # a truncated or foreign file is a miss: it is rewritten on the next put
             return None
-        if not isinstance(entry, Entry):
-            return None
-        return replace(entry, compiled=replace(entry.compiled, passes=()))
+        return entry if isinstance(entry, Entry) else None
 
-    def put(self, key: CompileKey, compiled: Compiled, files: Mapping[str, bytes] | None = None) -> None:
-        entry = Entry(replace(compiled, passes=()), dict(files or {}))
+    def put(self, key: CompileKey, entry: Entry | Compiled) -> None:
+        if isinstance(entry, Compiled):
+            entry = Entry.of(entry)
         try:
             write_atomic(self._path(key), pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         except OSError as e:

@@ -21,6 +21,7 @@ is `unclassified` and costs a full compile; tests/test_recompile.py fails when t
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import types
@@ -235,36 +236,48 @@ def _unit(owner: type[BaseModel], name: str) -> str:
     return q.unit if q is not None else "-"
 
 
+@functools.cache
+def _field_names(cls: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(cls.model_fields)
+
+
+@functools.cache
+def _classify_cached(classify, owner: type[BaseModel], name: str) -> tuple[str, str]:
+    return classify(owner, name), _unit(owner, name)
+
+
 def _diff_models(a: BaseModel, b: BaseModel, path: tuple, component: str, out: list, classify) -> None:
     ta, tb = type(a), type(b)
-    names = list(tb.model_fields) + [n for n in ta.model_fields if n not in tb.model_fields]
+    fa, fb = _field_names(ta), _field_names(tb)
+    da, db = a.__dict__, b.__dict__  # pydantic keeps field values here
+    names = fb if ta is tb else fb + tuple(n for n in fa if n not in fb)
     for name in names:
-        va = getattr(a, name) if name in ta.model_fields else _MISSING
-        vb = getattr(b, name) if name in tb.model_fields else _MISSING
+        va = da[name] if name in da else _MISSING
+        vb = db[name] if name in db else _MISSING
         if va is not _MISSING and vb is not _MISSING and va == vb:
             continue
-        owner = tb if name in tb.model_fields else ta
+        owner = tb if vb is not _MISSING else ta
+        kind, unit = _classify_cached(classify, owner, name)
         here = path + (name,)
         if isinstance(va, BaseModel) and isinstance(vb, BaseModel):
             _diff_models(va, vb, here, component, out, classify)
         elif _keyed(va) and _keyed(vb):
-            a, b = {_key(x): x for x in va}, {_key(x): x for x in vb}
-            for k in sorted(set(a) | set(b), key=_natural):
-                if k not in a or k not in b:
-                    out.append(Change(component, ".".join(here + (k,)), classify(owner, name),
-                                      _plain(a.get(k, _MISSING)), _plain(b.get(k, _MISSING)), "-"))  # fmt: skip
-                elif a[k] != b[k]:
-                    _diff_models(a[k], b[k], here + (k,), component, out, classify)
-            if [_key(x) for x in va if _key(x) in b] != [_key(x) for x in vb if _key(x) in a]:
-                out.append(Change(component, ".".join(here) + " (order)", classify(owner, name),
+            a_, b_ = {_key(x): x for x in va}, {_key(x): x for x in vb}
+            for k in sorted(set(a_) | set(b_), key=_natural):
+                if k not in a_ or k not in b_:
+                    out.append(Change(component, ".".join(here + (k,)), kind,
+                                      _plain(a_.get(k, _MISSING)), _plain(b_.get(k, _MISSING)), "-"))  # fmt: skip
+                elif a_[k] != b_[k]:
+                    _diff_models(a_[k], b_[k], here + (k,), component, out, classify)
+            if [_key(x) for x in va if _key(x) in b_] != [_key(x) for x in vb if _key(x) in a_]:
+                out.append(Change(component, ".".join(here) + " (order)", kind,
                                   [_key(x) for x in va], [_key(x) for x in vb], "-"))  # fmt: skip
         elif isinstance(va, dict) and isinstance(vb, dict):
             for k in sorted(set(va) | set(vb)):
                 if va.get(k) != vb.get(k):
-                    out.append(Change(component, ".".join(here + (k,)), classify(owner, name),
-                                      va.get(k), vb.get(k), _unit(owner, name)))  # fmt: skip
+                    out.append(Change(component, ".".join(here + (k,)), kind, va.get(k), vb.get(k), unit))
         else:
-            out.append(Change(component, ".".join(here), classify(owner, name), _plain(va), _plain(vb), _unit(owner, name)))
+            out.append(Change(component, ".".join(here), kind, _plain(va), _plain(vb), unit))
 
 
 def _key(x) -> str:
@@ -277,8 +290,9 @@ def _keyed(v) -> bool:
             and all(hasattr(x, "name") or hasattr(x, "qubits") for x in v))  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
 def _natural(name: str):
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
 
 
 def _pair_name(pair) -> str:

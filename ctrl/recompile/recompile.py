@@ -38,7 +38,7 @@ from ctrl.device.device import canonical_calibration
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
 from ctrl.protocol.cn20 import cn20_protocol
-from ctrl.recompile.cache import (CompileCache, Entry, compile_key, placement_doc, placement_from_doc)  # fmt: skip
+from ctrl.recompile.cache import CompileCache, CompileKey, Entry, compile_key, placement_doc, placement_from_doc
 from ctrl.recompile.diff import (METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED, WIRING, CalibrationDiff,
                                  Change, _natural, diff_calibrations, diff_wiring)  # fmt: skip
 
@@ -161,7 +161,10 @@ def _old_device(prev: Previous, new: Device) -> Device:
     if prev.device is not None:
         return prev.device
     spec = new.spec.model_copy(update={"calibration": prev.calibration, "name": prev.device_name})
-    return Device(new.path, spec, new.firmware)
+    dev = Device(new.path, spec, new.firmware)
+    # load_previous checked the recorded hash against this very calibration: seed the cached property
+    dev.__dict__["calibration_hash"] = prev.calibration_hash
+    return dev
 
 
 # ------------------------------------------------------------------------------------ the recompile
@@ -191,25 +194,30 @@ class PlacementDecision:
 
 @dataclass(frozen=True)
 class Recompiled:
-    compiled: Compiled  # its `passes` are everything run for it, the driver's own steps included
+    entry: Entry = field(repr=False)  # the result; its `passes` are everything run for it, driver steps included
     diff: CalibrationDiff
-    action: str  # "unchanged", "patch", "reschedule", "full"
+    action: str  # "unchanged", "cached", "patch", "reschedule", "full"
     why: str
     placement: PlacementDecision
     searched: bool  # equal to a full compile of the new calibration
-    key: object  # CompileKey of the result
+    key: CompileKey
     base: Entry | None = field(default=None, repr=False)  # cached compile it was patched from (files reused)
-    old: Compiled | None = field(default=None, repr=False)  # the previous compile, when known
+    old: Entry | None = field(default=None, repr=False)  # the previous compile, when known
     old_passes: tuple[PassRecord, ...] = ()  # run to learn the previous compile (an uncached old device file)
     previous: Previous | None = None
 
     def __repr__(self) -> str:
-        ran = ",".join(p.name for p in self.compiled.passes) or "-"
+        ran = ",".join(self.passes_run) or "-"
         return f"Recompiled({self.action}, classes={self.diff.classes}, passes={ran}, moved={self.placement.moved})"
 
     @property
+    def compiled(self) -> Compiled:
+        """The result as `compile_program` gives it (built on first use from the cache's form)."""
+        return self.entry.compiled
+
+    @property
     def passes_run(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.compiled.passes)
+        return tuple(p.name for p in self.entry.passes)
 
 
 class _Log:
@@ -224,7 +232,9 @@ class _Log:
 
 
 def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache: CompileCache | None = None) -> Recompiled:
-    """The program for `new`, redoing only what changed since `prev` (see the module docstring)."""
+    """The program for `new`, redoing only what changed since `prev` (see the module docstring).
+
+    Reads the cache; `write` stores the result there, with its output files."""
     if not margin >= 0:
         raise CtrlError(f"margin must be >= 0 (a relative improvement in expected faults), got {margin}")
     d, policy, exclude = prev.distance, prev.policy, frozenset(prev.exclude)
@@ -252,13 +262,14 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache
     log = _Log()
     old_device = _old_device(prev, new)
     old_key = compile_key(old_device, d, policy, exclude, None if prev.searched else prev.placement)
-    base = cache.get(old_key) if cache is not None else None
-    old = base.compiled if base is not None else None
+    old = cache.get(old_key) if cache is not None else None
+    base = old
     old_passes: tuple[PassRecord, ...] = ()
     if old is None and prev.placement is None:
         # an old device file: its placement is only known by compiling it (cached for next time)
-        old = compile_program(old_device, d, policy, exclude)
-        old_passes = old.passes
+        compiled = compile_program(old_device, d, policy, exclude)
+        old_passes = compiled.passes
+        old = Entry.of(compiled)
         if cache is not None:
             cache.put(old_key, old)
     old_placement = old.placement if old is not None else prev.placement
@@ -277,14 +288,14 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache
     hit = cache.get(key) if cache is not None else None
     classes = diff.classes
     if hit is not None:
-        compiled = replace(hit.compiled, passes=tuple(log.records))
+        entry = hit.derived(passes=tuple(log.records), files=hit.files)
         action = "unchanged" if not diff else "cached"
         why = ("no calibration change: the previous result, from the cache" if not diff
                else "this calibration was compiled before: the result comes from the cache")  # fmt: skip
-        return Recompiled(compiled, diff, action, why, decision, searched, key, hit, old, old_passes, prev)
+        return Recompiled(entry, diff, action, why, decision, searched, key, hit, old, old_passes, prev)
     if TIMING in classes or decision.moved or old is None:
         compiled = compile_program(new, d, policy, exclude, chosen)
-        compiled = replace(compiled, passes=tuple(log.records) + compiled.passes)
+        entry = Entry.of(replace(compiled, passes=tuple(log.records) + compiled.passes))
         if decision.moved:
             action, why = "reschedule", "the placement moved: lowered and scheduled on the new placement"
         elif TIMING in classes:
@@ -293,32 +304,26 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache
             action, why = "reschedule", "the previous compile is not in the cache: re-lowered on the kept placement"
         base = None
     else:
-        compiled = log.run("patch", "transformation", lambda: _patch(old, new, chosen))
-        compiled = replace(compiled, passes=tuple(log.records))
+        phases = any(c.field.startswith("phase_corrections_rad") for c in diff.changes)
+        entry = log.run("patch", "transformation", lambda: _patch(old, new, chosen, phases))
+        entry = entry.derived(passes=tuple(log.records))
         what = {METADATA: "notes", PULSE: "pulse parameters", QUALITY: "quality figures"}
         changed = ", ".join(what[k] for k in classes if k in what) or "nothing"
         action, why = "patch", f"{changed} changed: the previous timed program stands (no scheduling)"
-    if cache is not None:
-        cache.put(key, compiled)
-    return Recompiled(compiled, diff, action, why, decision, searched, key, base, old, old_passes, prev)
+    return Recompiled(entry, diff, action, why, decision, searched, key, base, old, old_passes, prev)
 
 
 def _full(prev: Previous, new: Device, diff: CalibrationDiff, why: str, cache, margin: float) -> Recompiled:
     d, policy, exclude = prev.distance, prev.policy, frozenset(prev.exclude)
     key = compile_key(new, d, policy, exclude, None)
     hit = cache.get(key) if cache is not None else None
-    if hit is not None:
-        compiled, base = hit.compiled, hit
-    else:
-        compiled, base = compile_program(new, d, policy, exclude), None
-        if cache is not None:
-            cache.put(key, compiled)
+    entry = hit if hit is not None else Entry.of(compile_program(new, d, policy, exclude))
     old = prev.placement
     decision = PlacementDecision(
-        old is not None and old.qubits != compiled.placement.qubits, "full compile: placement searched anew",
-        old.qubits if old is not None else None, compiled.placement.qubits,
-        old.cost if old is not None else None, None, compiled.placement.cost, margin)  # fmt: skip
-    return Recompiled(compiled, diff, "full", why, decision, True, key, base, None, (), prev)
+        old is not None and old.qubits != entry.placement.qubits, "full compile: placement searched anew",
+        old.qubits if old is not None else None, entry.placement.qubits,
+        old.cost if old is not None else None, None, entry.placement.cost, margin)  # fmt: skip
+    return Recompiled(entry, diff, "full", why, decision, True, key, hit, None, (), prev)
 
 
 def _blocked(placement: Placement, device: Device, exclude, couplers) -> list[str]:
@@ -362,33 +367,37 @@ def _decide(old: Placement, old_device: Device, new: Device, d: int, exclude, ma
     return decision(False, why, kept), kept, False
 
 
-def _patch(old: Compiled, new: Device, placement: Placement) -> Compiled:
+def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry:
     """The previous compile on the new calibration, for changes that reach no pass: the calibration hash,
-    the couplers' virtual-Z corrections (carried by CZ ops), and the placement's expected faults."""
-    prog = old.program
-    ops = prog.ops
-    fresh = []
-    changed = False
-    for t in ops:
-        if t.op.name == "CZ":
-            cal = new.coupler(*t.op.qubits)
-            # the same form as ctrl.compile.natives gives them
-            phases = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
-            if phases != t.op.phases:
-                t = replace(t, op=replace(t.op, phases=phases))
-                changed = True
-        fresh.append(t)
-    if changed:
-        ops = tuple(fresh)
+    the couplers' virtual-Z corrections (carried by CZ ops; looked at only if some changed), and the
+    placement's expected faults. The operations stay the previous ones, as bytes, unless a correction moved."""
     summary = {"method": placement.method, "expected_faults": round(placement.cost, 9),
                "embeddings_scored": placement.considered}  # fmt: skip
-    program = replace(prog, calibration_hash=new.calibration_hash, ops=ops,
-                      placement=summary if summary != prog.placement else prog.placement)  # fmt: skip
+    header = {"calibration_hash": new.calibration_hash}
+    if summary != old.header["placement"]:
+        header["placement"] = summary
     report = dict(old.report)
     report["calibration_hash"] = new.calibration_hash
     report["placement"] = dict(report["placement"], expected_faults_per_attempt=round(placement.cost, 9),
                                embeddings_scored=placement.considered)  # fmt: skip
-    return Compiled(program, placement, old.native_counts, report, ())
+    entry = old.derived(header=header, placement=placement, report=report, passes=())
+    if not phases:
+        return entry
+    prog = entry.compiled.program
+    fresh, changed = [], False
+    for t in prog.ops:
+        if t.op.name == "CZ":
+            cal = new.coupler(*t.op.qubits)
+            # the same form as ctrl.compile.natives gives them
+            got = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+            if got != t.op.phases:
+                t = replace(t, op=replace(t.op, phases=got))
+                changed = True
+        fresh.append(t)
+    if not changed:
+        return entry
+    c = entry.compiled
+    return Entry.of(Compiled(replace(prog, ops=tuple(fresh)), c.placement, c.native_counts, c.report, c.passes))
 
 
 # ------------------------------------------------------------------------------------ output
@@ -414,13 +423,15 @@ def _same_schedule(a, b) -> bool:
     return True
 
 
-def _report_json(compiled: Compiled) -> str:
+def _report_json(entry: Entry) -> str:
     # the form ctrl.compile.pipeline.write_outputs gives report.json
-    doc = dict(compiled.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in compiled.passes]}
+    doc = dict(entry.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in entry.passes]}
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
 _REUSABLE = {"program.json", "program.stim", "report.json"}
+_SCHEDULE_FIELDS = ("device", "wiring_hash", "distance", "clock_hz", "qubits", "roles", "record", "checks",
+                    "decisions", "duration", "abort_duration")  # fmt: skip
 
 
 def emit(rec: Recompiled, out: Path | str) -> tuple[dict[str, bytes], str]:
@@ -432,52 +443,64 @@ def emit(rec: Recompiled, out: Path | str) -> tuple[dict[str, bytes], str]:
     calibration hash (when nothing else in it changed), report.json is rendered. Any other output (an
     emitter this function does not know) may carry pulse parameters: then write_outputs does it all."""
     out = Path(out)
-    base = rec.base
-    new = rec.compiled.program
-    if (base is not None and base.files and set(base.files) <= _REUSABLE and {"program.json", "program.stim"} <= set(base.files)
-            and _same_schedule(base.compiled.program, new)):  # fmt: skip
-        old = base.compiled.program
+    base, new = rec.base, rec.entry
+    reusable = (base is not None and set(base.files) <= _REUSABLE and {"program.json", "program.stim"} <= set(base.files)
+                and all(base.header[k] == new.header[k] for k in _SCHEDULE_FIELDS))  # fmt: skip
+    same_ops = reusable and new.same_ops(base)
+    if reusable and (same_ops or _same_schedule(base.compiled.program, new.compiled.program)):
         files: dict[str, bytes] = {"program.stim": base.files["program.stim"]}
-        text = base.files["program.json"]
-        if new.ops is old.ops and new.placement == old.placement and text.count(old.calibration_hash.encode()) == 1:
-            files["program.json"] = text.replace(old.calibration_hash.encode(), new.calibration_hash.encode())
+        text, old_hash = base.files["program.json"], base.header["calibration_hash"].encode()
+        if same_ops and new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1:
+            files["program.json"] = text.replace(old_hash, new.header["calibration_hash"].encode())
             how = "program.stim reused, program.json patched (calibration hash)"
         else:
-            files["program.json"] = new.to_json().encode()
+            files["program.json"] = new.compiled.program.to_json().encode()
             how = "program.stim reused, program.json rendered"
-        files["report.json"] = _report_json(rec.compiled).encode()
+        files["report.json"] = _report_json(new).encode()
         for name in ("program.json", "program.stim", "report.json"):
             write_atomic(out / name, files[name])
         return files, how
-    paths = write_outputs(rec.compiled, out)
+    paths = write_outputs(new.compiled, out)
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in paths}, "write_outputs"
 
 
-def compile_inputs(rec: Recompiled, device: Device) -> str:
-    """compile_inputs.json: what the folder was compiled from, so the next recompile can start from it."""
-    prev = rec.previous
+def compile_inputs(device: Device, placement: Placement, distance: int, policy: str = "asap", exclude=(),
+                   searched: bool = True) -> str:  # fmt: skip
+    """compile_inputs.json: what a folder was compiled from, so the next recompile can start from it."""
     doc = {
         "format": INPUTS_FORMAT,
         "device": device.name,
         "schema_version": SCHEMA_VERSION,
         "calibration_hash": device.calibration_hash,
         "wiring_hash": device.wiring_hash,
-        "protocol": {"name": "cn20", "distance": prev.distance, "policy": prev.policy, "exclude": list(prev.exclude)},
-        "placement": placement_doc(rec.compiled.placement) | {"searched": rec.searched},
+        "protocol": {"name": "cn20", "distance": distance, "policy": policy, "exclude": sorted(exclude)},
+        "placement": placement_doc(placement) | {"searched": searched},
         "calibration": device.calibration.model_dump(mode="json"),  # file order: the compile follows it
     }
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    # one line: a machine record (and the C encoder is ten times faster than the indenting one)
+    return json.dumps(doc, sort_keys=True) + "\n"
+
+
+def write_compile_inputs(out: Path | str, device: Device, compiled: Compiled, policy: str = "asap",
+                         exclude=()) -> Path:  # fmt: skip
+    """Record beside a full compile's outputs what it was compiled from (for `ctrl compile` to call), so
+    that `ctrl recompile --from` can start from that folder."""
+    path = Path(out) / INPUTS_FILE
+    write_atomic(path, compile_inputs(device, compiled.placement, compiled.program.distance, policy, exclude))
+    return path
 
 
 def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache | None = None,
           emulation: dict | None = None) -> tuple[list[Path], dict]:  # fmt: skip
-    """The outputs (`emit`), compile_inputs.json and recompile.json; the files go into the cache entry.
-    Returns (paths written, the recompile report)."""
+    """The outputs (`emit`), compile_inputs.json and recompile.json; the result and its files go into the
+    cache. Returns (paths written, the recompile report)."""
     out = Path(out)
     files, how = emit(rec, out)
     if cache is not None:
-        cache.put(rec.key, rec.compiled, {k: v for k, v in files.items() if k != "report.json"})
-    write_atomic(out / INPUTS_FILE, compile_inputs(rec, device))
+        cache.put(rec.key, rec.entry.derived(passes=(), files={k: v for k, v in files.items() if k != "report.json"}))
+    prev = rec.previous
+    write_atomic(out / INPUTS_FILE, compile_inputs(device, rec.entry.placement, prev.distance, prev.policy,
+                                                   prev.exclude, rec.searched))  # fmt: skip
     doc = report(rec, emulation) | {"outputs": {"files": sorted(files), "produced_by": how}}
     write_atomic(out / REPORT_FILE, json.dumps(doc, indent=1, sort_keys=True) + "\n")
     return [out / k for k in sorted(files)] + [out / INPUTS_FILE, out / REPORT_FILE], doc
@@ -511,13 +534,14 @@ def report(rec: Recompiled, emulation: dict | None = None) -> dict:
     prev = rec.previous
     ran = rec.passes_run
     old_report = rec.old.report if rec.old is not None else (prev.report if prev is not None else None)
+    h = rec.entry.header
     doc = {
         "format": "ctrl.recompile/1",
-        "device": rec.compiled.program.device,
-        "protocol": {"name": "cn20", "distance": rec.compiled.program.distance,
+        "device": h["device"],
+        "protocol": {"name": "cn20", "distance": h["distance"],
                      "policy": prev.policy if prev else None},
         "from": {"source": prev.source if prev else None, "calibration_hash": prev.calibration_hash if prev else None},
-        "to": {"calibration_hash": rec.compiled.program.calibration_hash},
+        "to": {"calibration_hash": h["calibration_hash"]},
         "changes": rec.diff.to_json(),
         "change_classes": list(rec.diff.classes),
         "action": rec.action,
@@ -527,7 +551,7 @@ def report(rec: Recompiled, emulation: dict | None = None) -> dict:
         "previous_compile_recomputed": [p.name for p in rec.old_passes],
         "equals_full_compile": rec.searched,
         "placement": rec.placement.to_json(),
-        "predicted": {"old": _figures(old_report), "new": _figures(rec.compiled.report),
+        "predicted": {"old": _figures(old_report), "new": _figures(rec.entry.report),
                       "source": "compile reports (placement cost, schedule)"},
     }  # fmt: skip
     if emulation is not None:
@@ -542,7 +566,7 @@ def emulate_both(rec: Recompiled, new: Device, shots: int, seed: int = 0) -> dic
 
     prev = rec.previous
     out: dict = {"shots": shots, "seed": seed, "noise": "calibration"}
-    old_program = rec.old.program if rec.old is not None else None
+    old_program = rec.old.compiled.program if rec.old is not None else None
     old_device = None
     if prev is not None and prev.calibration is not None and prev.problem is None:
         if prev.device is not None or prev.wiring_hash == new.wiring_hash:
@@ -580,7 +604,7 @@ def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None =
     else:
         lines.append("  no calibration change")
     lines.append(f"  action: {doc['action']}: {doc['why']}")
-    timing = {p.name: p.seconds for p in rec.compiled.passes} if rec is not None else {}
+    timing = {p.name: p.seconds for p in rec.entry.passes} if rec is not None else {}
     ran = ", ".join(f"{p} ({timing[p] * 1e3:.1f} ms)" if p in timing else p for p in doc["passes_run"]) or "none"
     lines.append(f"  passes run: {ran}; skipped: {', '.join(doc['compile_passes_skipped']) or 'none'}")
     if doc["previous_compile_recomputed"]:

@@ -1,0 +1,147 @@
+"""Recompile after a recalibration against a full compile, side by side, in one run.
+
+    python tools/bench_recompile.py [--repeat 15]
+
+For each device: yesterday's compile is written by `ctrl recompile` (so its folder records the calibration
+and the cache holds it); today's calibration changes either pulse parameters only (every x90 amplitude
++1 %, every readout threshold +0.5) or durations (every single-qubit gate 4 ns longer). Timed, with the new
+device already loaded (both paths read it the same way):
+
+- full compile: `compile_program(new, d)` + `write_outputs` (program.json, program.stim, report.json);
+- recompile: `load_previous(folder)` + `recompile` + `write` (the same three files, plus compile_inputs.json
+  and recompile.json, and the cache entry), with today's cache entry removed before every run so each run
+  does the work rather than finding it cached.
+
+Every recompiled folder is checked against the full compile: program.json and program.stim byte for byte,
+report.json up to its `passes`. Medians of `--repeat` runs (fewer on the slow device). The last line is JSON
+with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from ctrl.compile.pipeline import compile_program, write_outputs
+from ctrl.device import load_device
+from ctrl.recompile import CompileCache, load_previous, recompile, run, write
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = (("planar16_d3", 3), ("grid55_d5", 5), ("heavyhex65_ecr", 3))
+
+
+def _pulse(doc: dict) -> None:
+    for q in doc["calibration"]["qubits"]:
+        q["x90"]["pulse"]["amplitude"] = round(q["x90"]["pulse"]["amplitude"] * 1.01, 6)
+        q["readout"]["threshold"] = q["readout"]["threshold"] + 0.5
+
+
+def _timing(doc: dict) -> None:
+    for q in doc["calibration"]["qubits"]:
+        for gate in ("x90", "x180"):
+            q[gate]["duration_s"] = round(q[gate]["duration_s"] + 4e-9, 12)
+
+
+def _variant(folder: Path, base: str, name: str, edit=None) -> Path:
+    doc = yaml.safe_load((ROOT / "device_configs" / f"{base}.yaml").read_text())
+    if edit is not None:
+        edit(doc)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _median(fn, repeat: int, before=None) -> tuple[float, object]:
+    times, out = [], None
+    for _ in range(repeat):
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def _same(full_dir: Path, re_dir: Path) -> bool:
+    for name in ("program.json", "program.stim"):
+        if (full_dir / name).read_bytes() != (re_dir / name).read_bytes():
+            return False
+    a, b = (json.loads((d / "report.json").read_text()) for d in (full_dir, re_dir))
+    a.pop("passes"), b.pop("passes")
+    return a == b
+
+
+def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
+    (folder / "firmware").symlink_to(ROOT / "device_configs" / "firmware")
+    cache_dir = folder / "cache"
+    old = _variant(folder, base, "old")
+    run(old, old, folder / "day0", cache_dir=cache_dir, distance=distance)
+    figures: dict = {"device": base, "distance": distance}
+    cache = CompileCache(cache_dir)
+    for kind, edit in (("pulse", _pulse), ("timing", _timing)):
+        new = load_device(_variant(folder, base, kind, edit))
+        full_s, compiled = _median(lambda: _full(new, distance, folder / f"full_{kind}"), repeat)
+        compile_s, _ = _median(lambda: compile_program(new, distance), repeat)
+        key = recompile(load_previous(folder / "day0", new), new, cache=cache).key
+
+        def drop() -> None:  # so that every run recompiles instead of finding today's result cached
+            cache._path(key).unlink(missing_ok=True)
+
+        def again(out: Path = folder / f"re_{kind}"):
+            rec = recompile(load_previous(folder / "day0", new), new, cache=cache)
+            write(rec, out, new, cache)
+            return rec
+
+        re_s, rec = _median(again, repeat, drop)
+        drop()
+        core_s, _ = _median(lambda: recompile(load_previous(folder / "day0", new), new, cache=cache), repeat, drop)
+        figures[kind] = {
+            "full_compile_and_write_s": full_s,
+            "full_compile_only_s": compile_s,
+            "recompile_and_write_s": re_s,
+            "recompile_only_s": core_s,
+            "speedup": full_s / re_s,
+            "speedup_without_writing": compile_s / core_s,
+            "action": rec.action,
+            "passes_run": list(rec.passes_run),
+            "outputs_equal_full_compile": _same(folder / f"full_{kind}", folder / f"re_{kind}"),
+        }
+    return figures
+
+
+def _full(new, distance: int, out: Path):
+    compiled = compile_program(new, distance)
+    write_outputs(compiled, out)
+    return compiled
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args()
+    results = []
+    print(f"{'device':<16} {'d':>2} {'change':<7} {'full compile':>13} {'recompile':>11} {'speedup':>8}   "
+          f"{'(compile only':>13} {'recompile only':>15} {'speedup)':>9}  outputs   passes run")  # fmt: skip
+    for base, d in CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            slow = base == "heavyhex65_ecr"
+            r = bench(Path(tmp), base, d, max(3, args.repeat // 5) if slow else args.repeat)
+        results.append(r)
+        for kind in ("pulse", "timing"):
+            f = r[kind]
+            print(f"{base:<16} {d:>2} {kind:<7} {f['full_compile_and_write_s'] * 1e3:10.1f} ms "
+                  f"{f['recompile_and_write_s'] * 1e3:8.1f} ms {f['speedup']:7.1f}x   "
+                  f"{f['full_compile_only_s'] * 1e3:10.1f} ms {f['recompile_only_s'] * 1e3:12.1f} ms "
+                  f"{f['speedup_without_writing']:8.1f}x  {'equal' if f['outputs_equal_full_compile'] else 'DIFFER'}"
+                  f"     {','.join(f['passes_run']) or '-'}")  # fmt: skip
+    print(json.dumps({"bench_recompile": results}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
