@@ -471,3 +471,24 @@ def test_a_full_compile_folder_with_its_inputs_recorded_recompiles(tmp_path, cal
     rec, doc, _ = run(tmp_path / "c", variant(tmp_path, "new", _edit_pulse), tmp_path / "re", cache_dir=tmp_path / "cache")
     assert rec.diff.classes == (PULSE,) and "placement" not in rec.passes_run
     assert calls["placement"] == 0  # not cached: lowered again on the recorded placement, not searched
+
+
+def test_a_new_median_two_qubit_duration_re_evaluates_the_placement(tmp_path, calls):
+    """The median two-qubit duration sets every placement's idle cost: a timing change, and a placement
+    question too. Still equal to a full compile."""
+
+    def slower(doc):
+        for c in doc["calibration"]["couplers"]:
+            c["duration_s"] = round(c["duration_s"] * 1.1, 12)
+            c["cr_segment_s"] = round(c["cr_segment_s"] * 1.1, 12)
+
+    cache = tmp_path / "cache"
+    yesterday = day0(tmp_path, variant(tmp_path, "old"), cache)
+    new = variant(tmp_path, "new", slower)
+    calls.clear()
+    rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
+    assert rec.diff.classes == (TIMING,) and calls["placement"] == 1 and calls["schedule"] == 1
+    costs = doc["placement"]["expected_faults_per_attempt"]
+    assert costs["old_placement_new_calibration"] > costs["old_placement_old_calibration"]  # longer idling
+    _, paths = full(new, tmp_path / "full")
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
