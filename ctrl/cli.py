@@ -89,7 +89,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     device = load_device(args.device)
     compiled = compile_program(device, args.distance, policy=args.policy)
-    paths = write_outputs(compiled, Path(args.out))
+    paths = write_outputs(compiled, Path(args.out), device)
     r = compiled.report
     print(
         f"{device.name}: d={args.distance} on {r['qubits_used']} qubits ({r['placement']['method']} placement), "
@@ -168,7 +168,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     device = load_device(args.device or DEFAULT_DEVICE)
     out = Path(args.out)
     compiled = compile_program(device, args.distance)
-    paths = write_outputs(compiled, out)
+    paths = write_outputs(compiled, out, device)
     result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
     write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
     plot_timeline(out / "program.json", out / "timeline.png")

@@ -18,7 +18,7 @@ import pytest
 from ctrl.backends.qick import emit_qick, interpret, load_program, write_qick
 from ctrl.backends.qick.plan import INITIAL_DELAY_S, INPUT_DELAY_S
 from ctrl.compile.natives import NativeCircuit, NativeOp
-from ctrl.compile.pipeline import compile_program
+from ctrl.compile.pipeline import compile_program, write_outputs
 from ctrl.compile.schedule import decisions as schedule_decisions
 from ctrl.compile.schedule import schedule
 from ctrl.compile.timed import TimedProgram
@@ -40,8 +40,9 @@ def compiled(name: str, distance: int):
     key = (name, distance)
     if key not in _cache:
         device = load_device(ROOT / "device_configs" / f"{name}.yaml")
-        program = compile_program(device, distance).program
-        _cache[key] = (device, program, emit_qick(device, program, attempts=2))
+        result = compile_program(device, distance)
+        _cache[("compiled",) + key] = result
+        _cache[key] = (device, result.program, emit_qick(device, result.program, attempts=2))
     return _cache[key]
 
 
@@ -517,3 +518,20 @@ def test_outputs_written(tiny, tmp_path):
     assert fw == device.firmware_config("zcu216")
     prog = load_program(dump, fw)
     assert [list(map(int, w)) for w in prog.binprog["pmem"]] == programs.boards[0].machine_code["pmem"]
+
+
+def test_compile_outputs_include_the_qick_programs(tmp_path):
+    device, program, _ = compiled("planar16_d3", 3)
+    result = _cache[("compiled", "planar16_d3", 3)]
+    a, b = tmp_path / "a", tmp_path / "b"
+    names = sorted(p.name for p in write_outputs(result, a, device))
+    write_outputs(result, b, device)
+    assert names == ["firmware_zcu216.json", "program.json", "program.stim", "qick_zcu216.asm", "qick_zcu216.json",
+                     "report.json"]  # fmt: skip
+    for n in names:
+        assert (a / n).read_bytes() == (b / n).read_bytes(), n
+    qick = json.loads((a / "report.json").read_text())["qick"]
+    assert qick["attempt_slots"] == 1000 and qick["realtime_decisions"] == list(range(len(program.decisions)))
+    assert qick["boards"]["zcu216"]["usage"]["pmem_words"] <= 4096
+    assert sorted(p.name for p in write_outputs(result, tmp_path / "c")) == ["program.json", "program.stim",
+                                                                            "report.json"]  # fmt: skip
