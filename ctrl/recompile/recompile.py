@@ -2,7 +2,7 @@
 
     previous = load_previous("out/", new)          # or an old device file
     rec = recompile(previous, new, margin=0.05, cache=CompileCache(dir))
-    files = write(rec, "out2/", cache)             # write_outputs' files, compile_inputs.json, recompile.json
+    paths, report = write(rec, "out2/", new, cache)  # write_outputs' files, compile_inputs.json, recompile.json
 
 What is redone, by the classes of `ctrl.recompile.diff` present:
 - nothing changed: the cached result (no pass runs);
@@ -24,6 +24,7 @@ in `passes`, which lists what actually ran.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -151,8 +152,6 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
 
 
 def _hash(cal: Calibration) -> str:
-    import hashlib
-
     return "sha256:" + hashlib.sha256(canonical_calibration(cal).encode()).hexdigest()
 
 
