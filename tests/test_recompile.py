@@ -16,7 +16,8 @@ from ctrl.device import load_device
 from ctrl.device import units as u
 from ctrl.device.model import QubitCalibration, Strict
 from ctrl.device.units import Q, Quantity
-from ctrl.recompile import CLASSES, CompileCache, calibration_fields, diff_calibrations, field_class, load_previous, recompile, run
+from ctrl.recompile import (CLASSES, CompileCache, calibration_fields, diff_calibrations, field_class, load_previous,
+                            recompile, run)  # fmt: skip
 from ctrl.recompile.cache import compile_key
 from ctrl.recompile.diff import METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED
 
@@ -468,7 +469,8 @@ def test_a_full_compile_folder_with_its_inputs_recorded_recompiles(tmp_path, cal
     compiled, _ = full(old, tmp_path / "c")
     write_compile_inputs(tmp_path / "c", device, compiled)
     calls.clear()
-    rec, doc, _ = run(tmp_path / "c", variant(tmp_path, "new", _edit_pulse), tmp_path / "re", cache_dir=tmp_path / "cache")
+    new = variant(tmp_path, "new", _edit_pulse)
+    rec, doc, _ = run(tmp_path / "c", new, tmp_path / "re", cache_dir=tmp_path / "cache")
     assert rec.diff.classes == (PULSE,) and "placement" not in rec.passes_run
     assert calls["placement"] == 0  # not cached: lowered again on the recorded placement, not searched
 

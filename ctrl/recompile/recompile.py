@@ -97,7 +97,8 @@ def load_previous(path: Path | str, new: Device | None = None, distance: int | N
     if path.is_dir():
         return _from_folder(path, distance, policy)
     if not path.exists():
-        raise CtrlError(f"{path}: no such file or folder (expected an output folder of ctrl recompile or a device file)")
+        raise CtrlError(f"{path}: no such file or folder "
+                        "(expected an output folder of ctrl recompile, or a device file)")
     old = load_device(path)
     return Previous(f"device file {path}", old.name, old.calibration, old.calibration_hash, old.wiring_hash,
                     distance or 3, policy or "asap", tuple(sorted(exclude)), None, True, device=old)  # fmt: skip
@@ -126,7 +127,8 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
     except CtrlError as e:
         raise CtrlError(f"{inputs}: {e}") from None
     if distance is not None and distance != d:
-        raise CtrlError(f"{folder} holds the d={d} protocol, not d={distance}: a new distance is a new compile (ctrl compile)")
+        raise CtrlError(f"{folder} holds the d={d} protocol, not d={distance}: "
+                        "a new distance is a new compile (ctrl compile)")
     if policy is not None and policy != pol:
         raise CtrlError(f"{folder} was scheduled {pol}, not {policy}: a new policy is a new compile (ctrl compile)")
     report = None
@@ -230,7 +232,8 @@ class _Log:
         return out
 
 
-def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache: CompileCache | None = None) -> Recompiled:
+def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
+              cache: CompileCache | None = None) -> Recompiled:  # fmt: skip
     """The program for `new`, redoing only what changed since `prev` (see the module docstring).
 
     Reads the cache; `write` stores the result there, with its output files."""
@@ -249,7 +252,8 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache
     else:
         diff = diff_calibrations(prev.calibration, new.calibration)
         if prev.device_name != new.name:
-            diff = CalibrationDiff((Change("device", "name", STRUCTURE, prev.device_name, new.name, "-"),) + diff.changes)
+            renamed = Change("device", "name", STRUCTURE, prev.device_name, new.name, "-")
+            diff = CalibrationDiff((renamed,) + diff.changes)
         if STRUCTURE in diff.classes:
             full_why = "qubits or couplers added, removed, renamed or reordered: full compile"
         elif UNCLASSIFIED in diff.classes:
@@ -279,9 +283,10 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache
             "placement", "analysis", lambda: _decide(old_placement, old_device, new, d, exclude, margin))
     else:
         chosen, searched = old_placement, prev.searched
-        decision = PlacementDecision(False, "nothing the placement depends on changed (errors, coherence, usable "
-                                     "flags, positions, the median two-qubit duration)", old_placement.qubits,
-                                     old_placement.qubits, old_placement.cost, old_placement.cost, None, margin)  # fmt: skip
+        why = ("nothing the placement depends on changed (errors, coherence, usable flags, positions, the median "
+               "two-qubit duration)")  # fmt: skip
+        q, cost = old_placement.qubits, old_placement.cost
+        decision = PlacementDecision(False, why, q, q, cost, cost, None, margin)
 
     key = compile_key(new, d, policy, exclude, None if searched else chosen)
     hit = cache.get(key) if cache is not None else None
@@ -298,7 +303,8 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN, cache
         if decision.moved:
             action, why = "reschedule", "the placement moved: lowered and scheduled on the new placement"
         elif TIMING in classes:
-            action, why = "reschedule", "durations or other timing inputs changed: re-lowered and rescheduled, placement kept"
+            action = "reschedule"
+            why = "durations or other timing inputs changed: re-lowered and rescheduled, placement kept"
         else:
             action, why = "reschedule", "the previous compile is not in the cache: re-lowered on the kept placement"
         base = None
@@ -443,7 +449,8 @@ def emit(rec: Recompiled, out: Path | str) -> tuple[dict[str, bytes], str]:
     emitter this function does not know) may carry pulse parameters: then write_outputs does it all."""
     out = Path(out)
     base, new = rec.base, rec.entry
-    reusable = (base is not None and set(base.files) <= _REUSABLE and {"program.json", "program.stim"} <= set(base.files)
+    reusable = (base is not None and set(base.files) <= _REUSABLE
+                and {"program.json", "program.stim"} <= set(base.files)
                 and all(base.header[k] == new.header[k] for k in _SCHEDULE_FIELDS))  # fmt: skip
     same_ops = reusable and new.same_ops(base)
     if reusable and (same_ops or _same_schedule(base.compiled.program, new.compiled.program)):
@@ -590,7 +597,8 @@ def _us(s) -> str:
 def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None = None) -> str:
     """The printed summary of a recompile report (timings from `rec`, when given)."""
     lines = [f"{doc['device']}: CN20 d={doc['protocol']['distance']} recompiled from {doc['from']['source']}",
-             f"  calibration {str(doc['from']['calibration_hash'])[:19]}... -> {doc['to']['calibration_hash'][:19]}..."]  # fmt: skip
+             f"  calibration {str(doc['from']['calibration_hash'])[:19]}... -> "
+             f"{doc['to']['calibration_hash'][:19]}..."]  # fmt: skip
     changes = doc["changes"]
     if changes:
         lines.append(f"  {len(changes)} change(s): " + ", ".join(f"{k} {sum(c['class'] == k for c in changes)}"
@@ -607,7 +615,8 @@ def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None =
     ran = ", ".join(f"{p} ({timing[p] * 1e3:.1f} ms)" if p in timing else p for p in doc["passes_run"]) or "none"
     lines.append(f"  passes run: {ran}; skipped: {', '.join(doc['compile_passes_skipped']) or 'none'}")
     if doc["previous_compile_recomputed"]:
-        lines.append(f"  (the previous compile was not cached: recompiled it first: {', '.join(doc['previous_compile_recomputed'])})")
+        again = ", ".join(doc["previous_compile_recomputed"])
+        lines.append(f"  (the previous compile was not cached: recompiled it first: {again})")
     pl = doc["placement"]
     costs = pl["expected_faults_per_attempt"]
     move = "MOVED" if pl["moved"] else "kept"
@@ -618,12 +627,14 @@ def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None =
         lines.append(f"    off {', '.join(gone) or '-'}; onto {', '.join(came) or '-'}")
     old, new = doc["predicted"]["old"], doc["predicted"]["new"]
     if old and new:
+        moved_cost = costs["old_placement_new_calibration"]
         lines.append(f"  expected faults per attempt {old['expected_faults_per_attempt']:.4g} -> "
                      f"{new['expected_faults_per_attempt']:.4g} (old placement on the new calibration: "
-                     f"{costs['old_placement_new_calibration'] if costs['old_placement_new_calibration'] is not None else '?'})")  # fmt: skip
+                     f"{'?' if moved_cost is None else f'{moved_cost:.4g}'})")  # fmt: skip
         lines.append(f"  attempt {_us(old['attempt_s'])} -> {_us(new['attempt_s'])}")
     elif new:
-        lines.append(f"  expected faults per attempt {new['expected_faults_per_attempt']:.4g}; attempt {_us(new['attempt_s'])}")
+        lines.append(f"  expected faults per attempt {new['expected_faults_per_attempt']:.4g}; "
+                     f"attempt {_us(new['attempt_s'])}")  # fmt: skip
     em = doc.get("emulated")
     if em:
         o, n = em.get("old"), em.get("new")
@@ -631,9 +642,11 @@ def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None =
         def both(key: str, f) -> str:
             return f"{f(o[key]) if o else '?'} -> {f(n[key]) if n else '?'}"
 
-        lines.append(f"  emulated ({em['shots']} shots, calibration noise): acceptance {both('acceptance', lambda x: f'{x:.4g}')}, "
+        lines.append(f"  emulated ({em['shots']} shots, calibration noise): "
+                     f"acceptance {both('acceptance', lambda x: f'{x:.4g}')}, "
                      f"logical error per accepted {both('logical_error_rate', lambda x: f'{x:.3g}')}, "
-                     f"time per accepted state {both('time_per_accepted_state_s', lambda x: f'{x * 1e3:.3g} ms')}")  # fmt: skip
+                     f"time per accepted state "
+                     f"{both('time_per_accepted_state_s', lambda x: f'{x * 1e3:.3g} ms')}")  # fmt: skip
     else:
         lines.append("  acceptance and logical error: not emulated (--emulate-shots N)")
     if paths:
