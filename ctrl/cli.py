@@ -314,7 +314,85 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("old", help="old device file")
     p.add_argument("new", help="new device file")
     p.set_defaults(func=_cmd_diff_device)
+    _add_lab_commands(sub)
     return parser
+
+
+def _add_lab_commands(sub) -> None:
+    p = sub.add_parser("run", help="run a compiled program on a QICK board (qick's Pyro4 remote interface)")
+    p.add_argument("--board", required=True, metavar="HOST:PORT", help="the board's Pyro name server")
+    p.add_argument("--program", required=True, metavar="DIR", help="folder written by ctrl compile")
+    p.add_argument("--shots", type=int, required=True, help="attempt slots, rounded up to whole batches")
+    p.add_argument("--out", required=True, metavar="RESULTS", help="results file (JSON lines; a rerun resumes)")
+    p.add_argument("--device", help="device file the program was compiled for (default: the shipped one of its name)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("serve-board", help="serve an emulated QICK board (Pyro4, as qick's own server) for ctrl run")
+    p.add_argument("--device", required=True, help="device file (YAML)")
+    p.add_argument("--board", help="which board of the device (default: its only one)")
+    p.add_argument("--port", type=int, default=8888, help="name server port (default 8888, qick's; 0: any free)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--allow-remote", action="store_true", help="allow an address other than loopback")
+    p.add_argument("--noise", default="calibration", help="calibration (default), calibration*SCALE or uniform:P")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_serve_board)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    from ctrl.lab.client import run
+
+    live = sys.stdout.isatty()
+
+    def show(p) -> None:
+        eta = f"{p.eta_s:.0f} s" if p.eta_s == p.eta_s else "?"
+        line = (f"{p.shots_done}/{p.shots_total} shots, acceptance {p.acceptance:.4f} "
+                f"({p.accepted}/{p.attempts}), {p.elapsed_s:.1f} s, ETA {eta}")  # fmt: skip
+        print(("\r" + line + "   ") if live else line, end="" if live else "\n", flush=True)
+
+    t0 = time.monotonic()
+    r = run(args.board, Path(args.program), args.shots, Path(args.out), Path(args.device) if args.device else None, show)
+    if live:
+        print()
+    lo, hi = r["acceptance_ci95"]
+    lines = [
+        f"{r['shots']} attempt slots on {args.board} in {time.monotonic() - t0:.1f} s; results in {args.out}",
+        f"  acceptance                 {r['acceptance']:.4g}  95% CI [{lo:.4g}, {hi:.4g}]  ({r['accepted']} accepted)",
+    ]
+    if "logical_error_rate" in r:
+        elo, ehi = r["logical_error_rate_ci95"]
+        lines.append(f"  logical error per accepted {r['logical_error_rate']:.3g}  95% CI [{elo:.3g}, {ehi:.3g}]  "
+                     f"({r['logical_errors']} errors, Z-type + X-type; emulator ground truth)")  # fmt: skip
+    else:
+        lines.append("  logical error per accepted: not measured (the board reports no logical readout)")
+    lines.append(f"  board decisions that differ from the real-time rule on the same readouts: {r['decision_mismatches']}")
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_serve_board(args: argparse.Namespace) -> int:
+    import time
+
+    from ctrl.lab.board import serve
+
+    server = serve(Path(args.device), args.board, args.host, args.port, args.allow_remote, args.noise, args.seed)
+    soc = server.soc
+    print(f"emulated board {soc._board} of {args.device} (noise {args.noise}, seed {args.seed}) as "
+          f"{server.proxy_name!r}; name server {server.host}:{server.port}; Ctrl-C stops it", flush=True)  # fmt: skip
+    seen = 0
+    try:
+        while True:
+            time.sleep(0.5)
+            if soc.runs != seen:
+                seen = soc.runs
+                print(f"  acquisition {seen} done for {soc.owner or 'a client'}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    print("stopped")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -287,6 +287,12 @@ class EmulatedSoc:
         length = len(buf) if length is None else length
         return buf[address : address + length]
 
+    def ctrl_truth(self) -> dict:
+        """Not part of QickSoc: the emulator's ground truth for the last acquisition (per attempt slot, the
+        Stim proxy it was sampled from and whether its final state carried a logical error)."""
+        self._claim()
+        return self._engine.truth()
+
     def get_decimated(self, ch, address=0, length=None):
         raise RuntimeError("get_decimated: the emulated board has no decimated (waveform) buffers")
 
@@ -397,3 +403,37 @@ class BoardServer:
         self._ns_daemon.shutdown()
         for t in self._threads:
             t.join(timeout=5)
+
+
+def serve(device_file, board: str | None = None, host: str = "127.0.0.1", port: int = 8888,
+          allow_remote: bool = False, noise: str = "calibration", seed: int = 0) -> BoardServer:
+    """Load the device, build the emulated board (one board of the device) and serve it."""
+    from ctrl.device import load_device
+    from ctrl.lab.engine import StimEngine
+
+    device = load_device(device_file)
+    boards = sorted(device.firmware)
+    if board is None:
+        if len(boards) != 1:
+            raise CtrlError(f"{device_file}: device {device.name} has boards {', '.join(boards)}; choose one with --board")
+        board = boards[0]
+    elif board not in boards:
+        raise CtrlError(f"{device_file}: device {device.name} has no board {board!r} (boards: {', '.join(boards)})")
+    _check_noise(noise)
+    soc = EmulatedSoc(device.firmware_config(board), StimEngine(device, board, noise, seed), board)
+    return BoardServer(soc, host=host, port=port, allow_remote=allow_remote)
+
+
+def _check_noise(spec: str) -> None:
+    from ctrl.noise.models import parse_noise
+
+    if spec == "calibration":
+        return
+    if spec.startswith("calibration*"):
+        try:
+            if float(spec.split("*", 1)[1]) >= 0:
+                return
+        except ValueError:
+            pass
+        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with SCALE >= 0, e.g. calibration*0.1")
+    parse_noise(spec)

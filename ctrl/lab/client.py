@@ -1,0 +1,423 @@
+"""`ctrl run`: drive a QICK board through qick's own Pyro4 remote interface.
+
+The connection is made as `qick.pyro.make_proxy` makes it (pickle serializer, name server lookup of the
+board's proxy name, `QickConfig(soc.get_cfg())`), without its printing. The board's firmware description
+must equal the one the program was compiled against (the compile folder holds it), or nothing is loaded.
+The program is qick's own dump (`qick_<board>.json`), reloaded into an `AcquireProgramV2` and acquired
+with qick's `acquire(..., step_rounds=True)`: each round is one run of the program's shot loop, and a
+batch is a whole number of rounds. After every batch the raw accumulated readouts, the board's own
+verdict per attempt and the real-time rule's verdict on the same readouts are appended to the results
+file (`ctrl.lab.results`), so a rerun resumes after the last completed batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ctrl.compile.natives import NativeOp
+from ctrl.compile.timed import TimedDecision, TimedOp, TimedProgram
+from ctrl.errors import CtrlError
+from ctrl.lab import results as res_file
+from ctrl.lab.board import PROXY_NAME
+from ctrl.sim.sample import wilson
+
+# Fields of a firmware description that are not the firmware: the qick library version of the board's
+# Python side (`sw_version`) and the DAC output current that newer libraries add (`rf.dac_power`).
+IGNORED_FIRMWARE_FIELDS = ("sw_version", "rf.dac_power")
+
+
+@dataclass(frozen=True)
+class CompiledRun:
+    """What `ctrl compile` wrote, as `ctrl run` needs it."""
+
+    folder: Path
+    board: str
+    program: TimedProgram
+    dump: dict  # qick's dump_prog() of the board's program
+    firmware: dict  # the firmware description the program was compiled against
+    program_hash: str
+    firmware_hash: str
+    attempts: int  # attempt slots per run of the program (one batch)
+    labels: dict  # ro -> label of each window of a slot ("key", "reset:Q", "dummy")
+    thresholds: dict  # label -> threshold of its test (bit 1 iff accumulated I >= threshold)
+
+    def __repr__(self) -> str:
+        return f"CompiledRun({self.folder}, board {self.board}, {self.program!r})"
+
+
+def load_timed(path: Path) -> TimedProgram:
+    """program.json back into a TimedProgram (angles as written: twelve significant digits)."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CtrlError(f"{path}: cannot read a timed program: {e}") from None
+    if doc.get("format") != "ctrl.timed/1":
+        raise CtrlError(f"{path}: not a ctrl timed program (format {doc.get('format')!r})")
+    ops = []
+    for o in doc["ops"]:
+        op = NativeOp(
+            o["name"], tuple(o["qubits"]), o["tag"], o.get("angle_rad", 0.0),
+            tuple(o.get("proxy_angle_rad", (0.0, 0.0))), o.get("key", ""),
+            tuple(sorted(o.get("phase_corrections_rad", {}).items())),
+        )  # fmt: skip
+        ops.append(TimedOp(op, o["start"], o["duration"], tuple(o["channels"]), o.get("ready", -1)))
+    qubits = sorted(doc["qubits"], key=lambda q: q["protocol"])
+    return TimedProgram(
+        device=doc["device"], calibration_hash=doc["calibration_hash"], wiring_hash=doc["wiring_hash"],
+        distance=doc["protocol"]["distance"], clock_hz=doc["clock_hz"],
+        qubits=tuple(q["device"] for q in qubits), roles=tuple(q["role"] for q in qubits), ops=tuple(ops),
+        record=tuple(doc["record"]),
+        checks=tuple((c["name"], c["kind"], tuple(c["measurements"])) for c in doc["checks"]),
+        decisions=tuple(TimedDecision(d["index"], d["time"], tuple(d["checks"]), d["realtime"]) for d in doc["decisions"]),
+        duration=doc["duration"], abort_duration=doc["abort_duration"], placement=doc.get("placement", {}),
+    )  # fmt: skip
+
+
+def firmware_hash(cfg: dict) -> str:
+    return "sha256:" + hashlib.sha256(_canonical(_strip(cfg)).encode()).hexdigest()
+
+
+def firmware_mismatch(board: dict, compiled: dict) -> str:
+    """'' if the two descriptions are the same firmware, else the first difference, as one phrase."""
+    a, b = _strip(board), _strip(compiled)
+    if _canonical(a) == _canonical(b):
+        return ""
+    return _first_difference(a, b, "")
+
+
+def parse_board(spec: str) -> tuple[str, int]:
+    host, sep, port = spec.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CtrlError(f"--board {spec!r}: expected HOST:PORT of the board's Pyro name server, e.g. 127.0.0.1:8888")
+    return host, int(port)
+
+
+def connect(host: str, port: int, proxy_name: str = PROXY_NAME):
+    """(soc proxy, QickConfig) as `qick.pyro.make_proxy` returns them."""
+    import Pyro4
+    import Pyro4.errors
+    from qick import QickConfig
+
+    Pyro4.config.SERIALIZER = "pickle"
+    Pyro4.config.PICKLE_PROTOCOL_VERSION = 4
+    try:
+        ns = Pyro4.locateNS(host=host, port=port)
+        soc = Pyro4.Proxy(ns.lookup(proxy_name))
+        cfg = soc.get_cfg()
+    except Pyro4.errors.NamingError as e:
+        raise CtrlError(f"board {host}:{port}: no name server or no proxy {proxy_name!r} there ({e})") from None
+    except Pyro4.errors.CommunicationError as e:
+        raise CtrlError(f"board {host}:{port}: cannot reach the board's proxy {proxy_name!r} ({e})") from None
+    with _quiet_qick():
+        soccfg = QickConfig(cfg)
+    return soc, soccfg
+
+
+def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
+    """The compile folder (program.json, qick_<board>.json, firmware_<board>.json) and the device it was
+    compiled for: `device_file`, or the shipped device of the program's name; its calibration and wiring
+    must be the ones the program was compiled with. The device gives each readout window's label and
+    threshold (the emitter's own plan), which the rule cross-check needs."""
+    from ctrl.backends.qick.plan import Capture, Decision, Flip, plan_program
+    from ctrl.device import DEFAULT_DEVICE, load_device
+
+    folder = Path(folder)
+    program = load_timed(folder / "program.json")
+    dumps = sorted(folder.glob("qick_*.json"))
+    if not dumps:
+        raise CtrlError(f"{folder}: no qick_<board>.json: compile with the QICK emitter (ctrl compile) first")
+    if len(dumps) > 1:
+        raise CtrlError(
+            f"{folder}: the program spans {len(dumps)} boards ({', '.join(d.stem[5:] for d in dumps)}); ctrl run drives "
+            f"one board (several need a shared start trigger and per-board result merging, not supported)"
+        )
+    board = dumps[0].stem[len("qick_"):]
+    fw_path = folder / f"firmware_{board}.json"
+    try:
+        dump_bytes = dumps[0].read_bytes()
+        dump = json.loads(dump_bytes)
+        firmware = json.loads(fw_path.read_bytes())
+    except OSError as e:
+        raise CtrlError(f"{folder}: cannot read {e.filename}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise CtrlError(f"{folder}: {dumps[0].name} or {fw_path.name} is not JSON ({e.msg})") from None
+    if device_file is None:
+        device_file = DEFAULT_DEVICE.parent / f"{program.device}.yaml"
+    device = load_device(device_file)
+    if (device.calibration_hash, device.wiring_hash) != (program.calibration_hash, program.wiring_hash):
+        raise CtrlError(
+            f"{device_file}: calibration or wiring differs from the one {folder / 'program.json'} was compiled with; "
+            f"pass the device file it was compiled for with --device"
+        )
+    attempts = int(dump["loop_dims"][0])
+    plan = plan_program(device, program, attempts)[board]
+    thresholds = {}
+    for blk in (plan.reset, plan.attempt):
+        for it in blk.items:
+            reads = (it.read,) if isinstance(it, (Flip, Capture)) else it.direct if isinstance(it, Decision) else ()
+            for r in reads:
+                thresholds[r.label] = r.threshold
+    h = hashlib.sha256((folder / "program.json").read_bytes() + b"\0" + dump_bytes).hexdigest()
+    return CompiledRun(
+        folder, board, program, dump, firmware, "sha256:" + h, firmware_hash(firmware), attempts,
+        {int(k): tuple(v) for k, v in plan.readout_labels.items()}, thresholds,
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    shots_done: int
+    shots_total: int
+    attempts: int
+    accepted: int
+    elapsed_s: float
+    eta_s: float  # nan until a batch of this session has completed
+
+    @property
+    def acceptance(self) -> float:
+        return self.accepted / self.attempts if self.attempts else math.nan
+
+
+def summarize(batches, clock_hz: float | None = None) -> dict:
+    """Acceptance and logical error per accepted state (95% Wilson intervals), as `ctrl emulate` reports."""
+    attempts = sum(b["attempts"] for b in batches)
+    accepted = sum(b["accepted"] for b in batches)
+    out = {
+        "shots": sum(b["shots"] for b in batches),
+        "attempts": attempts,
+        "accepted": accepted,
+        "acceptance": accepted / attempts if attempts else 0.0,
+        "acceptance_ci95": list(wilson(accepted, attempts)),
+        "decision_mismatches": sum(b["decision_mismatches"] for b in batches),
+    }
+    comps: dict[str, list[int]] = {}
+    for b in batches:
+        for name, (a, e) in b.get("logical", {}).items():
+            c = comps.setdefault(name, [0, 0])
+            c[0] += a
+            c[1] += e
+    if comps:
+        out["components"] = {k: {"accepted": a, "logical_errors": e} for k, (a, e) in sorted(comps.items())}
+        out["logical_errors"] = sum(e for a, e in comps.values())
+        out["logical_error_rate"] = sum(e / a if a else 0.0 for a, e in comps.values())
+        out["logical_error_rate_ci95"] = [
+            sum(wilson(e, a)[0] for a, e in comps.values()),
+            min(1.0, sum(wilson(e, a)[1] for a, e in comps.values())),
+        ]
+    return out
+
+
+def _strip(cfg: dict) -> dict:
+    cfg = json.loads(json.dumps(cfg))
+    for field in IGNORED_FIRMWARE_FIELDS:
+        *parents, last = field.split(".")
+        d = cfg
+        for p in parents:
+            d = d.get(p, {}) if isinstance(d, dict) else {}
+        if isinstance(d, dict):
+            d.pop(last, None)
+    return cfg
+
+
+def _canonical(x) -> str:
+    return json.dumps(x, sort_keys=True, separators=(",", ":"))
+
+
+def _first_difference(a, b, path: str) -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b), key=str):
+            here = f"{path}.{k}" if path else str(k)
+            if k not in a:
+                return f"{here} only in the compiled description"
+            if k not in b:
+                return f"{here} only on the board"
+            if _canonical(a[k]) != _canonical(b[k]):
+                return _first_difference(a[k], b[k], here)
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} entries on the board, {len(b)} compiled"
+        for i, (x, y) in enumerate(zip(a, b)):
+            if _canonical(x) != _canonical(y):
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path}: {_short(a)} on the board, {_short(b)} compiled"
+
+
+def _short(x) -> str:
+    s = json.dumps(x, sort_keys=True)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+@contextlib.contextmanager
+def _quiet_qick():
+    """QickConfig warns through logging when the board's qick version differs from ours; the results
+    file records both versions instead."""
+    log = logging.getLogger("qick")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+ProgressFn = Callable[[Progress], None]
+COMPONENTS = {"X": "Z-type (proxy X)", "Z": "X-type (proxy Z)"}  # as ctrl emulate names them
+
+
+def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | None = None,
+        progress: ProgressFn | None = None, proxy_name: str = PROXY_NAME) -> dict:
+    """Run `shots` attempt slots (rounded up to whole batches) of the compiled program on the board and
+    return the summary; a results file that already holds batches of the same run is resumed."""
+    from ctrl.emulate.run import program_decisions
+    from ctrl.sim.report import versions
+
+    if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
+        raise CtrlError(f"--shots must be a positive integer, got {shots!r}")
+    host, port = parse_board(board)
+    compiled = load_compiled(folder, device_file)
+    soc, soccfg = connect(host, port, proxy_name)
+    try:
+        board_cfg = soc.get_cfg()
+        diff = firmware_mismatch(board_cfg, compiled.firmware)
+        if diff:
+            raise CtrlError(
+                f"board {host}:{port} runs other firmware than {compiled.folder.name} was compiled for "
+                f"(firmware_{compiled.board}.json): {diff}; nothing was loaded"
+            )
+        identity = {
+            "program_hash": compiled.program_hash,
+            "calibration_hash": compiled.program.calibration_hash,
+            "firmware_hash": compiled.firmware_hash,
+            "board": compiled.board,
+            "batch_shots": compiled.attempts,
+        }
+        header = {
+            "shots_requested": shots,
+            "program": str(compiled.folder),
+            "device": compiled.program.device,
+            "distance": compiled.program.distance,
+            "board_address": f"{host}:{port}/{proxy_name}",
+            "versions": versions() | _more_versions() | {"qick on the board": str(board_cfg.get("sw_version"))},
+        }
+        results = res_file.start(out, identity, header, utc_now())
+        decisions = program_decisions(compiled.program)
+        keys_of = {n: m for n, _, m in compiled.program.checks}
+        prog = _program(compiled, soccfg)
+        batch_shots = compiled.attempts
+        left = -(-(shots - results.shots) // batch_shots) if results.shots < shots else 0
+        t0 = time.monotonic()
+        done_here = 0
+        if left:
+            prog.acquire(soc, rounds=left, progress=False, step_rounds=True)
+            while True:
+                more = prog.finish_round()
+                raw = [np.asarray(a) for a in prog.get_raw()]
+                outcomes = np.asarray(soc.read_mem(batch_shots, "dmem", 0), dtype=np.int64)
+                truth = _truth(soc)
+                batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth,
+                               decisions, keys_of)  # fmt: skip
+                results = res_file.append(results, batch)
+                done_here += batch_shots
+                if progress is not None:
+                    elapsed = time.monotonic() - t0
+                    rest = max(0, shots - results.shots)
+                    progress(Progress(results.shots, max(shots, results.shots), results.total("attempts"),
+                                      results.total("accepted"), elapsed, elapsed / done_here * rest))  # fmt: skip
+                if not more:
+                    break
+                prog.prepare_round()
+        summary = summarize(results.batches)
+        summary["provenance"] = identity | {"versions": header["versions"]}
+        res_file.finish(results, utc_now(), summary)
+        return summary
+    finally:
+        soc._pyroRelease()
+
+
+def _program(compiled: CompiledRun, soccfg):
+    from qick.asm_v2 import AcquireProgramV2
+
+    with _quiet_qick():
+        prog = AcquireProgramV2(soccfg)
+        prog.load_prog(compiled.dump)
+    return prog
+
+
+def _truth(soc):
+    """The emulated board's ground truth, or None on a real board (it has no such method)."""
+    try:
+        return soc.ctrl_truth()
+    except AttributeError:
+        return None
+
+
+def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth, decisions, keys_of) -> dict:
+    """One batch line: raw readouts, the board's verdicts, the rule's verdicts on the same readouts."""
+    from ctrl.realtime.decision import evaluate_batch
+
+    n = len(outcomes)
+    bits: dict[str, np.ndarray] = {}
+    raw_doc = {}
+    for ro, data in zip(prog.ro_chs, raw):
+        data = data.reshape(n, -1, 2)
+        labels = compiled.labels.get(int(ro), ())
+        if data.shape[1] != len(labels):
+            raise CtrlError(f"readout {ro}: the board returned {data.shape[1]} windows per shot, the program has {len(labels)}")
+        for j, label in enumerate(labels):
+            if label in compiled.thresholds and not label.startswith("reset:"):
+                bits[label] = (data[:, j, 0] >= compiled.thresholds[label]).astype(np.uint8)
+        raw_doc[str(ro)] = {"shape": list(data.shape), "iq": data.reshape(-1).tolist()}
+    checks = np.zeros((n, len(decisions.record)), dtype=np.uint8)
+    for i, name in enumerate(decisions.record):
+        for k in keys_of[name]:
+            if k not in bits:
+                raise CtrlError(f"check {name}: measurement {k} is not among the board's readout windows")
+            checks[:, i] ^= bits[k]
+    rule = evaluate_batch(decisions, np.packbits(checks, axis=1, bitorder="little")) + 1
+    accepted = (outcomes == 0) & (rule == 0)
+    doc = {
+        "batch": index,
+        "first_shot": first,
+        "shots": n,
+        "attempts": n,
+        "accepted": int(accepted.sum()),
+        "board_outcomes": outcomes.tolist(),
+        "rule_outcomes": rule.astype(int).tolist(),
+        "decision_mismatches": int((outcomes != rule).sum()),
+        "raw": raw_doc,
+    }
+    if truth is not None:
+        err = np.asarray(truth["logical_error"], dtype=bool)[:n]
+        proxy = np.frombuffer(truth["proxy"][:n].encode(), dtype=np.uint8)
+        doc["logical"] = {
+            COMPONENTS[p]: [int((accepted & (proxy == ord(p))).sum()), int((accepted & (proxy == ord(p)) & err).sum())]
+            for p in "XZ"
+        }
+        doc["truth"] = {"proxy": truth["proxy"][:n], "logical_error": err.astype(int).tolist(), "note": truth["note"]}
+    return doc
+
+
+def _more_versions() -> dict:
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("qick", "Pyro4"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
