@@ -386,7 +386,7 @@ def _cmd_serve_board(args: argparse.Namespace) -> int:
             time.sleep(0.5)
             if soc.runs != seen:
                 seen = soc.runs
-                print(f"  acquisition {seen} done for {soc.owner or 'a client'}", flush=True)
+                print(f"  acquisition {seen} done for {soc.owner or soc.last_client}", flush=True)
     except KeyboardInterrupt:
         pass
     finally:

@@ -78,6 +78,7 @@ class EmulatedSoc:
         self._count = 0
         self._acc: dict[int, list] = {}
         self.runs = 0  # completed acquisitions (for the server's log)
+        self.last_client = ""
 
     # ---- ownership: one client at a time -------------------------------------------------------
 
@@ -103,6 +104,7 @@ class EmulatedSoc:
             if conn is self._owner:
                 self._stop.set()
                 self._owner = None
+                self.last_client = self._owner_addr
 
     @property
     def owner(self) -> str:

@@ -282,70 +282,87 @@ def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | Non
         progress: ProgressFn | None = None, proxy_name: str = PROXY_NAME) -> dict:
     """Run `shots` attempt slots (rounded up to whole batches) of the compiled program on the board and
     return the summary; a results file that already holds batches of the same run is resumed."""
-    from ctrl.emulate.run import program_decisions
-    from ctrl.sim.report import versions
-
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"--shots must be a positive integer, got {shots!r}")
     host, port = parse_board(board)
     compiled = load_compiled(folder, device_file)
     soc, soccfg = connect(host, port, proxy_name)
     try:
-        board_cfg = soc.get_cfg()
-        diff = firmware_mismatch(board_cfg, compiled.firmware)
-        if diff:
+        return _run(soc, soccfg, host, port, proxy_name, compiled, shots, out, progress)
+    except CtrlError:
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the board or the connection raised, as one line
+        import Pyro4.errors
+
+        if isinstance(e, Pyro4.errors.CommunicationError):
             raise CtrlError(
-                f"board {host}:{port} runs other firmware than {compiled.folder.name} was compiled for "
-                f"(firmware_{compiled.board}.json): {diff}; nothing was loaded"
-            )
-        identity = {
-            "program_hash": compiled.program_hash,
-            "calibration_hash": compiled.program.calibration_hash,
-            "firmware_hash": compiled.firmware_hash,
-            "board": compiled.board,
-            "batch_shots": compiled.attempts,
-        }
-        header = {
-            "shots_requested": shots,
-            "program": str(compiled.folder),
-            "device": compiled.program.device,
-            "distance": compiled.program.distance,
-            "board_address": f"{host}:{port}/{proxy_name}",
-            "versions": versions() | _more_versions() | {"qick on the board": str(board_cfg.get("sw_version"))},
-        }
-        results = res_file.start(out, identity, header, utc_now())
-        decisions = program_decisions(compiled.program)
-        keys_of = {n: m for n, _, m in compiled.program.checks}
-        prog = _program(compiled, soccfg)
-        batch_shots = compiled.attempts
-        left = -(-(shots - results.shots) // batch_shots) if results.shots < shots else 0
-        t0 = time.monotonic()
-        done_here = 0
-        if left:
-            prog.acquire(soc, rounds=left, progress=False, step_rounds=True)
-            while True:
-                more = prog.finish_round()
-                raw = [np.asarray(a) for a in prog.get_raw()]
-                outcomes = np.asarray(soc.read_mem(batch_shots, "dmem", 0), dtype=np.int64)
-                truth = _truth(soc)
-                batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth,
-                               decisions, keys_of)  # fmt: skip
-                results = res_file.append(results, batch)
-                done_here += batch_shots
-                if progress is not None:
-                    elapsed = time.monotonic() - t0
-                    rest = max(0, shots - results.shots)
-                    progress(Progress(results.shots, max(shots, results.shots), results.total("attempts"),
-                                      results.total("accepted"), elapsed, elapsed / done_here * rest))  # fmt: skip
-                if not more:
-                    break
-                prog.prepare_round()
-        summary = summarize(results.batches)
-        summary["provenance"] = identity | {"versions": header["versions"]}
-        res_file.finish(results, utc_now(), summary)
-        return summary
+                f"board {host}:{port}: connection lost ({e}); every completed batch is in {out}, rerun to resume"
+            ) from None
+        raise CtrlError(f"board {host}:{port}: {e}") from None
     finally:
         soc._pyroRelease()
+
+
+def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out, progress) -> dict:
+    from ctrl.emulate.run import program_decisions
+    from ctrl.sim.report import versions
+
+    board_cfg = soc.get_cfg()
+    diff = firmware_mismatch(board_cfg, compiled.firmware)
+    if diff:
+        raise CtrlError(
+            f"board {host}:{port} runs other firmware than {compiled.folder.name} was compiled for "
+            f"(firmware_{compiled.board}.json): {diff}; nothing was loaded"
+        )
+    # qick's own first step of loading (config_all); on the emulated board it also claims the board,
+    # so a busy board refuses here, before the results file is touched
+    soc.start_src("internal")
+    identity = {
+        "program_hash": compiled.program_hash,
+        "calibration_hash": compiled.program.calibration_hash,
+        "firmware_hash": compiled.firmware_hash,
+        "board": compiled.board,
+        "batch_shots": compiled.attempts,
+    }
+    header = {
+        "shots_requested": shots,
+        "program": str(compiled.folder),
+        "device": compiled.program.device,
+        "distance": compiled.program.distance,
+        "board_address": f"{host}:{port}/{proxy_name}",
+        "versions": versions() | _more_versions() | {"qick on the board": str(board_cfg.get("sw_version"))},
+    }
+    results = res_file.start(out, identity, header, utc_now())
+    decisions = program_decisions(compiled.program)
+    keys_of = {n: m for n, _, m in compiled.program.checks}
+    prog = _program(compiled, soccfg)
+    batch_shots = compiled.attempts
+    left = -(-(shots - results.shots) // batch_shots) if results.shots < shots else 0
+    t0 = time.monotonic()
+    done_here = 0
+    if left:
+        prog.acquire(soc, rounds=left, progress=False, step_rounds=True)
+        while True:
+            more = prog.finish_round()
+            raw = [np.asarray(a) for a in prog.get_raw()]
+            outcomes = np.asarray(soc.read_mem(batch_shots, "dmem", 0), dtype=np.int64)
+            truth = _truth(soc)
+            batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth,
+                           decisions, keys_of)  # fmt: skip
+            results = res_file.append(results, batch)
+            done_here += batch_shots
+            if progress is not None:
+                elapsed = time.monotonic() - t0
+                rest = max(0, shots - results.shots)
+                progress(Progress(results.shots, max(shots, results.shots), results.total("attempts"),
+                                  results.total("accepted"), elapsed, elapsed / done_here * rest))  # fmt: skip
+            if not more:
+                break
+            prog.prepare_round()
+    summary = summarize(results.batches)
+    summary["provenance"] = identity | {"versions": header["versions"]}
+    res_file.finish(results, utc_now(), summary)
+    return summary
 
 
 def _program(compiled: CompiledRun, soccfg):

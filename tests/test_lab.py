@@ -1,0 +1,233 @@
+"""Lab runs: `ctrl run` against the emulated board served over qick's Pyro4 path (threads in this process,
+ephemeral ports), on the default device with its calibration noise scaled by 0.2 (acceptance ~0.39, so
+thousands of accepted states in a few seconds)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("Pyro4")
+pytest.importorskip("qick")
+
+from ctrl.cli import main  # noqa: E402
+from ctrl.compile.pipeline import compile_program, write_outputs  # noqa: E402
+from ctrl.device import DEFAULT_DEVICE, load_device  # noqa: E402
+from ctrl.emulate.run import emulate, program_decisions  # noqa: E402
+from ctrl.errors import CtrlError  # noqa: E402
+from ctrl.lab import results as res_file  # noqa: E402
+from ctrl.lab.board import BoardServer, EmulatedSoc, serve  # noqa: E402
+from ctrl.lab.client import firmware_mismatch, load_compiled, load_timed  # noqa: E402
+from ctrl.lab.engine import StimEngine  # noqa: E402
+from ctrl.realtime.decision import Stream  # noqa: E402
+
+NOISE = "calibration*0.2"
+pytestmark = pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")  # inside Pyro4's request loop
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def device():
+    return load_device(DEFAULT_DEVICE)
+
+
+@pytest.fixture(scope="module")
+def compiled(device, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compiled")
+    c = compile_program(device, 3)
+    write_outputs(c, out, device)
+    return c, out
+
+
+@pytest.fixture(scope="module")
+def board():
+    server = serve(DEFAULT_DEVICE, port=0, noise=NOISE, seed=11)
+    yield server
+    server.close()
+
+
+def _addr(server) -> str:
+    return f"127.0.0.1:{server.port}"
+
+
+def _wait_free(soc, timeout=10.0):
+    end = time.monotonic() + timeout
+    while soc.owner and time.monotonic() < end:
+        time.sleep(0.02)
+    assert not soc.owner
+
+
+def test_program_json_round_trip(compiled):
+    c, out = compiled
+    t = load_timed(out / "program.json")
+    assert t.to_json() == c.program.to_json()
+    assert program_decisions(t) == program_decisions(c.program)
+
+
+def test_run_agrees_with_emulate(device, compiled, board, tmp_path, capsys):
+    c, out = compiled
+    res = tmp_path / "run.jsonl"
+    assert main(["run", "--board", _addr(board), "--program", str(out), "--shots", "6000", "--out", str(res)]) == 0
+    text = capsys.readouterr().out
+    assert "6000/6000 shots" in text and "acceptance" in text
+    r = res_file.read_results(res)
+    s = r.header["summary"]
+    assert s["attempts"] == 6000 and len(r.batches) == 6
+    assert s["decision_mismatches"] == 0
+    emu = emulate(device, c.program, 20_000, NOISE, seed=3)
+    # acceptance: within 4 sigma of the difference of two binomial estimates
+    sigma = math.hypot(*(math.sqrt(a * (1 - a) / n) for a, n in ((s["acceptance"], 6000), (emu["acceptance"], 20_000))))
+    assert abs(s["acceptance"] - emu["acceptance"]) < 4 * sigma, (s["acceptance"], emu["acceptance"])
+    assert s["accepted"] > 1500
+    # logical error per accepted state: the two 95% intervals overlap
+    lo, hi = s["logical_error_rate_ci95"]
+    elo, ehi = emu["logical_error_rate_ci95"]
+    assert lo <= ehi and elo <= hi, (s["logical_error_rate_ci95"], emu["logical_error_rate_ci95"])
+    # provenance in the header, timestamps only there
+    ident = r.header["identity"]
+    assert ident["calibration_hash"] == device.calibration_hash and ident["board"] == "zcu216"
+    assert r.header["started_utc"] and "qick" in r.header["versions"]
+    assert not any(k.endswith("_utc") for b in r.batches for k in b)
+    # raw readouts shaped as acquire() returns them: (shots, windows per shot, I/Q) per declared readout
+    report = json.loads((out / "report.json").read_text())["qick"]["boards"]["zcu216"]
+    b0 = r.batches[0]
+    for ro, n in report["reads_per_shot"].items():
+        assert b0["raw"][ro]["shape"] == [1000, n, 2]
+    # the board's own verdicts, checked slot by slot with the plain streaming evaluator on the raw readouts
+    compiled_run = load_compiled(out)
+    decisions = program_decisions(c.program)
+    keys = {n: m for n, _, m in c.program.checks}
+    iq = {int(ro): np.array(v["iq"]).reshape(v["shape"]) for ro, v in b0["raw"].items()}
+    for slot in range(0, 1000, 7):
+        bit = {}
+        for ro, labels in compiled_run.labels.items():
+            for j, label in enumerate(labels):
+                if label in keys_of_measurements(c.program):
+                    bit[label] = int(iq[ro][slot, j, 0] >= compiled_run.thresholds[label])
+        v = Stream(decisions).feed([sum(bit[k] for k in keys[name]) % 2 for name in decisions.record])
+        assert b0["board_outcomes"][slot] == (0 if v.status == "accept" else v.point + 1)
+
+
+def keys_of_measurements(program):
+    return {t.op.key for t in program.ops if t.op.name == "MEASURE"}
+
+
+def test_killed_client_loses_no_batch_and_rerun_resumes(compiled, board, tmp_path, capsys):
+    _, out = compiled
+    res = tmp_path / "killed.jsonl"
+    args = ["run", "--board", _addr(board), "--program", str(out), "--shots", "20000", "--out", str(res)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "ctrl.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and proc.poll() is None:
+            r = res_file.read_results(res) if res.exists() else None
+            if r is not None and len(r.batches) >= 2:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.stderr.read().decode()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = res.read_text().splitlines()
+    kept = res_file.read_results(res)
+    assert 2 <= len(kept.batches) < 20 and kept.header["finished_utc"] is None
+    _wait_free(board.soc)  # the board noticed the dead connection and is free again
+    assert main(args) == 0
+    after = res.read_text().splitlines()
+    r = res_file.read_results(res)
+    assert len(r.batches) == 20 and [b["batch"] for b in r.batches] == list(range(20))
+    assert after[1 : len(before)] == before[1:]  # every batch written before the kill, unchanged
+    assert len(r.header["resumed_utc"]) == 1 and r.header["summary"]["attempts"] == 20_000
+    assert f"{20000}/{20000} shots" in capsys.readouterr().out
+
+
+def test_second_client_on_a_busy_board_is_refused(compiled, board, tmp_path, capsys):
+    import Pyro4
+
+    _, out = compiled
+    ns = Pyro4.locateNS(host="127.0.0.1", port=board.port)
+    holder = Pyro4.Proxy(ns.lookup("myqick"))
+    holder.start_src("internal")  # a run in progress: the board belongs to this connection
+    try:
+        res = tmp_path / "busy.jsonl"
+        code = main(["run", "--board", _addr(board), "--program", str(out), "--shots", "10", "--out", str(res)])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "busy" in err and "holds it since" in err and len(err.strip().splitlines()) == 1
+        assert not res.exists()
+    finally:
+        holder._pyroRelease()
+    _wait_free(board.soc)
+
+
+def test_other_firmware_is_refused_before_anything_is_loaded(device, compiled, tmp_path, capsys):
+    _, out = compiled
+    cfg = device.firmware_config("zcu216")
+    cfg["readouts"][3]["f_dds"] = 76.8  # another PFB build
+    soc = EmulatedSoc(cfg, StimEngine(device, "zcu216", NOISE), "zcu216")
+    server = BoardServer(soc, port=0)
+    try:
+        res = tmp_path / "fw.jsonl"
+        code = main(["run", "--board", f"127.0.0.1:{server.port}", "--program", str(out), "--shots", "10",
+                     "--out", str(res)])  # fmt: skip
+        err = capsys.readouterr().err
+    finally:
+        server.close()
+    assert code == 2
+    assert "other firmware" in err and "readouts[3].f_dds" in err and "nothing was loaded" in err
+    assert soc._state.binprog is None and not soc._state.envelopes and soc.last_client == ""
+    assert not res.exists()
+
+
+def test_firmware_comparison_ignores_the_library_version_only(device):
+    cfg = device.firmware_config("zcu216")
+    other = copy.deepcopy(cfg)
+    other["sw_version"] = "0.2.999"
+    assert firmware_mismatch(other, cfg) == ""
+    other["tprocs"][0]["pmem_size"] = 1024
+    assert "tprocs[0].pmem_size" in firmware_mismatch(other, cfg)
+
+
+def test_board_refuses_a_program_it_cannot_identify(device, compiled):
+    from ctrl.backends.qick import load_program
+
+    _, out = compiled
+    dump = (out / "qick_zcu216.json").read_text()
+    fw = (out / "firmware_zcu216.json").read_text()
+    prog = load_program(dump, fw)
+    soc = EmulatedSoc(device.firmware_config("zcu216"), StimEngine(device, "zcu216", NOISE), "zcu216")
+    binprog = {k: (None if v is None else np.array(v, dtype=np.int64)) for k, v in prog.binprog.items()}
+    soc.load_bin_program(binprog)  # in-process: ctrl's own program is identified
+    binprog["pmem"][5, 0] ^= 1
+    with pytest.raises(RuntimeError, match="runs only programs ctrl compiles"):
+        soc.load_bin_program(binprog)
+
+
+def test_serving_beyond_loopback_needs_allow_remote(device):
+    soc = EmulatedSoc(device.firmware_config("zcu216"), None, "zcu216")
+    with pytest.raises(CtrlError, match="--allow-remote"):
+        BoardServer(soc, host="0.0.0.0", port=0)
+
+
+def test_results_file_refuses_to_mix_runs(tmp_path):
+    path = tmp_path / "r.jsonl"
+    r = res_file.start(path, {"program_hash": "a", "batch_shots": 10}, {}, "t0")
+    r = res_file.append(r, {"batch": 0, "shots": 10})
+    again = res_file.start(path, {"program_hash": "a", "batch_shots": 10}, {}, "t1")
+    assert again.batches == r.batches and again.header["resumed_utc"] == ["t1"]
+    with pytest.raises(CtrlError, match="program_hash"):
+        res_file.start(path, {"program_hash": "b", "batch_shots": 10}, {}, "t2")
