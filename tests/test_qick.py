@@ -535,3 +535,92 @@ def test_compile_outputs_include_the_qick_programs(tmp_path):
     assert qick["boards"]["zcu216"]["usage"]["pmem_words"] <= 4096
     assert sorted(p.name for p in write_outputs(result, tmp_path / "c")) == ["program.json", "program.stim",
                                                                             "report.json"]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ machine code
+
+
+def test_machine_code_decodes_to_what_assembles_back_to_it():
+    import copy
+
+    from qick.tprocv2_assembler import Assembler
+
+    from ctrl.backends.qick.decode import decode_pmem, decode_wmem
+
+    for name in ("planar16_d3", "grid25_cz"):
+        _, _, programs = compiled(name, 3)
+        for bp in programs.boards:
+            pmem = bp.machine_code["pmem"]
+            _, again = Assembler.list2bin(copy.deepcopy(decode_pmem(pmem)), {})
+            assert [list(map(int, w)) for w in again] == pmem, bp.board
+            waves = bp.dump_dict()["waves"]
+            assert [{k: w[k] % 2**32 for k in w} for w in decode_wmem(bp.machine_code["wmem"])] == [
+                {k: int(w[k]) % 2**32 for k in ("freq", "phase", "env", "gain", "length", "conf")} for w in waves
+            ]
+
+
+def test_interpreting_machine_code_gives_the_same_trace():
+    """What a board receives (binprog words, readout lengths, mixer frequencies) replays like the dump."""
+    device, program, programs = compiled("planar16_d3", 3)
+    (bp,) = programs.boards
+    dump = bp.dump_dict()
+    image = {
+        "pmem": bp.machine_code["pmem"], "wmem": bp.machine_code["wmem"], "envelopes": dump["envelopes"],
+        "ro_chs": {k: {"length": v["length"]} for k, v in dump["ro_chs"].items()},
+        "gen_chs": {k: {"mixer_freq": v["mixer_freq"]} for k, v in dump["gen_chs"].items() if "mixer_freq" in v},
+    }  # fmt: skip
+    keys = {n: m for n, _, m in program.checks}
+    for ones in (set(), {keys[program.decisions[5].checks[0]][0]}):
+        read = bit_reader(device, program, programs, bp.board, ones=ones)
+        a = interpret(dump, bp.firmware_dict(), read)
+        b = interpret(image, bp.firmware_dict(), read)
+        assert [e for e in a.events if e.kind != "branch"] == [e for e in b.events if e.kind != "branch"]
+        assert a.dmem == b.dmem and a.counter == b.counter
+
+
+def test_interpreter_runs_programs_written_with_qick_macros():
+    """A client's AveragerProgramV2 (loops, a flat_top pulse, read_and_jump): what issue #9's emulated
+    board will be asked to run."""
+    from qick import QickConfig
+    from qick.asm_v2 import AveragerProgramV2
+    from qick.helpers import NpEncoder
+
+    from ctrl.backends.qick.emit import quiet_qick
+
+    fw = load_device(DEFAULT_DEVICE).firmware_config("zcu216")
+
+    class Program(AveragerProgramV2):
+        def _initialize(self, cfg):
+            self.declare_gen(ch=0, nqz=1)
+            self.declare_gen(ch=5, nqz=2, mixer_freq=5000)
+            self.declare_readout(ch=0, length=1.0)
+            self.add_readoutconfig(ch=0, name="ro", freq=500, gen_ch=0)
+            self.add_gauss(ch=5, name="g", sigma=0.02, length=0.1, even_length=True)
+            self.add_pulse(ch=5, name="ft", style="flat_top", envelope="g", freq=5100, phase=30, gain=0.5, length=0.3)
+            self.add_pulse(ch=0, name="c", style="const", freq=500, phase=0, gain=0.5, length=0.3)
+            self.add_loop("x", 3)
+
+        def _body(self, cfg):
+            self.send_readoutconfig(ch=0, name="ro", t=0)
+            self.pulse(ch=5, name="ft", t=0)
+            self.pulse(ch=0, name="c", t=0)
+            self.trigger(ros=[0], t=0.5)
+            self.wait_auto(0.1)
+            self.delay_auto(0.3)
+            self.read_and_jump(ro_ch=0, component="I", threshold=100, test=">=", label="skip")
+            self.pulse(ch=5, name="ft", t=0)
+            self.label("skip")
+            self.delay_auto(0.1)
+
+    with quiet_qick():
+        dump = json.loads(json.dumps(Program(QickConfig(fw), reps=2, final_delay=0.5).dump_prog(), cls=NpEncoder))
+    low = interpret(dump, fw, lambda ro, t: 0.0)
+    high = interpret(dump, fw, lambda ro, t: 500.0)
+    assert low.counter == high.counter == 6 and not low.late and not high.late
+    # flat_top = ramp, flat, ramp, and the int4 generator's zero-gain tail, back to back on gen 5
+    first = low.of("pulse", 5)[:4]
+    assert [e.t for e in first[1:]] == [e.t + e.length for e in first[:-1]]
+    assert [round(e.gain, 3) for e in first] == [0.5, 0.25, 0.5, 0.0]
+    assert all(abs(e.freq_hz - 5100e6) < 1e3 for e in first[:3])
+    assert len(low.of("pulse", 5)) == 6 * 8 and len(high.of("pulse", 5)) == 6 * 4  # the jump skips the second
+    assert len(low.triggers) == 6 and all(e.length == 430 for e in low.triggers)

@@ -4,6 +4,7 @@
     programs = emit_qick(device, compiled.program)       # one tProc v2 program per board
     write_qick(programs, out)                            # qick_<board>.asm / .json, firmware_<board>.json
     trace = interpret(programs.boards[0].dump_dict(), programs.boards[0].firmware_dict(), read)
+    # or from what a board receives: {"pmem": ..., "wmem": ..., "ro_chs": {ro: {"length": n}}, ...}
 
 How the timed program maps to tProc v2 (channels, pulses, frames, triggers, decisions, abort, shot
 accounting, resource limits, the verifier): docs/qick.md.
@@ -18,9 +19,10 @@ from ctrl.backends.qick.emit import (
     load_program,
     write_qick,
 )
-from ctrl.backends.qick.verify import Event, Trace, interpret
+from ctrl.backends.qick.decode import decode_pmem, decode_wmem
+from ctrl.backends.qick.verify import BOARD_INPUT_DELAY_S, Event, Trace, interpret
 
 __all__ = [
     "DEFAULT_ATTEMPTS", "SHOT_ACCOUNTING", "BoardProgram", "QickPrograms", "emit_qick", "load_program", "write_qick",
-    "Event", "Trace", "interpret",
+    "Event", "Trace", "interpret", "BOARD_INPUT_DELAY_S", "decode_pmem", "decode_wmem",
 ]

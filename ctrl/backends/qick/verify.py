@@ -5,6 +5,9 @@
 - `dump`: the program as `QickProgramV2.dump_prog()` gives it (the JSON ctrl writes as qick_<board>.json,
   decoded): its assembly list (`prog_list`, `labels`), waveform memory (`waves`), envelopes, declared
   generators (`gen_chs`, for mixer and mux tone frequencies) and readouts (`ro_chs`, for window lengths).
+  Or what a board receives: machine code `pmem` and `wmem` (qick's `binprog` words, decoded by
+  `decode.py`) with `ro_chs` ({ro: {"length": readout cycles}}, as config_avg sets them) and optionally
+  `gen_chs` ({gen: {"mixer_freq": {"rounded": MHz}}}) and `envelopes` (for names).
 - `soccfg`: the firmware description (a dict, e.g. firmware_<board>.json): port numbers, clocks, widths.
 - `read(ro, t) -> float`: the accumulated I the tProc sees when it reads readout `ro`'s input port, where
   `t` is the timing-clock cycle at which that window was triggered. Called once per window read (the value
@@ -30,7 +33,8 @@ Execution model (tProc v2 rev 21-27, as qick programs it): one instruction per c
 `WAIT` holds execution until `s11` (time since the reference) reaches its target minus qick's offset of
 10 cycles; timed instructions queue per output port (`fifo_depth` deep; a full queue stalls the tProc),
 each port takes one write per timing cycle, a generator plays its waveforms one after another; a
-readout's value reaches its tProc input port `input_delay_s` after its window ends. Reading a port before
+readout's value reaches its tProc input port `input_delay_s` (default `BOARD_INPUT_DELAY_S`, 50 ns)
+after its window ends. Reading a port before
 any window on it has arrived is an error (CtrlError), as is an unsupported instruction or running past
 `max_steps` instructions. Not modelled: the analog latencies of generators and readouts (equal offsets on
 every path), DDR4/MR buffers, time taggers, qnet/qcom, ARITH/DIV.
@@ -44,8 +48,13 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
-from ctrl.backends.qick.plan import INPUT_DELAY_S
+from ctrl.backends.qick.decode import decode_pmem, decode_wmem
 from ctrl.errors import CtrlError
+
+# The model board's latency from a window's end to its value at the tProc input. No published figure
+# exists; labs read after qick's wait_auto(0.1), which releases 10 cycles early (about 77 ns after the
+# window). The emitter assumes more (plan.INPUT_DELAY_S = 0.1 us), so its programs pass with room.
+BOARD_INPUT_DELAY_S = 0.05e-6
 
 _OUTSEL = {0: "product", 1: "dds", 2: "input", 3: "zero"}
 _SREG_NAMES = {
@@ -126,7 +135,7 @@ def interpret(
     read: Callable[[int, int], float],
     *,
     max_steps: int = 2_000_000,
-    input_delay_s: float = INPUT_DELAY_S,
+    input_delay_s: float = BOARD_INPUT_DELAY_S,
 ) -> Trace:
     """Run the program of `dump` on a model of the board `soccfg`; see the module docstring."""
     return _Machine(dump, soccfg, read, input_delay_s).run(max_steps)
@@ -162,9 +171,15 @@ class _Machine:
         self.fifo = int(self.tp.get("fifo_depth", 512))
         self.read_cb = read
         self.delta = math.ceil(input_delay_s * self.f_time - 1e-9)
-        self.prog = dump["prog_list"]
+        if "prog_list" in dump:
+            self.prog = dump["prog_list"]
+            self.waves = [dict(w) for w in dump.get("waves", [])]
+        elif "pmem" in dump:
+            self.prog = decode_pmem(dump["pmem"])
+            self.waves = decode_wmem(dump.get("wmem"))
+        else:
+            raise CtrlError("interpret: the program has neither an assembly list (prog_list) nor machine code (pmem)")
         self.labels = {k: _lit(v) for k, v in dump.get("labels", {}).items()}
-        self.waves = [dict(w) for w in dump.get("waves", [])]
         self.gen_chs = {int(k): v for k, v in dump.get("gen_chs", {}).items()}
         self.ro_chs = {int(k): v for k, v in dump.get("ro_chs", {}).items()}
         self.env_names: dict[int, dict[int, str]] = {}
@@ -446,6 +461,8 @@ class _Machine:
                     if not self.stack:
                         raise CtrlError("RET with an empty call stack")
                     target = self.stack.pop()
+                elif self.wait_loop(inst):
+                    pass
                 else:
                     taken = self.cond(inst)
                     if "WR" in inst:
@@ -465,9 +482,16 @@ class _Machine:
                         break
                     nxt = target
             elif cmd == "WAIT":
+                # what it assembles to: TEST s11 - #(t - 10), then JUMP to itself while negative (see wait_loop)
                 if inst.get("C_OP") != "time":
                     raise CtrlError(f"unsupported WAIT {inst.get('C_OP')}")
-                self.now = max(self.now, float(self.ref + _lit(inst["TIME"]) - _WAIT_OFFSET))
+                x = _lit(inst["TIME"]) - _WAIT_OFFSET
+                self.update_flags(self.get("s11") - x)
+                self.now += self.step_cycles
+                steps += 1
+                if self.flags[1]:
+                    self.now = max(self.now, float(self.ref + x))
+                self.update_flags(self.get("s11") - x)
             elif cmd == "TIME":
                 op = inst["C_OP"]
                 v = _lit(inst["LIT"]) if "LIT" in inst else self.get(inst["R1"]) if "R1" in inst else 0
@@ -516,6 +540,19 @@ class _Machine:
             pc_addr = nxt
         events = tuple(e for _, _, e in sorted(self.events, key=lambda x: (x[0], x[1])))
         return Trace(events, steps, self.s[12], tuple(sorted(self.dmem.items())))
+
+    def wait_loop(self, inst: dict) -> bool:
+        """A qick WAIT in machine code: JUMP to itself while s11 - #X < 0, updating the flags. Jump the clock
+        to its exit instead of spinning."""
+        if not (inst["CMD"] == "JUMP" and inst.get("IF") == "S" and inst.get("UF") == "1" and "WR" not in inst):
+            return False
+        m = re.fullmatch(r"s11 - #(-?\d+)", inst.get("OP", ""))
+        if m is None or self.address(inst) != int(inst["P_ADDR"]):
+            return False
+        if self.cond(inst):
+            self.now = max(self.now, float(self.ref + int(m.group(1))))
+        self.update_flags(self.alu(inst["OP"]))
+        return True
 
     def reg_wr(self, inst: dict) -> None:
         src = inst["SRC"]
