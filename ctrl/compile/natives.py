@@ -41,7 +41,7 @@ from ctrl.protocol.ir import ProtocolCircuit
 HALF_PI = math.pi / 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class NativeOp:
     name: str
     qubits: tuple[str, ...]  # device qubit names
@@ -50,6 +50,22 @@ class NativeOp:
     proxy: tuple[float, float] = (0.0, 0.0)  # angle in Clifford proxy X and proxy Z
     key: str = ""  # measurement key
     phases: tuple[tuple[str, float], ...] = field(default=())  # CZ: virtual-Z corrections by qubit
+
+    def __init__(
+        self,
+        name: str,
+        qubits: tuple[str, ...],
+        tag: str,
+        angle: float = 0.0,
+        proxy: tuple[float, float] = (0.0, 0.0),
+        key: str = "",
+        phases: tuple[tuple[str, float], ...] = (),
+    ) -> None:
+        # Writes the instance dict directly: the generated frozen __init__ goes through
+        # object.__setattr__ once per field, three times slower, and a program has thousands of these.
+        d = self.__dict__
+        d["name"], d["qubits"], d["tag"], d["angle"] = name, qubits, tag, angle
+        d["proxy"], d["key"], d["phases"] = proxy, key, phases
 
     def __repr__(self) -> str:
         extra = f" {self.angle:+.4f}" if self.name in ("RX", "RY", "VZ") else ""
@@ -77,19 +93,115 @@ class NativeCircuit:
 
 def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dict) -> NativeCircuit:
     """`qubit_names[i]` is the device qubit of protocol qubit i; `gates[frozenset((a, b))]` is the
-    coupler's calibration (with `.gate` "cz"/"ecr"/... and, for ECR, `.control`)."""
-    # Plain tuples (name, qubits, tag, angle, proxy, key, phases) until the merge is done: most pulses
-    # emitted here are fused away, and a frozen dataclass costs forty times a tuple to build.
+    coupler's calibration (with `.gate` "cz"/"ecr"/... and, for ECR, `.control`).
+
+    Same result as translating every op and then `_merge_items`, done faster: each distinct protocol op
+    is translated once into events (`_events`), and a run of one-qubit ops is carried as the sequence
+    of its (name, angle, proxy), fused (memoised) when something else touches the qubit."""
+    # Plain tuples (name, qubits, tag, angle, proxy, key, phases) until the end: most pulses are fused
+    # away, and even a lean dataclass costs ten times a tuple to build.
+    out: list = []  # a run's slot (the place of its last op) holds None until the run closes
+    runs: dict[str, list] = {}  # qubit -> [(name, angle, proxy) of its open run, slot, tag of its last op]
+    events_of: dict[tuple, tuple] = {}
+
+    def close(q: str) -> None:
+        members, slot, tag = runs.pop(q)
+        if len(members) == 1 and not _identity(members[0][1], members[0][2]):
+            name, angle, proxy = members[0]
+            out[slot] = (name, (q,), tag, angle, proxy, "", ())
+        else:
+            out[slot] = [(name, (q,), tag, angle, proxy, "", ()) for name, angle, proxy in _fused(members)]
+
+    for op in circuit.ops:
+        events = events_of.get((op.name, op.targets))
+        if events is None:
+            names = tuple(qubit_names[i] for i in op.targets)
+            events = events_of[op.name, op.targets] = _events(_translate(op.name, names, gates))
+        tag = op.tag
+        for event in events:
+            if event[0]:  # one-qubit ops extending the open run on a qubit
+                q = event[1]
+                run = runs.get(q)
+                if run is None:
+                    runs[q] = [event[2], len(out), tag]
+                else:
+                    out[run[1]] = None
+                    run[0] += event[2]
+                    run[1] = len(out)
+                    run[2] = tag
+                out.append(None)
+            else:
+                name, qubits, angle, proxy, phases = event[1]
+                for q in qubits:
+                    if q in runs:
+                        close(q)
+                out.append((name, qubits, tag, angle, proxy, op.key if name == "MEASURE" else "", phases))
+    for q in list(runs):
+        close(q)
+    flat: list[NativeOp] = []
+    for item in out:
+        if item is None:
+            continue
+        if item.__class__ is list:
+            flat.extend(NativeOp(*x) for x in item)
+        else:
+            flat.append(NativeOp(*item))
+    return NativeCircuit(tuple(flat), circuit.record)
+
+
+def _events(entries: tuple[tuple, ...]) -> tuple[tuple, ...]:
+    """A translated op as events: (False, native op) for an op that is not a one-qubit rotation, and
+    (True, qubit, (name, angle, proxy)...) for each stretch of one-qubit ops on a qubit, placed where
+    the stretch's last op is (where a merged run ends up)."""
+    events: list = []
+    stretch: dict[str, list] = {}
+    pending: dict[str, int] = {}  # qubit -> index in events of its open stretch
+
+    def finish(q: str) -> None:
+        events[pending.pop(q)] = (True, q, tuple(stretch.pop(q)))
+
+    for e in entries:
+        name, qubits, angle, proxy, _ = e
+        if name in _ONE_QUBIT:
+            q = qubits[0]
+            if q in pending:
+                events[pending[q]] = None
+                stretch[q].append((name, angle, proxy))
+            else:
+                stretch[q] = [(name, angle, proxy)]
+            pending[q] = len(events)
+            events.append(None)
+            continue
+        for q in qubits:
+            if q in pending:
+                finish(q)
+        events.append((False, e))
+    for q in list(pending):
+        finish(q)
+    return tuple(e for e in events if e is not None)
+
+
+def _identity(angle: float, proxy: tuple[float, float]) -> bool:
+    found = _IDENTITY.get((angle, proxy))
+    if found is None:
+        if len(_IDENTITY) >= 4096:
+            _IDENTITY.clear()
+        found = _IDENTITY[angle, proxy] = _identity_angles(angle, proxy)
+    return found
+
+
+def _translate(op_name: str, names: tuple[str, ...], gates: dict) -> tuple[tuple, ...]:
+    """The native ops (name, qubits, angle, proxy, phases) of one protocol op on device qubits `names`."""
     out: list[tuple] = []
     emit = out.append
-    phases_of: dict[frozenset, tuple] = {}
+    zero = (0.0, 0.0)
 
-    def pulse(axis: str, q: str, angle: float, tag: str, proxy: tuple[float, float] | None = None) -> None:
-        emit(("RX" if axis == "x" else "RY", (q,), tag, angle, proxy if proxy is not None else (angle, angle), "", ()))
+    def pulse(axis: str, q: str, angle: float, proxy: tuple[float, float] | None = None) -> None:
+        emit(("RX" if axis == "x" else "RY", (q,), angle, proxy if proxy is not None else (angle, angle), ()))
 
-    def hadamard(q: str, tag: str) -> None:
-        emit(("VZ", (q,), tag, math.pi, (math.pi, math.pi), "", ()))
-        emit(("RY", (q,), tag, HALF_PI, (HALF_PI, HALF_PI), "", ()))
+    def hadamard(q: str) -> None:
+        emit(("VZ", (q,), math.pi, (math.pi, math.pi), ()))
+        emit(("RY", (q,), HALF_PI, (HALF_PI, HALF_PI), ()))
 
     def coupler(a: str, b: str):
         cal = gates.get(frozenset((a, b)))
@@ -97,70 +209,63 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
             raise CtrlError(f"no usable coupler between {a} and {b}")
         return cal
 
-    def cz(a: str, b: str, tag: str) -> None:
+    def cz(a: str, b: str) -> None:
         cal = coupler(a, b)
         if cal.gate == "cz":
-            pair = frozenset((a, b))
-            phases = phases_of.get(pair)
-            if phases is None:
-                phases = phases_of[pair] = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
-            emit(("CZ", (a, b), tag, 0.0, (0.0, 0.0), "", phases))
+            phases = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+            emit(("CZ", (a, b), 0.0, zero, phases))
         elif cal.gate == "ecr":
-            hadamard(b, tag)
-            cx(a, b, tag)
-            hadamard(b, tag)
+            hadamard(b)
+            cx(a, b)
+            hadamard(b)
         else:
             raise CtrlError(f"coupler {a}-{b}: native gate {cal.gate!r} is not supported yet (cz, ecr are)")
 
-    def cx(c: str, t: str, tag: str) -> None:
+    def cx(c: str, t: str) -> None:
         cal = coupler(c, t)
         if cal.gate == "cz":
-            pulse("y", t, -HALF_PI, tag)
-            cz(c, t, tag)
-            pulse("y", t, HALF_PI, tag)
+            pulse("y", t, -HALF_PI)
+            cz(c, t)
+            pulse("y", t, HALF_PI)
         elif cal.gate == "ecr":
             if cal.control == c:
-                emit(("ECR", (c, t), tag, 0.0, (0.0, 0.0), "", ()))
-                pulse("x", c, math.pi, tag)
-                pulse("x", t, HALF_PI, tag)
-                emit(("VZ", (c,), tag, HALF_PI, (HALF_PI, HALF_PI), "", ()))
+                emit(("ECR", (c, t), 0.0, zero, ()))
+                pulse("x", c, math.pi)
+                pulse("x", t, HALF_PI)
+                emit(("VZ", (c,), HALF_PI, (HALF_PI, HALF_PI), ()))
             else:
-                hadamard(c, tag)
-                hadamard(t, tag)
-                cx(t, c, tag)
-                hadamard(c, tag)
-                hadamard(t, tag)
+                hadamard(c)
+                hadamard(t)
+                cx(t, c)
+                hadamard(c)
+                hadamard(t)
         else:
             raise CtrlError(f"coupler {c}-{t}: native gate {cal.gate!r} is not supported yet (cz, ecr are)")
 
-    for op in circuit.ops:
-        names = tuple(qubit_names[i] for i in op.targets)
-        tag = op.tag
-        name = op.name
-        if name == "R":
-            emit(("PREP", names, tag, 0.0, (0.0, 0.0), "", ()))
-        elif name == "RX":
-            emit(("PREP", names, tag, 0.0, (0.0, 0.0), "", ()))
-            pulse("y", names[0], HALF_PI, tag)
-        elif name == "RH":
-            emit(("PREP", names, tag, 0.0, (0.0, 0.0), "", ()))
-            pulse("y", names[0], math.pi / 4, tag, (HALF_PI, 0.0))
-        elif name == "RY_P4":
-            pulse("y", names[0], math.pi / 4, tag, (HALF_PI, 0.0))
-        elif name == "RY_M4":
-            pulse("y", names[0], -math.pi / 4, tag, (-HALF_PI, 0.0))
-        elif name == "CX":
-            cx(*names, tag)
-        elif name == "CZ":
-            cz(*names, tag)
-        elif name == "M":
-            emit(("MEASURE", names, tag, 0.0, (0.0, 0.0), op.key, ()))
-        elif name == "MX":
-            pulse("y", names[0], -HALF_PI, tag)
-            emit(("MEASURE", names, tag, 0.0, (0.0, 0.0), op.key, ()))
-        else:
-            raise CtrlError(f"no native translation for protocol op {name}")
-    return NativeCircuit(tuple(NativeOp(*item) for item in _merge_items(out)), circuit.record)
+    if op_name == "R":
+        emit(("PREP", names, 0.0, zero, ()))
+    elif op_name == "RX":
+        emit(("PREP", names, 0.0, zero, ()))
+        pulse("y", names[0], HALF_PI)
+    elif op_name == "RH":
+        emit(("PREP", names, 0.0, zero, ()))
+        pulse("y", names[0], math.pi / 4, (HALF_PI, 0.0))
+    elif op_name == "RY_P4":
+        pulse("y", names[0], math.pi / 4, (HALF_PI, 0.0))
+    elif op_name == "RY_M4":
+        pulse("y", names[0], -math.pi / 4, (-HALF_PI, 0.0))
+    elif op_name == "CX":
+        cx(*names)
+    elif op_name == "CZ":
+        cz(*names)
+    elif op_name == "M":
+        emit(("MEASURE", names, 0.0, zero, ()))
+    elif op_name == "MX":
+        pulse("y", names[0], -HALF_PI)
+        emit(("MEASURE", names, 0.0, zero, ()))
+    else:
+        raise CtrlError(f"no native translation for protocol op {op_name}")
+    return tuple(out)
 
 
 _ONE_QUBIT = frozenset(("RX", "RY", "VZ"))
@@ -181,7 +286,7 @@ def _merge_items(ops: list[tuple]) -> list[tuple]:
 
     def close(q: str) -> None:
         idx = run.pop(q)
-        if len(idx) < 2 and not _identity_angles(out[idx[0]][3], out[idx[0]][4]):
+        if len(idx) < 2 and not _identity(out[idx[0]][3], out[idx[0]][4]):
             return
         last = out[idx[-1]]
         fused = _fused(tuple((out[i][0], out[i][3], out[i][4]) for i in idx))
@@ -215,6 +320,7 @@ def _merge_items(ops: list[tuple]) -> list[tuple]:
 
 
 _FUSED: dict[tuple, tuple] = {}
+_IDENTITY: dict[tuple, bool] = {}
 
 
 def _fused(members: tuple[tuple[str, float, tuple[float, float]], ...]) -> tuple:
