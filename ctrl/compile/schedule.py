@@ -147,81 +147,108 @@ def schedule(
     hardware-agnostic scheduler (Qiskit's) models, for comparison; such a program is not playable."""
     if policy not in ("asap", "alap"):
         raise CtrlError(f"unknown scheduling policy {policy!r}: expected asap or alap")
-    lookup = _Needs(device, clock_hz)
-    demands = [lookup(op) for op in native.ops]
-    occupied = [d.channels for d in demands]
+    ops = native.ops
+    kinds, kind_of = _kinds(ops, _Needs(device, clock_hz))
+    used = kinds
     if not channels:
-        demands = [Need(d.duration, (), "", d.ready, d.tail) if d.exclusive or d.mux else d for d in demands]
+        used = [(Need(d.duration, (), "", d.ready, d.tail), qs) for d, qs in kinds]
     if policy == "asap":
-        starts, durations = _list_schedule(native.ops, demands)
+        starts, durations = _list_schedule(used, kind_of, [op.tag for op in ops])
     else:
-        rev = list(reversed(native.ops))
-        rstarts, rdur = _list_schedule(rev, list(reversed(demands)))
-        rtail = [d.tail for d in reversed(demands)]
-        end = max((s + d + t for s, d, t in zip(rstarts, rdur, rtail)), default=0)
+        rkind = kind_of[::-1]
+        rstarts, rdur = _list_schedule(used, rkind, [op.tag for op in reversed(ops)])
+        end = max((s + d + used[k][0].tail for s, d, k in zip(rstarts, rdur, rkind)), default=0)
         durations = rdur[::-1]
-        starts = [end - s - d - t for s, d, t in zip(rstarts[::-1], durations, [d.tail for d in demands])]
+        starts = [end - s - d - used[k][0].tail for s, d, k in zip(rstarts[::-1], durations, kind_of)]
         # Mirroring keeps every constraint (intervals stay disjoint or identical) and per-qubit order.
         shift = -min(starts, default=0)
         starts = [s + shift for s in starts]
-    out = [
-        TimedOp(op, s, dur, ch, s + d.ready if d.ready >= 0 else -1)
-        for op, s, dur, d, ch in zip(native.ops, starts, durations, demands, occupied)
-    ]
+    # What each op occupies is named also when channels=False: the program says where it would play.
+    shape = [(d.channels, d.ready) for d, _ in kinds]
+    out = []
+    for op, s, dur, k in zip(ops, starts, durations, kind_of):
+        chs, ready = shape[k]
+        out.append(TimedOp(op, s, dur, chs, s + ready if ready >= 0 else -1))
     order = sorted(range(len(out)), key=starts.__getitem__)  # stable: program order among equal starts
     return [out[i] for i in order]
 
 
-def _list_schedule(ops: list[NativeOp], demands: list[Need]) -> tuple[list[int], list[int]]:
-    """List scheduling over per-qubit order. Readouts of one readout group (`_readout_group`) on one
-    multiplexed generator are held until all of them can go, then fire as one block: a mux generator
-    plays its tones together, so readouts that trickle in one by one would queue behind each other.
+def _kinds(ops, lookup: _Needs) -> tuple[list[tuple[Need, tuple[str, ...]]], list[int]]:
+    """The distinct (Need, qubits) of a program and which one each op is: a program repeats a few
+    hundred of them thousands of times, so everything per kind is worked out once."""
+    index: dict[tuple, int] = {}
+    kinds: list[tuple[Need, tuple[str, ...]]] = []
+    kind_of = []
+    limit = HALF_PI + 1e-9
+    for op in ops:
+        name = op.name
+        key = (name, op.qubits, (name == "RY" or name == "RX") and not -limit <= op.angle <= limit)
+        k = index.get(key)
+        if k is None:
+            k = index[key] = len(kinds)
+            kinds.append((lookup(op), op.qubits))
+        kind_of.append(k)
+    return kinds, kind_of
+
+
+def _list_schedule(
+    kinds: list[tuple[Need, tuple[str, ...]]],
+    kind_of: list[int],
+    tags: list[str],
+    priority: list[int] | None = None,
+    batches: list | None = None,
+) -> tuple[list[int], list[int]]:
+    """List scheduling over per-qubit order: ops (op i is `kinds[kind_of[i]]`) are taken in order of
+    `priority` (default: program order) as soon as their predecessors on every qubit are placed, each
+    at the first time its qubits and channels allow (gaps left by earlier placements included).
+
+    Readouts of one batch on one multiplexed generator are held until all of them can go, then fire as
+    one block: a mux generator plays its tones together, so readouts that trickle in one by one would
+    queue behind each other. Batches: `batches[i]` if given, else the readout group of the op's tag
+    (`_readout_group`).
 
     Each channel's busy intervals are kept as sorted, disjoint start and end lists, so finding the
     first gap that fits is a bisection instead of a scan."""
-    n = len(ops)
+    n = len(kind_of)
     qubit_id: dict[str, int] = {}
-    by_qubits: dict[tuple[str, ...], tuple[int, ...]] = {}
-    op_qubits = []
-    for op in ops:
-        ids = by_qubits.get(op.qubits)
-        if ids is None:
-            ids = by_qubits[op.qubits] = tuple(qubit_id.setdefault(q, len(qubit_id)) for q in op.qubits)
-        op_qubits.append(ids)
     channel_id: dict[str, int] = {}
     mux_id: dict[str, int] = {}
-    # The same Need object recurs for every op of one kind on one qubit or coupler: translate each once.
-    translated: dict[int, tuple] = {}
-    for need in demands:
-        if id(need) not in translated:
-            translated[id(need)] = (
-                need.duration, need.tail, tuple(channel_id.setdefault(c, len(channel_id)) for c in need.exclusive),
-                mux_id.setdefault(need.mux, len(mux_id)) if need.mux else -1,
-            )  # fmt: skip
-    rows = [translated[id(need)] for need in demands]
-    dur = [r[0] for r in rows]
-    tail = [r[1] for r in rows]
-    chans = [r[2] for r in rows]
-    mux = [r[3] for r in rows]
-    free_op = [not r[2] and r[3] < 0 and r[0] == 0 for r in rows]
+    rows = [
+        (
+            tuple(qubit_id.setdefault(q, len(qubit_id)) for q in qubits), need.duration, need.tail,
+            tuple(channel_id.setdefault(c, len(channel_id)) for c in need.exclusive),
+            mux_id.setdefault(need.mux, len(mux_id)) if need.mux else -1,
+        )
+        for need, qubits in kinds
+    ]  # fmt: skip
+    # A channel that only ever serves ops on one qubit (its own drive or flux line, its own readout
+    # input) is kept free by that qubit's order already: track only the channels that are shared.
+    owners: dict[int, set[int]] = {}
+    for qs, _, _, cs, _ in rows:
+        for c in cs:
+            owners[c] = set(qs) if c not in owners else owners[c] & set(qs)
+    shared = {c for c, common in owners.items() if not common}
+    rows = [(qs, d, tl, kept, m, not kept and m < 0 and d == 0)
+            for qs, d, tl, cs, m in rows for kept in [tuple(c for c in cs if c in shared)]]  # fmt: skip
+    op_qubits, dur, tail, chans, mux, free_op = (list(col) for col in zip(*[rows[k] for k in kind_of]))
 
     last = [-1] * len(qubit_id)
     succ: list[list[int]] = [[] for _ in range(n)]
     waiting = [0] * n
-    for i in range(n):
-        for q in op_qubits[i]:
+    for i, qs in enumerate(op_qubits):
+        for q in qs:
             p = last[q]
             if p >= 0:
                 succ[p].append(i)
                 waiting[i] += 1
             last[q] = i
-    group_of: dict[int, tuple[str, int]] = {}
-    members: dict[tuple[str, int], list[int]] = {}
+    batch_of: dict[int, tuple] = {}
+    members: dict[tuple, int] = {}
     for i in range(n):
         if mux[i] >= 0:
-            key = (_readout_group(ops[i].tag), mux[i])
-            group_of[i] = key
-            members.setdefault(key, []).append(i)
+            key = (_readout_group(tags[i]) if batches is None else batches[i], mux[i])
+            batch_of[i] = key
+            members[key] = members.get(key, 0) + 1
 
     busy_s: list[list[int]] = [[] for _ in channel_id]
     busy_e: list[list[int]] = [[] for _ in channel_id]
@@ -231,9 +258,12 @@ def _list_schedule(ops: list[NativeOp], demands: list[Need]) -> tuple[list[int],
     qubit_free = [0] * len(qubit_id)
     starts = [0] * n
     durations = list(dur)
-    parked: dict[tuple[str, int], list[int]] = {}
-    ready = [i for i in range(n) if waiting[i] == 0]
+    parked: dict[tuple, list[int]] = {}
+    # The heap holds priority * n + index: lowest first, ties in program order.
+    key_of = list(range(n)) if priority is None else [priority[i] * n + i for i in range(n)]
+    ready = [key_of[i] for i in range(n) if waiting[i] == 0]
     heapq.heapify(ready)
+    push, pop = heapq.heappush, heapq.heappop
     done = 0
 
     def earliest(t: int, d: int, cs: tuple[int, ...], m: int) -> int:
@@ -262,18 +292,17 @@ def _list_schedule(ops: list[NativeOp], demands: list[Need]) -> tuple[list[int],
     def place(i: int, t: int, d: int) -> None:
         """Op i at t for d cycles; then its successors that take no time and no channel, at once."""
         nonlocal done
-        stack = [(i, t, d)]
-        while stack:
-            i, t, d = stack.pop()
+        while True:
             starts[i] = t
             durations[i] = d
             end = t + d + tail[i]
             for q in op_qubits[i]:
                 qubit_free[q] = end
-            if d > 0:
+            if d:
                 for c in chans[i]:
-                    k = bisect_right(busy_s[c], t)
-                    busy_s[c].insert(k, t)
+                    S = busy_s[c]
+                    k = bisect_right(S, t)
+                    S.insert(k, t)
                     busy_e[c].insert(k, t + d)
                 m = mux[i]
                 if m >= 0:
@@ -284,20 +313,29 @@ def _list_schedule(ops: list[NativeOp], demands: list[Need]) -> tuple[list[int],
                         block_e[m].insert(k, t + d)
                         block_d[m].insert(k, d)
             done += 1
+            nxt = -1
             for j in succ[i]:
                 waiting[j] -= 1
-                if waiting[j] == 0:
-                    if free_op[j]:
-                        stack.append((j, max(qubit_free[q] for q in op_qubits[j]), 0))
+                if not waiting[j]:
+                    if not free_op[j]:
+                        push(ready, key_of[j])
+                    elif nxt < 0:
+                        nxt = j
                     else:
-                        heapq.heappush(ready, j)
+                        place(j, max(qubit_free[q] for q in op_qubits[j]), 0)
+            if nxt < 0:
+                return
+            # A free successor takes no time and no channel: place it now, at its qubit's time.
+            i, d = nxt, 0
+            qs = op_qubits[i]
+            t = qubit_free[qs[0]] if len(qs) == 1 else max(qubit_free[q] for q in qs)
 
-    def place_block(idx: list[int]) -> None:
+    def place_batch(idx: list[int]) -> None:
         """Start readouts together at the first time every one of them can (padded to the longest)."""
         t = max(qubit_free[q] for i in idx for q in op_qubits[i])
         duration = max(dur[i] for i in idx)
         cs = tuple(sorted({c for i in idx for c in chans[i]}))
-        # Two readouts of the block on one readout input cannot share it: fall back to one at a time.
+        # Two readouts of the batch on one readout input cannot share it: fall back to one at a time.
         if len(cs) < sum(len(chans[i]) for i in idx):
             for i in sorted(idx):
                 place(i, earliest(max(qubit_free[q] for q in op_qubits[i]), dur[i], chans[i], mux[i]), dur[i])
@@ -308,22 +346,40 @@ def _list_schedule(ops: list[NativeOp], demands: list[Need]) -> tuple[list[int],
 
     while done < n:
         if not ready:
-            # Every remaining op waits on a held readout whose group cannot complete: release one group.
+            # Every remaining op waits on a held readout whose batch cannot complete: release one batch.
             key = min(parked, key=lambda k: min(parked[k]))
-            place_block(parked.pop(key))
+            place_batch(parked.pop(key))
             continue
-        i = heapq.heappop(ready)
+        i = pop(ready) % n
+        qs = op_qubits[i]
+        if len(qs) == 1:
+            t = qubit_free[qs[0]]
+        else:
+            t = max(qubit_free[q] for q in qs)
         if free_op[i]:
-            place(i, max((qubit_free[q] for q in op_qubits[i]), default=0), 0)
+            place(i, t, 0)
             continue
-        key = group_of.get(i)
-        if key is not None and len(members[key]) > 1:
-            parked.setdefault(key, []).append(i)
-            if len(parked[key]) == len(members[key]):
-                place_block(parked.pop(key))
-            continue
-        t = max((qubit_free[q] for q in op_qubits[i]), default=0)
-        place(i, earliest(t, dur[i], chans[i], mux[i]), dur[i])
+        m = mux[i]
+        if m >= 0:
+            key = batch_of[i]
+            if members[key] > 1:
+                held = parked.setdefault(key, [])
+                held.append(i)
+                if len(held) == members[key]:
+                    place_batch(parked.pop(key))
+                continue
+        cs = chans[i]
+        d = dur[i]
+        if m >= 0 or len(cs) > 1:
+            t = earliest(t, d, cs, m)
+        elif cs:
+            # One channel (a shared drive or flux line): the first gap from t that fits, inline.
+            S, E = busy_s[cs[0]], busy_e[cs[0]]
+            k = bisect_right(E, t)
+            while k < len(S) and S[k] < t + d:
+                t = E[k]
+                k += 1
+        place(i, t, d)
     return starts, durations
 
 
