@@ -108,7 +108,7 @@ def compile_program(
         placement={"method": placement.method, "expected_faults": round(placement.cost, 9),
                    "embeddings_scored": placement.considered},
     )  # fmt: skip
-    report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency))
+    report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end))
     report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s)
     return Compiled(program, placement, counts, report, tuple(log))
 
@@ -131,24 +131,42 @@ def _realtime_rule(device, placement, circuit):
 def critical_path(program: TimedProgram, latency: int = 0) -> int:
     """Longest chain of calibrated durations through per-qubit order, ignoring channel sharing, with the
     readout-to-decision latency after each check's last result (the attempt ends at its last decision)."""
+    return _timeline(program, latency)[0]
+
+
+def _timeline(program: TimedProgram, latency: int) -> tuple[int, dict[str, int]]:
+    """The critical path (see `critical_path`) and each qubit's idle cycles between its first and last
+    operation, in one walk over the program."""
     free: dict[str, int] = {}
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    busy: dict[str, int] = {}
     end = 0
     ready_at: dict[str, int] = {}
     for t in program.ops:  # time order respects per-qubit program order
-        qs = t.op.qubits
-        s = free.get(qs[0], 0)
-        if len(qs) > 1:
-            s = max([s] + [free.get(q, 0) for q in qs[1:]])
-        e = s + t.duration
-        for q in qs:
+        op = t.op
+        start, d = t.start, t.duration
+        s = 0
+        for q in op.qubits:
+            f = free.get(q, 0)
+            if f > s:
+                s = f
+            if q in first:
+                busy[q] += d
+                if start + d > last[q]:
+                    last[q] = start + d
+            else:
+                first[q], last[q], busy[q] = start, start + d, d
+        e = s + d
+        for q in op.qubits:
             free[q] = e
         if e > end:
             end = e
-        if t.op.key:
-            ready_at[t.op.key] = s + (t.ready - t.start)
+        if op.key:
+            ready_at[op.key] = s + (t.ready - start)
     for _, _, keys in program.checks:
         end = max(end, max(ready_at[k] for k in keys) + latency)
-    return end
+    return end, {q: last[q] - first[q] - busy[q] for q in program.qubits if q in first}
 
 
 @lru_cache(maxsize=1)
@@ -157,21 +175,9 @@ def _versions() -> tuple[tuple[str, str], ...]:
     return tuple(versions().items())
 
 
-def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, latency: int) -> dict:
-    lower = critical_path(program, latency)
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
-    busy: dict[str, int] = {}
-    for t in program.ops:  # by start time: a qubit's first op here is its earliest
-        s, d = t.start, t.duration
-        for q in t.op.qubits:
-            if q in first:
-                busy[q] += d
-                if s + d > last[q]:
-                    last[q] = s + d
-            else:
-                first[q], last[q], busy[q] = s, s + d, d
-    idle = {q: program.seconds(last[q] - first[q] - busy[q]) for q in program.qubits if q in first}
+def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, latency: int, last_end: int) -> dict:
+    lower, idle_cycles = _timeline(program, latency)
+    idle = {q: program.seconds(c) for q, c in idle_cycles.items()}
     return {
         "device": program.device,
         "calibration_hash": program.calibration_hash,
@@ -183,7 +189,7 @@ def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, 
                       "embeddings_scored": placement.considered},
         "native_gate_counts": counts,
         "duration_cycles": program.duration,
-        "last_operation_end_s": program.seconds(max(t.start + t.duration for t in program.ops)),
+        "last_operation_end_s": program.seconds(last_end),
         "duration_s": program.seconds(program.duration),
         "clock_hz": program.clock_hz,
         "critical_path_cycles": lower,
