@@ -12,7 +12,7 @@ what the board returned and what was derived from it, so the same data gives the
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ctrl.errors import CtrlError
@@ -26,6 +26,12 @@ class Results:
     path: Path
     header: dict
     batches: tuple[dict, ...]
+    lines: tuple[str, ...] = field(default=(), repr=False, compare=False)  # the batches as written
+
+    def __post_init__(self) -> None:
+        # each batch is serialised once, when it is added; the file is rewritten from these lines
+        if len(self.lines) != len(self.batches):
+            object.__setattr__(self, "lines", tuple(_line(b) for b in self.batches))
 
     def __repr__(self) -> str:
         return f"Results({self.path.name}: {len(self.batches)} batches, {self.shots} shots)"
@@ -57,10 +63,11 @@ def read_results(path: Path) -> Results | None:
     if not docs or not isinstance(docs[0], dict) or docs[0].get("format") != FORMAT:
         raise CtrlError(f"{path}: not a ctrl lab results file (expected a {FORMAT} header on line 1)")
     batches = tuple(docs[1:])
+    kept = tuple(lines[1:])
     for i, b in enumerate(batches):
         if not isinstance(b, dict) or b.get("batch") != i:
             raise CtrlError(f"{path}:{i + 2}: expected batch {i}, found {b.get('batch') if isinstance(b, dict) else b!r}")
-    return Results(path, docs[0], batches)
+    return Results(path, docs[0], batches, kept)
 
 
 def start(path: Path, identity: dict, header: dict, now_utc: str) -> Results:
@@ -87,7 +94,7 @@ def start(path: Path, identity: dict, header: dict, now_utc: str) -> Results:
     doc = dict(old.header) | {k: v for k, v in header.items() if k not in ("started_utc",)}
     doc["resumed_utc"] = list(old.header.get("resumed_utc", [])) + [now_utc]
     doc["finished_utc"] = None
-    res = Results(path, doc, old.batches)
+    res = Results(path, doc, old.batches, old.lines)
     write(res)
     return res
 
@@ -96,18 +103,20 @@ def append(res: Results, batch: dict) -> Results:
     """Add one completed batch and write the file; returns the extended results."""
     if batch.get("batch") != len(res.batches):
         raise CtrlError(f"{res.path}: batch {batch.get('batch')} out of order (expected {len(res.batches)})")
-    out = Results(res.path, res.header, res.batches + (batch,))
+    out = Results(res.path, res.header, res.batches + (batch,), res.lines + (_line(batch),))
     write(out)
     return out
 
 
 def finish(res: Results, now_utc: str, summary: dict) -> Results:
-    out = Results(res.path, dict(res.header) | {"finished_utc": now_utc, "summary": summary}, res.batches)
+    out = Results(res.path, dict(res.header) | {"finished_utc": now_utc, "summary": summary}, res.batches, res.lines)
     write(out)
     return out
 
 
 def write(res: Results) -> None:
-    lines = [json.dumps(res.header, sort_keys=True, separators=(",", ":"))]
-    lines += [json.dumps(b, sort_keys=True, separators=(",", ":")) for b in res.batches]
-    write_atomic(res.path, "\n".join(lines) + "\n")
+    write_atomic(res.path, "\n".join((_line(res.header),) + res.lines) + "\n")
+
+
+def _line(doc: dict) -> str:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
