@@ -373,6 +373,9 @@ def test_resource_errors_name_limit_board_and_operation():
     fails(lambda fw: fw["gens"][4].update(n_tones=4), r"board zcu216 gen 4: TimedOp\(.*MEASURE.*\): tone \d is not one of the 4 tones")
     fails(lambda fw: fw["tprocs"][0].update(f_time=400.0), r"board zcu216: clock-grid: .* 430.08 MHz .* 400 MHz")
     fails(lambda fw: fw["tprocs"][0].update(type="axis_tproc64x32_x8"), r"board zcu216: .*tProc v1")
+    # a polyphase filter with 100 MHz channels that cannot share one (qick refuses it only on a board)
+    fails(lambda fw: [r.update(pfb_dds_on_output=False, f_dds=200.0) for r in fw["readouts"] if "pfb_port" in r],
+          r"board zcu216 ro \d: PFB channel: Two tones on same PFB channel")
     # a generator slowed to 40 MHz fabric: the 35.6 ns pulses are 1 cycle long
     fails(lambda fw: fw["gens"][5].update(f_fabric=40.0),
           r"board zcu216 gen 5: minimum pulse length: (TimedOp\(.*\)|reset flip of Q9) plays 1 fabric cycles")

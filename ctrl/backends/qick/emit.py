@@ -352,6 +352,7 @@ def _board_program(plan: BoardPlan, fw: dict, usage: Usage) -> BoardProgram:
                 else:
                     prog.declare_readout(ch=ro, length=length, freq=decl.freq_hz / 1e6, phase=decl.phase_deg,
                                          gen_ch=decl.gen)  # fmt: skip
+            _check_pfb(prog, soccfg, b)
             writer = _Writer(prog, plan, usage, fw)
             for name, c in plan.configs.items():
                 prog.add_readoutconfig(ch=c.ro, name=name, freq=c.freq_hz / 1e6, phase=c.phase_deg, gen_ch=c.gen)
@@ -406,6 +407,26 @@ def _board_program(plan: BoardPlan, fw: dict, usage: Usage) -> BoardProgram:
     code = {"pmem": [list(map(int, w)) for w in prog.binprog["pmem"]],
             "wmem": [list(map(int, w)) for w in prog.binprog["wmem"] or []]}  # fmt: skip
     return BoardProgram(b, header + asm, dump, firmware_text, usage.as_dict(), plan, code)
+
+
+def _check_pfb(prog, soccfg, board: str) -> None:
+    """What qick's config_readouts does when a board runs the program: compute each static readout's
+    polyphase-filter channel and refuse two tones on one channel of a PFB that cannot share it."""
+    pfbs: dict[str, list] = {}
+    for ch, cfg in prog.ro_chs.items():
+        rocfg = soccfg["readouts"][ch]
+        if "tproc_ctrl" in rocfg or "pfb_port" not in rocfg:
+            continue
+        gen = cfg.get("gen_ch")
+        mixer = prog.gen_chs[gen]["mixer_freq"]["rounded"] if gen in prog.gen_chs and "mixer_freq" in prog.gen_chs[gen] else 0
+        regs = dict(cfg["ro_config"])
+        soccfg.calc_ro_freq(rocfg, cfg, regs, prog.ABSOLUTE_FREQS, mixer, prog.FLIP_DOWNCONVERSION)
+        others = pfbs.setdefault(rocfg["ro_fullpath"], [])
+        try:
+            soccfg.check_pfb_collisions(rocfg, regs, others)
+        except RuntimeError as e:
+            raise CtrlError(f"board {board} ro {ch}: PFB channel: {' '.join(str(e).split())}") from None
+        others.append(regs)
 
 
 def _program_text(w: _Writer, plan: BoardPlan) -> None:
