@@ -38,24 +38,25 @@ def main() -> None:
     args = ap.parse_args()
     figures = []
     print(f"{'device':<16}{'d':>2} {'compile s':>10} {'emit s':>8} {'replay s':>9}  board      "
-          f"{'pmem':>11} {'wmem':>10} {'env %':>6} {'plays':>6} {'trig':>5} {'rt dec':>6}")  # fmt: skip
+          f"{'pmem':>11} {'wmem':>10} {'env %':>6} {'plays':>6} {'trig':>5} {'rt dec':>6} {'slack':>6}")  # fmt: skip
     for name, d in CASES:
         device = load_device(ROOT / "device_configs" / f"{name}.yaml")
         compiled, t_compile = timed(lambda: compile_program(device, d), 1, first=True)
         program = compiled.program
         programs, t_emit = timed(lambda: emit_qick(device, program), args.repeat)
         one, _ = timed(lambda: emit_qick(device, program, attempts=1), 1)
-        t_replay = 0.0
+        t_replay, slack = 0.0, []
         for bp in one.boards:
-            _, t = timed(lambda: interpret(bp.dump_dict(), bp.firmware_dict(), lambda ro, t: -1e9), 1)
+            trace, t = timed(lambda: interpret(bp.dump_dict(), bp.firmware_dict(), lambda ro, t: -1e9), 1)
             t_replay += t
+            slack.append(min(e.scheduled - e.issued for e in trace.events if e.kind in ("pulse", "trigger", "config")))
         rt = len(programs.report["realtime_decisions"])
         for i, bp in enumerate(programs.boards):
             u = bp.usage
             env = max((v["used"] / v["maxlen"] for v in u["envelope_samples"].values() if v["maxlen"]), default=0.0)
             head = f"{name:<16}{d:>2} {t_compile:>10.3f} {t_emit:>8.3f} {t_replay:>9.3f}" if i == 0 else " " * 48
             print(f"{head}  {bp.board:<10} {u['pmem_words']:>5}/{u['pmem_size']:<5} {u['wmem_words']:>4}/{u['wmem_size']:<5}"
-                  f" {100 * env:>5.1f} {u['waveform_plays']:>6} {u['triggers']:>5} {rt:>6}")  # fmt: skip
+                  f" {100 * env:>5.1f} {u['waveform_plays']:>6} {u['triggers']:>5} {rt:>6} {slack[i]:>6}")  # fmt: skip
             figures.append({
                 "device": name, "distance": d, "board": bp.board, "pmem_words": u["pmem_words"],
                 "pmem_size": u["pmem_size"], "wmem_words": u["wmem_words"], "wmem_size": u["wmem_size"],
@@ -63,10 +64,11 @@ def main() -> None:
                 "triggers": u["triggers"], "realtime_decisions": rt, "compile_s": round(t_compile, 4),
                 "emit_s": round(t_emit, 4), "replay_one_slot_s": round(t_replay, 4),
                 "reset_cycles": programs.report["reset_cycles"], "attempt_cycles": program.duration,
-                "abort_duration_cycles": program.abort_duration,
+                "abort_duration_cycles": program.abort_duration, "min_issue_slack_cycles": slack[i],
             })  # fmt: skip
     print("emit s: emit_qick (all boards, 1000 attempt slots, median) next to compile s: compile_program "
-          "(placement to timed program, first call in the process); replay s: the interpreter on a one-slot program, all results passing")
+          "(placement to timed program, first call in the process); replay s: the interpreter on a one-slot program, all results passing; slack: fewest timing cycles by "
+          "which the tProc issues a timed instruction ahead of its time on that replay")
     print(json.dumps({"qick_emission": figures}, sort_keys=True))
 
 
