@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import ctrl.backends.qick as qick_backend
 import ctrl.compile.pipeline as pipeline
 from ctrl.cli import main
 from ctrl.compile.pipeline import compile_program, write_outputs
@@ -68,6 +69,7 @@ def calls(monkeypatch):
     wrap(pipeline, "to_native", "natives")
     wrap(pipeline, "schedule", "schedule")
     wrap(pipeline, "timed_to_stim", "stim")
+    wrap(qick_backend, "emit_qick", "qick")  # looked up there by write_outputs and by the driver at call time
     return counts
 
 
@@ -79,8 +81,10 @@ def day0(tmp_path: Path, device_file: Path, cache: Path) -> Path:
 
 
 def full(device_file: Path, out: Path):
-    compiled = compile_program(load_device(device_file), 3)
-    return compiled, write_outputs(compiled, out)
+    """What `ctrl compile` writes, QICK programs included."""
+    device = load_device(device_file)
+    compiled = compile_program(device, 3)
+    return compiled, write_outputs(compiled, out, device)
 
 
 def assert_same_outputs(full_paths, full_dir: Path, re_dir: Path):
@@ -197,10 +201,10 @@ def _edit_metadata(doc):
 @pytest.mark.parametrize(
     "edit, kind, expected_calls",
     [
-        (_edit_metadata, METADATA, {}),
-        (_edit_pulse, PULSE, {}),
-        (_edit_quality, QUALITY, {"placement": 1}),
-        (_edit_timing, TIMING, {"natives": 1, "schedule": 1, "stim": 1}),
+        (_edit_metadata, METADATA, {"qick": 1}),
+        (_edit_pulse, PULSE, {"qick": 1}),
+        (_edit_quality, QUALITY, {"placement": 1, "qick": 1}),
+        (_edit_timing, TIMING, {"natives": 1, "schedule": 1, "stim": 1, "qick": 1}),
     ],
     ids=["metadata", "pulse", "quality", "timing"],
 )
@@ -216,7 +220,7 @@ def test_recompile_equals_full_compile_with_less_work(tmp_path, calls, edit, kin
     assert work == expected_calls, work
     calls.clear()
     compiled, paths = full(new, tmp_path / "full")
-    assert dict(calls) == {"placement": 1, "natives": 1, "schedule": 1, "stim": 1}  # a full compile, for scale
+    assert dict(calls) == {"placement": 1, "natives": 1, "schedule": 1, "stim": 1, "qick": 1}  # a full compile
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
     assert doc["equals_full_compile"] is True and not doc["placement"]["moved"]
     assert set(doc["compile_passes_skipped"]) >= {"natives", "schedule"} or kind == TIMING
@@ -241,7 +245,7 @@ def test_cz_virtual_z_corrections_are_patched_into_the_kept_program(tmp_path, ca
     yesterday = day0(tmp_path, old, cache)
     calls.clear()
     rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
-    assert rec.diff.classes == (PULSE,) and dict(calls) == {}
+    assert rec.diff.classes == (PULSE,) and dict(calls) == {"qick": 1}
     compiled, paths = full(new, tmp_path / "full")
     assert compiled.program.ops != probe.program.ops  # the phases are in the program
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
@@ -325,8 +329,14 @@ def test_unchanged_input_never_recompiles(tmp_path, calls):
     calls.clear()
     rec, doc, _ = run(yesterday, old, tmp_path / "again", cache_dir=cache)
     assert dict(calls) == {} and rec.action == "unchanged" and rec.passes_run == ()
-    for name in ("program.json", "program.stim"):
-        assert (tmp_path / "again" / name).read_bytes() == (yesterday / name).read_bytes()
+    reused = sorted(p.name for p in yesterday.iterdir() if p.name != "recompile.json")
+    assert any(n.startswith("qick_") for n in reused)
+    for name in reused:
+        if name == "report.json":  # the same up to the passes run: yesterday's compile, today none
+            a, b = (json.loads((d / name).read_text()) for d in (yesterday, tmp_path / "again"))
+            assert a.pop("passes") and b.pop("passes") == [] and a == b
+        else:
+            assert (tmp_path / "again" / name).read_bytes() == (yesterday / name).read_bytes(), name
     # and through the cache's own compile
     c = CompileCache(cache)
     dev = load_device(old)
@@ -363,7 +373,7 @@ def test_recompile_chains_day_after_day(tmp_path, calls):
         _edit_pulse(doc)
 
     rec, _, _ = run(tmp_path / "day1", variant(tmp_path, "d2", both), tmp_path / "day2", cache_dir=cache)
-    assert rec.diff.classes == (PULSE,) and dict(calls) == {}
+    assert rec.diff.classes == (PULSE,) and dict(calls) == {"qick": 1}
     _, paths = full(tmp_path / "d2.yaml", tmp_path / "full")
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "day2")
 

@@ -7,14 +7,20 @@ and the cache holds it); today's calibration changes either pulse parameters onl
 +1 %, every readout threshold +0.5) or durations (every single-qubit gate 4 ns longer). Timed, with the new
 device already loaded (both paths read it the same way):
 
-- full compile: `compile_program(new, d)` + `write_outputs` (program.json, program.stim, report.json);
-- recompile: `load_previous(folder)` + `recompile` + `write` (the same three files, plus compile_inputs.json
-  and recompile.json, and the cache entry), with today's cache entry removed before every run so each run
-  does the work rather than finding it cached.
+- full compile: `compile_program(new, d)` + `write_outputs(..., device)`, what `ctrl compile` does
+  (program.json, program.stim, report.json, and the QICK tProc v2 programs per board);
+- recompile: `load_previous(folder)` + `recompile` + `write` (the same files, plus compile_inputs.json and
+  recompile.json, and the cache entry), with today's cache entry removed before every run so each run does
+  the work rather than finding it cached.
 
-Every recompiled folder is checked against the full compile: program.json and program.stim byte for byte,
-report.json up to its `passes`. Medians of `--repeat` runs (fewer on the slow device). The last line is JSON
-with every figure.
+The QICK emission (`emit_qick`) is timed on its own too: a pulse change reaches the QICK programs, so the
+recompile emits them again from the kept timed program, and that emission bounds its speed. Two more
+comparisons: without the QICK programs (program.json, program.stim, report.json only, as before the
+emitter), and with no files at all (`compile_program` against `load_previous` + `recompile`).
+
+Every recompiled folder is checked against the full compile: every file byte for byte, report.json up to
+its `passes`. Medians of `--repeat` runs (fewer on the slow device). The last line is JSON with every
+figure.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from pathlib import Path
 
 import yaml
 
+from ctrl.backends.qick import emit_qick
 from ctrl.compile.pipeline import compile_program, write_outputs
 from ctrl.device import load_device
 from ctrl.recompile import CompileCache, load_previous, recompile, run, write
@@ -69,8 +76,8 @@ def _median(fn, repeat: int, before=None) -> tuple[float, object]:
 
 
 def _same(full_dir: Path, re_dir: Path) -> bool:
-    for name in ("program.json", "program.stim"):
-        if (full_dir / name).read_bytes() != (re_dir / name).read_bytes():
+    for path in full_dir.iterdir():
+        if path.name != "report.json" and path.read_bytes() != (re_dir / path.name).read_bytes():
             return False
     a, b = (json.loads((d / "report.json").read_text()) for d in (full_dir, re_dir))
     a.pop("passes"), b.pop("passes")
@@ -88,6 +95,7 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
         new = load_device(_variant(folder, base, kind, edit))
         full_s, compiled = _median(lambda: _full(new, distance, folder / f"full_{kind}"), repeat)
         compile_s, _ = _median(lambda: compile_program(new, distance), repeat)
+        qick_s, _ = _median(lambda: emit_qick(new, compiled.program), repeat)
         key = recompile(load_previous(folder / "day0", new), new, cache=cache).key
 
         def drop() -> None:  # so that every run recompiles instead of finding today's result cached
@@ -100,6 +108,14 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
 
         re_s, rec = _median(again, repeat, drop)
         drop()
+        # the same without the QICK programs (program.json, program.stim, report.json only)
+        bare_full_s, _ = _median(lambda: write_outputs(compile_program(new, distance), folder / "bare_full"), repeat)
+
+        def bare(out: Path = folder / f"bare_{kind}"):
+            write(recompile(load_previous(folder / "day0", new), new, cache=cache), out, new, cache, qick=False)
+
+        bare_re_s, _ = _median(bare, repeat, drop)
+        drop()
         core_s, _ = _median(lambda: recompile(load_previous(folder / "day0", new), new, cache=cache), repeat, drop)
         figures[kind] = {
             "full_compile_and_write_s": full_s,
@@ -108,6 +124,9 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
             "recompile_only_s": core_s,
             "speedup": full_s / re_s,
             "speedup_without_writing": compile_s / core_s,
+            "qick_emission_s": qick_s,
+            "without_qick": {"full_compile_and_write_s": bare_full_s, "recompile_and_write_s": bare_re_s,
+                             "speedup": bare_full_s / bare_re_s},
             "action": rec.action,
             "passes_run": list(rec.passes_run),
             "outputs_equal_full_compile": _same(folder / f"full_{kind}", folder / f"re_{kind}"),
@@ -117,7 +136,7 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
 
 def _full(new, distance: int, out: Path):
     compiled = compile_program(new, distance)
-    write_outputs(compiled, out)
+    write_outputs(compiled, out, new)
     return compiled
 
 
@@ -126,8 +145,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
     results = []
-    print(f"{'device':<16} {'d':>2} {'change':<7} {'full compile':>13} {'recompile':>11} {'speedup':>8}   "
-          f"{'(compile only':>13} {'recompile only':>15} {'speedup)':>9}  outputs   passes run")  # fmt: skip
+    print(f"{'device':<16} {'d':>2} {'change':<7} {'full compile':>13} {'recompile':>11} {'speedup':>8} "
+          f"{'QICK emission':>14}  {'w/o QICK: full':>15} {'recompile':>10} {'speedup':>8}   "
+          f"{'no files: full':>15} {'recompile':>10} {'speedup':>8}  outputs   passes run")  # fmt: skip
     for base, d in CASES:
         with tempfile.TemporaryDirectory() as tmp:
             slow = base == "heavyhex65_ecr"
@@ -136,9 +156,12 @@ def main() -> None:
         for kind in ("pulse", "timing"):
             f = r[kind]
             print(f"{base:<16} {d:>2} {kind:<7} {f['full_compile_and_write_s'] * 1e3:10.1f} ms "
-                  f"{f['recompile_and_write_s'] * 1e3:8.1f} ms {f['speedup']:7.1f}x   "
-                  f"{f['full_compile_only_s'] * 1e3:10.1f} ms {f['recompile_only_s'] * 1e3:12.1f} ms "
-                  f"{f['speedup_without_writing']:8.1f}x  {'equal' if f['outputs_equal_full_compile'] else 'DIFFER'}"
+                  f"{f['recompile_and_write_s'] * 1e3:8.1f} ms {f['speedup']:7.1f}x "
+                  f"{f['qick_emission_s'] * 1e3:11.1f} ms  "
+                  f"{f['without_qick']['full_compile_and_write_s'] * 1e3:12.1f} ms "
+                  f"{f['without_qick']['recompile_and_write_s'] * 1e3:7.1f} ms {f['without_qick']['speedup']:7.1f}x   "
+                  f"{f['full_compile_only_s'] * 1e3:12.1f} ms {f['recompile_only_s'] * 1e3:7.1f} ms "
+                  f"{f['speedup_without_writing']:7.1f}x  {'equal' if f['outputs_equal_full_compile'] else 'DIFFER'}"
                   f"     {','.join(f['passes_run']) or '-'}")  # fmt: skip
     print(json.dumps({"bench_recompile": results}, sort_keys=True))
 

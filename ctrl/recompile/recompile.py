@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -289,8 +290,11 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
         decision = PlacementDecision(False, why, q, q, cost, cost, None, margin)
 
     key = compile_key(new, d, policy, exclude, None if searched else chosen)
-    hit = cache.get(key) if cache is not None else None
     classes = diff.classes
+    if old_passes and key.digest == old_key.digest:
+        why = "the previous device file had not been compiled: compiled it; nothing changed since"
+        return Recompiled(old.derived(passes=old_passes), diff, "full", why, decision, searched, key, None, old, (), prev)
+    hit = cache.get(key) if cache is not None else None
     if hit is not None:
         entry = hit.derived(passes=tuple(log.records), files=hit.files)
         action = "unchanged" if not diff else "cached"
@@ -428,46 +432,82 @@ def _same_schedule(a, b) -> bool:
     return True
 
 
-def _report_json(entry: Entry) -> str:
+def _report_json(entry: Entry, qick_report: dict | None) -> str:
     # the form ctrl.compile.pipeline.write_outputs gives report.json
     doc = dict(entry.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in entry.passes]}
+    if qick_report is not None:
+        doc["qick"] = qick_report
     return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 
 
-_REUSABLE = {"program.json", "program.stim", "report.json"}
+_PROGRAM_FILES = ("program.json", "program.stim")
 _SCHEDULE_FIELDS = ("device", "wiring_hash", "distance", "clock_hz", "qubits", "roles", "record", "checks",
                     "decisions", "duration", "abort_duration")  # fmt: skip
 
 
-def emit(rec: Recompiled, out: Path | str) -> tuple[dict[str, bytes], str]:
-    """`write_outputs(rec.compiled, out)`, reusing the bytes of the compile it was patched from where they
-    cannot have changed. Returns (files written by relative path, how they were produced).
+def _known_program_file(name: str) -> bool:
+    return name in _PROGRAM_FILES or name == "report.json"
+
+
+def _known_output(name: str) -> bool:
+    """Files write_outputs writes that this reuse knows how to produce."""
+    if name in _PROGRAM_FILES or name == "report.json":
+        return True
+    return bool(re.fullmatch(r"(qick_[^/]+\.(asm|json)|firmware_[^/]+\.json)", name))
+
+
+def emit(rec: Recompiled, out: Path | str, device: Device | None = None) -> tuple[dict[str, bytes], str]:
+    """`write_outputs(rec.compiled, out, device)`, reusing the bytes of the compile it was patched from
+    where they cannot have changed. Returns (files written by relative path, how they were produced).
 
     Reuse needs the base's files (kept in the cache) and the same schedule: then program.stim (the
     Clifford proxy does not see the calibration) is the base's, program.json the base's with the new
-    calibration hash (when nothing else in it changed), report.json is rendered. Any other output (an
-    emitter this function does not know) may carry pulse parameters: then write_outputs does it all."""
+    calibration hash (when nothing else in it changed), and the QICK programs, which carry the pulse
+    parameters, are emitted again from the kept timed program (`emit_qick`). An output file this function
+    does not know makes write_outputs do it all."""
     out = Path(out)
     base, new = rec.base, rec.entry
-    reusable = (base is not None and set(base.files) <= _REUSABLE
-                and {"program.json", "program.stim"} <= set(base.files)
+    reusable = (base is not None and all(_known_output(k) for k in base.files)
+                and all(k in base.files for k in _PROGRAM_FILES)
                 and all(base.header[k] == new.header[k] for k in _SCHEDULE_FIELDS))  # fmt: skip
     same_ops = reusable and new.same_ops(base)
-    if reusable and (same_ops or _same_schedule(base.compiled.program, new.compiled.program)):
-        files: dict[str, bytes] = {"program.stim": base.files["program.stim"]}
-        text, old_hash = base.files["program.json"], base.header["calibration_hash"].encode()
-        if same_ops and new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1:
-            files["program.json"] = text.replace(old_hash, new.header["calibration_hash"].encode())
-            how = "program.stim reused, program.json patched (calibration hash)"
-        else:
-            files["program.json"] = new.compiled.program.to_json().encode()
-            how = "program.stim reused, program.json rendered"
-        files["report.json"] = _report_json(new).encode()
-        for name in ("program.json", "program.stim", "report.json"):
-            write_atomic(out / name, files[name])
-        return files, how
-    paths = write_outputs(new.compiled, out)
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in paths}, "write_outputs"
+    if not (reusable and (same_ops or _same_schedule(base.compiled.program, new.compiled.program))):
+        paths = write_outputs(new.compiled, out, device)
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in paths}, "write_outputs"
+    has_qick = any(not _known_program_file(k) for k in base.files)
+    if (same_ops and new.header == base.header and "report.json" in base.files
+            and has_qick == (device is not None)):  # fmt: skip
+        # nothing the outputs depend on changed (a cached result): every file as it was, passes aside
+        doc = json.loads(base.files["report.json"])
+        doc["passes"] = [{"name": p.name, "kind": p.kind} for p in new.passes]
+        files = {k: v for k, v in base.files.items() if k != "report.json"}
+        files["report.json"] = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+        for name, data in sorted(files.items()):
+            write_atomic(out / name, data)
+        return files, "every file reused"
+    qick = None
+    if device is not None:  # first, as write_outputs does: a refused program leaves the folder as it was
+        from ctrl.backends.qick import emit_qick
+
+        qick = emit_qick(device, new.compiled.program)
+    files: dict[str, bytes] = {"program.stim": base.files["program.stim"]}
+    text, old_hash = base.files["program.json"], base.header["calibration_hash"].encode()
+    if same_ops and new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1:
+        files["program.json"] = text.replace(old_hash, new.header["calibration_hash"].encode())
+        how = "program.stim reused, program.json patched (calibration hash)"
+    else:
+        files["program.json"] = new.compiled.program.to_json().encode()
+        how = "program.stim reused, program.json rendered"
+    for name in _PROGRAM_FILES:
+        write_atomic(out / name, files[name])
+    if qick is not None:
+        from ctrl.backends.qick import write_qick
+
+        files |= {p.relative_to(out).as_posix(): p.read_bytes() for p in write_qick(qick, out)}
+        how += ", QICK programs emitted from the kept timed program"
+    files["report.json"] = _report_json(new, qick.report if qick is not None else None).encode()
+    write_atomic(out / "report.json", files["report.json"])
+    return files, how
 
 
 def compile_inputs(device: Device, placement: Placement, distance: int, policy: str = "asap", exclude=(),
@@ -497,13 +537,14 @@ def write_compile_inputs(out: Path | str, device: Device, compiled: Compiled, po
 
 
 def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache | None = None,
-          emulation: dict | None = None) -> tuple[list[Path], dict]:  # fmt: skip
-    """The outputs (`emit`), compile_inputs.json and recompile.json; the result and its files go into the
-    cache. Returns (paths written, the recompile report)."""
+          emulation: dict | None = None, qick: bool = True) -> tuple[list[Path], dict]:  # fmt: skip
+    """The outputs (`emit`: what `ctrl compile` writes, QICK programs included unless `qick` is false),
+    compile_inputs.json and recompile.json; the result and its files go into the cache. Returns (paths
+    written, the report)."""
     out = Path(out)
-    files, how = emit(rec, out)
+    files, how = emit(rec, out, device if qick else None)
     if cache is not None:
-        cache.put(rec.key, rec.entry.derived(passes=(), files={k: v for k, v in files.items() if k != "report.json"}))
+        cache.put(rec.key, rec.entry.derived(passes=(), files=files))
     prev = rec.previous
     write_atomic(out / INPUTS_FILE, compile_inputs(device, rec.entry.placement, prev.distance, prev.policy,
                                                    prev.exclude, rec.searched))  # fmt: skip
