@@ -159,7 +159,8 @@ def check_attempt(device, program, traces: dict, base: int) -> int:
     n = 0
 
     def take(board, kind, ch, lo, hi):
-        got = [e for e in pool[board] if e.kind == kind and e.channel == ch and lo <= e.t <= hi and id(e) not in claimed]
+        got = [e for e in pool[board]
+               if e.kind == kind and e.channel == ch and lo <= e.t <= hi and id(e) not in claimed]
         return sorted(got, key=lambda e: e.t)
 
     for kind, board, ch, t, specs in frames_and_expectations(device, program):
@@ -355,8 +356,9 @@ def test_too_large_for_a_small_program_memory():
     device, program, _ = compiled("planar16_d3", 3)
     fw = device.firmware_config("zcu216")
     fw["tprocs"][0]["pmem_size"] = 1024
-    with pytest.raises(CtrlError, match=r"board zcu216: program memory: (TimedOp\(.*\)|decision \d+ \(.*\)) needs instruction word 1025, "
-                                        r"more than pmem_size 1024"):  # fmt: skip
+    pattern = (r"board zcu216: program memory: (TimedOp\(.*\)|decision \d+ \(.*\)) needs instruction word 1025, "
+               r"more than pmem_size 1024")
+    with pytest.raises(CtrlError, match=pattern):
         emit_qick(device, program, attempts=2, firmware={"zcu216": fw})
 
 
@@ -374,7 +376,8 @@ def test_resource_errors_name_limit_board_and_operation():
     fails(lambda fw: fw["gens"][3].update(maxlen=4000),
           r"board zcu216 gen 3: envelope memory: TimedOp\(.*ECR.*\) needs a flat_top envelope .* exceed maxlen 4000")
     fails(lambda fw: fw["tprocs"][0].update(dmem_size=1), r"board zcu216: data memory: 2 attempt slots")
-    fails(lambda fw: fw["gens"][4].update(n_tones=4), r"board zcu216 gen 4: TimedOp\(.*MEASURE.*\): tone \d is not one of the 4 tones")
+    fails(lambda fw: fw["gens"][4].update(n_tones=4),
+          r"board zcu216 gen 4: TimedOp\(.*MEASURE.*\): tone \d is not one of the 4 tones")
     fails(lambda fw: fw["tprocs"][0].update(f_time=400.0), r"board zcu216: clock-grid: .* 430.08 MHz .* 400 MHz")
     fails(lambda fw: fw["tprocs"][0].update(type="axis_tproc64x32_x8"), r"board zcu216: .*tProc v1")
     # a polyphase filter with 100 MHz channels that cannot share one (qick refuses it only on a board)

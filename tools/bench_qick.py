@@ -55,7 +55,8 @@ def main() -> None:
             u = bp.usage
             env = max((v["used"] / v["maxlen"] for v in u["envelope_samples"].values() if v["maxlen"]), default=0.0)
             head = f"{name:<16}{d:>2} {t_compile:>10.3f} {t_emit:>8.3f} {t_replay:>9.3f}" if i == 0 else " " * 48
-            print(f"{head}  {bp.board:<10} {u['pmem_words']:>5}/{u['pmem_size']:<5} {u['wmem_words']:>4}/{u['wmem_size']:<5}"
+            print(f"{head}  {bp.board:<10} {u['pmem_words']:>5}/{u['pmem_size']:<5} "
+                  f"{u['wmem_words']:>4}/{u['wmem_size']:<5}"
                   f" {100 * env:>5.1f} {u['waveform_plays']:>6} {u['triggers']:>5} {rt:>6} {slack[i]:>6}")  # fmt: skip
             figures.append({
                 "device": name, "distance": d, "board": bp.board, "pmem_words": u["pmem_words"],
@@ -67,8 +68,9 @@ def main() -> None:
                 "abort_duration_cycles": program.abort_duration, "min_issue_slack_cycles": slack[i],
             })  # fmt: skip
     print("emit s: emit_qick (all boards, 1000 attempt slots, median) next to compile s: compile_program "
-          "(placement to timed program, first call in the process); replay s: the interpreter on a one-slot program, all results passing; slack: fewest timing cycles by "
-          "which the tProc issues a timed instruction ahead of its time on that replay")
+          "(placement to timed program, first call in the process);")
+    print("replay s: the interpreter on a one-slot program, all results passing; slack: fewest timing cycles by "
+          "which the tProc issues a timed instruction ahead of its time in that replay")
     print(json.dumps({"qick_emission": figures}, sort_keys=True))
 
 

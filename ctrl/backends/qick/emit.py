@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -418,7 +417,8 @@ def _check_pfb(prog, soccfg, board: str) -> None:
         if "tproc_ctrl" in rocfg or "pfb_port" not in rocfg:
             continue
         gen = cfg.get("gen_ch")
-        mixer = prog.gen_chs[gen]["mixer_freq"]["rounded"] if gen in prog.gen_chs and "mixer_freq" in prog.gen_chs[gen] else 0
+        decl = prog.gen_chs.get(gen, {})
+        mixer = decl["mixer_freq"]["rounded"] if "mixer_freq" in decl else 0
         regs = dict(cfg["ro_config"])
         soccfg.calc_ro_freq(rocfg, cfg, regs, prog.ABSOLUTE_FREQS, mixer, prog.FLIP_DOWNCONVERSION)
         others = pfbs.setdefault(rocfg["ro_fullpath"], [])

@@ -19,7 +19,7 @@ firmware. Conventions (docs/qick.md says why):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
@@ -332,7 +332,7 @@ class _Lowering:
             env = Envelope(gen, "gaussian", n, sigma=pulse.sigma_s * per_s)
         elif pulse.shape == "drag":
             if not g.get("complex_env", True):
-                raise CtrlError(f"board {board} gen {gen}: {what}: DRAG needs a complex envelope; this generator is real")
+                raise CtrlError(f"board {board} gen {gen}: {what}: DRAG needs a complex envelope; this one is real")
             env = Envelope(gen, "drag", n, sigma=pulse.sigma_s * per_s, delta=anharmonicity_hz / per_s,
                            alpha=pulse.drag_coefficient)  # fmt: skip
         elif pulse.shape in ("flat_top", "net_zero"):
@@ -493,8 +493,10 @@ class _Lowering:
                     t += 1
                 limit = trig_of.get((it.ro, it.what))
                 if limit is not None and t >= limit:
-                    raise CtrlError(f"board {board} ro {it.ro}: {it.what}: no free cycle on port {port} for the readout "
-                                    "configuration before the window")
+                    raise CtrlError(
+                        f"board {board} ro {it.ro}: {it.what}: no free cycle on port {port} for the readout "
+                        "configuration before the window"
+                    )
                 taken.add((port, t))
                 it = Configure(t, it.ro, it.name, it.what)
             out.append(it)
@@ -758,8 +760,8 @@ class _Lowering:
                 continue
             if method != "active":
                 raise CtrlError(
-                    f"qubit {q}: reset method {method!r} needs a calibrated reset drive, which the device file does not "
-                    "describe; the QICK emitter supports active and passive reset"
+                    f"qubit {q}: reset method {method!r} needs a calibrated reset drive, which the device file "
+                    "does not describe; the QICK emitter supports active and passive reset"
                 )
             what = f"reset of {q}"
             rcal, w, freq, cycles, window = self.use_readout(q, what)

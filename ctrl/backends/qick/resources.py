@@ -35,7 +35,8 @@ class Usage:
         return {
             "pmem_words": self.pmem_words, "pmem_size": self.pmem_size,
             "wmem_words": self.wmem_words, "wmem_size": self.wmem_size,
-            "envelope_samples": {str(g): {"used": u, "maxlen": m} for g, (u, m) in sorted(self.envelope_samples.items())},
+            "envelope_samples": {str(g): {"used": u, "maxlen": m}
+                                 for g, (u, m) in sorted(self.envelope_samples.items())},
             "registers": self.registers, "dreg_qty": self.dreg_qty,
             "waveform_plays": self.waveform_plays, "triggers": self.triggers,
         }  # fmt: skip
@@ -77,7 +78,8 @@ def check_plan(plan: BoardPlan, fw: dict) -> Usage:
     waves: set = set()
     n_waves = len(plan.configs)
     if n_waves > usage.wmem_size:
-        raise CtrlError(f"board {b}: waveform memory: {n_waves} readout configurations exceed wmem_size {usage.wmem_size}")
+        raise CtrlError(f"board {b}: waveform memory: {n_waves} readout configurations exceed wmem_size "
+                        f"{usage.wmem_size}")
     for p in plays(plan):
         g = fw["gens"][p.gen]
         kind = "mux" if p.style == "mux" else p.style
@@ -98,7 +100,8 @@ def check_plan(plan: BoardPlan, fw: dict) -> Usage:
             )
         if kind == "mux":
             if max(p.tones, default=0) >= g.get("n_tones", 0):
-                raise CtrlError(f"board {b} gen {p.gen}: tone count: {p.what} uses tones {p.tones} of {g.get('n_tones')}")
+                raise CtrlError(f"board {b} gen {p.gen}: tone count: {p.what} uses tones {p.tones} of "
+                                f"{g.get('n_tones')}")
         if p.envelope is not None and p.envelope not in envelopes:
             envelopes[p.envelope] = p.what
             used, maxlen = usage.envelope_samples.get(p.gen, (0, int(g.get("maxlen", 0))))

@@ -17,10 +17,12 @@ The result is a `Trace`: `Event`s in time order, `t` in timing-clock cycles (f_t
 
 | kind    | t                                   | channel         | other fields                                 |
 |---------|-------------------------------------|-----------------|----------------------------------------------|
-| pulse   | start on the generator              | generator       | length (timing cycles, rounded up), freq_hz, phase_deg, gain, envelope (name), outsel, tones (mux) |
+| pulse   | start on the generator              | generator       | length (timing cycles, rounded up),          |
+|         |                                     |                 | freq_hz, phase_deg, gain, envelope (name),   |
+|         |                                     |                 | outsel, tones (mux)                          |
 | trigger | window start                        | readout         | length (window, timing cycles, rounded up)   |
 | config  | when the readout takes it           | readout         | freq_hz, phase_deg (dynamic readouts)        |
-| read    | tProc execution time                | readout         | value (I), source (trigger time of the window read) |
+| read    | tProc execution time                | readout         | value (I), source (trigger time of the window) |
 | branch  | tProc execution time                | program address | value (1 taken, 0 not), source (target address) |
 | dmem    | tProc execution time                | dmem address    | value                                        |
 | end     | tProc execution time                | -1              |                                              |
@@ -87,7 +89,8 @@ class Event:
 
     def __repr__(self) -> str:
         if self.kind == "pulse":
-            what = f"{self.freq_hz / 1e6:.3f} MHz {self.phase_deg:.2f} deg gain {self.gain:.4f} {self.envelope or self.outsel}"
+            shape = self.envelope or self.outsel
+            what = f"{self.freq_hz / 1e6:.3f} MHz {self.phase_deg:.2f} deg gain {self.gain:.4f} {shape}"
             if self.tones:
                 what = f"tones {list(self.tones)}"
             return f"Event(pulse gen{self.channel} @{self.t}+{self.length} {what})"
@@ -203,7 +206,8 @@ class _Machine:
             kind = r.get("trigger_type", "tport")
             bit = int(r.get("trigger_bit", 0)) if kind == "dport" else 0
             self.trig_ro[(kind, int(r["trigger_port"]), bit)] = i
-        self.in_port = {int(r["tproc_ch"]): i for i, r in enumerate(soccfg["readouts"]) if int(r.get("tproc_ch", -1)) >= 0}
+        self.in_port = {int(r["tproc_ch"]): i for i, r in enumerate(soccfg["readouts"])
+                        if int(r.get("tproc_ch", -1)) >= 0}
         # state
         self.s = [0] * 16
         self.r = [0] * int(self.tp.get("dreg_qty", 16))
