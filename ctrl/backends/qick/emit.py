@@ -77,6 +77,11 @@ class BoardProgram:
     plan: BoardPlan = field(repr=False, compare=False)
     machine_code: dict = field(repr=False, compare=False, default_factory=dict)  # binprog: pmem and wmem words
 
+    def __repr__(self) -> str:
+        u = self.usage
+        return (f"BoardProgram({self.board}: {u['pmem_words']}/{u['pmem_size']} program words, "
+                f"{u['wmem_words']}/{u['wmem_size']} waveforms)")
+
     def dump_dict(self) -> dict:
         return json.loads(self.dump)
 
@@ -88,6 +93,10 @@ class BoardProgram:
 class QickPrograms:
     boards: tuple[BoardProgram, ...]
     report: dict
+
+    def __repr__(self) -> str:
+        rt = len(self.report["realtime_decisions"])
+        return f"QickPrograms({', '.join(repr(b) for b in self.boards)}; {rt} real-time decisions)"
 
     def board(self, name: str) -> BoardProgram:
         for b in self.boards:

@@ -161,6 +161,12 @@ class Block:
     items: tuple  # Item, in text order (timed items and sync points by time)
     length: int  # timing cycles the reference time advances over the block
 
+    def __repr__(self) -> str:
+        kinds: dict[str, int] = {}
+        for it in self.items:
+            kinds[type(it).__name__] = kinds.get(type(it).__name__, 0) + 1
+        return f"Block({self.length} cycles, {', '.join(f'{v} {k}' for k, v in kinds.items()) or 'empty'})"
+
 
 @dataclass(frozen=True)
 class GenDecl:
@@ -214,6 +220,10 @@ class BoardPlan:
     readout_labels: dict  # ro -> labels of its triggers in one attempt slot, in time order
     heralded: tuple[str, ...]  # qubits reset by measurement only (no real-time path to flip them)
     post_selected: tuple[PostSelected, ...]
+
+    def __repr__(self) -> str:
+        return (f"BoardPlan({self.board}: {len(self.gens)} gens, {len(self.readouts)} readouts, reset {self.reset!r}, "
+                f"attempt {self.attempt!r}, {len(self.aborts)} abort blocks, {self.attempts} slots)")
 
 
 # ------------------------------------------------------------------------------------------ lowering
