@@ -155,6 +155,41 @@ def test_killed_client_loses_no_batch_and_rerun_resumes(compiled, board, tmp_pat
     assert f"{20000}/{20000} shots" in capsys.readouterr().out
 
 
+def test_board_killed_mid_run_keeps_every_batch_and_another_board_resumes(compiled, tmp_path, capsys):
+    import threading
+
+    _, out = compiled
+    res = tmp_path / "board_killed.jsonl"
+    first = serve(DEFAULT_DEVICE, port=0, noise=NOISE, seed=21)
+
+    def kill_board_after_two_batches():
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            r = res_file.read_results(res) if res.exists() else None
+            if r is not None and len(r.batches) >= 2:
+                break
+            time.sleep(0.01)
+        first.close()
+
+    killer = threading.Thread(target=kill_board_after_two_batches)
+    killer.start()
+    args = ["--program", str(out), "--shots", "20000", "--out", str(res)]
+    code = main(["run", "--board", f"127.0.0.1:{first.port}", *args])
+    killer.join()
+    err = capsys.readouterr().err
+    assert code == 2 and "connection lost" in err and "rerun to resume" in err
+    kept = res_file.read_results(res)
+    assert 2 <= len(kept.batches) < 20 and kept.header["finished_utc"] is None
+    before = res.read_text().splitlines()
+    second = serve(DEFAULT_DEVICE, port=0, noise=NOISE, seed=22)
+    try:
+        assert main(["run", "--board", f"127.0.0.1:{second.port}", *args]) == 0
+    finally:
+        second.close()
+    r = res_file.read_results(res)
+    assert len(r.batches) == 20 and res.read_text().splitlines()[1 : len(before)] == before[1:]
+
+
 def test_second_client_on_a_busy_board_is_refused(compiled, board, tmp_path, capsys):
     import Pyro4
 

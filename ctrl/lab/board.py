@@ -14,6 +14,7 @@ expect the exceptions a `QickSoc` raises.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import queue
@@ -351,6 +352,16 @@ def _addr(sa) -> str:
         return "another client"
 
 
+def _outward_address() -> str:
+    """The local address of the interface a packet to the outside would leave by (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: routing decision only
+            return s.getsockname()[0]
+    except OSError:
+        return socket.gethostbyname(socket.gethostname())
+
+
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
@@ -381,12 +392,23 @@ class BoardServer:
         self.host, self.port = self._ns_daemon.sock.getsockname()[:2]
 
         board = soc
+        conns = self._conns = set()
 
         class _Daemon(Pyro4.Daemon):
-            def clientDisconnect(self, conn):  # noqa: N802 - Pyro4's hook name
+            def validateHandshake(self, conn, data):  # noqa: N802 - Pyro4's hook names
+                conns.add(conn)
+                return super().validateHandshake(conn, data)
+
+            def clientDisconnect(self, conn):  # noqa: N802
+                conns.discard(conn)
                 board._release(conn)
 
-        self._daemon = _Daemon(host=host, port=0)
+        nat = {}
+        if host in ("0.0.0.0", "::", ""):
+            # a wildcard bind would advertise 0.0.0.0 in the board's URI; advertise the address a client
+            # elsewhere reaches instead (qick's start_server does the same with its interface lookup)
+            nat = {"nathost": _outward_address(), "natport": 0}
+        self._daemon = _Daemon(host=host, port=0, **nat)
         self.uri = self._daemon.register(soc, objectId="ctrl.emulated_board")
         self._ns_daemon.nameserver.register(proxy_name, self.uri)
         self._threads = [
@@ -400,8 +422,12 @@ class BoardServer:
         return f"BoardServer({self.proxy_name} at {self.uri}, name server {self.host}:{self.port})"
 
     def close(self) -> None:
+        """Stop serving and drop every client connection, as a board that goes away would."""
         self.soc._stop.set()
         self._daemon.shutdown()
+        for conn in list(self._conns):
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
         self._ns_daemon.shutdown()
         for t in self._threads:
             t.join(timeout=5)

@@ -209,7 +209,9 @@ class StimEngine:
             model = noise_for(self.noise, self.device, ident.program)
             source = self._sources[key] = AttemptSource(ident.program, model, self.seed)
         paths = self._paths.setdefault(key, {})
-        truth = []
+        # published before the first slot and filled before each slot's data leaves, so a client that
+        # has all the data also finds all of the truth
+        truth = self._truth = []
         dmem = state.dmem
         for slot in range(total):
             if stop.is_set():
@@ -221,7 +223,6 @@ class StimEngine:
                 dmem[slot] = leaf.outcome
             truth.append((att.proxy, int(att.logical_error)))
             shot(values)
-        self._truth = truth
 
     def truth(self) -> dict:
         """Per slot of the last acquisition: the proxy it was sampled from and the ideal round's verdict."""
