@@ -151,7 +151,10 @@ def same_phase(deg: float, rad: float) -> bool:
 
 def check_attempt(device, program, traces: dict, base: int) -> int:
     """Every pulse and trigger of the attempt [base, base + duration) on every board is one the timed
-    program asks for, on the right channel, within one cycle; returns the number of events matched."""
+    program asks for, on the right channel, within one cycle; returns the number of events matched.
+    `traces`: board -> (Trace, firmware description)."""
+    firmware = {b: fw for b, (_, fw) in traces.items()}
+    traces = {b: tr for b, (tr, _) in traces.items()}
     end = base + program.duration
     pool = {b: [e for e in tr.events if e.kind in ("pulse", "trigger") and base <= e.t < end]
             for b, tr in traces.items()}  # fmt: skip
@@ -202,7 +205,7 @@ def check_attempt(device, program, traces: dict, base: int) -> int:
             got = take(board, "trigger", ch, base + at - 1, base + at + 1)
             assert len(got) == 1, f"{t}: expected a trigger on {board}/ro{ch} at {base + at}, got {got}"
             ev = got[0]
-            rocfg = traces_cfg[board]["readouts"][ch]
+            rocfg = firmware[board]["readouts"][ch]
             assert abs(ev.length - window) <= program.clock_hz / (rocfg["f_output"] * 1e6) + 1, (t, ev, window)
             assert ev.t + ev.length <= e + 1
         for ev in got:
@@ -213,16 +216,13 @@ def check_attempt(device, program, traces: dict, base: int) -> int:
     return n
 
 
-traces_cfg: dict = {}
-
-
 def all_pass(name, distance):
+    """The programs of a device with every result passing: board -> (Trace, firmware description)."""
     device, program, programs = compiled(name, distance)
     traces = {}
     for bp in programs.boards:
-        traces_cfg[bp.board] = bp.firmware_dict()
         read = bit_reader(device, program, programs, bp.board)
-        traces[bp.board] = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+        traces[bp.board] = (interpret(bp.dump_dict(), bp.firmware_dict(), read), bp.firmware_dict())
     return device, program, programs, traces
 
 
@@ -239,7 +239,7 @@ def test_all_pass_timeline_is_the_timed_program(name):
     assert check_attempt(device, program, traces, base + slot) == n
     ops = sum(1 for t in program.ops if t.op.name in ("RX", "RY", "CZ", "MEASURE"))
     assert n >= ops
-    for b, tr in traces.items():
+    for b, (tr, _) in traces.items():
         assert not tr.late, tr.late[:3]
         assert tr.counter == 2
         assert dict(tr.dmem) == {0: 0, 1: 0}  # both attempts ran to their end
@@ -250,13 +250,13 @@ def test_all_pass_timeline_grid55_d5():
     device, program, programs, traces = all_pass("grid55_d5", 5)
     assert len(programs.boards) == 8
     check_attempt(device, program, traces, base_of(programs, program))
-    assert not any(tr.late for tr in traces.values())
+    assert not any(tr.late for tr, _ in traces.values())
 
 
 def test_every_decision_aborts_in_real_time_on_the_default_device():
     device, program, programs, traces = all_pass("planar16_d3", 3)
     (bp,) = programs.boards
-    passing = traces[bp.board]
+    passing = traces[bp.board][0]
     base = base_of(programs, program)
     clk = program.clock_hz
     latency = device.wiring.controller.readout_to_decision_latency_s * clk
@@ -325,9 +325,9 @@ def test_multi_board_programs_post_select_every_check():
     for bp in programs.boards:
         read = bit_reader(device, program, programs, bp.board, ones=set(keys))
         tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
-        assert [e for e in tr.events if e.kind != "read"] == [e for e in traces[bp.board].events if e.kind != "read"]
+        assert [e for e in tr.events if e.kind != "read"] == [e for e in traces[bp.board][0].events if e.kind != "read"]
     # every board's attempts start at the same cycle (shared start trigger, equal slot lengths)
-    firsts = {b: min(e.t for e in tr.pulses if e.t >= base_of(programs, program)) for b, tr in traces.items()}
+    firsts = {b: min(e.t for e in tr.pulses if e.t >= base_of(programs, program)) for b, (tr, _) in traces.items()}
     starts = {t.start for t in program.ops if t.op.name in ("RX", "RY", "CZ", "MEASURE")}
     assert all(f - base_of(programs, program) in starts for f in firsts.values())
 
@@ -435,8 +435,7 @@ def test_tiny_program_matches_its_golden_files(tiny):
         if os.environ.get("CTRL_UPDATE_GOLDEN"):
             path.write_text(got)
         assert got == path.read_text(), f"{name} changed; review it, then CTRL_UPDATE_GOLDEN=1"
-    traces_cfg[bp.board] = bp.firmware_dict()
-    check_attempt(device, program, {bp.board: tr}, base_of(programs, program))
+    check_attempt(device, program, {bp.board: (tr, bp.firmware_dict())}, base_of(programs, program))
 
 
 def _r(phi: float, theta: float) -> np.ndarray:
