@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_right
+from collections import deque
 from dataclasses import dataclass
 
 from ctrl.compile.natives import HALF_PI, NativeCircuit, NativeOp
@@ -153,7 +154,7 @@ def schedule(
     if not channels:
         used = [(Need(d.duration, (), "", d.ready, d.tail), qs) for d, qs in kinds]
     if policy == "asap":
-        starts, durations = _list_schedule(used, kind_of, [op.tag for op in ops])
+        starts, durations = _list_schedule(used, kind_of, [op.tag for op in ops], early=True)
     else:
         rkind = kind_of[::-1]
         rstarts, rdur = _list_schedule(used, rkind, [op.tag for op in reversed(ops)])
@@ -192,20 +193,15 @@ def _kinds(ops, lookup: _Needs) -> tuple[list[tuple[Need, tuple[str, ...]]], lis
 
 
 def _list_schedule(
-    kinds: list[tuple[Need, tuple[str, ...]]],
-    kind_of: list[int],
-    tags: list[str],
-    priority: list[int] | None = None,
-    batches: list | None = None,
+    kinds: list[tuple[Need, tuple[str, ...]]], kind_of: list[int], tags: list[str], early: bool = False
 ) -> tuple[list[int], list[int]]:
-    """List scheduling over per-qubit order: ops (op i is `kinds[kind_of[i]]`) are taken in order of
-    `priority` (default: program order) as soon as their predecessors on every qubit are placed, each
-    at the first time its qubits and channels allow (gaps left by earlier placements included).
+    """List scheduling in program order: op i (`kinds[kind_of[i]]`) starts at the first time its qubits
+    and channels allow, gaps left by earlier placements included.
 
-    Readouts of one batch on one multiplexed generator are held until all of them can go, then fire as
-    one block: a mux generator plays its tones together, so readouts that trickle in one by one would
-    queue behind each other. Batches: `batches[i]` if given, else the readout group of the op's tag
-    (`_readout_group`).
+    Readouts of one readout group (`_readout_group` of the tag) on one multiplexed generator are held
+    until all of them can go, then fire as one block: a mux generator plays its tones together, so
+    readouts that trickle in one by one would queue behind each other. While a readout is held, later
+    ops on its qubit wait (deferred, then taken in program order once it is placed); ops elsewhere go on.
 
     Each channel's busy intervals are kept as sorted, disjoint start and end lists, so finding the
     first gap that fits is a bisection instead of a scan."""
@@ -228,26 +224,15 @@ def _list_schedule(
         for c in cs:
             owners[c] = set(qs) if c not in owners else owners[c] & set(qs)
     shared = {c for c, common in owners.items() if not common}
-    rows = [(qs, d, tl, kept, m, not kept and m < 0 and d == 0)
-            for qs, d, tl, cs, m in rows for kept in [tuple(c for c in cs if c in shared)]]  # fmt: skip
-    op_qubits, dur, tail, chans, mux, free_op = (list(col) for col in zip(*[rows[k] for k in kind_of]))
+    rows = [(qs, d, tl, tuple(c for c in cs if c in shared), m) for qs, d, tl, cs, m in rows]
 
-    last = [-1] * len(qubit_id)
-    succ: list[list[int]] = [[] for _ in range(n)]
-    waiting = [0] * n
-    for i, qs in enumerate(op_qubits):
-        for q in qs:
-            p = last[q]
-            if p >= 0:
-                succ[p].append(i)
-                waiting[i] += 1
-            last[q] = i
+    # Readout batches: (group, mux) -> number of members.
+    mux_kinds = {k for k, row in enumerate(rows) if row[4] >= 0}
     batch_of: dict[int, tuple] = {}
     members: dict[tuple, int] = {}
-    for i in range(n):
-        if mux[i] >= 0:
-            key = (_readout_group(tags[i]) if batches is None else batches[i], mux[i])
-            batch_of[i] = key
+    for i, k in enumerate(kind_of):
+        if k in mux_kinds:
+            key = batch_of[i] = (_readout_group(tags[i]), rows[k][4])
             members[key] = members.get(key, 0) + 1
 
     busy_s: list[list[int]] = [[] for _ in channel_id]
@@ -257,14 +242,12 @@ def _list_schedule(
     block_d: list[list[int]] = [[] for _ in mux_id]
     qubit_free = [0] * len(qubit_id)
     starts = [0] * n
-    durations = list(dur)
+    durations = [0] * n
+    waiting: list[deque[int]] = [deque() for _ in qubit_id]  # per qubit: its held and deferred ops, in order
+    deferred = [False] * n
+    ready: list[int] = []  # heap: deferred ops whose earlier ops are all placed now
+    draining = False
     parked: dict[tuple, list[int]] = {}
-    # The heap holds priority * n + index: lowest first, ties in program order.
-    key_of = list(range(n)) if priority is None else [priority[i] * n + i for i in range(n)]
-    ready = [key_of[i] for i in range(n) if waiting[i] == 0]
-    heapq.heapify(ready)
-    push, pop = heapq.heappush, heapq.heappop
-    done = 0
 
     def earliest(t: int, d: int, cs: tuple[int, ...], m: int) -> int:
         """The first start >= t at which every channel in `cs` is free for `d` cycles and mux `m`
@@ -290,86 +273,39 @@ def _list_schedule(
                 return t
 
     def place(i: int, t: int, d: int) -> None:
-        """Op i at t for d cycles; then its successors that take no time and no channel, at once."""
-        nonlocal done
-        while True:
-            starts[i] = t
-            durations[i] = d
-            end = t + d + tail[i]
-            for q in op_qubits[i]:
-                qubit_free[q] = end
-            if d:
-                for c in chans[i]:
-                    S = busy_s[c]
-                    k = bisect_right(S, t)
+        qs, _, tl, cs, m = rows[kind_of[i]]
+        starts[i] = t
+        durations[i] = d
+        end = t + d + tl
+        for q in qs:
+            qubit_free[q] = end
+        if d:
+            for c in cs:
+                S = busy_s[c]
+                k = bisect_right(S, t)
+                S.insert(k, t)
+                busy_e[c].insert(k, t + d)
+            if m >= 0:
+                S = block_s[m]
+                k = bisect_right(S, t)
+                if not (k and S[k - 1] == t):
                     S.insert(k, t)
-                    busy_e[c].insert(k, t + d)
-                m = mux[i]
-                if m >= 0:
-                    S = block_s[m]
-                    k = bisect_right(S, t)
-                    if not (k and S[k - 1] == t):
-                        S.insert(k, t)
-                        block_e[m].insert(k, t + d)
-                        block_d[m].insert(k, d)
-            done += 1
-            nxt = -1
-            for j in succ[i]:
-                waiting[j] -= 1
-                if not waiting[j]:
-                    if not free_op[j]:
-                        push(ready, key_of[j])
-                    elif nxt < 0:
-                        nxt = j
-                    else:
-                        place(j, max(qubit_free[q] for q in op_qubits[j]), 0)
-            if nxt < 0:
-                return
-            # A free successor takes no time and no channel: place it now, at its qubit's time.
-            i, d = nxt, 0
-            qs = op_qubits[i]
-            t = qubit_free[qs[0]] if len(qs) == 1 else max(qubit_free[q] for q in qs)
+                    block_e[m].insert(k, t + d)
+                    block_d[m].insert(k, d)
 
-    def place_batch(idx: list[int]) -> None:
-        """Start readouts together at the first time every one of them can (padded to the longest)."""
-        t = max(qubit_free[q] for i in idx for q in op_qubits[i])
-        duration = max(dur[i] for i in idx)
-        cs = tuple(sorted({c for i in idx for c in chans[i]}))
-        # Two readouts of the batch on one readout input cannot share it: fall back to one at a time.
-        if len(cs) < sum(len(chans[i]) for i in idx):
-            for i in sorted(idx):
-                place(i, earliest(max(qubit_free[q] for q in op_qubits[i]), dur[i], chans[i], mux[i]), dur[i])
-            return
-        s = earliest(t, duration, cs, mux[idx[0]])
-        for i in sorted(idx):
-            place(i, s, duration)
-
-    while done < n:
-        if not ready:
-            # Every remaining op waits on a held readout whose batch cannot complete: release one batch.
-            key = min(parked, key=lambda k: min(parked[k]))
-            place_batch(parked.pop(key))
-            continue
-        i = pop(ready) % n
-        qs = op_qubits[i]
-        if len(qs) == 1:
-            t = qubit_free[qs[0]]
-        else:
-            t = max(qubit_free[q] for q in qs)
-        if free_op[i]:
-            place(i, t, 0)
-            continue
-        m = mux[i]
+    def run(i: int) -> None:
+        """Place op i, whose earlier ops on every qubit are placed, or hold it for its readout batch."""
+        qs, d, _, cs, m = rows[kind_of[i]]
+        t = qubit_free[qs[0]] if len(qs) == 1 else max(qubit_free[q] for q in qs)
         if m >= 0:
             key = batch_of[i]
             if members[key] > 1:
                 held = parked.setdefault(key, [])
                 held.append(i)
+                waiting[qs[0]].appendleft(i)
                 if len(held) == members[key]:
-                    place_batch(parked.pop(key))
-                continue
-        cs = chans[i]
-        d = dur[i]
+                    release(parked.pop(key))
+                return
         if m >= 0 or len(cs) > 1:
             t = earliest(t, d, cs, m)
         elif cs:
@@ -380,6 +316,91 @@ def _list_schedule(
                 t = E[k]
                 k += 1
         place(i, t, d)
+
+    def release(idx: list[int]) -> None:
+        """Start held readouts together at the first time every one of them can (padded to the
+        longest); then the ops that waited for them."""
+        for i in idx:
+            waiting[rows[kind_of[i]][0][0]].popleft()
+        qs_of = [rows[kind_of[i]] for i in idx]
+        t = max(qubit_free[r[0][0]] for r in qs_of)
+        duration = max(r[1] for r in qs_of)
+        cs = tuple(sorted({c for r in qs_of for c in r[3]}))
+        if len(cs) < sum(len(r[3]) for r in qs_of):
+            # Two readouts of the batch on one readout input cannot share it: one at a time.
+            for i, r in sorted(zip(idx, qs_of)):
+                place(i, earliest(qubit_free[r[0][0]], r[1], r[3], r[4]), r[1])
+        else:
+            s = earliest(t, duration, cs, qs_of[0][4])
+            for i in sorted(idx):
+                place(i, s, duration)
+        for r in qs_of:
+            wake(r[0][0])
+        drain()
+
+    def release_partial(key: tuple) -> None:
+        """Fire a batch's held readouts; its late members become a batch of their own."""
+        held = parked.pop(key)
+        rest = key + ("late",)
+        for j, kj in batch_of.items():
+            if kj == key and deferred[j]:
+                batch_of[j] = rest
+                members[rest] = members.get(rest, 0) + 1
+                arrived[rest] = arrived.get(rest, 0) + 1
+                late[rest] = late.get(rest, 0) + 1
+        release(held)
+
+    def wake(q: int) -> None:
+        """If the first op waiting on q waits for nothing else any more, it is ready."""
+        if waiting[q]:
+            j = waiting[q][0]
+            if deferred[j] and all(waiting[p][0] == j for p in rows[kind_of[j]][0]):
+                heapq.heappush(ready, j)
+
+    def drain() -> None:
+        """Run the ready deferred ops, lowest index first (what program order gives), until none is."""
+        nonlocal draining
+        if draining:
+            return  # the outer drain takes what was just made ready, in index order
+        draining = True
+        while ready:
+            i = heapq.heappop(ready)
+            if not deferred[i]:
+                continue  # made ready twice
+            deferred[i] = False
+            if i in batch_of:
+                late[batch_of[i]] -= 1
+            qs = rows[kind_of[i]][0]
+            for q in qs:
+                waiting[q].popleft()
+            run(i)
+            for q in qs:
+                wake(q)
+        draining = False
+
+    arrived: dict[tuple, int] = {}  # batch -> members the program-order walk has reached
+    late: dict[tuple, int] = {}  # batch -> members reached but deferred behind another held batch
+    for i, k in enumerate(kind_of):
+        qs = rows[k][0]
+        key = batch_of.get(i)
+        if key is not None:
+            arrived[key] = arrived.get(key, 0) + 1
+        if waiting[qs[0]] or (len(qs) > 1 and any(waiting[q] for q in qs)):
+            deferred[i] = True
+            for q in qs:
+                waiting[q].append(i)
+            if key is not None:
+                late[key] = late.get(key, 0) + 1
+        else:
+            run(i)
+        if key is not None and early:
+            # Held batches that all wait on one another's readouts: none can complete until one
+            # fires without its late members. Fire the oldest now, not after the rest of the program.
+            while parked and all(arrived.get(b) == members[b] and late.get(b, 0) for b in parked):
+                release_partial(min(parked, key=lambda b: (max(qubit_free[rows[kind_of[j]][0][0]] for j in parked[b]), min(parked[b]))))
+    while parked:
+        # Every remaining op waits on a held readout whose batch cannot complete: release one batch.
+        release(parked.pop(min(parked, key=lambda key: min(parked[key]))))
     return starts, durations
 
 
