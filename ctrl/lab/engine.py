@@ -5,22 +5,27 @@
    policies) and emits the QICK program for its board (`ctrl.backends.qick.emit_qick`); the loaded pmem
    and wmem must equal one of these word for word, with the attempt-slot count read off the one word
    that depends on it. Anything else is refused: the emulated board runs only programs ctrl compiles for
-   its device. The match gives the board the program's dump (assembly list, labels, waveforms) for the
-   interpreter, and the timed program behind it for the noise model.
-2. Map readouts to measurements from the program itself: the interpreter's all-pass timeline of one
-   attempt slot gives every readout trigger (channel, time) and the frequency each dynamic readout was
-   configured to; the device's wiring and calibration name the qubit behind each trigger, which must be
-   the qubit of the emitter's label for that trigger.
+   its device. The match names the timed program behind the machine code, which the noise model needs
+   (the Stim circuit of an attempt is built from the timed program, not from machine code).
+2. Map readouts to measurements from the program itself: the interpreter runs the *loaded* machine code
+   (decoded by `ctrl.backends.qick.decode`) for one attempt slot with every result passing; each trigger
+   of that timeline is tied to a qubit through the device's wiring (a static readout serves one qubit)
+   and calibration (the frequency a dynamic readout was configured to just before), and a qubit's
+   windows in time order are its reset readout then its measurements in the timed program's order. The
+   emitter's own labels must agree (a cross-check, not the source).
 3. Run it. Each attempt slot takes one attempt's measurement bits from the noisy Stim proxies
-   (`AttemptSource`) and lets the interpreter run the slot with those bits as accumulated I values on
-   either side of each qubit's threshold, so aborts and resets are the program's own branches. A slot's
-   path depends only on the values it reads, so paths are memoised in a trie keyed by the values read:
-   the interpreter runs once per distinct path, and every slot still follows the program's branching.
+   (`AttemptSource`); the interpreter runs the loaded machine code for that slot, reading accumulated I
+   values on either side of each qubit's calibrated threshold, so aborts and resets are the program's
+   own branches. A slot's path depends only on the values it reads, so paths are memoised in a trie keyed
+   by the values read: the interpreter runs once per distinct path, and every slot still follows the
+   program's branching. One slot is the loaded code with its slot-loop count (the one word identification
+   found) set to one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from dataclasses import dataclass
 
@@ -28,8 +33,8 @@ import numpy as np
 
 from ctrl.errors import CtrlError
 
-# Accumulated I of a readout, relative to the program's threshold test (bit 1 iff I >= threshold):
-# the emulated resonator responses sit this far from it, so no rounding ever moves a result across.
+# Accumulated I of an emulated readout: this far beyond the calibrated threshold on the side of its
+# result, so that no rounding in the program's test can move a result across.
 MARGIN = 64
 
 
@@ -39,20 +44,27 @@ class Identified:
     policy: str
     attempts: int
     program: object  # TimedProgram
-    plan: object  # BoardPlan of this board
-    slot_dump: dict  # the same program with one attempt slot (for the interpreter)
-    firmware: dict
-    labels: dict  # (ro, trigger cycle in a one-slot run) -> label ("key", "reset:Q")
-    thresholds: dict  # label -> threshold of its test
+    plan: object  # the emitter's BoardPlan of this board (for the cross-check of labels only)
+    slot_pmem: np.ndarray  # the loaded pmem with the slot-loop count set to one
+    wmem: np.ndarray | None  # the loaded wmem
 
     def __repr__(self) -> str:
-        return f"Identified(d={self.distance} {self.policy}, {self.attempts} attempt slots, {len(self.labels)} windows)"
+        return f"Identified(d={self.distance} {self.policy}, {self.attempts} attempt slots)"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One attempt slot of the loaded code, as configured: what the interpreter runs, and its windows."""
+
+    dump: dict  # {"prog_list", "waves", "ro_chs", "gen_chs"}: the decoded loaded code and the board settings
+    labels: dict  # (ro, trigger cycle) -> "key" or "reset:Q", from the all-pass timeline
+    values: dict  # label -> (accumulated I reading 0, reading 1)
 
 
 @dataclass(frozen=True)
 class Leaf:
     outcome: int  # dmem word of the slot: 0 completed, k + 1 aborted at decision k
-    labels: dict  # ro -> label of each trigger of the slot, "dummy" for the abort block's windows
+    labels: dict  # ro -> label of each trigger of the slot, "dummy" for windows of an abort block
 
 
 class StimEngine:
@@ -65,8 +77,9 @@ class StimEngine:
         self.seed = seed
         self._known: dict[str, Identified] = {}
         self._current: Identified | None = None
+        self._slots: dict[tuple, Slot] = {}
         self._sources: dict[str, object] = {}
-        self._paths: dict[str, dict] = {}
+        self._paths: dict[tuple, dict] = {}
         self._truth: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         self.interpreted = 0  # slots the interpreter actually ran (distinct paths)
@@ -87,110 +100,129 @@ class StimEngine:
         from ctrl.backends.qick import emit_qick
         from ctrl.compile.pipeline import compile_program
 
-        loaded = prog["pmem"]
+        loaded = _as_words(prog["pmem"])
         tried = []
         for d in (3, 5, 7):
             for policy in ("asap", "alap"):
                 try:
                     program = compile_program(self.device, d, policy=policy).program
-                    one = _board_prog(emit_qick(self.device, program, attempts=1), self.board)
+                    one = emit_qick(self.device, program, attempts=1).board(self.board)
                 except CtrlError:
                     continue
                 tried.append(f"d={d} {policy}")
-                p1 = _pmem(one)
+                p1 = _as_words(one.machine_code["pmem"])
                 if p1.shape != loaded.shape:
                     continue
                 rows = np.flatnonzero((p1 != loaded).any(axis=1))
                 if len(rows) == 0:
                     attempts = 1
                 elif len(rows) == 1:
-                    p2 = _pmem(_board_prog(emit_qick(self.device, program, attempts=2), self.board))
-                    step = p2[rows[0]].astype(np.int64) - p1[rows[0]]
-                    delta = loaded[rows[0]].astype(np.int64) - p1[rows[0]]
-                    nz = np.flatnonzero(step)
-                    if len(nz) != 1 or delta[nz[0]] % step[nz[0]] or (delta != step * (delta[nz[0]] // step[nz[0]])).any():
+                    p2 = _as_words(emit_qick(self.device, program, attempts=2).board(self.board).machine_code["pmem"])
+                    attempts = _count(p1[rows[0]], p2[rows[0]], loaded[rows[0]])
+                    if attempts is None:
                         continue
-                    attempts = 1 + int(delta[nz[0]] // step[nz[0]])
                 else:
                     continue
-                full = _board_prog(emit_qick(self.device, program, attempts=attempts), self.board)
-                prog_full = _program(full)
-                if not np.array_equal(_as_words(prog_full.binprog["pmem"]), loaded):
+                full = emit_qick(self.device, program, attempts=attempts).board(self.board)
+                if not np.array_equal(_as_words(full.machine_code["pmem"]), loaded):
                     continue
-                if not _same_wmem(prog_full.binprog["wmem"], prog.get("wmem")):
+                if not _same_words(full.machine_code.get("wmem"), prog.get("wmem")):
                     raise RuntimeError(
                         f"load_bin_program: the program matches ctrl's d={d} {policy} program for {self.device.name}/"
-                        f"{self.board} but its waveform memory differs (other calibration?)"
+                        f"{self.board} but its waveform memory differs (another calibration?)"
                     )
-                return self._identified(d, policy, attempts, program, full, one)
+                slot = loaded.copy()
+                slot[rows] = p1[rows]
+                wmem = None if prog.get("wmem") is None else _as_words(prog["wmem"])
+                return Identified(d, policy, attempts, program, full.plan, slot, wmem)
         raise RuntimeError(
             f"load_bin_program: the emulated board {self.board} ({self.device.name}) runs only programs ctrl compiles "
             f"for its device; this one ({len(loaded)} words) matches none of {', '.join(tried) or 'its compiles'}"
         )
 
-    def _identified(self, d, policy, attempts, program, full, one) -> Identified:
-        from ctrl.backends.qick import interpret
-        from ctrl.backends.qick.plan import Capture, Decision, Flip
+    def _slot(self, ident: Identified, state, fw: dict) -> Slot:
+        """The loaded code's slot with the board's readout windows and mixers, and its windows' labels."""
+        from ctrl.backends.qick import decode_pmem, decode_wmem, interpret
 
-        plan = full.plan
-        thresholds = {}
-        for blk in (plan.reset, plan.attempt):
-            for it in blk.items:
-                reads = (it.read,) if isinstance(it, (Flip, Capture)) else it.direct if isinstance(it, Decision) else ()
-                for r in reads:
-                    thresholds[r.label] = r.threshold
-        slot_dump = one.dump_dict()
-        fw = one.firmware_dict()
-        # all pass: every read well below its threshold (reset reads 0, every check passes)
-        trace = interpret(slot_dump, fw, lambda ro, t: -(10**6))
-        labels = {}
-        for ro, names in plan.readout_labels.items():
-            trig = trace.of("trigger", ro)
-            if len(trig) != len(names):
-                raise RuntimeError(
-                    f"board {self.board}: readout {ro} fires {len(trig)} windows per slot, the emitter labels {len(names)}"
-                )
-            for ev, name in zip(trig, names):
-                labels[(ro, ev.t)] = name
-        self._check_qubits(program, trace, labels, fw)
-        return Identified(d, policy, attempts, program, plan, slot_dump, fw, labels, thresholds)
+        key = (_ident_key(ident), tuple(sorted(state.avg_length.items())), tuple(sorted(state.mixer.items())))
+        if key in self._slots:
+            return self._slots[key]
+        dump = {
+            "prog_list": decode_pmem(ident.slot_pmem.tolist()),
+            "labels": {},
+            "waves": decode_wmem(None if ident.wmem is None else ident.wmem.tolist()),
+            "ro_chs": {ro: {"length": n} for ro, n in state.avg_length.items()},
+            "gen_chs": {g: {"mixer_freq": {"rounded": f}} for g, f in state.mixer.items()},
+        }
+        values = {}
+        for q in self.device.qubits:
+            thr = q.readout.threshold
+            values[q.name] = (math.floor(thr) - MARGIN, math.ceil(thr) + MARGIN)
+        # all pass: every result well below its threshold (resets do nothing, every check passes)
+        trace = interpret(dump, fw, lambda ro, t: -(10**6))
+        labels = self._labels(ident, trace, fw)
+        qubit_of = {t.op.key: t.op.qubits[0] for t in ident.program.ops if t.op.name == "MEASURE"}
+        by_label = {lab: values[lab.split(":", 1)[1] if lab.startswith("reset:") else qubit_of[lab]]
+                    for lab in labels.values()}  # fmt: skip
+        slot = self._slots[key] = Slot(dump, labels, by_label)
+        return slot
 
-    def _check_qubits(self, program, trace, labels: dict, fw: dict) -> None:
-        """Every window's qubit, from the program's own readout settings through the wiring and calibration,
-        must be the qubit of its label: the board reads the program, not the emitter's word for it."""
-        by_static = {}
-        by_freq = []
+    def _labels(self, ident: Identified, trace, fw: dict) -> dict:
+        """(ro, t) -> label of every window of the all-pass slot, from the wiring, the calibration and the
+        timed program; the emitter's labels must agree."""
+        static: dict[int, str] = {}
+        dynamic: list[tuple[int, float, str]] = []
         for q in self.device.qubits:
             w = self.device.qubit_wiring(q.name).readout
             if w.board != self.board:
                 continue
             if "tproc_ctrl" in fw["readouts"][w.ro]:
-                cal = q.readout
-                f = abs(cal.frequency_hz - w.lo_frequency_hz) if w.lo_frequency_hz else cal.frequency_hz
-                by_freq.append((w.ro, f, q.name))
+                f = abs(q.readout.frequency_hz - w.lo_frequency_hz) if w.lo_frequency_hz else q.readout.frequency_hz
+                dynamic.append((w.ro, f, q.name))
             else:
-                by_static.setdefault(w.ro, set()).add(q.name)
-        configs = {}
+                static[w.ro] = q.name
+        configured: dict[int, float] = {}
+        windows: dict[str, list[tuple[int, int]]] = {}
         for ev in trace.events:
             if ev.kind == "config":
-                configs.setdefault(ev.channel, []).append(ev)
-        keys = {t.op.key: t.op.qubits[0] for t in program.ops if t.op.name == "MEASURE"}
-        for (ro, t), label in labels.items():
-            want = label.split(":", 1)[1] if label.startswith("reset:") else keys.get(label)
-            if ro in by_static:
-                found = by_static[ro]
-            else:
-                cfgs = [c for c in configs.get(ro, []) if c.t <= t]
-                if not cfgs:
-                    raise RuntimeError(f"board {self.board}: readout {ro} triggered at cycle {t} before any configuration")
-                f = cfgs[-1].freq_hz
-                step = fw["readouts"][ro]["f_dds"] * 1e6 / 2 ** fw["readouts"][ro]["b_dds"]
-                found = {n for r, fq, n in by_freq if r == ro and _folds_to(fq, f, step)}
-            if want not in found:
+                configured[ev.channel] = ev.freq_hz
+            elif ev.kind == "trigger":
+                ro = ev.channel
+                if ro in static:
+                    q = static[ro]
+                else:
+                    if ro not in configured:
+                        raise RuntimeError(f"board {self.board}: readout {ro} triggered at cycle {ev.t} before any configuration")
+                    r = fw["readouts"][ro]
+                    tol = max(2 * r["f_dds"] * 1e6 / 2 ** r["b_dds"], 1e3)
+                    near = [n for c, f, n in dynamic if c == ro and abs(f - configured[ro]) <= tol]
+                    if len(near) != 1:
+                        raise RuntimeError(
+                            f"board {self.board}: readout {ro} at cycle {ev.t} is configured to "
+                            f"{configured[ro] / 1e6:.6f} MHz, which is the resonator of {near or 'no qubit'}"
+                        )
+                    q = near[0]
+                windows.setdefault(q, []).append((ro, ev.t))
+        measures: dict[str, list[str]] = {}
+        for t in ident.program.ops:
+            if t.op.name == "MEASURE":
+                measures.setdefault(t.op.qubits[0], []).append(t.op.key)
+        labels = {}
+        for q, ws in windows.items():
+            names = measures.get(q, [])
+            if len(ws) == len(names) + 1:  # active reset measures first; a passive one (a wait) does not
+                names = [f"reset:{q}"] + names
+            if len(ws) != len(names):
                 raise RuntimeError(
-                    f"board {self.board}: the window on readout {ro} at cycle {t} reads {sorted(found)} by the wiring "
-                    f"and calibration, but is labelled {label!r} ({want})"
+                    f"board {self.board}: qubit {q} has {len(ws)} readout windows in a slot; its reset and "
+                    f"measurements are {len(names)}"
                 )
+            labels.update(zip(ws, names))
+        for ro, names in ident.plan.readout_labels.items():
+            mine = [lab for (r, _), lab in sorted(labels.items(), key=lambda kv: kv[0][1]) if r == ro]
+            if list(names) != mine:
+                raise RuntimeError(f"board {self.board}: readout {ro}: windows {mine} by the wiring, the emitter says {list(names)}")
+        return labels
 
     # ---- running --------------------------------------------------------------------------------
 
@@ -200,6 +232,8 @@ class StimEngine:
             raise RuntimeError("no identified program loaded")
         if total > ident.attempts:
             raise RuntimeError(f"the program has {ident.attempts} attempt slots, the acquisition asks for {total}")
+        fw = self.device.firmware_config(self.board)
+        slot = self._slot(ident, state, fw)
         key = _ident_key(ident)
         source = self._sources.get(key)
         if source is None:
@@ -208,19 +242,19 @@ class StimEngine:
 
             model = noise_for(self.noise, self.device, ident.program)
             source = self._sources[key] = AttemptSource(ident.program, model, self.seed)
-        paths = self._paths.setdefault(key, {})
+        paths = self._paths.setdefault(id(slot), {})  # slots are cached: one trie per configured slot
         # published before the first slot and filled before each slot's data leaves, so a client that
         # has all the data also finds all of the truth
         truth = self._truth = []
         dmem = state.dmem
-        for slot in range(total):
+        for n in range(total):
             if stop.is_set():
                 return
             att = source.next()
-            leaf = self._walk(ident, paths, att)
-            values = {ro: [(self._value(ident, lab, att), 0) for lab in labs] for ro, labs in leaf.labels.items()}
-            if dmem is not None and slot < len(dmem):
-                dmem[slot] = leaf.outcome
+            leaf = self._walk(slot, fw, paths, att)
+            values = {ro: [(self._value(slot, lab, att), 0) for lab in labs] for ro, labs in leaf.labels.items()}
+            if dmem is not None and n < len(dmem):
+                dmem[n] = leaf.outcome
             truth.append((att.proxy, int(att.logical_error)))
             shot(values)
 
@@ -232,16 +266,18 @@ class StimEngine:
             "note": "emulator ground truth (ideal round of the Stim proxy); no real board reports this",
         }
 
-    def _bit(self, label: str, att) -> int:
+    @staticmethod
+    def _bit(label: str, att) -> int:
         if label.startswith("reset:") or label == "dummy":
-            return 0
+            return 0  # the Stim model's reset is the attempt's first R (with its flip error)
         return att.bits[label]
 
-    def _value(self, ident: Identified, label: str, att) -> int:
-        thr = ident.thresholds.get(label, 0)
-        return thr + MARGIN if self._bit(label, att) else thr - 1 - MARGIN
+    def _value(self, slot: Slot, label: str, att) -> int:
+        if label == "dummy":
+            return -MARGIN
+        return slot.values[label][self._bit(label, att)]
 
-    def _walk(self, ident: Identified, paths: dict, att) -> Leaf:
+    def _walk(self, slot: Slot, fw: dict, paths: dict, att) -> Leaf:
         node = paths
         while True:
             if "leaf" in node:
@@ -253,26 +289,26 @@ class StimEngine:
             if child is None:
                 break
             node = child
-        return self._explore(ident, paths, att)
+        return self._explore(slot, fw, paths, att)
 
-    def _explore(self, ident: Identified, paths: dict, att) -> Leaf:
+    def _explore(self, slot: Slot, fw: dict, paths: dict, att) -> Leaf:
         from ctrl.backends.qick import interpret
 
         seq = []
 
         def read(ro: int, t: int) -> int:
-            label = ident.labels.get((ro, t))
+            label = slot.labels.get((ro, t))
             if label is None:
                 raise CtrlError(f"the program read readout {ro}'s window at cycle {t}, which no all-pass window matches")
             seq.append(label)
-            return self._value(ident, label, att)
+            return self._value(slot, label, att)
 
-        trace = interpret(ident.slot_dump, ident.firmware, read)
+        trace = interpret(slot.dump, fw, read)
         self.interpreted += 1
         outcome = dict(trace.dmem).get(0, 0)
         labels = {}
-        for ro in ident.plan.readout_labels:
-            labels[ro] = [ident.labels.get((ro, ev.t), "dummy") for ev in trace.of("trigger", ro)]
+        for ro in sorted({ro for ro, _ in slot.labels}):
+            labels[ro] = [slot.labels.get((ro, ev.t), "dummy") for ev in trace.of("trigger", ro)]
         leaf = Leaf(int(outcome), labels)
         node = paths
         for label in seq:
@@ -283,16 +319,21 @@ class StimEngine:
         return leaf
 
 
-def _folds_to(f_hz: float, configured_hz: float, step_hz: float) -> bool:
-    """A dynamic readout's configured frequency is the resonator's below the LO, to the DDS step."""
-    return abs(f_hz - configured_hz) <= max(2 * step_hz, 1e3)
+def _count(one, two, loaded) -> int | None:
+    """The attempt-slot count encoded in `loaded`, from the same word for one and for two slots."""
+    step = two.astype(np.int64) - one
+    delta = loaded.astype(np.int64) - one
+    nz = np.flatnonzero(step)
+    if len(nz) != 1 or delta[nz[0]] % step[nz[0]] or (delta != step * (delta[nz[0]] // step[nz[0]])).any():
+        return None
+    return 1 + int(delta[nz[0]] // step[nz[0]])
 
 
 def _digest(prog: dict) -> str:
     h = hashlib.sha256()
     for mem in ("pmem", "wmem"):
         v = prog.get(mem)
-        h.update(b"-" if v is None else np.ascontiguousarray(v).tobytes())
+        h.update(b"-" if v is None else _as_words(v).tobytes())
     return h.hexdigest()
 
 
@@ -300,27 +341,11 @@ def _ident_key(ident: Identified) -> str:
     return f"{ident.distance}/{ident.policy}/{ident.attempts}"
 
 
-def _board_prog(programs, board: str):
-    return programs.board(board)
-
-
-def _program(bp):
-    from ctrl.backends.qick import load_program
-
-    return load_program(bp.dump, bp.firmware)
-
-
 def _as_words(v) -> np.ndarray:
     return np.array(v, dtype=np.int64).astype(np.uint32).view(np.int32)
 
 
-def _pmem(bp) -> np.ndarray:
-    return _as_words(_program(bp).binprog["pmem"])
-
-
-def _same_wmem(a, b) -> bool:
+def _same_words(a, b) -> bool:
     if a is None or b is None:
         return a is None and b is None
-    return np.array_equal(_as_words(a), np.asarray(b))
-
-
+    return np.array_equal(_as_words(a), _as_words(b))
