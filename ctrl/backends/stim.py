@@ -5,9 +5,25 @@ compiled circuit and the protocol circuit are directly comparable. Operations ap
 every native op is lowered to its Clifford image in the chosen proxy (`ctrl.sim.lower` explains the
 proxies): pulses by their proxy angle, VZ by its angle, ECR(c, t) = H t, SQRT_ZZ_DAG c t, H t, X c.
 
-With noise, each gate is followed by its channel, preparations and measurements flip, and every gap
-in a live qubit's timeline gets an idle channel. Instruction tags carry the source gadget, the start
-cycle and the duration ("r0.X.F1@1234+56"); idle channels carry their length in cycles.
+Two noise models, two ways of counting fault locations:
+
+- `CalibrationNoise` is the device: each pulse and each two-qubit gate is followed by a channel matched to
+  its calibrated error, the reset at the start of an attempt and every readout flip, and every gap in a
+  live qubit's timeline is an idle channel of that gap's length (T1, T2).
+- `UniformNoise` is the paper's model, and the paper defines it on the protocol's circuit. So it goes at
+  the protocol's fault locations as they appear in the compiled program. A native op knows which
+  protocol operations it realises (`NativeOp.source`: protocol step and gate). A two-qubit protocol gate
+  gets its channel after its native two-qubit gate; a measurement flips its readout; an attempt's first
+  preparation flips after the reset. Each one-qubit protocol gate, and each protocol step in which a live
+  qubit idles, gets one depolarizing channel. That channel goes just before the qubit's next preparation,
+  two-qubit gate or measurement, or at the end. A one-qubit depolarizing channel commutes with every
+  one-qubit unitary, so its place among the fused pulses in between does not matter, not even in the
+  exact (non-Clifford) form. The compiled program under `uniform:P` is therefore the protocol circuit of
+  `ctrl simulate` up to equivalence, on every device, whatever its timing. The device's timing and
+  errors are what calibration noise is for.
+
+Instruction tags carry the source gadget, the start cycle and the duration ("r0.X.F1@1234+56"); idle
+channels carry their length in cycles (calibration) or in protocol steps (uniform).
 """
 
 from __future__ import annotations
@@ -51,6 +67,8 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
     last_end: dict[int, int] = {}  # live qubit -> end of its latest op
     touched: set[int] = set()  # qubits that already did something this attempt
     n_meas = 0
+    if model is not None:
+        model.start(program)
     for t in program.ops:
         op = t.op
         qs = [index[q] for q in op.qubits]
@@ -59,6 +77,8 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
             for q, name in zip(qs, op.qubits):
                 if q in last_end and last_end[q] < t.start:
                     model.idle(out, q, name, t.start - last_end[q])
+                if op.name in _ANCHORS:
+                    model.anchor(out, q, op, q in last_end)
         if op.name == "PREP":
             # In hardware a PREP does nothing: the qubit is already in |0> (it passed its measurement, or
             # an encoder fan-out cleared it), so whatever error it carries stays. Only the reset that
@@ -66,18 +86,18 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
             if qs[0] not in touched:
                 out.append(stim.CircuitInstruction("R", qs, tag=tag))
                 if model is not None:
-                    model.prep(out, qs, op.qubits)
+                    model.prep(out, qs, op)
         elif op.name in _QUARTER:
             angle = op.angle if op.name == "RX" else op.proxy[0 if proxy == "X" else 1]
             gate = _QUARTER[op.name][quarter_turns(angle)]
             if gate != "I" or model is not None:
                 out.append(stim.CircuitInstruction(gate, qs, tag=tag))
-            if model is not None and op.name != "VZ":
-                model.pulse(out, qs, op.qubits, op.angle)
+            if model is not None:
+                model.pulse(out, qs, op)
         elif op.name == "CZ":
             out.append(stim.CircuitInstruction("CZ", qs, tag=tag))
             if model is not None:
-                model.two(out, qs, op.qubits)
+                model.two(out, qs, op)
         elif op.name == "ECR":
             c, tq = qs
             out.append(stim.CircuitInstruction("H", [tq], tag=tag))
@@ -85,7 +105,7 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
             out.append(stim.CircuitInstruction("H", [tq], tag=tag))
             out.append(stim.CircuitInstruction("X", [c], tag=tag))
             if model is not None:
-                model.two(out, qs, op.qubits)
+                model.two(out, qs, op)
         elif op.name == "MEASURE":
             flip = model.readout(op.qubits[0]) if model is not None else 0.0
             out.append(stim.CircuitInstruction("M", qs, [flip] if flip else [], tag=tag))
@@ -99,6 +119,8 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
                 last_end.pop(q, None)
             else:
                 last_end[q] = t.end
+    if model is not None:
+        model.finish(out, {q: q in last_end for q in range(len(program.qubits))})
     # Checks in the order the controller decides them, so the detector record is the decision order.
     keys_of = {name: keys for name, _, keys in program.checks}
     for d in program.decisions:
@@ -120,45 +142,98 @@ def _model(noise):
     raise CtrlError(f"unsupported noise model {noise!r}")
 
 
+_ANCHORS = ("PREP", "CZ", "ECR", "MEASURE")
+
+
 class _UniformModel:
-    """The paper's circuit-level model on the compiled program: every gap of a live qubit is one idle."""
+    """The paper's model at the protocol's fault locations (module docstring)."""
 
     def __init__(self, noise: UniformNoise) -> None:
         self.n = noise
 
+    def start(self, program: TimedProgram) -> None:
+        index = {name: i for i, name in enumerate(program.qubits)}
+        self.steps: dict[int, set[int]] = {}  # protocol steps in which each qubit does something
+        last = 0
+        for t in program.ops:
+            if not t.op.source:
+                raise CtrlError(f"{t.op!r} does not say which protocol operation it realises: uniform noise needs it")
+            for q in t.op.qubits:
+                self.steps.setdefault(index[q], set()).update(s for s, _ in t.op.source)
+            last = max([last] + [s for s, _ in t.op.source])
+        self.n_steps = last + 1
+        self.anchor_step: dict[int, int] = {}
+        self.pending: dict[int, set] = {}  # one-qubit protocol gates since the qubit's last anchor
+        self.first_prep: set[int] = set()
+        self.again: set[tuple[int, int]] = set()  # (qubit, step) of preparations that are gates
+
     def idle(self, out, q, name, cycles):
-        out.append(stim.CircuitInstruction("DEPOLARIZE1", [q], [self.n.idle], tag=f"idle+{cycles}"))
+        pass
 
-    def prep(self, out, qs, names):
-        out.append("X_ERROR", qs, [self.n.flip])
+    def anchor(self, out, q, op, live):
+        step = op.source[0][0]
+        self._flush(out, q, step if live else None)
+        self.anchor_step[q] = step
+        if op.name == "PREP" and q in self.first_prep:
+            self.again.add((q, step))  # the hardware does not reset here: what follows is a gate
 
-    def pulse(self, out, qs, names, angle):
-        out.append("DEPOLARIZE1", qs, [self.n.gate1])
+    def finish(self, out, live):
+        for q in sorted(self.steps):
+            self._flush(out, q, self.n_steps if live[q] else None)
 
-    def two(self, out, qs, names):
+    def _flush(self, out, q, until):
+        """Depolarize q once per one-qubit gate and per idle protocol step since its last anchor."""
+        k = len(self.pending.pop(q, ()))
+        if until is not None and q in self.anchor_step:
+            k += sum(1 for s in range(self.anchor_step[q] + 1, until) if s not in self.steps[q])
+        if k:
+            p = 0.75 * (1 - (1 - 4 * self.n.p / 3) ** k)
+            out.append(stim.CircuitInstruction("DEPOLARIZE1", [q], [p], tag=f"uniform+{k}"))
+
+    def prep(self, out, qs, op):
+        (step, gate), q = op.source[0], qs[0]
+        self.first_prep.add(q)
+        out.append("Y_ERROR" if gate == "RH" else "X_ERROR", qs, [self.n.flip])
+
+    def pulse(self, out, qs, op):
+        q = qs[0]
+        for step, gate in op.source:
+            prep_again = gate in ("RX", "RH") and (q, step) in self.again
+            if gate in ("RY_P4", "RY_M4") or prep_again:
+                self.pending.setdefault(q, set()).add((step, gate))
+
+    def two(self, out, qs, op):
         out.append("DEPOLARIZE2", qs, [self.n.gate2])
 
     def readout(self, name):
         return self.n.flip
-
-
 class _CalibrationModel:
     def __init__(self, noise: CalibrationNoise) -> None:
         self.n = noise
+
+    def start(self, program):
+        pass
+
+    def anchor(self, out, q, op, live):
+        pass
+
+    def finish(self, out, live):
+        pass
 
     def idle(self, out, q, name, cycles):
         px, py, pz = self.n.idle(name, cycles)
         if px + py + pz > 0:
             out.append(stim.CircuitInstruction("PAULI_CHANNEL_1", [q], [px, py, pz], tag=f"idle+{cycles}"))
 
-    def prep(self, out, qs, names):
-        out.append("X_ERROR", qs, [self.n.reset_flip(names[0])])
+    def prep(self, out, qs, op):
+        out.append("X_ERROR", qs, [self.n.reset_flip(op.qubits[0])])
 
-    def pulse(self, out, qs, names, angle):
-        out.append("DEPOLARIZE1", qs, [self.n.pulse(names[0], angle)])
+    def pulse(self, out, qs, op):
+        if op.name != "VZ":  # a frame change: no pulse, no error
+            out.append("DEPOLARIZE1", qs, [self.n.pulse(op.qubits[0], op.angle)])
 
-    def two(self, out, qs, names):
-        out.append("DEPOLARIZE2", qs, [self.n.two_qubit(*names)])
+    def two(self, out, qs, op):
+        out.append("DEPOLARIZE2", qs, [self.n.two_qubit(*op.qubits)])
 
     def readout(self, name):
         return self.n.readout_flip(name)

@@ -50,6 +50,9 @@ class NativeOp:
     proxy: tuple[float, float] = (0.0, 0.0)  # angle in Clifford proxy X and proxy Z
     key: str = ""  # measurement key
     phases: tuple[tuple[str, float], ...] = field(default=())  # CZ: virtual-Z corrections by qubit
+    # (protocol step, protocol gate) of every protocol op this op realises, all of a fused run's:
+    # what lets the paper's noise model be put at the protocol's own fault locations
+    source: tuple[tuple[int, str], ...] = field(default=(), compare=False)
 
     def __init__(
         self,
@@ -60,12 +63,13 @@ class NativeOp:
         proxy: tuple[float, float] = (0.0, 0.0),
         key: str = "",
         phases: tuple[tuple[str, float], ...] = (),
+        source: tuple[tuple[int, str], ...] = (),
     ) -> None:
         # Writes the instance dict directly: the generated frozen __init__ goes through
         # object.__setattr__ once per field, three times slower, and a program has thousands of these.
         d = self.__dict__
         d["name"], d["qubits"], d["tag"], d["angle"] = name, qubits, tag, angle
-        d["proxy"], d["key"], d["phases"] = proxy, key, phases
+        d["proxy"], d["key"], d["phases"], d["source"] = proxy, key, phases, source
 
     def __repr__(self) -> str:
         extra = f" {self.angle:+.4f}" if self.name in ("RX", "RY", "VZ") else ""
@@ -101,16 +105,17 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     # Plain tuples (name, qubits, tag, angle, proxy, key, phases) until the end: most pulses are fused
     # away, and even a lean dataclass costs ten times a tuple to build.
     out: list = []  # a run's slot (the place of its last op) holds None until the run closes
-    runs: dict[str, list] = {}  # qubit -> [(name, angle, proxy) of its open run, slot, tag of its last op]
+    runs: dict[str, list] = {}  # qubit -> [(name, angle, proxy) of its open run, slot, tag of its last op, sources]
     events_of: dict[tuple, tuple] = {}
 
     def close(q: str) -> None:
-        members, slot, tag = runs.pop(q)
+        members, slot, tag, sources = runs.pop(q)
+        source = tuple(sources)
         if len(members) == 1 and not _identity(members[0][1], members[0][2]):
             name, angle, proxy = members[0]
-            out[slot] = (name, (q,), tag, angle, proxy, "", ())
+            out[slot] = (name, (q,), tag, angle, proxy, "", (), source)
         else:
-            out[slot] = [(name, (q,), tag, angle, proxy, "", ()) for name, angle, proxy in _fused(members)]
+            out[slot] = [(name, (q,), tag, angle, proxy, "", (), source) for name, angle, proxy in _fused(members)]
 
     for op in circuit.ops:
         events = events_of.get((op.name, op.targets))
@@ -118,24 +123,27 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
             names = tuple(qubit_names[i] for i in op.targets)
             events = events_of[op.name, op.targets] = _events(_translate(op.name, names, gates))
         tag = op.tag
+        src = (op.step, op.name)
         for event in events:
             if event[0]:  # one-qubit ops extending the open run on a qubit
                 q = event[1]
                 run = runs.get(q)
                 if run is None:
-                    runs[q] = [event[2], len(out), tag]
+                    runs[q] = [event[2], len(out), tag, [src]]
                 else:
                     out[run[1]] = None
                     run[0] += event[2]
                     run[1] = len(out)
                     run[2] = tag
+                    if run[3][-1] != src:
+                        run[3].append(src)
                 out.append(None)
             else:
                 name, qubits, angle, proxy, phases = event[1]
                 for q in qubits:
                     if q in runs:
                         close(q)
-                out.append((name, qubits, tag, angle, proxy, op.key if name == "MEASURE" else "", phases))
+                out.append((name, qubits, tag, angle, proxy, op.key if name == "MEASURE" else "", phases, (src,)))
     for q in list(runs):
         close(q)
     flat: list[NativeOp] = []

@@ -8,7 +8,7 @@ RZ), then `;` and the op's own tag. Clifford angles go the same way: the simulat
 table and no angle is rounded.
 
 It reuses `timed_to_stim` rather than copying it: every pulse is handed over with proxy angle 0 (so that
-lowering emits an `I` in its place, with the pulse's noise after it) and a marker tag naming the op,
+lowering emits an `I` in its place, with calibration noise the pulse's channel after it) and a marker tag naming the op,
 and the marked `I`s are then given their angles. Without noise `timed_to_stim` drops identities, so the
 noiseless form is lowered with zero-strength uniform noise and the zero channels are removed.
 
