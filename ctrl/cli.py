@@ -86,10 +86,12 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from ctrl.compile.pipeline import compile_program, write_outputs
     from ctrl.device import load_device
+    from ctrl.recompile.recompile import write_compile_inputs
 
     device = load_device(args.device)
     compiled = compile_program(device, args.distance, policy=args.policy)
     paths = write_outputs(compiled, Path(args.out), device)
+    paths.append(write_compile_inputs(Path(args.out), device, compiled, args.policy))  # for `ctrl recompile --from`
     r = compiled.report
     print(
         f"{device.name}: d={args.distance} on {r['qubits_used']} qubits ({r['placement']['method']} placement), "

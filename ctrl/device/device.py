@@ -39,6 +39,8 @@ def canonical_wiring(wiring: Wiring, firmware_sha256: Mapping[str, str]) -> str:
     """The wiring as canonical JSON, including the content hash of each board's firmware description."""
     d = wiring.model_dump(mode="json")
     for b in d["boards"]:
+        # The firmware by content, not by path: a copy of the device file elsewhere is the same wiring.
+        b["firmware"] = None
         b["firmware_sha256"] = firmware_sha256.get(b["name"])
     d["boards"] = sorted(d["boards"], key=lambda b: b["name"])
     d["qubits"] = sorted(d["qubits"], key=lambda q: q["name"])
