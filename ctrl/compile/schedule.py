@@ -229,11 +229,11 @@ def _list_schedule(
     # Readout batches: (group, mux) -> number of members.
     mux_kinds = {k for k, row in enumerate(rows) if row[4] >= 0}
     batch_of: dict[int, tuple] = {}
-    members: dict[tuple, int] = {}
+    members: dict[tuple, list[int]] = {}
     for i, k in enumerate(kind_of):
         if k in mux_kinds:
             key = batch_of[i] = (_readout_group(tags[i]), rows[k][4])
-            members[key] = members.get(key, 0) + 1
+            members.setdefault(key, []).append(i)
 
     busy_s: list[list[int]] = [[] for _ in channel_id]
     busy_e: list[list[int]] = [[] for _ in channel_id]
@@ -299,11 +299,11 @@ def _list_schedule(
         t = qubit_free[qs[0]] if len(qs) == 1 else max(qubit_free[q] for q in qs)
         if m >= 0:
             key = batch_of[i]
-            if members[key] > 1:
+            if len(members[key]) > 1:
                 held = parked.setdefault(key, [])
                 held.append(i)
                 waiting[qs[0]].appendleft(i)
-                if len(held) == members[key]:
+                if len(held) == len(members[key]):
                     release(parked.pop(key))
                 return
         if m >= 0 or len(cs) > 1:
@@ -342,10 +342,10 @@ def _list_schedule(
         """Fire a batch's held readouts; its late members become a batch of their own."""
         held = parked.pop(key)
         rest = key + ("late",)
-        for j, kj in batch_of.items():
-            if kj == key and deferred[j]:
+        for j in members[key]:
+            if deferred[j]:
                 batch_of[j] = rest
-                members[rest] = members.get(rest, 0) + 1
+                members.setdefault(rest, []).append(j)
                 arrived[rest] = arrived.get(rest, 0) + 1
                 late[rest] = late.get(rest, 0) + 1
         release(held)
@@ -354,8 +354,10 @@ def _list_schedule(
         """If the first op waiting on q waits for nothing else any more, it is ready."""
         if waiting[q]:
             j = waiting[q][0]
-            if deferred[j] and all(waiting[p][0] == j for p in rows[kind_of[j]][0]):
-                heapq.heappush(ready, j)
+            if deferred[j]:
+                qs = rows[kind_of[j]][0]
+                if len(qs) == 1 or all(waiting[p][0] == j for p in qs):
+                    heapq.heappush(ready, j)
 
     def drain() -> None:
         """Run the ready deferred ops, lowest index first (what program order gives), until none is."""
@@ -396,7 +398,7 @@ def _list_schedule(
         if key is not None and early:
             # Held batches that all wait on one another's readouts: none can complete until one
             # fires without its late members. Fire the oldest now, not after the rest of the program.
-            while parked and all(arrived.get(b) == members[b] and late.get(b, 0) for b in parked):
+            while parked and all(arrived.get(b) == len(members[b]) and late.get(b, 0) for b in parked):
                 release_partial(min(parked, key=lambda b: (max(qubit_free[rows[kind_of[j]][0][0]] for j in parked[b]), min(parked[b]))))
     while parked:
         # Every remaining op waits on a held readout whose batch cannot complete: release one batch.
