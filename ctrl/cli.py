@@ -354,7 +354,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(("\r" + line + "   ") if live else line, end="" if live else "\n", flush=True)
 
     t0 = time.monotonic()
-    r = run(args.board, Path(args.program), args.shots, Path(args.out), Path(args.device) if args.device else None, show)
+    device = Path(args.device) if args.device else None
+    r = run(args.board, Path(args.program), args.shots, Path(args.out), device, show)
     if live:
         print()
     lo, hi = r["acceptance_ci95"]
@@ -368,7 +369,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                      f"({r['logical_errors']} errors, Z-type + X-type; emulator ground truth)")  # fmt: skip
     else:
         lines.append("  logical error per accepted: not measured (the board reports no logical readout)")
-    lines.append(f"  board decisions that differ from the real-time rule on the same readouts: {r['decision_mismatches']}")
+    lines.append(f"  board decisions differing from the real-time rule on the same readouts: {r['decision_mismatches']}")
     print("\n".join(lines))
     return 0
 

@@ -321,7 +321,8 @@ class EmulatedSoc:
                     v = values.get(c, [])
                     if len(v) != reads[i]:
                         raise RuntimeError(
-                            f"shot {done}: the program made {len(v)} readouts on ro {c}, the acquisition expects {reads[i]}"
+                            f"shot {done}: the program made {len(v)} readouts on ro {c}, "
+                            f"the acquisition expects {reads[i]}"
                         )
                     pending[c].extend(v)
                     self._acc[c].extend(v)
@@ -443,7 +444,9 @@ def serve(device_file, board: str | None = None, host: str = "127.0.0.1", port: 
     boards = sorted(device.firmware)
     if board is None:
         if len(boards) != 1:
-            raise CtrlError(f"{device_file}: device {device.name} has boards {', '.join(boards)}; choose one with --board")
+            raise CtrlError(
+                f"{device_file}: device {device.name} has boards {', '.join(boards)}; choose one with --board"
+            )
         board = boards[0]
     elif board not in boards:
         raise CtrlError(f"{device_file}: device {device.name} has no board {board!r} (boards: {', '.join(boards)})")

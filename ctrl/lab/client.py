@@ -12,10 +12,8 @@ file (`ctrl.lab.results`), so a rerun resumes after the last completed batch.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from ctrl.backends.qick.emit import quiet_qick
 from ctrl.compile.natives import NativeOp
 from ctrl.compile.timed import TimedDecision, TimedOp, TimedProgram
 from ctrl.errors import CtrlError
@@ -78,7 +77,9 @@ def load_timed(path: Path) -> TimedProgram:
         qubits=tuple(q["device"] for q in qubits), roles=tuple(q["role"] for q in qubits), ops=tuple(ops),
         record=tuple(doc["record"]),
         checks=tuple((c["name"], c["kind"], tuple(c["measurements"])) for c in doc["checks"]),
-        decisions=tuple(TimedDecision(d["index"], d["time"], tuple(d["checks"]), d["realtime"]) for d in doc["decisions"]),
+        decisions=tuple(
+            TimedDecision(d["index"], d["time"], tuple(d["checks"]), d["realtime"]) for d in doc["decisions"]
+        ),
         duration=doc["duration"], abort_duration=doc["abort_duration"], placement=doc.get("placement", {}),
     )  # fmt: skip
 
@@ -118,7 +119,7 @@ def connect(host: str, port: int, proxy_name: str = PROXY_NAME):
         raise CtrlError(f"board {host}:{port}: no name server or no proxy {proxy_name!r} there ({e})") from None
     except Pyro4.errors.CommunicationError as e:
         raise CtrlError(f"board {host}:{port}: cannot reach the board's proxy {proxy_name!r} ({e})") from None
-    with _quiet_qick():
+    with quiet_qick():
         soccfg = QickConfig(cfg)
     return soc, soccfg
 
@@ -138,7 +139,8 @@ def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
         raise CtrlError(f"{folder}: no qick_<board>.json: compile with the QICK emitter (ctrl compile) first")
     if len(dumps) > 1:
         raise CtrlError(
-            f"{folder}: the program spans {len(dumps)} boards ({', '.join(d.stem[5:] for d in dumps)}); ctrl run drives "
+            f"{folder}: the program spans {len(dumps)} boards ({', '.join(d.stem[5:] for d in dumps)}); "
+            f"ctrl run drives "
             f"one board (several need a shared start trigger and per-board result merging, not supported)"
         )
     board = dumps[0].stem[len("qick_"):]
@@ -188,7 +190,7 @@ class Progress:
         return self.accepted / self.attempts if self.attempts else math.nan
 
 
-def summarize(batches, clock_hz: float | None = None) -> dict:
+def summarize(batches) -> dict:
     """Acceptance and logical error per accepted state (95% Wilson intervals), as `ctrl emulate` reports."""
     attempts = sum(b["attempts"] for b in batches)
     accepted = sum(b["accepted"] for b in batches)
@@ -255,19 +257,6 @@ def _first_difference(a, b, path: str) -> str:
 def _short(x) -> str:
     s = json.dumps(x, sort_keys=True)
     return s if len(s) <= 40 else s[:37] + "..."
-
-
-@contextlib.contextmanager
-def _quiet_qick():
-    """QickConfig warns through logging when the board's qick version differs from ours; the results
-    file records both versions instead."""
-    log = logging.getLogger("qick")
-    old = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(old)
 
 
 def utc_now() -> str:
@@ -368,7 +357,7 @@ def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out,
 def _program(compiled: CompiledRun, soccfg):
     from qick.asm_v2 import AcquireProgramV2
 
-    with _quiet_qick():
+    with quiet_qick():
         prog = AcquireProgramV2(soccfg)
         prog.load_prog(compiled.dump)
     return prog
@@ -393,7 +382,9 @@ def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth, deci
         data = data.reshape(n, -1, 2)
         labels = compiled.labels.get(int(ro), ())
         if data.shape[1] != len(labels):
-            raise CtrlError(f"readout {ro}: the board returned {data.shape[1]} windows per shot, the program has {len(labels)}")
+            raise CtrlError(
+                f"readout {ro}: the board returned {data.shape[1]} windows per shot, the program has {len(labels)}"
+            )
         for j, label in enumerate(labels):
             if label in compiled.thresholds and not label.startswith("reset:"):
                 bits[label] = (data[:, j, 0] >= compiled.thresholds[label]).astype(np.uint8)

@@ -192,7 +192,9 @@ class StimEngine:
                     q = static[ro]
                 else:
                     if ro not in configured:
-                        raise RuntimeError(f"board {self.board}: readout {ro} triggered at cycle {ev.t} before any configuration")
+                        raise RuntimeError(
+                            f"board {self.board}: readout {ro} triggered at cycle {ev.t} before any configuration"
+                        )
                     r = fw["readouts"][ro]
                     tol = max(2 * r["f_dds"] * 1e6 / 2 ** r["b_dds"], 1e3)
                     near = [n for c, f, n in dynamic if c == ro and abs(f - configured[ro]) <= tol]
@@ -221,7 +223,9 @@ class StimEngine:
         for ro, names in ident.plan.readout_labels.items():
             mine = [lab for (r, _), lab in sorted(labels.items(), key=lambda kv: kv[0][1]) if r == ro]
             if list(names) != mine:
-                raise RuntimeError(f"board {self.board}: readout {ro}: windows {mine} by the wiring, the emitter says {list(names)}")
+                raise RuntimeError(
+                    f"board {self.board}: readout {ro}: windows {mine} by the wiring, the emitter says {list(names)}"
+                )
         return labels
 
     # ---- running --------------------------------------------------------------------------------
@@ -299,7 +303,9 @@ class StimEngine:
         def read(ro: int, t: int) -> int:
             label = slot.labels.get((ro, t))
             if label is None:
-                raise CtrlError(f"the program read readout {ro}'s window at cycle {t}, which no all-pass window matches")
+                raise CtrlError(
+                    f"the program read readout {ro}'s window at cycle {t}, which no all-pass window matches"
+                )
             seq.append(label)
             return self._value(slot, label, att)
 

@@ -66,7 +66,8 @@ def read_results(path: Path) -> Results | None:
     kept = tuple(lines[1:])
     for i, b in enumerate(batches):
         if not isinstance(b, dict) or b.get("batch") != i:
-            raise CtrlError(f"{path}:{i + 2}: expected batch {i}, found {b.get('batch') if isinstance(b, dict) else b!r}")
+            found = b.get("batch") if isinstance(b, dict) else b
+            raise CtrlError(f"{path}:{i + 2}: expected batch {i}, found {found!r}")
     return Results(path, docs[0], batches, kept)
 
 
