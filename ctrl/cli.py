@@ -355,9 +355,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     t0 = time.monotonic()
     device = Path(args.device) if args.device else None
-    r = run(args.board, Path(args.program), args.shots, Path(args.out), device, show)
-    if live:
-        print()
+    try:
+        r = run(args.board, Path(args.program), args.shots, Path(args.out), device, show)
+    finally:
+        if live:
+            print()  # end the progress line, also before an error message
     lo, hi = r["acceptance_ci95"]
     lines = [
         f"{r['shots']} attempt slots on {args.board} in {time.monotonic() - t0:.1f} s; results in {args.out}",
@@ -383,9 +385,13 @@ def _cmd_serve_board(args: argparse.Namespace) -> int:
     soc = server.soc
     print(f"emulated board {soc._board} of {args.device} (noise {args.noise}, seed {args.seed}) as "
           f"{server.proxy_name!r}; name server {server.host}:{server.port}; Ctrl-C stops it", flush=True)  # fmt: skip
+    import signal
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))  # a service manager stops it as Ctrl-C does
     seen = 0
     try:
-        while True:
+        while not stop:
             time.sleep(0.5)
             if soc.runs != seen:
                 seen = soc.runs
