@@ -117,11 +117,13 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
         else:
             out[slot] = [(name, (q,), tag, angle, proxy, "", (), source) for name, angle, proxy in _fused(members)]
 
+    phases_of: dict[tuple[str, ...], tuple] = {}
+
     for op in circuit.ops:
         events = events_of.get((op.name, op.targets))
         if events is None:
             names = tuple(qubit_names[i] for i in op.targets)
-            events = events_of[op.name, op.targets] = _events(_translate(op.name, names, gates))
+            events = events_of[op.name, op.targets] = _events_cached(op.name, names, gates)
         tag = op.tag
         src = (op.step, op.name)
         for event in events:
@@ -143,6 +145,11 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
                 for q in qubits:
                     if q in runs:
                         close(q)
+                if phases is _CZ_PHASES:
+                    phases = phases_of.get(qubits)
+                    if phases is None:
+                        cal = gates[frozenset(qubits)]
+                        phases = phases_of[qubits] = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
                 out.append((name, qubits, tag, angle, proxy, op.key if name == "MEASURE" else "", phases, (src,)))
     for q in list(runs):
         close(q)
@@ -155,6 +162,24 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
         else:
             flat.append(NativeOp(*item))
     return NativeCircuit(tuple(flat), circuit.record)
+
+
+_EVENTS: dict[tuple, tuple] = {}
+_CZ_PHASES = ("the coupler's calibrated phase corrections",)  # placeholder in cached translations
+
+
+def _events_cached(op_name: str, names: tuple[str, ...], gates: dict) -> tuple[tuple, ...]:
+    """`_events` of the op's translation, which depends on the device qubits and, for a two-qubit op,
+    on the coupler's native gate and its direction, not on any calibrated number: cached across
+    compiles on those (a CZ's phase corrections are looked up per compile)."""
+    cal = gates.get(frozenset(names)) if len(names) == 2 else None
+    key = (op_name, names, None if cal is None else (cal.gate, getattr(cal, "control", None)))
+    found = _EVENTS.get(key)
+    if found is None:
+        if len(_EVENTS) >= 4096:
+            _EVENTS.clear()
+        found = _EVENTS[key] = _events(_translate(op_name, names, gates, symbolic=True))
+    return found
 
 
 def _events(entries: tuple[tuple, ...]) -> tuple[tuple, ...]:
@@ -198,8 +223,9 @@ def _identity(angle: float, proxy: tuple[float, float]) -> bool:
     return found
 
 
-def _translate(op_name: str, names: tuple[str, ...], gates: dict) -> tuple[tuple, ...]:
-    """The native ops (name, qubits, angle, proxy, phases) of one protocol op on device qubits `names`."""
+def _translate(op_name: str, names: tuple[str, ...], gates: dict, symbolic: bool = False) -> tuple[tuple, ...]:
+    """The native ops (name, qubits, angle, proxy, phases) of one protocol op on device qubits `names`;
+    `symbolic`: a CZ's phases are the `_CZ_PHASES` placeholder."""
     out: list[tuple] = []
     emit = out.append
     zero = (0.0, 0.0)
@@ -220,7 +246,10 @@ def _translate(op_name: str, names: tuple[str, ...], gates: dict) -> tuple[tuple
     def cz(a: str, b: str) -> None:
         cal = coupler(a, b)
         if cal.gate == "cz":
-            phases = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+            if symbolic:
+                phases = _CZ_PHASES
+            else:
+                phases = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
             emit(("CZ", (a, b), 0.0, zero, phases))
         elif cal.gate == "ecr":
             hadamard(b)
