@@ -43,8 +43,29 @@ def test_worse_calibration_means_fewer_accepted_attempts(default):
     bad = emulate(dev, program, 20000, "calibration", seed=3)
     assert good["acceptance"] > bad["acceptance"]
     assert good["acceptance_ci95"][0] > bad["acceptance_ci95"][1]
-    assert good["mean_aborted_attempt_s"] < good["attempt_s"], "early abort saves time"
+    assert good["mean_aborted_attempt_s"] < good["attempt_slot_s"], "early abort saves time"
+    assert good["aborted_in_real_time"] == good["shots"] - good["accepted"]  # one board: every check aborts
     assert good["provenance"]["calibration_hash"] == dev.calibration_hash
+
+
+def test_slot_timing_is_what_the_qick_program_plays(default):
+    """The emulator's times are the emitted program's: interpret the QICK program with every result
+    passing, then with the first decision failing, and compare the slot lengths."""
+    from ctrl.backends.qick import emit_qick, interpret
+    from ctrl.emulate.run import slot_timing
+
+    dev, program = default
+    reset, tails, attempt = slot_timing(dev, program)
+    assert reset >= round(max(dev.qubit(q).readout.reset.duration_s for q in program.qubits) * program.clock_hz)
+    assert attempt == program.duration
+    assert len(tails) == len(program.decisions) and tails[0] > 0  # the first abort still has readouts to fire
+    (board,) = emit_qick(dev, program, attempts=2).boards
+    dump, firmware = (json.loads(x) if isinstance(x, str) else x for x in (board.dump, board.firmware))
+    trace = interpret(dump, firmware, lambda ro, t: -1e9)  # every result reads 0: both slots complete
+    starts = sorted(e.t for e in trace.events if e.kind == "trigger")
+    per_slot = len(starts) // 2
+    assert len(starts) == 2 * per_slot
+    assert starts[per_slot] - starts[0] == reset + attempt  # one slot: the reset block, then the attempt
 
 
 def test_emulation_is_deterministic(default):
@@ -186,3 +207,15 @@ def test_uniform_emulation_agrees_with_simulate(default):
         lo = max(e[f"{key}_ci95"][0], s[f"{key}_ci95"][0])
         hi = min(e[f"{key}_ci95"][1], s[f"{key}_ci95"][1])
         assert lo <= hi, (key, e[f"{key}_ci95"], s[f"{key}_ci95"])
+
+
+def test_a_program_across_boards_never_aborts_early():
+    """grid55_d5 spreads d=3 over several boards with no link: every check is post-selected after the
+    run, so every attempt plays to the end."""
+    dev = load_device(Path(DEFAULT_DEVICE).parent / "grid55_d5.yaml")
+    program = compile_program(dev, 3).program
+    assert not any(d.realtime for d in program.decisions)
+    r = emulate(dev, program, 4000, "calibration*0.3", seed=2)
+    assert 0 < r["accepted"] < r["shots"]
+    assert r["aborted_in_real_time"] == 0
+    assert r["mean_attempt_s"] == pytest.approx(r["attempt_slot_s"])

@@ -114,16 +114,19 @@ def compile_program(
 
 
 def _realtime_rule(device, placement, circuit):
-    """Whether a check's results all reach the processor that decides it, in time for a real-time branch."""
-    wiring = {w.name: w.readout for w in device.wiring.qubits}
+    """Whether a check can abort the attempt in real time: its results all reach the tProc, and the whole
+    program runs on that one board. Across boards an abort on one board cannot stop the others (the
+    firmware here has no board-to-board link), so such programs post-select every check after the run."""
+    wiring = {w.name: w for w in device.wiring.qubits}
     qubit_of = {op.key: placement.qubits[op.targets[0]] for op in circuit.measurements}
-    shared = device.wiring.controller.inter_board_latency_s is not None
+    used = set(placement.qubits)
+    lines = [line for q in used for line in (wiring[q].drive, wiring[q].readout, wiring[q].flux)]
+    lines += [c.flux for c in device.wiring.couplers if set(c.qubits) <= used]
+    boards = {line.board for line in lines if line is not None}
+    one_board = len(boards) == 1
 
     def ok(keys) -> bool:
-        ros = [wiring[qubit_of[k]] for k in keys]
-        if not all(r.feedback for r in ros):
-            return False
-        return len({r.board for r in ros}) == 1 or shared
+        return one_board and all(wiring[qubit_of[k]].readout.feedback for k in keys)
 
     return ok
 

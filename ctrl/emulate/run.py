@@ -3,8 +3,12 @@
 The timed program is lowered to both Clifford proxies (`ctrl.backends.stim`) with calibration noise (or
 `uniform:P`), sampled with Stim's compiled sampler in seeded chunks, and post-selected by the real-time
 module's batch evaluator running the program's own decision points. Accepted shots are scored through
-the ideal round. Times per attempt come from the schedule: an attempt aborted at a decision point costs
-that point's time plus the fixed reset branch.
+the ideal round.
+
+Times come from what the boards play (`ctrl.backends.qick.plan`): every attempt slot starts with the
+reset block. An attempt aborted in real time at a decision point then costs that point's time plus the
+abort branch, which lets in-flight pulses end and fires the remaining readout windows as dummies. Any
+other attempt plays to the end, including one that fails a check decided only after the run.
 """
 
 from __future__ import annotations
@@ -48,8 +52,18 @@ def program_decisions(program: TimedProgram) -> DecisionProgram:
     return DecisionProgram(tuple(sorted(arrival, key=arrival.get)), rules, points, program.duration, 0)
 
 
-def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str, shots: int, seed: int):
-    """(accepted, logical errors, aborts per decision point, first failing check counts) for `shots`.
+def realtime_only(program: TimedProgram, decisions: DecisionProgram) -> DecisionProgram:
+    """The decision points the controller takes in real time (its point i is `decisions` point i's
+    counterpart in `program.decisions` order, renumbered)."""
+    keep = [p for p, d in zip(decisions.points, program.decisions) if d.realtime]
+    points = tuple(DecisionPoint(i, p.time, p.rules, p.needs) for i, p in enumerate(keep))
+    return DecisionProgram(decisions.record, decisions.rules, points, decisions.duration, decisions.latency)
+
+
+def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str, shots: int, seed: int,
+                 realtime: DecisionProgram | None = None):  # fmt: skip
+    """(accepted, logical errors, aborts per decision point, first failing check counts) for `shots`;
+    with `realtime`, also the aborts per point of that program (where the attempt really stops).
 
     Works on Stim's bit-packed output: the protocol's detectors come first (the ideal round is appended
     last), so their bytes feed the batch evaluator as they are; only accepted shots are unpacked.
@@ -62,6 +76,7 @@ def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str,
         checks = checks.copy()
         checks[:, -1] &= np.uint8((1 << (k % 8)) - 1)
     aborts = evaluate_batch(decisions, checks)
+    stops = evaluate_batch(realtime, checks) if realtime is not None else None
     first = first_failures(decisions, checks, aborts)
     ok = aborts < 0
     start = k // 8
@@ -69,12 +84,15 @@ def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str,
     syn = bits[:, :n_faces] if proxy == "X" else bits[:, n_faces:]
     flips = (obs[ok, 0] & 1).astype(bool)
     errors = int((decode_flips(distance, syn) != flips).sum())
-    return (
+    out = (
         int(ok.sum()),
         errors,
         np.bincount(aborts[aborts >= 0], minlength=len(decisions.points)),
         np.bincount(first[first >= 0], minlength=len(decisions.rules)),
     )
+    if realtime is None:
+        return out
+    return out + (np.bincount(stops[stops >= 0], minlength=len(realtime.points)),)
 
 
 def noise_for(spec: str, device, program: TimedProgram):
@@ -94,8 +112,11 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
     model = noise_for(noise, device, program)
     decisions = program_decisions(program)
+    realtime = realtime_only(program, decisions)
+    reset, tails, attempt = slot_timing(device, program)
     n_faces = len(_faces(program.distance))
     out = {}
+    stops = np.zeros(len(realtime.points), dtype=np.int64)
     for proxy in "XZ":
         circuit = timed_to_stim(program, proxy, model)
         accepted = errors = 0
@@ -105,8 +126,10 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
         while left > 0:
             n = min(CHUNK, left)
             s = int(np.random.SeedSequence([seed, ord(proxy), index]).generate_state(1)[0])
-            a, e, p, r = sample_chunk(circuit, decisions, program.distance, proxy, n, s)
+            a, e, p, r, stop = sample_chunk(circuit, decisions, program.distance, proxy, n, s, realtime)
             accepted, errors, by_point, by_rule = accepted + a, errors + e, by_point + p, by_rule + r
+            if proxy == "X":
+                stops += stop
             left -= n
             index += 1
         out[proxy] = (accepted, errors, by_point, by_rule)
@@ -115,8 +138,9 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
     lo = sum(wilson(e, a)[0] for a, e, _, _ in out.values())
     hi = min(1.0, sum(wilson(e, a)[1] for a, e, _, _ in out.values()))
     acceptance = accepted / shots
-    point_time = np.array([p.time for p in decisions.points], dtype=float)
-    mean_cycles = (by_point @ (point_time + program.abort_duration) + accepted * program.duration) / shots
+    stop_cycles = np.array([reset + p.time + tails[i] for i, p in enumerate(realtime.points)], dtype=float)
+    stopped = int(stops.sum())
+    mean_cycles = (stops @ stop_cycles + (shots - stopped) * (reset + attempt)) / shots
     kinds: dict[str, int] = {}
     for r, n in zip(decisions.rules, by_rule):
         if n:
@@ -140,10 +164,14 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
         },
         "expected_attempts_per_accepted_state": 1 / acceptance if acceptance else math.inf,
         "attempt_s": program.seconds(program.duration),
+        "attempt_slot_s": program.seconds(reset + attempt),  # reset block + a completed attempt
         "mean_attempt_s": program.seconds(mean_cycles),
+        "reset_s": program.seconds(reset),
         "mean_aborted_attempt_s": (
-            program.seconds((by_point @ (point_time + program.abort_duration)) / aborted) if aborted else 0.0
+            program.seconds((stops @ stop_cycles + (aborted - stopped) * (reset + attempt)) / aborted)
+            if aborted else 0.0
         ),
+        "aborted_in_real_time": stopped,
         "time_per_accepted_state_s": program.seconds(mean_cycles) / acceptance if acceptance else math.inf,
         "discards_by_kind": dict(sorted(kinds.items())),
         "discards_by_decision_point": {str(i): int(n) for i, n in enumerate(by_point) if n},
@@ -155,6 +183,19 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
             "versions": versions(),
         },
     }
+
+
+def slot_timing(device, program: TimedProgram) -> tuple[int, list[int], int]:
+    """(reset block, abort branch per real-time decision point, full attempt) in cycles, as the QICK
+    programs play them; the longest board sets the pace, since boards start every slot together."""
+    from ctrl.backends.qick.plan import plan_program
+
+    plans = plan_program(device, program, 1).values()
+    reset = max(p.reset.length for p in plans)
+    attempt = max(p.attempt.length for p in plans)
+    tails = [max((p.aborts[d.index].length for p in plans if d.index in p.aborts), default=0)
+             for d in program.decisions if d.realtime]  # fmt: skip
+    return reset, tails, attempt
 
 
 def _faces(distance: int):

@@ -626,11 +626,11 @@ class _Lowering:
         realtime, post = [], []
         for d in prog.decisions:
             reason = ""
-            if not d.realtime:
-                reason = "a result of these checks cannot reach the deciding tProc in time (readout without feedback)"
-            elif len(self.boards) > 1:
+            if len(self.boards) > 1:
                 reason = (f"the program spans boards {', '.join(self.boards)}: an abort on one board cannot stop the "
                           + ("others (no real-time link)" if not linked else "others (no qnet/qcom in the firmware)"))
+            elif not d.realtime:
+                reason = "a result of these checks cannot reach the deciding tProc in time (readout without feedback)"
             else:
                 for c in d.checks:
                     for k in keys_of[c]:
