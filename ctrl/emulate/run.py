@@ -56,6 +56,8 @@ def realtime_only(program: TimedProgram, decisions: DecisionProgram) -> Decision
     """The decision points the controller takes in real time (its point i is `decisions` point i's
     counterpart in `program.decisions` order, renumbered)."""
     keep = [p for p, d in zip(decisions.points, program.decisions) if d.realtime]
+    if len(keep) == len(decisions.points):
+        return decisions
     points = tuple(DecisionPoint(i, p.time, p.rules, p.needs) for i, p in enumerate(keep))
     return DecisionProgram(decisions.record, decisions.rules, points, decisions.duration, decisions.latency)
 
@@ -76,7 +78,7 @@ def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str,
         checks = checks.copy()
         checks[:, -1] &= np.uint8((1 << (k % 8)) - 1)
     aborts = evaluate_batch(decisions, checks)
-    stops = evaluate_batch(realtime, checks) if realtime is not None else None
+    stops = aborts if realtime is decisions else evaluate_batch(realtime, checks) if realtime is not None else None
     first = first_failures(decisions, checks, aborts)
     ok = aborts < 0
     start = k // 8
