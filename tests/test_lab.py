@@ -85,9 +85,11 @@ def test_run_agrees_with_emulate(device, compiled, board, tmp_path, capsys):
     assert s["attempts"] == 6000 and len(r.batches) == 6
     assert s["decision_mismatches"] == 0
     emu = emulate(device, c.program, 20_000, NOISE, seed=3)
-    # acceptance: within 4 sigma of the difference of two binomial estimates
-    sigma = math.hypot(*(math.sqrt(a * (1 - a) / n) for a, n in ((s["acceptance"], 6000), (emu["acceptance"], 20_000))))
-    assert abs(s["acceptance"] - emu["acceptance"]) < 4 * sigma, (s["acceptance"], emu["acceptance"])
+    # acceptance: the board alternates the two Clifford proxies, so compare with both of emulate's (its
+    # headline figure is proxy X's); within 4 sigma of the difference of two binomial estimates
+    emu_acc = sum(v["accepted"] for v in emu["components"].values()) / 40_000
+    sigma = math.hypot(*(math.sqrt(a * (1 - a) / n) for a, n in ((s["acceptance"], 6000), (emu_acc, 40_000))))
+    assert abs(s["acceptance"] - emu_acc) < 4 * sigma, (s["acceptance"], emu_acc)
     assert s["accepted"] > 1500
     # logical error per accepted state: the two 95% intervals overlap
     lo, hi = s["logical_error_rate_ci95"]

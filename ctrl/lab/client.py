@@ -202,19 +202,22 @@ def summarize(batches) -> dict:
         "acceptance_ci95": list(wilson(accepted, attempts)),
         "decision_mismatches": sum(b["decision_mismatches"] for b in batches),
     }
-    comps: dict[str, list[int]] = {}
+    comps: dict[str, list[int]] = {}  # component -> [attempts, accepted, logical errors]
     for b in batches:
-        for name, (a, e) in b.get("logical", {}).items():
-            c = comps.setdefault(name, [0, 0])
-            c[0] += a
-            c[1] += e
+        for name, counts in b.get("logical", {}).items():
+            c = comps.setdefault(name, [0, 0, 0])
+            for i, v in enumerate(counts):
+                c[i] += v
     if comps:
-        out["components"] = {k: {"accepted": a, "logical_errors": e} for k, (a, e) in sorted(comps.items())}
-        out["logical_errors"] = sum(e for a, e in comps.values())
-        out["logical_error_rate"] = sum(e / a if a else 0.0 for a, e in comps.values())
+        out["components"] = {
+            k: {"attempts": n, "accepted": a, "acceptance": a / n if n else 0.0, "logical_errors": e}
+            for k, (n, a, e) in sorted(comps.items())
+        }
+        out["logical_errors"] = sum(e for _, _, e in comps.values())
+        out["logical_error_rate"] = sum(e / a if a else 0.0 for _, a, e in comps.values())
         out["logical_error_rate_ci95"] = [
-            sum(wilson(e, a)[0] for a, e in comps.values()),
-            min(1.0, sum(wilson(e, a)[1] for a, e in comps.values())),
+            sum(wilson(e, a)[0] for _, a, e in comps.values()),
+            min(1.0, sum(wilson(e, a)[1] for _, a, e in comps.values())),
         ]
     return out
 
@@ -411,10 +414,11 @@ def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth, deci
     if truth is not None:
         err = np.asarray(truth["logical_error"], dtype=bool)[:n]
         proxy = np.frombuffer(truth["proxy"][:n].encode(), dtype=np.uint8)
-        doc["logical"] = {
-            COMPONENTS[p]: [int((accepted & (proxy == ord(p))).sum()), int((accepted & (proxy == ord(p)) & err).sum())]
-            for p in "XZ"
-        }
+        doc["logical"] = {}  # component -> [attempts, accepted, logical errors]
+        for p in "XZ":
+            mine = proxy == ord(p)
+            ok = accepted & mine
+            doc["logical"][COMPONENTS[p]] = [int(mine.sum()), int(ok.sum()), int((ok & err).sum())]
         doc["truth"] = {"proxy": truth["proxy"][:n], "logical_error": err.astype(int).tolist(), "note": truth["note"]}
     return doc
 
