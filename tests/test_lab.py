@@ -270,3 +270,24 @@ def test_results_file_refuses_to_mix_runs(tmp_path):
     assert again.batches == r.batches and again.header["resumed_utc"] == ["t1"]
     with pytest.raises(CtrlError, match="program_hash"):
         res_file.start(path, {"program_hash": "b", "batch_shots": 10}, {}, "t2")
+
+
+def test_a_board_without_ground_truth_reports_acceptance_only(device, compiled, tmp_path, capsys):
+    class RealLike(EmulatedSoc):
+        def ctrl_truth(self):  # a QickSoc has no such method: Pyro raises AttributeError for it
+            raise AttributeError("no exposed method ctrl_truth")
+
+    _, out = compiled
+    soc = RealLike(device.firmware_config("zcu216"), StimEngine(device, "zcu216", NOISE), "zcu216")
+    server = BoardServer(soc, port=0)
+    try:
+        res = tmp_path / "real.jsonl"
+        assert main(["run", "--board", f"127.0.0.1:{server.port}", "--program", str(out), "--shots", "1000",
+                     "--out", str(res)]) == 0  # fmt: skip
+    finally:
+        server.close()
+    text = capsys.readouterr().out
+    assert "logical error per accepted: not measured" in text
+    r = res_file.read_results(res)
+    assert "logical_error_rate" not in r.header["summary"] and "truth" not in r.batches[0]
+    assert r.header["summary"]["decision_mismatches"] == 0

@@ -4,8 +4,8 @@ The connection is made as `qick.pyro.make_proxy` makes it (pickle serializer, na
 board's proxy name, `QickConfig(soc.get_cfg())`), without its printing. The board's firmware description
 must equal the one the program was compiled against (the compile folder holds it), or nothing is loaded.
 The program is qick's own dump (`qick_<board>.json`), reloaded into an `AcquireProgramV2` and acquired
-with qick's `acquire(..., step_rounds=True)`: each round is one run of the program's shot loop, and a
-batch is a whole number of rounds. After every batch the raw accumulated readouts, the board's own
+with qick's `acquire(..., step_rounds=True)`: each round is one run of the program's attempt-slot loop,
+and one round is one batch. After every batch the raw accumulated readouts, the board's own
 verdict per attempt and the real-time rule's verdict on the same readouts are appended to the results
 file (`ctrl.lab.results`), so a rerun resumes after the last completed batch.
 """
