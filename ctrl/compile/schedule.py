@@ -154,10 +154,10 @@ def schedule(
     if not channels:
         used = [(Need(d.duration, (), "", d.ready, d.tail), qs) for d, qs in kinds]
     if policy == "asap":
-        starts, durations = _list_schedule(used, kind_of, [op.tag for op in ops], early=True)
+        starts, durations = _list_schedule(used, kind_of, ops, early=True)
     else:
         rkind = kind_of[::-1]
-        rstarts, rdur = _list_schedule(used, rkind, [op.tag for op in reversed(ops)])
+        rstarts, rdur = _list_schedule(used, rkind, ops[::-1])
         end = max((s + d + used[k][0].tail for s, d, k in zip(rstarts, rdur, rkind)), default=0)
         durations = rdur[::-1]
         starts = [end - s - d - used[k][0].tail for s, d, k in zip(rstarts[::-1], durations, kind_of)]
@@ -193,9 +193,9 @@ def _kinds(ops, lookup: _Needs) -> tuple[list[tuple[Need, tuple[str, ...]]], lis
 
 
 def _list_schedule(
-    kinds: list[tuple[Need, tuple[str, ...]]], kind_of: list[int], tags: list[str], early: bool = False
+    kinds: list[tuple[Need, tuple[str, ...]]], kind_of: list[int], ops, early: bool = False
 ) -> tuple[list[int], list[int]]:
-    """List scheduling in program order: op i (`kinds[kind_of[i]]`) starts at the first time its qubits
+    """List scheduling in program order: op i (`kinds[kind_of[i]]`, `ops[i]`) starts at the first time its qubits
     and channels allow, gaps left by earlier placements included.
 
     Readouts of one readout group (`_readout_group` of the tag) on one multiplexed generator are held
@@ -232,7 +232,7 @@ def _list_schedule(
     members: dict[tuple, list[int]] = {}
     for i, k in enumerate(kind_of):
         if k in mux_kinds:
-            key = batch_of[i] = (_readout_group(tags[i]), rows[k][4])
+            key = batch_of[i] = (_readout_group(ops[i].tag), rows[k][4])
             members.setdefault(key, []).append(i)
 
     busy_s: list[list[int]] = [[] for _ in channel_id]
@@ -377,7 +377,8 @@ def _list_schedule(
                 waiting[q].popleft()
             run(i)
             for q in qs:
-                wake(q)
+                if waiting[q]:
+                    wake(q)
         draining = False
 
     arrived: dict[tuple, int] = {}  # batch -> members the program-order walk has reached
@@ -422,7 +423,7 @@ def decisions(
     moment share a point (the controller folds them into one test). `realtime_ok(keys)` says whether all
     those results reach the deciding processor.
     """
-    ready = {t.op.key: t.ready for t in timed if t.op.key}
+    ready = {t.op.key: t.ready for t in timed if t.ready >= 0}
     groups: dict[tuple[int, bool], list[str]] = {}
     for name, _, keys in checks:
         t = max(ready[k] for k in keys) + latency
