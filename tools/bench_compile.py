@@ -194,8 +194,9 @@ def main() -> None:
     print(f"{'device':<18} {'d':>2} | {'ctrl':>17} | {'qiskit':>17} | {'qiskit/ctrl':>11}")
     for r in rows:
         print(
-            f"{r['device']:<18} {r['distance']:>2} | {r['ctrl_compile_s'] * 1e3:6.2f} ms ({r['ctrl_first_compile_s'] * 1e3:4.0f}) | "
-            f"{r['qiskit_compile_s'] * 1e3:6.2f} ms ({r['qiskit_first_compile_s'] * 1e3:4.0f}) | {r['speedup']:10.1f}x"
+            f"{r['device']:<18} {r['distance']:>2} | {r['ctrl_compile_s'] * 1e3:6.2f} ms "
+            f"({r['ctrl_first_compile_s'] * 1e3:4.0f}) | {r['qiskit_compile_s'] * 1e3:6.2f} ms "
+            f"({r['qiskit_first_compile_s'] * 1e3:4.0f}) | {r['speedup']:10.1f}x"
         )
     print("ctrl passes (last compile, ms): " + "; ".join(
         f"d={r['distance']}: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in r["ctrl_passes_s"].items()) for r in rows))
@@ -204,7 +205,8 @@ def main() -> None:
           f"{'(b) ctrl, qubits only':>21} {'qiskit, on ctrl clock':>21} {'ratio':>6}")  # fmt: skip
     for r in rows:
         print(
-            f"{r['device']:<18} {r['distance']:>2} | {r['ctrl_schedule_s'] * us:29.2f} {r['qiskit_schedule_s'] * us:8.2f} "
+            f"{r['device']:<18} {r['distance']:>2} | {r['ctrl_schedule_s'] * us:29.2f} "
+            f"{r['qiskit_schedule_s'] * us:8.2f} "
             f"{r['schedule_ratio_hardware_vs_qiskit']:6.3f} | {r['ctrl_channel_free_schedule_s'] * us:21.2f} "
             f"{r['qiskit_grid_schedule_s'] * us:21.2f} {r['schedule_ratio_like_for_like']:6.3f}"
         )
@@ -214,7 +216,8 @@ def main() -> None:
             f"({r['schedule_ratio_alap_hardware_vs_qiskit']:.3f} of qiskit); ctrl qubits-only against qiskit off the "
             f"clock grid {r['schedule_ratio_channel_free_vs_qiskit']:.3f}; ctrl duration / critical path "
             f"{r['ctrl_duration_over_critical_path']:.3f}; two-qubit gates ctrl {r['ctrl_two_qubit_gates']} qiskit "
-            f"{r['qiskit_two_qubit_gates']}; one-qubit pulses ctrl {r['ctrl_one_qubit_pulses']} qiskit {r['qiskit_one_qubit_pulses']}"
+            f"{r['qiskit_two_qubit_gates']}; one-qubit pulses ctrl {r['ctrl_one_qubit_pulses']} "
+            f"qiskit {r['qiskit_one_qubit_pulses']}"
         )
     print(json.dumps({"bench_compile": rows}, sort_keys=True))
 

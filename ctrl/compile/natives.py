@@ -149,7 +149,8 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
                     phases = phases_of.get(qubits)
                     if phases is None:
                         cal = gates[frozenset(qubits)]
-                        phases = phases_of[qubits] = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+                        corrections = cal.phase_corrections_rad.items()
+                        phases = phases_of[qubits] = tuple(sorted((k, float(v)) for k, v in corrections))
                 out.append((name, qubits, tag, angle, proxy, op.key if name == "MEASURE" else "", phases, (src,)))
     for q in list(runs):
         close(q)

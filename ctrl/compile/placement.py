@@ -37,7 +37,8 @@ class Placement:
     considered: int  # embeddings scored
 
     def __repr__(self) -> str:
-        return f"Placement({self.method}, {len(self.qubits)} qubits, cost={self.cost:.4f}, considered={self.considered})"
+        n = len(self.qubits)
+        return f"Placement({self.method}, {n} qubits, cost={self.cost:.4f}, considered={self.considered})"
 
 
 def place(distance: int, device, limit: int = 5000, exclude: frozenset[str] = frozenset()) -> Placement:
@@ -73,13 +74,17 @@ def _protocol(distance: int) -> tuple[Layout, ProtocolCircuit, _Counts]:
 def _usable(device, exclude: frozenset[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """The usable coupling graph as sorted node names and sorted edges (a hashable cache key)."""
     nodes = {q.name for q in device.qubits if q.usable} - exclude
-    edges = {tuple(sorted(c.qubits)) for c in device.couplers if c.usable and c.qubits[0] in nodes and c.qubits[1] in nodes}
+    edges = {tuple(sorted(c.qubits)) for c in device.couplers if c.usable and set(c.qubits) <= nodes}
     return tuple(sorted(nodes)), tuple(sorted(edges))
 
 
 @lru_cache(maxsize=32)
 def _embeddings(
-    nodes: tuple[str, ...], edges: tuple[tuple[str, str], ...], couplers: tuple[tuple[int, int], ...], n: int, limit: int
+    nodes: tuple[str, ...],
+    edges: tuple[tuple[str, str], ...],
+    couplers: tuple[tuple[int, int], ...],
+    n: int,
+    limit: int,
 ) -> tuple[tuple[str, ...], ...]:
     """Every embedding (up to `limit`) of the protocol's coupling graph in the device's usable graph.
     It depends on the graph's shape only, not on calibrated numbers, so one search serves every

@@ -350,6 +350,10 @@ def _list_schedule(
                 late[rest] = late.get(rest, 0) + 1
         release(held)
 
+    def held_ready(key: tuple) -> int:
+        """When a held batch could fire: its readouts' qubits are all free."""
+        return max(qubit_free[rows[kind_of[j]][0][0]] for j in parked[key])
+
     def wake(q: int) -> None:
         """If the first op waiting on q waits for nothing else any more, it is ready."""
         if waiting[q]:
@@ -400,7 +404,7 @@ def _list_schedule(
             # Held batches that all wait on one another's readouts: none can complete until one
             # fires without its late members. Fire the oldest now, not after the rest of the program.
             while parked and all(arrived.get(b) == len(members[b]) and late.get(b, 0) for b in parked):
-                release_partial(min(parked, key=lambda b: (max(qubit_free[rows[kind_of[j]][0][0]] for j in parked[b]), min(parked[b]))))
+                release_partial(min(parked, key=lambda b: (held_ready(b), min(parked[b]))))
     while parked:
         # Every remaining op waits on a held readout whose batch cannot complete: release one batch.
         release(parked.pop(min(parked, key=lambda key: min(parked[key]))))
