@@ -295,8 +295,14 @@ def _list_schedule(
 
     def run(i: int) -> None:
         """Place op i, whose earlier ops on every qubit are placed, or hold it for its readout batch."""
-        qs, d, _, cs, m = rows[kind_of[i]]
+        qs, d, tl, cs, m = rows[kind_of[i]]
         t = qubit_free[qs[0]] if len(qs) == 1 else max(qubit_free[q] for q in qs)
+        if not cs and m < 0:  # nothing shared to look at: its qubits decide
+            starts[i] = t
+            durations[i] = d
+            for q in qs:
+                qubit_free[q] = t + d + tl
+            return
         if m >= 0:
             key = batch_of[i]
             if len(members[key]) > 1:
@@ -388,11 +394,21 @@ def _list_schedule(
     arrived: dict[tuple, int] = {}  # batch -> members the program-order walk has reached
     late: dict[tuple, int] = {}  # batch -> members reached but deferred behind another held batch
     for i, k in enumerate(kind_of):
-        qs = rows[k][0]
+        row = rows[k]
+        qs = row[0]
+        blocked = waiting[qs[0]] or (len(qs) > 1 and any(waiting[q] for q in qs))
+        if not blocked and not row[3] and row[4] < 0:  # the common case, as in run()
+            d = row[1]
+            t = qubit_free[qs[0]] if len(qs) == 1 else max(qubit_free[q] for q in qs)
+            starts[i] = t
+            durations[i] = d
+            for q in qs:
+                qubit_free[q] = t + d + row[2]
+            continue
         key = batch_of.get(i)
         if key is not None:
             arrived[key] = arrived.get(key, 0) + 1
-        if waiting[qs[0]] or (len(qs) > 1 and any(waiting[q] for q in qs)):
+        if blocked:
             deferred[i] = True
             for q in qs:
                 waiting[q].append(i)
