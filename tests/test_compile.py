@@ -2,6 +2,7 @@
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,40 @@ def test_merging_drops_cancelled_rotations():
     ch = [NativeOp("RY", ("a",), "t", math.pi / 4, (math.pi / 2, 0.0)), NativeOp("RY", ("a",), "t", -math.pi / 2, (-math.pi / 2,) * 2)]
     merged = _merge(ch)
     assert len(merged) == 1 and merged[0].proxy == (0.0, -math.pi / 2)
+
+
+def test_qubits_only_schedule_is_the_critical_path_and_no_longer_than_the_hardware_one(compiled):
+    """channels=False keeps per-qubit order and durations only (what Qiskit schedules with): ASAP on
+    that is the critical path itself, and every channel constraint can only lengthen it. (The hardware
+    program's own critical path can be a little longer: readouts fired together are padded to the
+    longest of them.)"""
+    dev, c = compiled["planar16_d3.yaml", 3]
+    free = compile_program(dev, 3, channels=False)
+    latency = round(dev.wiring.controller.readout_to_decision_latency_s * free.program.clock_hz)
+    assert free.program.duration == critical_path(free.program, latency) <= critical_path(c.program, latency)
+    assert free.program.duration < c.program.duration
+    assert Counter(t.op for t in free.program.ops) == Counter(t.op for t in c.program.ops), "only times differ"
+
+
+def test_cached_translations_follow_the_calibration():
+    """Translations are cached across compiles on the coupler's gate and direction, not on numbers: a
+    second compile with other CZ phase corrections and durations must carry the new ones."""
+    from ctrl.device import Device
+    from ctrl.device.model import DeviceFile
+
+    dev = load_device(CONFIGS / "grid25_cz.yaml")
+    before = compile_program(dev, 3)
+    doc = dev.spec.model_dump()
+    for c in doc["calibration"]["couplers"]:
+        c["phase_corrections_rad"] = {k: v + 0.125 for k, v in c["phase_corrections_rad"].items()}
+        c["duration_s"] *= 2
+    changed = Device(dev.path, DeviceFile.model_validate(doc), dev.firmware)
+    after = compile_program(changed, 3, placement=before.placement)
+    old = [t for t in before.program.ops if t.op.name == "CZ"]
+    new = [t for t in after.program.ops if t.op.name == "CZ"]
+    assert len(old) == len(new) > 0
+    for device, ops in ((dev, old), (changed, new)):
+        for t in ops:
+            assert dict(t.op.phases) == device.coupler(*t.op.qubits).phase_corrections_rad
+    assert {t.op.phases for t in old}.isdisjoint(t.op.phases for t in new)
+    assert sum(t.duration for t in new) > 1.9 * sum(t.duration for t in old)
