@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import ctrl.backends.qick as qick_backend
+import ctrl.backends.qick.patch as qick_patch
 import ctrl.compile.pipeline as pipeline
 from ctrl.cli import main
 from ctrl.compile.pipeline import compile_program, write_outputs
@@ -70,6 +71,8 @@ def calls(monkeypatch):
     wrap(pipeline, "schedule", "schedule")
     wrap(pipeline, "timed_to_stim", "stim")
     wrap(qick_backend, "emit_qick", "qick")  # looked up there by write_outputs and by the driver at call time
+    wrap(qick_patch, "emit_qick", "qick")  # reemit_qick's fallback
+    wrap(qick_patch, "patch_qick", "qick_patch")
     return counts
 
 
@@ -201,9 +204,9 @@ def _edit_metadata(doc):
 @pytest.mark.parametrize(
     "edit, kind, expected_calls",
     [
-        (_edit_metadata, METADATA, {"qick": 1}),
-        (_edit_pulse, PULSE, {"qick": 1}),
-        (_edit_quality, QUALITY, {"placement": 1, "qick": 1}),
+        (_edit_metadata, METADATA, {"qick_patch": 1}),
+        (_edit_pulse, PULSE, {"qick_patch": 1}),
+        (_edit_quality, QUALITY, {"placement": 1, "qick_patch": 1}),
         (_edit_timing, TIMING, {"natives": 1, "schedule": 1, "stim": 1, "qick": 1}),
     ],
     ids=["metadata", "pulse", "quality", "timing"],
@@ -245,7 +248,7 @@ def test_cz_virtual_z_corrections_are_patched_into_the_kept_program(tmp_path, ca
     yesterday = day0(tmp_path, old, cache)
     calls.clear()
     rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
-    assert rec.diff.classes == (PULSE,) and dict(calls) == {"qick": 1}
+    assert rec.diff.classes == (PULSE,) and dict(calls) == {"qick_patch": 1}
     compiled, paths = full(new, tmp_path / "full")
     assert compiled.program.ops != probe.program.ops  # the phases are in the program
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
@@ -373,7 +376,7 @@ def test_recompile_chains_day_after_day(tmp_path, calls):
         _edit_pulse(doc)
 
     rec, _, _ = run(tmp_path / "day1", variant(tmp_path, "d2", both), tmp_path / "day2", cache_dir=cache)
-    assert rec.diff.classes == (PULSE,) and dict(calls) == {"qick": 1}
+    assert rec.diff.classes == (PULSE,) and dict(calls) == {"qick_patch": 1}
     _, paths = full(tmp_path / "d2.yaml", tmp_path / "full")
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "day2")
 

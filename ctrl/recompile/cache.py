@@ -165,7 +165,7 @@ class Entry:
 
     def __init__(self, header: Mapping, placement: Placement, native_counts: Mapping, report: Mapping,
                  passes: tuple = (), files: Mapping[str, bytes] | None = None, ops_blob: bytes | None = None,
-                 compiled: Compiled | None = None):  # fmt: skip
+                 compiled: Compiled | None = None, qick=None):  # fmt: skip
         if ops_blob is None and compiled is None:
             raise ValueError("an Entry needs its operations: ops_blob or compiled")
         self.header = dict(header)  # every TimedProgram field but `ops`
@@ -176,12 +176,13 @@ class Entry:
         self.files = dict(files or {})
         self._blob = ops_blob
         self._compiled = compiled
+        self.qick = qick  # the QICK emission's sheet (ctrl.backends.qick.sheet.QickSheet) for `files`, if any
 
     @classmethod
-    def of(cls, compiled: Compiled, files: Mapping[str, bytes] | None = None) -> Entry:
+    def of(cls, compiled: Compiled, files: Mapping[str, bytes] | None = None, qick=None) -> Entry:
         p = compiled.program
         return cls({name: getattr(p, name) for name in _PROGRAM_FIELDS}, compiled.placement, compiled.native_counts,
-                   compiled.report, compiled.passes, files, compiled=compiled)  # fmt: skip
+                   compiled.report, compiled.passes, files, compiled=compiled, qick=qick)  # fmt: skip
 
     def __repr__(self) -> str:
         h = self.header
@@ -205,10 +206,11 @@ class Entry:
         return self._blob is not None and self._blob is other._blob
 
     def derived(self, **changes) -> Entry:
-        """A copy with some of header, placement, report, passes, files replaced (the same operations)."""
+        """A copy with some of header, placement, report, passes, files, qick replaced (the same operations;
+        files and the QICK sheet, which belong to one calibration, are not carried over unless given)."""
         header = dict(self.header, **changes.pop("header", {}))
         args = {"placement": self.placement, "native_counts": self.native_counts, "report": self.report,
-                "passes": self.passes, "files": None} | changes  # fmt: skip
+                "passes": self.passes, "files": None, "qick": None} | changes  # fmt: skip
         compiled = None
         if self._blob is None:  # share the program's operations, not a copy of them
             c = self.compiled
@@ -218,11 +220,12 @@ class Entry:
         return Entry(header, ops_blob=self._blob, compiled=compiled, **args)
 
     def __reduce__(self):
-        return (_entry, (self.header, self.placement, self.native_counts, self.report, self.files, self.ops_blob))
+        return (_entry, (self.header, self.placement, self.native_counts, self.report, self.files, self.ops_blob,
+                         self.qick))  # fmt: skip
 
 
-def _entry(header, placement, native_counts, report, files, ops_blob) -> Entry:
-    return Entry(header, placement, native_counts, report, (), files, ops_blob)
+def _entry(header, placement, native_counts, report, files, ops_blob, qick=None) -> Entry:
+    return Entry(header, placement, native_counts, report, (), files, ops_blob, qick=qick)
 
 
 class CompileCache:

@@ -296,7 +296,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
         return Recompiled(old.derived(passes=old_passes), diff, "full", why, decision, searched, key, None, old, (), prev)
     hit = cache.get(key) if cache is not None else None
     if hit is not None:
-        entry = hit.derived(passes=tuple(log.records), files=hit.files)
+        entry = hit.derived(passes=tuple(log.records), files=hit.files, qick=hit.qick)
         action = "unchanged" if not diff else "cached"
         why = ("no calibration change: the previous result, from the cache" if not diff
                else "this calibration was compiled before: the result comes from the cache")  # fmt: skip
@@ -458,22 +458,27 @@ def _known_output(name: str) -> bool:
 
 def emit(rec: Recompiled, out: Path | str, device: Device | None = None) -> tuple[dict[str, bytes], str]:
     """`write_outputs(rec.compiled, out, device)`, reusing the bytes of the compile it was patched from
-    where they cannot have changed. Returns (files written by relative path, how they were produced).
+    where they cannot have changed. Returns (files written by relative path, how they were produced)."""
+    files, how, _ = _emit(rec, Path(out), device)
+    return files, how
+
+
+def _emit(rec: Recompiled, out: Path, device: Device | None):
+    """emit(), and the QICK sheet of the programs written (for the cache: the next patch starts from it).
 
     Reuse needs the base's files (kept in the cache) and the same schedule: then program.stim (the
     Clifford proxy does not see the calibration) is the base's, program.json the base's with the new
     calibration hash (when nothing else in it changed), and the QICK programs, which carry the pulse
-    parameters, are emitted again from the kept timed program (`emit_qick`). An output file this function
-    does not know makes write_outputs do it all."""
-    out = Path(out)
+    parameters, are patched from the base's (ctrl.backends.qick.reemit_qick: only what the pulse
+    parameters feed is recomputed; emitted in full, and said why, when the change cannot be patched). An
+    output file this function does not know makes write_outputs do it all."""
     base, new = rec.base, rec.entry
     reusable = (base is not None and all(_known_output(k) for k in base.files)
                 and all(k in base.files for k in _PROGRAM_FILES)
                 and all(base.header[k] == new.header[k] for k in _SCHEDULE_FIELDS))  # fmt: skip
     same_ops = reusable and new.same_ops(base)
     if not (reusable and (same_ops or _same_schedule(base.compiled.program, new.compiled.program))):
-        paths = write_outputs(new.compiled, out, device)
-        return {p.relative_to(out).as_posix(): p.read_bytes() for p in paths}, "write_outputs"
+        return _write_all(new, out, device)
     has_qick = any(not _known_program_file(k) for k in base.files)
     if (same_ops and new.header == base.header and "report.json" in base.files
             and has_qick == (device is not None)):  # fmt: skip
@@ -484,12 +489,13 @@ def emit(rec: Recompiled, out: Path | str, device: Device | None = None) -> tupl
         files["report.json"] = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
         for name, data in sorted(files.items()):
             write_atomic(out / name, data)
-        return files, "every file reused"
-    qick = None
+        return files, "every file reused", base.qick
+    qick, why = None, None
     if device is not None:  # first, as write_outputs does: a refused program leaves the folder as it was
-        from ctrl.backends.qick import emit_qick
+        from ctrl.backends.qick import reemit_qick
 
-        qick = emit_qick(device, new.compiled.program)
+        previous = _previous_qick(base) if has_qick else None
+        qick, why = reemit_qick(previous, device, lambda: new.compiled.program)
     files: dict[str, bytes] = {"program.stim": base.files["program.stim"]}
     text, old_hash = base.files["program.json"], base.header["calibration_hash"].encode()
     if same_ops and new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1:
@@ -501,13 +507,51 @@ def emit(rec: Recompiled, out: Path | str, device: Device | None = None) -> tupl
     for name in _PROGRAM_FILES:
         write_atomic(out / name, files[name])
     if qick is not None:
-        from ctrl.backends.qick import write_qick
-
-        files |= {p.relative_to(out).as_posix(): p.read_bytes() for p in write_qick(qick, out)}
-        how += ", QICK programs emitted from the kept timed program"
+        files |= _write_qick(qick, out)
+        how += (", QICK programs patched (pulse parameters only)" if why is None
+                else f", QICK programs emitted from the kept timed program (not patched: {why})")
     files["report.json"] = _report_json(new, qick.report if qick is not None else None).encode()
     write_atomic(out / "report.json", files["report.json"])
-    return files, how
+    return files, how, qick.sheet if qick is not None else None
+
+
+def _write_all(entry: Entry, out: Path, device: Device | None):
+    """What write_outputs writes (program files through it; the QICK programs emitted here so that their
+    sheet is kept)."""
+    compiled = entry.compiled
+    qick = None
+    if device is not None:
+        from ctrl.backends.qick import emit_qick
+
+        qick = emit_qick(device, compiled.program)  # before any file: a refused program leaves the folder as it was
+    paths = write_outputs(compiled, out)
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in paths}
+    if qick is None:
+        return files, "write_outputs", None
+    files |= _write_qick(qick, out)
+    files["report.json"] = _report_json(entry, qick.report).encode()
+    write_atomic(out / "report.json", files["report.json"])
+    return files, "write_outputs", qick.sheet
+
+
+def _write_qick(qick, out: Path) -> dict[str, bytes]:
+    """write_qick's files, returned as bytes."""
+    files = {name: text.encode() for name, text in qick.texts().items()}
+    for name, data in files.items():
+        write_atomic(out / name, data)
+    return files
+
+
+def _previous_qick(base: Entry):
+    """The QICK programs of a cached compile, rebuilt from its files and sheet (None without a sheet)."""
+    from ctrl.backends.qick import programs_from_sheet
+
+    if base.qick is None:
+        return None
+    try:
+        return programs_from_sheet(base.qick, base.files)
+    except KeyError:
+        return None
 
 
 def compile_inputs(device: Device, placement: Placement, distance: int, policy: str = "asap", exclude=(),
@@ -542,9 +586,9 @@ def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache 
     compile_inputs.json and recompile.json; the result and its files go into the cache. Returns (paths
     written, the report)."""
     out = Path(out)
-    files, how = emit(rec, out, device if qick else None)
+    files, how, sheet = _emit(rec, out, device if qick else None)
     if cache is not None:
-        cache.put(rec.key, rec.entry.derived(passes=(), files=files))
+        cache.put(rec.key, rec.entry.derived(passes=(), files=files, qick=sheet))
     prev = rec.previous
     write_atomic(out / INPUTS_FILE, compile_inputs(device, rec.entry.placement, prev.distance, prev.policy,
                                                    prev.exclude, rec.searched))  # fmt: skip

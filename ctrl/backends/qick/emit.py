@@ -16,6 +16,7 @@ explicit `TIME inc_ref` (QICK.md: the macros' timestamp bookkeeping ignores jump
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -35,10 +36,11 @@ from ctrl.backends.qick.plan import (
     Flip,
     Play,
     Trigger,
-    board_firmware,
-    plan_program,
+    lower,
 )
-from ctrl.backends.qick.resources import Usage, check_plan, wave_key
+from ctrl.backends.qick.dumpjson import render_dump
+from ctrl.backends.qick.resources import Usage, check_plan, plays, wave_key
+from ctrl.backends.qick.sheet import REGS, BoardSheet, EnvSlot, QickSheet, Test
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
@@ -74,13 +76,31 @@ class BoardProgram:
     dump: str  # JSON of dump_prog(): reloads with load_prog() to the same machine code
     firmware: str  # JSON of the firmware description the program was compiled against
     usage: dict
-    plan: BoardPlan = field(repr=False, compare=False)
-    machine_code: dict = field(repr=False, compare=False, default_factory=dict)  # binprog: pmem and wmem words
+    # the board's plan, or (a patched program) a function giving it on first use
+    plan_source: object = field(repr=False, compare=False)
+    sheet: BoardSheet | None = field(repr=False, compare=False, default=None)  # what a pulse-only patch needs
 
     def __repr__(self) -> str:
         u = self.usage
         return (f"BoardProgram({self.board}: {u['pmem_words']}/{u['pmem_size']} program words, "
                 f"{u['wmem_words']}/{u['wmem_size']} waveforms)")
+
+    @property
+    def plan(self) -> BoardPlan:
+        p = self.plan_source
+        if not isinstance(p, BoardPlan):
+            p = p()
+            object.__setattr__(self, "plan_source", p)
+        return p
+
+    @property
+    def machine_code(self) -> dict:
+        """pmem and wmem as lists of 8-word rows (what qick's binprog holds)."""
+        code = self.__dict__.get("_code")
+        if code is None:
+            code = {"pmem": self.sheet.pmem.tolist(), "wmem": self.sheet.wmem.tolist()}
+            object.__setattr__(self, "_code", code)
+        return code
 
     def dump_dict(self) -> dict:
         return json.loads(self.dump)
@@ -93,6 +113,7 @@ class BoardProgram:
 class QickPrograms:
     boards: tuple[BoardProgram, ...]
     report: dict
+    sheet: QickSheet | None = field(repr=False, compare=False, default=None)
 
     def __repr__(self) -> str:
         rt = len(self.report["realtime_decisions"])
@@ -103,6 +124,15 @@ class QickPrograms:
             if b.board == name:
                 return b
         raise CtrlError(f"no QICK program for board {name!r} (boards: {', '.join(b.board for b in self.boards)})")
+
+    def texts(self) -> dict[str, str]:
+        """The files write_qick writes, by name."""
+        out = {}
+        for b in self.boards:
+            out[f"qick_{b.board}.asm"] = b.asm
+            out[f"qick_{b.board}.json"] = b.dump
+            out[f"firmware_{b.board}.json"] = b.firmware
+        return out
 
 
 def emit_qick(
@@ -115,18 +145,62 @@ def emit_qick(
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise CtrlError(f"attempts must be a positive integer, got {attempts!r}")
     firmware = dict(firmware or {})
-    plans = plan_program(device, program, attempts, firmware)
+    plans, units = lower(device, program, attempts, firmware)
     boards = []
     for name, plan in sorted(plans.items()):
-        fw = board_firmware(device, name, firmware)
+        fw = units.fw[name]
         dmem = int(fw["tprocs"][0]["dmem_size"])
         if attempts > dmem:
             raise CtrlError(
                 f"board {name}: data memory: {attempts} attempt slots need one outcome word each; dmem_size is {dmem}"
             )
         usage = check_plan(plan, fw)
-        boards.append(_board_program(plan, fw, usage))
-    return QickPrograms(tuple(boards), _report(program, plans, boards))
+        boards.append(_board_program(plan, fw, usage, units))
+    report = _report(program, plans, boards)
+    sheet = QickSheet(
+        device.wiring_hash, {b.board: _sha(b.firmware) for b in boards}, tuple(sorted(b for b in plans if b in firmware)),
+        attempts, program.clock_hz, dict(units._pulses), {q: tuple(v) for q, v in units.tape.items()},
+        dict(units.corrections), frame_sums(units.tape, units.corrections), tuple(units.readout_users),
+        {b.board: b.sheet for b in boards}, report,
+    )  # fmt: skip
+    return QickPrograms(tuple(boards), report, sheet)
+
+
+def programs_from_sheet(sheet: QickSheet, files: Mapping[str, str | bytes]) -> QickPrograms:
+    """The QICK programs of an emission from its sheet and the files write_qick wrote (by name, text or
+    bytes), as patch_qick needs them (their `plan` is not kept)."""
+    def text(name: str) -> str:
+        v = files[name]
+        return v.decode() if isinstance(v, bytes) else v
+
+    boards = tuple(
+        BoardProgram(b, text(f"qick_{b}.asm"), text(f"qick_{b}.json"), text(f"firmware_{b}.json"), bs.usage,
+                     _plan_not_kept, bs)
+        for b, bs in sorted(sheet.boards.items())
+    )  # fmt: skip
+    return QickPrograms(boards, sheet.report, sheet)
+
+
+def _plan_not_kept():
+    raise CtrlError("the plan of QICK programs rebuilt from their files is not kept: emit_qick gives it")
+
+
+def frame_sums(tape: dict, corrections: dict) -> dict[str, tuple[float, ...]]:
+    """Each qubit's frame after each of its increments, summed in the lowering's order."""
+    values = {gate: dict(pairs) for gate, pairs in corrections.items()}
+    out = {}
+    for q, entries in tape.items():
+        s = 0.0
+        sums = [s]
+        for e in entries:
+            s = s + (values[(e[1], e[2])][q] if isinstance(e, tuple) else e)
+            sums.append(s)
+        out[q] = tuple(sums)
+    return out
+
+
+def _sha(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_qick(programs: QickPrograms, out: Path) -> list[Path]:
@@ -170,8 +244,11 @@ class _Writer:
         self.what = ""
         self.wave_index: dict[tuple, int] = {}
         self.config_index: dict[str, int] = {}
+        self.count = 1  # instructions in prog_list (the NOP first)
+        self.tests: list[Test] = []
 
     def inst(self, d: dict, words: int = 1) -> None:
+        self.count += 1
         self.words += words
         if self.words > self.usage.pmem_size:
             raise CtrlError(
@@ -214,6 +291,7 @@ class _Writer:
 
     def read_test(self, read) -> None:
         self.inst({"CMD": "DPORT_RD", "DST": str(read.port)})
+        self.tests.append(Test(self.count, self.words, read.qubit, read.threshold))
         self.inst({"CMD": "TEST", "OP": f"s8 - #{read.threshold}", "UF": "1"})
 
     # --- blocks
@@ -330,75 +408,119 @@ def envelope_data(env: Envelope, maxv: int) -> tuple[np.ndarray, np.ndarray | No
     raise CtrlError(f"internal: no envelope for shape {env.shape}")
 
 
-def _board_program(plan: BoardPlan, fw: dict, usage: Usage) -> BoardProgram:
+_PROGRAM = None
+
+
+def program_class():
+    """qick's AcquireProgramV2, with its machine-code assembly spared a redundant deep copy: qick copies the
+    instruction list before assembling it, and the assembler copies it again; instructions here are flat
+    dicts of str and int, so a shallow copy of each is a deep copy. Same bytes (tested against the plain
+    class)."""
+    global _PROGRAM
+    if _PROGRAM is None:
+        from qick.asm_v2 import AcquireProgramV2
+        from qick.tprocv2_assembler import Assembler
+
+        class _Inst(dict):
+            __slots__ = ()
+
+            def __deepcopy__(self, memo):
+                return _Inst(self)
+
+        class CtrlProgramV2(AcquireProgramV2):
+            def _add_asm(self, inst, addr_inc=1):
+                inst = _Inst(inst)
+                inst["P_ADDR"] = self.p_addr
+                inst["LINE"] = self.line
+                self.p_addr += addr_inc
+                self.line += 1
+                self.prog_list.append(inst)
+
+            def _compile_prog(self):
+                return Assembler.list2bin(self.prog_list, self.labels)[1]  # list2bin copies before it edits
+
+        _PROGRAM = CtrlProgramV2
+    return _PROGRAM
+
+
+def declare(prog, soccfg, fw: dict, board: str, gens: dict, readouts: dict, configs: dict) -> dict[str, int]:
+    """Declare a board's generators, readouts and readout configurations; check the PFB channels. Returns the
+    waveform-memory address of each configuration."""
+    for g, decl in gens.items():
+        kw = {"nqz": decl.nqz}
+        if decl.mixer_hz is not None:
+            kw["mixer_freq"] = decl.mixer_hz / 1e6
+        if decl.mux_freqs_hz:
+            kw["mux_freqs"] = [f / 1e6 for f in decl.mux_freqs_hz]
+            if fw["gens"][g].get("has_gain"):
+                kw["mux_gains"] = list(decl.mux_gains)
+        if decl.ro is not None and (decl.mux_freqs_hz or decl.mixer_hz is not None):
+            kw["ro_ch"] = decl.ro
+        prog.declare_gen(ch=g, **kw)
+    for ro, decl in readouts.items():
+        length = decl.cycles / fw["readouts"][ro]["f_output"]
+        if decl.dynamic:
+            prog.declare_readout(ch=ro, length=length)
+        else:
+            prog.declare_readout(ch=ro, length=length, freq=decl.freq_hz / 1e6, phase=decl.phase_deg,
+                                 gen_ch=decl.gen)  # fmt: skip
+    _check_pfb(prog, soccfg, board)
+    index = {}
+    for name, c in configs.items():
+        prog.add_readoutconfig(ch=c.ro, name=name, freq=c.freq_hz / 1e6, phase=c.phase_deg, gen_ch=c.gen)
+        index[name] = prog.wave2idx[prog.pulses[name].get_wavenames()[0]]
+    return index
+
+
+def add_envelope(prog, soccfg, fw: dict, board: str, env: Envelope, name: str, what: str) -> None:
+    maxv = soccfg.get_maxv(env.gen)
+    idata, qdata = envelope_data(env, maxv)
+    full = fw["gens"][env.gen]["maxv"]
+    if qdata is not None and np.max(np.abs(qdata)) > full:
+        raise CtrlError(f"board {board} gen {env.gen}: {what}: the DRAG quadrature exceeds full scale")
+    prog.add_envelope(ch=env.gen, name=name, idata=idata, qdata=qdata)
+
+
+def _board_program(plan: BoardPlan, fw: dict, usage: Usage, units) -> BoardProgram:
     from qick import QickConfig
-    from qick.asm_v2 import AcquireProgramV2
-    from qick.helpers import NpEncoder
 
     firmware_text = json.dumps(fw, indent=1, sort_keys=True) + "\n"
     b = plan.board
     with quiet_qick():
         soccfg = QickConfig(json.loads(firmware_text))
-        prog = AcquireProgramV2(soccfg)
-        f_time = fw["tprocs"][0]["f_time"]
+        prog = program_class()(soccfg)
         try:
-            for g, decl in plan.gens.items():
-                kw = {"nqz": decl.nqz}
-                if decl.mixer_hz is not None:
-                    kw["mixer_freq"] = decl.mixer_hz / 1e6
-                if decl.mux_freqs_hz:
-                    kw["mux_freqs"] = [f / 1e6 for f in decl.mux_freqs_hz]
-                    if fw["gens"][g].get("has_gain"):
-                        kw["mux_gains"] = list(decl.mux_gains)
-                if decl.ro is not None and (decl.mux_freqs_hz or decl.mixer_hz is not None):
-                    kw["ro_ch"] = decl.ro
-                prog.declare_gen(ch=g, **kw)
-            for ro, decl in plan.readouts.items():
-                length = decl.cycles / fw["readouts"][ro]["f_output"]
-                if decl.dynamic:
-                    prog.declare_readout(ch=ro, length=length)
-                else:
-                    prog.declare_readout(ch=ro, length=length, freq=decl.freq_hz / 1e6, phase=decl.phase_deg,
-                                         gen_ch=decl.gen)  # fmt: skip
-            _check_pfb(prog, soccfg, b)
             writer = _Writer(prog, plan, usage, fw)
-            for name, c in plan.configs.items():
-                prog.add_readoutconfig(ch=c.ro, name=name, freq=c.freq_hz / 1e6, phase=c.phase_deg, gen_ch=c.gen)
-                writer.config_index[name] = prog.wave2idx[prog.pulses[name].get_wavenames()[0]]
+            writer.config_index = declare(prog, soccfg, fw, b, plan.gens, plan.readouts, plan.configs)
             env_names: dict[Envelope, str] = {}
-            from ctrl.backends.qick.resources import plays
-
+            rows = []
             for p in plays(plan):
                 key = wave_key(fw, p)
-                if key in writer.wave_index:
-                    continue
-                name = f"p{len(writer.wave_index)}"
-                if p.style == "mux":
-                    prog.add_pulse(ch=p.gen, name=name, style="const", mask=list(p.tones),
-                                   length=p.cycles / fw["gens"][p.gen]["f_fabric"])  # fmt: skip
-                elif p.style == "const":
-                    kw = {"ro_ch": p.ro} if p.ro >= 0 else {}
-                    prog.add_pulse(ch=p.gen, name=name, style="const", freq=p.freq_hz / 1e6, phase=p.phase_deg,
-                                   gain=p.gain, length=p.cycles / fw["gens"][p.gen]["f_fabric"], **kw)  # fmt: skip
-                else:
-                    env = p.envelope
-                    if env not in env_names:
-                        env_names[env] = f"e{len(env_names)}_{env.shape}"
-                        maxv = soccfg.get_maxv(p.gen)
-                        idata, qdata = envelope_data(env, maxv)
-                        full = fw["gens"][p.gen]["maxv"]
-                        if qdata is not None and np.max(np.abs(qdata)) > full:
-                            raise CtrlError(f"board {b} gen {p.gen}: {p.what}: the DRAG quadrature exceeds full scale")
-                        prog.add_envelope(ch=p.gen, name=env_names[env], idata=idata, qdata=qdata)
-                    kw = {"ro_ch": p.ro} if p.ro >= 0 else {}
-                    prog.add_pulse(ch=p.gen, name=name, style="arb", freq=p.freq_hz / 1e6, phase=p.phase_deg,
-                                   gain=p.gain, envelope=env_names[env], outsel=p.outsel, **kw)  # fmt: skip
-                writer.wave_index[key] = prog.wave2idx[prog.pulses[name].get_wavenames()[0]]
+                idx = writer.wave_index.get(key)
+                if idx is None:
+                    name = f"p{len(writer.wave_index)}"
+                    if p.style == "mux":
+                        prog.add_pulse(ch=p.gen, name=name, style="const", mask=list(p.tones),
+                                       length=p.cycles / fw["gens"][p.gen]["f_fabric"])  # fmt: skip
+                    elif p.style == "const":
+                        kw = {"ro_ch": p.ro} if p.ro >= 0 else {}
+                        prog.add_pulse(ch=p.gen, name=name, style="const", freq=p.freq_hz / 1e6, phase=p.phase_deg,
+                                       gain=p.gain, length=p.cycles / fw["gens"][p.gen]["f_fabric"], **kw)  # fmt: skip
+                    else:
+                        env = p.envelope
+                        if env not in env_names:
+                            env_names[env] = f"e{len(env_names)}_{env.shape}"
+                            add_envelope(prog, soccfg, fw, b, env, env_names[env], p.what)
+                        kw = {"ro_ch": p.ro} if p.ro >= 0 else {}
+                        prog.add_pulse(ch=p.gen, name=name, style="arb", freq=p.freq_hz / 1e6, phase=p.phase_deg,
+                                       gain=p.gain, envelope=env_names[env], outsel=p.outsel, **kw)  # fmt: skip
+                    idx = writer.wave_index[key] = prog.wave2idx[prog.pulses[name].get_wavenames()[0]]
+                rows.append((p.role[0] if p.role else None, p.role[1] if p.role else -1, idx))
             _program_text(writer, plan)
             prog.compile()
-            prog.ro_chs  # noqa: B018 (declared readouts, in declaration order)
-            for ro, labels in plan.readout_labels.items():
-                prog.ro_chs[ro]["trigs"] = len(labels)
+            trigs = {ro: len(labels) for ro, labels in plan.readout_labels.items()}
+            for ro, n in trigs.items():
+                prog.ro_chs[ro]["trigs"] = n
             prog.setup_acquire(counter_addr=1, loop_dims=[plan.attempts], avg_level=0)
         except RuntimeError as e:  # qick's own refusals: name the board
             raise CtrlError(f"board {b}: qick refused the program: {e}") from None
@@ -406,15 +528,46 @@ def _board_program(plan: BoardPlan, fw: dict, usage: Usage) -> BoardProgram:
         if usage.pmem_words != writer.words:
             raise CtrlError(f"internal: board {b}: counted {writer.words} program words, qick wrote {usage.pmem_words}")
         usage.wmem_words = len(prog.binprog["wmem"] or [])
-        dump = json.dumps(prog.dump_prog(), cls=NpEncoder, sort_keys=True, indent=1) + "\n"
+        dump, spans = render_dump(prog.dump_prog())
+        dump += "\n"
         asm = prog.asm()
     header = (
         f"// ctrl QICK program for board {b}: {plan.attempts} attempt slots, {usage.pmem_words}/{usage.pmem_size} "
         f"program words, {usage.wmem_words}/{usage.wmem_size} waveforms\n"
     )
-    code = {"pmem": [list(map(int, w)) for w in prog.binprog["pmem"]],
-            "wmem": [list(map(int, w)) for w in prog.binprog["wmem"] or []]}  # fmt: skip
-    return BoardProgram(b, header + asm, dump, firmware_text, usage.as_dict(), plan, code)
+    asm = header + asm
+    usage_doc = usage.as_dict()
+    # the sheet: where every pulse parameter went
+    keys = {idx: key for key, idx in writer.wave_index.items()}
+    configs = {idx: name for name, idx in writer.config_index.items()}
+    roles: dict[tuple, int] = {}
+    play_role = [roles.setdefault(key, len(roles)) if key is not None else -1 for key, _, _ in rows]
+    play_wave = [w for _, _, w in rows]
+    first = [-1] * len(prog.waves)
+    for i in range(len(rows) - 1, -1, -1):
+        first[play_wave[i]] = i
+    regs = [[int(getattr(w[f], "start", w[f])) for f in REGS] for w in prog.waves]
+    envs = tuple(EnvSlot(env.gen, name, env, int(prog.envelopes[env.gen]["envs"][name]["addr"]))
+                 for env, name in env_names.items())  # fmt: skip
+    asm_tests = []
+    at = 0
+    for t in writer.tests:
+        at = asm.index(f"TEST -op(s8 - #{t.threshold})", at) + len("TEST -op(s8 - #")
+        asm_tests.append((at, at + len(str(t.threshold))))
+    mixers = {g: (c["mixer_freq"]["rounded"] if "mixer_freq" in c else None) for g, c in prog.gen_chs.items()}
+    sheet = BoardSheet(
+        b, tuple(roles), np.array(play_role, dtype=np.int32), np.array([n for _, n, _ in rows], dtype=np.int32),
+        np.array(play_wave, dtype=np.int32), tuple(w.name for w in prog.waves),
+        tuple(keys.get(i) for i in range(len(prog.waves))), np.array(regs, dtype=np.int64).reshape(-1, len(REGS)),
+        np.array(first, dtype=np.int32), np.array(spans.waves, dtype=np.int64).reshape(-1, 2), configs, envs,
+        spans.envelope_data, tuple(writer.tests), tuple(spans.prog[t.inst] for t in writer.tests), tuple(asm_tests),
+        {"envelopes": spans.envelopes, "gen_chs": spans.gen_chs, "ro_chs": spans.ro_chs},
+        (dict(plan.gens), dict(plan.readouts), dict(plan.configs),
+         {g: dict(v) for (bb, g), v in units.mux_tones.items() if bb == b}),
+        mixers, trigs, usage_doc, np.array(prog.binprog["pmem"], dtype=np.int64),
+        np.array(prog.binprog["wmem"] or [], dtype=np.int64).reshape(-1, 8),
+    )  # fmt: skip
+    return BoardProgram(b, asm, dump, firmware_text, usage_doc, plan, sheet)
 
 
 def _check_pfb(prog, soccfg, board: str) -> None:

@@ -18,8 +18,10 @@ firmware. Conventions (docs/qick.md says why):
 
 from __future__ import annotations
 
+import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
@@ -64,6 +66,8 @@ class Play:
     outsel: str = "product"
     tones: tuple[int, ...] = ()
     ro: int = -1  # readout to frequency-match (readout pulses)
+    # which pulse of which op this is: (static key, frame index); what a pulse-only patch recomputes it from
+    role: tuple | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> int:
@@ -110,6 +114,7 @@ class Read:
     arrives: int  # timing cycle (block time) at which the value is at the port
     threshold: int
     label: str
+    qubit: str = field(default="", compare=False)  # whose calibrated threshold it is
 
 
 @dataclass(frozen=True)
@@ -232,8 +237,14 @@ class BoardPlan:
 def plan_program(device, program: TimedProgram, attempts: int, firmware: dict | None = None) -> dict[str, BoardPlan]:
     """One plan per board the program uses (a board holding any of its channels or qubits). `firmware`
     maps a board to the description to compile against instead of the device file's."""
+    return lower(device, program, attempts, firmware)[0]
+
+
+def lower(device, program: TimedProgram, attempts: int, firmware: dict | None = None):
+    """(plans, the lowering): the lowering is a `Units` whose `pulse` memo, frame `tape`, `corrections`
+    and `readout_users` say what each pulse was computed from (the emitter keeps them for a patch)."""
     lo = _Lowering(device, program, firmware or {})
-    return lo.run(attempts)
+    return lo.run(attempts), lo
 
 
 def board_firmware(device, board: str, firmware: dict) -> dict:
@@ -262,50 +273,69 @@ class _Measure:
     threshold: int
 
 
-class _Lowering:
-    def __init__(self, device, program: TimedProgram, firmware: dict) -> None:
+class Pulse(NamedTuple):
+    """The part of a Play that its calibration fixes, before the frame: what a pulse-only recompile
+    recomputes (`Units.pulse`). `phase` says how the frame of `frame` enters the phase, in radians:
+    ("rot", axis, extra): axis - F + extra; ("sub", c): c - F; ("neg",): -F; ("zero",): 0."""
+
+    board: str
+    gen: int
+    style: str
+    envelope: Envelope | None
+    cycles: int
+    freq_hz: float
+    gain: float  # before the [0, 1] check
+    outsel: str
+    ro: int
+    phase: tuple
+    frame: str | None
+
+
+def play_phase(spec: tuple, frame: float) -> float:
+    """A pulse's phase in radians in the frame `frame` (the lowering and the patch both use this)."""
+    kind = spec[0]
+    if kind == "rot":
+        return spec[1] - frame + spec[2]
+    if kind == "sub":
+        return spec[1] - frame
+    if kind == "neg":
+        return -frame
+    return 0.0
+
+
+class Units:
+    """Unit conversions, calibrated pulses and readout declarations of a device against its boards'
+    firmware: what the lowering reads from the calibration, and all a pulse-only patch needs to read it
+    again (`ctrl.backends.qick.patch`)."""
+
+    def __init__(self, device, clock_hz: float, fw: dict[str, dict]) -> None:
         self.device = device
-        self.program = program
-        self.clk = program.clock_hz
-        self.fw: dict[str, dict] = {}
-        boards = set()
-        for t in program.ops:
-            for ch in t.channels:
-                if "/" in ch:
-                    boards.add(ch.split("/")[0])
-        for q in program.qubits:
-            w = device.qubit_wiring(q)
-            boards.update({w.drive.board, w.readout.board})
-        self.boards = sorted(boards)
-        for b in self.boards:
-            fw = board_firmware(device, b, firmware)
-            f_time = fw["tprocs"][0]["f_time"] * 1e6
-            if abs(f_time - self.clk) > 1e-3:
-                raise CtrlError(
-                    f"board {b}: clock-grid: the timed program counts cycles of {self.clk / 1e6:.6g} MHz but the "
-                    f"tProc timing clock is {f_time / 1e6:.6g} MHz"
-                )
-            self.fw[b] = fw
-        latency = device.wiring.controller.readout_to_decision_latency_s
-        self.delta = math.ceil(INPUT_DELAY_S * self.clk - 1e-9)
-        self.latency = int(round(latency * self.clk))
-        if latency < INPUT_DELAY_S + MIN_ISSUE_S - 1e-12:
-            raise CtrlError(
-                f"controller.readout_to_decision_latency_s {latency:g} s: the tProc needs {INPUT_DELAY_S:g} s for the "
-                f"result to arrive and {MIN_ISSUE_S:g} s to read, test and issue; at least "
-                f"{INPUT_DELAY_S + MIN_ISSUE_S:g} s"
-            )
-        # shared bookkeeping, filled by the attempt and the reset
-        self.items: dict[str, list] = {b: [] for b in self.boards}
-        self.reset_items: dict[str, list] = {b: [] for b in self.boards}
-        self.gen_freqs: dict[tuple[str, int], set] = {}
+        self.clk = clock_hz
+        self.fw = fw
+        self._wiring: dict[str, object] = {}
+        self._couplers: dict[tuple[str, str], object] = {}
+        self._pulses: dict[tuple, Pulse] = {}
+        # readout declarations, filled by use_readout
         self.mux_tones: dict[tuple[str, int], dict[int, tuple[float, float]]] = {}
         self.ro_gen: dict[tuple[str, int], int] = {}
-        self.readouts: dict[str, dict[int, RoDecl]] = {b: {} for b in self.boards}
+        self.readouts: dict[str, dict[int, RoDecl]] = {b: {} for b in fw}
         self.ro_owner: dict[tuple[str, int], str] = {}  # static readout -> its qubit
-        self.configs: dict[str, dict[str, ConfigDecl]] = {b: {} for b in self.boards}
-        self.measures: dict[str, _Measure] = {}
-        self.frames: dict[str, float] = {}
+        self.configs: dict[str, dict[str, ConfigDecl]] = {b: {} for b in fw}
+        self.readout_users: list[str] = []  # qubits in the order their readouts were first declared
+        self._users: set[str] = set()
+
+    # --- device lookups (the device's own are linear scans)
+    def wiring(self, q: str):
+        w = self._wiring.get(q)
+        if w is None:
+            w = self._wiring[q] = self.device.qubit_wiring(q)
+        return w
+
+    def coupler_wiring(self, a: str, b: str):
+        key = (a, b)
+        if key not in self._couplers:
+            self._couplers[key] = self.device.coupler_wiring(a, b)
+        return self._couplers[key]
 
     # --- unit helpers
     def gencfg(self, board: str, gen: int) -> dict:
@@ -355,23 +385,87 @@ class _Lowering:
             raise CtrlError(f"board {board} gen {gen}: {what}: pulse shape {pulse.shape!r} has no QICK envelope")
         return "arb", env, cycles
 
-    def play(self, out: list, board: str, gen: int, t: int, shape, end: int, what: str, freq: float = 0.0,
-             phase_rad: float = 0.0, gain: float = 0.0, outsel: str | None = None, ro: int = -1) -> Play:
-        style, env, cycles = shape
-        if not 0 <= gain <= 1.0 + 1e-9:
-            raise CtrlError(f"board {board} gen {gen}: {what}: gain {gain:.4g} is outside [0, 1] of full scale")
-        if outsel is None:
-            outsel = "dds" if style == "const" else "product"
-        self.gen_freqs.setdefault((board, gen), set()).add(freq)
-        p = Play(t=t, gen=gen, style=style, cycles=cycles, end_limit=end, what=what, freq_hz=freq,
-                 phase_deg=math.degrees(phase_rad) % 360.0, gain=min(gain, 1.0), envelope=env, outsel=outsel, ro=ro)
-        out.append(p)
+    # --- calibrated pulses, by role
+    def pulse(self, key: tuple, what: str = "") -> Pulse:
+        """The calibrated pulse of a role:
+        ("rot", q, angle, axis)   a rotation of q by `angle` about `axis` (x90 or x180, scaled);
+        ("cz", a, b)              the coupler's flux pulse;
+        ("cr", c, t, first)       a cross-resonance segment of ECR(c, t) (the first one at phase + pi);
+        ("echo", c)               the echo X180 of ECR's control;
+        ("canc", c, t, extra)     a cancellation segment on t's drive;
+        ("ro", q)                 q's readout pulse (not on a multiplexed generator);
+        ("flip", q)               q's X180 of the active reset."""
+        p = self._pulses.get(key)
+        if p is None:
+            p = self._pulses[key] = self._pulse(key, what or repr(key))
         return p
 
-    # --- readout resources shared by the attempt and the reset
+    def _pulse(self, key: tuple, what: str) -> Pulse:
+        dev = self.device
+        kind = key[0]
+        if kind == "rot":
+            _, q, angle, axis = key
+            cal = dev.qubit(q)
+            gate, turn = (cal.x90, math.pi / 2) if abs(angle) <= math.pi / 2 + 1e-9 else (cal.x180, math.pi)
+            ch = self.wiring(q).drive
+            shape = self.shape(ch.board, ch.gen, gate.pulse, gate.duration_s, what, cal.anharmonicity_hz)
+            return self._made(ch.board, ch.gen, shape, cal.frequency_hz, gate.pulse.amplitude * abs(angle) / turn,
+                              None, -1, ("rot", axis, math.pi if angle < 0 else 0.0), q)  # fmt: skip
+        if kind == "cz":
+            _, a, b = key
+            cal = dev.coupler(a, b)
+            element = cal.flux_pulse.element
+            wiring = self.coupler_wiring(a, b) if element == "coupler" else self.wiring(element)
+            line = wiring.flux if wiring is not None else None
+            if line is None:
+                raise CtrlError(f"{what}: the flux line of {element} is not wired")
+            shape = self.shape(line.board, line.gen, cal.flux_pulse.pulse, cal.duration_s, what)
+            return self._made(line.board, line.gen, shape, 0.0, cal.flux_pulse.pulse.amplitude,
+                              "input" if shape[0] == "arb" else "dds", -1, ("zero",), None)  # fmt: skip
+        if kind in ("cr", "canc"):
+            c, t = key[1], key[2]
+            cal = dev.coupler(c, t)
+            if cal.control != c:
+                raise CtrlError(f"{what}: the calibrated control of {c}-{t} is {cal.control}")
+            tcal = dev.qubit(t)
+            if kind == "cr":
+                cw = self.wiring(c).drive
+                shape = self.shape(cw.board, cw.gen, cal.cr_pulse, cal.cr_segment_s, what)
+                phase = cal.cr_phase_rad + math.pi if key[3] else cal.cr_phase_rad
+                return self._made(cw.board, cw.gen, shape, tcal.frequency_hz, cal.cr_pulse.amplitude, None, -1,
+                                  ("sub", phase), t)  # fmt: skip
+            tw = self.wiring(t).drive
+            shape = self.shape(tw.board, tw.gen, cal.cancellation_pulse, cal.cr_segment_s, what)
+            return self._made(tw.board, tw.gen, shape, tcal.frequency_hz, cal.cancellation_pulse.amplitude, None, -1,
+                              ("sub", cal.cancellation_phase_rad + key[3]), t)  # fmt: skip
+        if kind in ("echo", "flip"):
+            q = key[1]
+            cal = dev.qubit(q)
+            ch = self.wiring(q).drive
+            shape = self.shape(ch.board, ch.gen, cal.x180.pulse, cal.x180.duration_s, what, cal.anharmonicity_hz)
+            if kind == "echo":
+                return self._made(ch.board, ch.gen, shape, cal.frequency_hz, cal.x180.pulse.amplitude, None, -1,
+                                  ("neg",), q)  # fmt: skip
+            return self._made(ch.board, ch.gen, shape, cal.frequency_hz, cal.x180.pulse.amplitude, None, -1,
+                              ("zero",), None)  # fmt: skip
+        if kind == "ro":
+            q = key[1]
+            cal, w, freq, _ = self.readout_params(q)
+            shape = self.shape(w.board, w.gen, cal.pulse, cal.pulse_duration_s, what)
+            return self._made(w.board, w.gen, shape, freq, cal.pulse.amplitude, None, w.ro, ("zero",), None)
+        raise CtrlError(f"internal: no pulse role {key!r}")
+
+    @staticmethod
+    def _made(board, gen, shape, freq, gain, outsel, ro, phase, frame) -> Pulse:
+        style, env, cycles = shape
+        if outsel is None:
+            outsel = "dds" if style == "const" else "product"
+        return Pulse(board, gen, style, env, cycles, freq, gain, outsel, ro, phase, frame)
+
+    # --- readouts
     def readout_params(self, q: str):
         cal = self.device.qubit(q).readout
-        w = self.device.qubit_wiring(q).readout
+        w = self.wiring(q).readout
         freq = abs(cal.frequency_hz - w.lo_frequency_hz) if w.lo_frequency_hz else cal.frequency_hz
         return cal, w, freq, -math.degrees(cal.iq_rotation_rad) % 360.0
 
@@ -384,6 +478,9 @@ class _Lowering:
     def use_readout(self, q: str, what: str):
         """Declare q's readout path; returns (cal, wiring, window cycles, window timing cycles)."""
         cal, w, freq, phase = self.readout_params(q)
+        if q not in self._users:
+            self._users.add(q)
+            self.readout_users.append(q)
         board, gen, ro = w.board, w.gen, w.ro
         r, g = self.rocfg(board, ro), self.gencfg(board, gen)
         f_out = r["f_output"] * 1e6
@@ -430,25 +527,119 @@ class _Lowering:
                 )
         return cal, w, freq, cycles, window
 
-    # --- the whole lowering
+
+    def gen_decl(self, board: str, gen: int, freqs: set) -> GenDecl:
+        """A generator's declaration: Nyquist zone, mixer between its tones, mux tones."""
+        g = self.gencfg(board, gen)
+        ro = min((r for (b, r), gg in self.ro_gen.items() if b == board and gg == gen), default=None)
+        tones = self.mux_tones.get((board, gen))
+        mux_freqs: tuple = ()
+        mux_gains: tuple = ()
+        if tones is not None:
+            n = max(tones) + 1
+            fill = tones[min(tones)][0]
+            mux_freqs = tuple(tones[i][0] if i in tones else fill for i in range(n))
+            mux_gains = tuple(tones[i][1] if i in tones else 0.0 for i in range(n))
+            freqs = {f for f, _ in tones.values()}
+        top = max(freqs, default=0.0)
+        nqz = 2 if top > g["fs"] * 1e6 / 2 else 1
+        mixer = None
+        if g.get("has_mixer"):
+            low, high = min(freqs, default=0.0), max(freqs, default=0.0)
+            reach = g["f_dds"] * 1e6 * 0.98
+            if high - low > reach:
+                raise CtrlError(
+                    f"board {board} gen {gen}: tones from {low / 1e6:.3f} to {high / 1e6:.3f} MHz do not fit the "
+                    f"generator's {g['f_dds']:.2f} MHz range around one mixer frequency"
+                )
+            mixer = (low + high) / 2
+        return GenDecl(gen, nqz, mixer, mux_freqs, mux_gains, ro)
+
+
+class _Lowering(Units):
+    def __init__(self, device, program: TimedProgram, firmware: dict) -> None:
+        self.program = program
+        boards = set()
+        for t in program.ops:
+            for ch in t.channels:
+                if "/" in ch:
+                    boards.add(ch.split("/")[0])
+        for q in program.qubits:
+            w = device.qubit_wiring(q)
+            boards.update({w.drive.board, w.readout.board})
+        self.boards = sorted(boards)
+        clk = program.clock_hz
+        fws: dict[str, dict] = {}
+        for b in self.boards:
+            fw = board_firmware(device, b, firmware)
+            f_time = fw["tprocs"][0]["f_time"] * 1e6
+            if abs(f_time - clk) > 1e-3:
+                raise CtrlError(
+                    f"board {b}: clock-grid: the timed program counts cycles of {clk / 1e6:.6g} MHz but the "
+                    f"tProc timing clock is {f_time / 1e6:.6g} MHz"
+                )
+            fws[b] = fw
+        super().__init__(device, clk, fws)
+        latency = device.wiring.controller.readout_to_decision_latency_s
+        self.delta = math.ceil(INPUT_DELAY_S * self.clk - 1e-9)
+        self.latency = int(round(latency * self.clk))
+        if latency < INPUT_DELAY_S + MIN_ISSUE_S - 1e-12:
+            raise CtrlError(
+                f"controller.readout_to_decision_latency_s {latency:g} s: the tProc needs {INPUT_DELAY_S:g} s for the "
+                f"result to arrive and {MIN_ISSUE_S:g} s to read, test and issue; at least "
+                f"{INPUT_DELAY_S + MIN_ISSUE_S:g} s"
+            )
+        # shared bookkeeping, filled by the attempt and the reset
+        self.items: dict[str, list] = {b: [] for b in self.boards}
+        self.reset_items: dict[str, list] = {b: [] for b in self.boards}
+        self.gen_freqs: dict[tuple[str, int], set] = {}
+        self.measures: dict[str, _Measure] = {}
+        self.frames: dict[str, float] = {}
+        # every frame increment in order, per qubit: a VZ angle (float), or ("cz", a, b) / ("ecr", c, t) for a
+        # gate's calibrated correction; a pulse records how many of its frame's increments precede it
+        self.tape: dict[str, list] = {}
+        self.corrections: dict[tuple[str, str], tuple] = {}  # gate -> ((qubit, radians), ...) it applied
+
+    def turn(self, q: str, angle: float, entry) -> None:
+        self.frames[q] = self.frames.get(q, 0.0) + angle
+        self.tape.setdefault(q, []).append(entry)
+
+    def play(self, out: list, key: tuple, t: int, end: int, what: str) -> Play:
+        """Append the pulse of role `key` at `t`, in the current frame."""
+        p = self.pulse(key, what)
+        if not 0 <= p.gain <= 1.0 + 1e-9:
+            raise CtrlError(f"board {p.board} gen {p.gen}: {what}: gain {p.gain:.4g} is outside [0, 1] of full scale")
+        self.gen_freqs.setdefault((p.board, p.gen), set()).add(p.freq_hz)
+        if p.frame is None:
+            frame, n = 0.0, -1
+        else:
+            frame, n = self.frames.get(p.frame, 0.0), len(self.tape.get(p.frame, ()))
+        play = Play(t=t, gen=p.gen, style=p.style, cycles=p.cycles, end_limit=end, what=what, freq_hz=p.freq_hz,
+                    phase_deg=math.degrees(play_phase(p.phase, frame)) % 360.0, gain=min(p.gain, 1.0),
+                    envelope=p.envelope, outsel=p.outsel, ro=p.ro, role=(key, n))  # fmt: skip
+        out.append(play)
+        return play
+
     def run(self, attempts: int) -> dict[str, BoardPlan]:
         prog = self.program
         mux_groups: dict[tuple[str, int, int], list] = {}
         for t in prog.ops:
             op = t.op
-            what = repr(t)
-            if op.name == "VZ":
-                self.frames[op.qubits[0]] = self.frames.get(op.qubits[0], 0.0) + op.angle
-            elif op.name in ("RX", "RY"):
-                self.rotation(op.qubits[0], op.angle, 0.0 if op.name == "RX" else math.pi / 2, t, what)
-            elif op.name == "CZ":
-                self.cz(t, what)
-            elif op.name == "ECR":
-                self.ecr(t, what)
-            elif op.name == "MEASURE":
-                self.measure(t, what, mux_groups)
-            elif op.name != "PREP":
-                raise CtrlError(f"{what}: no QICK lowering for native op {op.name}")
+            name = op.name
+            if name == "VZ":
+                self.turn(op.qubits[0], op.angle, op.angle)
+            elif name == "PREP":
+                pass
+            elif name in ("RX", "RY"):
+                self.rotation(op.qubits[0], op.angle, 0.0 if name == "RX" else math.pi / 2, t, repr(t))
+            elif name == "CZ":
+                self.cz(t, repr(t))
+            elif name == "ECR":
+                self.ecr(t, repr(t))
+            elif name == "MEASURE":
+                self.measure(t, repr(t), mux_groups)
+            else:
+                raise CtrlError(f"{t!r}: no QICK lowering for native op {name}")
         for (board, gen, start), members in sorted(mux_groups.items()):
             self.items[board].append(Play(
                 t=start, gen=gen, style="mux", cycles=max(m[1] for m in members), end_limit=max(m[2] for m in members),
@@ -512,63 +703,47 @@ class _Lowering:
             out.append(it)
         return out
 
+
     def rotation(self, q: str, angle: float, axis: float, t, what: str) -> None:
-        dev = self.device
-        cal = dev.qubit(q)
-        gate, turn = (cal.x90, math.pi / 2) if abs(angle) <= math.pi / 2 + 1e-9 else (cal.x180, math.pi)
-        ch = dev.qubit_wiring(q).drive
-        shape = self.shape(ch.board, ch.gen, gate.pulse, gate.duration_s, what, cal.anharmonicity_hz)
-        phase = axis - self.frames.get(q, 0.0) + (math.pi if angle < 0 else 0.0)
+        ch = self.wiring(q).drive
         d = self.delay(ch)
-        self.play(self.items[ch.board], ch.board, ch.gen, t.start + d, shape, t.end + d, what, cal.frequency_hz,
-                  phase, gate.pulse.amplitude * abs(angle) / turn)  # fmt: skip
+        self.play(self.items[ch.board], ("rot", q, angle, axis), t.start + d, t.end + d, what)
 
     def cz(self, t, what: str) -> None:
-        dev = self.device
         a, b = t.op.qubits
-        cal = dev.coupler(a, b)
+        p = self.pulse(("cz", a, b), what)
+        cal = self.device.coupler(a, b)
         element = cal.flux_pulse.element
-        wiring = dev.coupler_wiring(a, b) if element == "coupler" else dev.qubit_wiring(element)
-        line = wiring.flux if wiring is not None else None
-        if line is None:
-            raise CtrlError(f"{what}: the flux line of {element} is not wired")
-        shape = self.shape(line.board, line.gen, cal.flux_pulse.pulse, cal.duration_s, what)
-        d = self.delay(line)
-        self.play(self.items[line.board], line.board, line.gen, t.start + d, shape, t.end + d, what, 0.0, 0.0,
-                  cal.flux_pulse.pulse.amplitude, outsel="input" if shape[0] == "arb" else "dds")  # fmt: skip
-        for q, p in t.op.phases:
-            self.frames[q] = self.frames.get(q, 0.0) + p
+        wiring = self.coupler_wiring(a, b) if element == "coupler" else self.wiring(element)
+        d = self.delay(wiring.flux)
+        self.play(self.items[p.board], ("cz", a, b), t.start + d, t.end + d, what)
+        self.corrections[(a, b)] = t.op.phases
+        for q, v in t.op.phases:
+            self.turn(q, v, ("cz", a, b))
 
     def ecr(self, t, what: str) -> None:
-        dev = self.device
         c, tq = t.op.qubits
-        cal = dev.coupler(c, tq)
-        if cal.control != c:
-            raise CtrlError(f"{what}: the calibrated control of {c}-{tq} is {cal.control}")
-        cw, tw = dev.qubit_wiring(c).drive, dev.qubit_wiring(tq).drive
-        ccal, tcal = dev.qubit(c), dev.qubit(tq)
-        fc, ft = self.frames.get(c, 0.0), self.frames.get(tq, 0.0)
-        seg = self.shape(cw.board, cw.gen, cal.cr_pulse, cal.cr_segment_s, what)
-        echo = self.shape(cw.board, cw.gen, ccal.x180.pulse, ccal.x180.duration_s, what, ccal.anharmonicity_hz)
+        cal = self.device.coupler(c, tq)
+        seg = self.pulse(("cr", c, tq, True), what)
+        echo = self.pulse(("echo", c), what)
+        cw, tw = self.wiring(c).drive, self.wiring(tq).drive
         dc = self.delay(cw)
         t0 = t.start + dc
-        t_echo = t0 + self.span(cw.board, cw.gen, seg[2])
-        t_seg2 = t_echo + self.span(cw.board, cw.gen, echo[2])
+        t_echo = t0 + self.span(cw.board, cw.gen, seg.cycles)
+        t_seg2 = t_echo + self.span(cw.board, cw.gen, echo.cycles)
         out, end = self.items[cw.board], t.end + dc
         # natives' ECR = RZX(pi/4) X_c RZX(-pi/4): in time order the CR tone at phase + pi, the echo, the CR tone
-        self.play(out, cw.board, cw.gen, t0, seg, end, what, tcal.frequency_hz, cal.cr_phase_rad + math.pi - ft,
-                  cal.cr_pulse.amplitude)
-        self.play(out, cw.board, cw.gen, t_echo, echo, end, what, ccal.frequency_hz, -fc, ccal.x180.pulse.amplitude)
-        self.play(out, cw.board, cw.gen, t_seg2, seg, end, what, tcal.frequency_hz, cal.cr_phase_rad - ft,
-                  cal.cr_pulse.amplitude)  # fmt: skip
+        self.play(out, ("cr", c, tq, True), t0, end, what)
+        self.play(out, ("echo", c), t_echo, end, what)
+        self.play(out, ("cr", c, tq, False), t_seg2, end, what)
         if cal.cancellation_pulse is not None:
             dt = self.delay(tw)
-            k = self.shape(tw.board, tw.gen, cal.cancellation_pulse, cal.cr_segment_s, what)
             for when, extra in ((t.start, math.pi), (t_seg2 - dc, 0.0)):
-                self.play(self.items[tw.board], tw.board, tw.gen, when + dt, k, t.end + dt, what, tcal.frequency_hz,
-                          cal.cancellation_phase_rad + extra - ft, cal.cancellation_pulse.amplitude)  # fmt: skip
-        for q, p in sorted(cal.phase_corrections_rad.items()):
-            self.frames[q] = self.frames.get(q, 0.0) + p
+                self.play(self.items[tw.board], ("canc", c, tq, extra), when + dt, t.end + dt, what)
+        corrections = sorted(cal.phase_corrections_rad.items())
+        self.corrections[(c, tq)] = tuple(corrections)
+        for q, v in corrections:
+            self.turn(q, v, ("ecr", c, tq))
 
     def measure(self, t, what: str, mux_groups: dict) -> None:
         q = t.op.qubits[0]
@@ -585,37 +760,10 @@ class _Lowering:
             pc = self.fabric_cycles(board, gen, cal.pulse_duration_s)
             mux_groups.setdefault((board, gen, start), []).append((w.tone, pc, end, what))
         else:
-            shape = self.shape(board, gen, cal.pulse, cal.pulse_duration_s, what)
-            self.play(out, board, gen, start, shape, end, what, freq, 0.0, cal.pulse.amplitude, ro=ro)
+            self.play(out, ("ro", q), start, end, what)
         out.append(Trigger(trig, ro, window, t.op.key, what))
         self.measures[t.op.key] = _Measure(t.op.key, q, board, ro, int(r.get("tproc_ch", -1)), trig, trig + window,
                                            self.threshold(q))  # fmt: skip
-
-    def gen_decl(self, board: str, gen: int, freqs: set) -> GenDecl:
-        g = self.gencfg(board, gen)
-        ro = min((r for (b, r), gg in self.ro_gen.items() if b == board and gg == gen), default=None)
-        tones = self.mux_tones.get((board, gen))
-        mux_freqs: tuple = ()
-        mux_gains: tuple = ()
-        if tones is not None:
-            n = max(tones) + 1
-            fill = tones[min(tones)][0]
-            mux_freqs = tuple(tones[i][0] if i in tones else fill for i in range(n))
-            mux_gains = tuple(tones[i][1] if i in tones else 0.0 for i in range(n))
-            freqs = {f for f, _ in tones.values()}
-        top = max(freqs, default=0.0)
-        nqz = 2 if top > g["fs"] * 1e6 / 2 else 1
-        mixer = None
-        if g.get("has_mixer"):
-            low, high = min(freqs, default=0.0), max(freqs, default=0.0)
-            reach = g["f_dds"] * 1e6 * 0.98
-            if high - low > reach:
-                raise CtrlError(
-                    f"board {board} gen {gen}: tones from {low / 1e6:.3f} to {high / 1e6:.3f} MHz do not fit the "
-                    f"generator's {g['f_dds']:.2f} MHz range around one mixer frequency"
-                )
-            mixer = (low + high) / 2
-        return GenDecl(gen, nqz, mixer, mux_freqs, mux_gains, ro)
 
     # --- decisions
     def decisions(self):
@@ -660,7 +808,7 @@ class _Lowering:
             return math.ceil(min(later) - 1e-9) + self.delta if later else math.inf
 
         def read_of(m: _Measure) -> Read:
-            return Read(m.ro, m.port, arrives(m), m.threshold, m.key)
+            return Read(m.ro, m.port, arrives(m), m.threshold, m.key, m.qubit)
 
         decisions = [d for d in realtime if all(self.measures[k].board == board for c in d.checks for k in keys_of[c])]
         direct: dict[int, list[Read]] = {}
@@ -723,19 +871,23 @@ class _Lowering:
         for d in decisions:
             sync.append(Decision(d.index, d.time, tuple(direct.get(d.index, ())),
                                  tuple(reg_of[c] for c in reg_checks.get(d.index, [])), d.checks))  # fmt: skip
-        aborts = {d.index: self.abort_block(board, d.time, items, by_ro) for d in decisions}
+        # latest end of anything started before a time: a running maximum over the items by start
+        ends = sorted((it.key, it.t + self.span(board, it.gen, it.cycles) if isinstance(it, Play)
+                       else math.ceil(it.end - 1e-9)) for it in items if isinstance(it, (Play, Trigger)))  # fmt: skip
+        starts, latest, top = [], [], -math.inf
+        for key, end in ends:
+            top = max(top, end)
+            starts.append(key)
+            latest.append(top)
+        aborts = {d.index: self.abort_block(board, d.time, starts, latest, by_ro) for d in decisions}
         return Block(tuple(_order(items, sync)), prog.duration), aborts, used
 
-    def abort_block(self, board: str, t_dec: int, items, by_ro) -> Block:
+    def abort_block(self, board: str, t_dec: int, starts: list, latest: list, by_ro) -> Block:
         """What an abort at t_dec plays: nothing new until everything in flight has ended; meanwhile the
-        readouts' remaining windows of the attempt, as dummy triggers (a fixed trigger count per slot)."""
-        spill = 0
-        for it in items:
-            if it.key < t_dec:
-                if isinstance(it, Play):
-                    spill = max(spill, it.t + self.span(board, it.gen, it.cycles) - t_dec)
-                elif isinstance(it, Trigger):
-                    spill = max(spill, math.ceil(it.end - 1e-9) - t_dec)
+        readouts' remaining windows of the attempt, as dummy triggers (a fixed trigger count per slot).
+        `latest[i]`: the latest end of the pulses and windows starting at or before `starts[i]`."""
+        before = bisect.bisect_left(starts, t_dec)
+        spill = max(0, latest[before - 1] - t_dec) if before else 0
         dummies = []
         length = spill
         for ro, trs in sorted(by_ro.items()):
@@ -789,36 +941,30 @@ class _Lowering:
                 start = max(ro_free.get((board, ro), 0), gen_free.get((board, gen), 0))
                 if r.get("tproc_ctrl") is not None:
                     out.append(Configure(start + d, ro, f"ro{ro}_{q}", what))
-                shape = self.shape(board, gen, rcal.pulse, rcal.pulse_duration_s, what)
-                self.play(out, board, gen, start + d, shape, start + d + busy, what, freq, 0.0, rcal.pulse.amplitude,
-                          ro=ro)  # fmt: skip
+                self.play(out, ("ro", q), start + d, start + d + busy, what)
                 gen_free[(board, gen)] = start + busy
             ro_free[(board, ro)] = start + busy
             out.append(Trigger(start + d + tof, ro, window, f"reset:{q}", what))
             ends.append(start + d + busy)
-            drive = dev.qubit_wiring(q).drive
+            drive = self.wiring(q).drive
             port = int(r.get("tproc_ch", -1))
             if port < 0 or not w.feedback or drive.board != board:
                 heralded[board].append(q)
                 continue
             arrive = math.ceil(start + d + tof + window - 1e-9) + self.delta
-            flips.append((board, q, arrive, Read(ro, port, arrive, self.threshold(q), f"reset:{q}"), drive))
+            flips.append((board, q, arrive, Read(ro, port, arrive, self.threshold(q), f"reset:{q}", q), drive))
         for (board, gen), members in sorted(mux.items()):
             self.reset_items[board].append(Play(
                 t=0, gen=gen, style="mux", cycles=max(m[1] for m in members), end_limit=max(m[2] for m in members),
                 what=" + ".join(m[3] for m in members), tones=tuple(sorted(m[0] for m in members)),
             ))  # fmt: skip
         for board, q, arrive, read, drive in sorted(flips, key=lambda f: (f[2], _natural(f[1]))):
-            cal = dev.qubit(q)
-            x = cal.x180
             what = f"reset flip of {q}"
-            shape = self.shape(drive.board, drive.gen, x.pulse, x.duration_s, what, cal.anharmonicity_hz)
+            flip = self.pulse(("flip", q), what)
             t_flip = max(arrive - self.delta + self.latency, gen_free.get((board, drive.gen), 0)) + self.delay(drive)
-            span = self.span(board, drive.gen, shape[2])
+            span = self.span(board, drive.gen, flip.cycles)
             gen_free[(board, drive.gen)] = t_flip + span
-            tmp: list = []
-            p = self.play(tmp, board, drive.gen, t_flip, shape, t_flip + span, what, cal.frequency_hz, 0.0,
-                          x.pulse.amplitude)  # fmt: skip
+            p = self.play([], ("flip", q), t_flip, t_flip + span, what)
             self.reset_items[board].append(Flip(read, p))
             ends.append(t_flip + span)
         return max(ends), heralded

@@ -60,13 +60,18 @@ def plays(plan: BoardPlan):
 
 def wave_key(fw: dict, p: Play) -> tuple:
     """Two plays with equal keys share one waveform-memory word (qick's own quantization)."""
-    g = fw["gens"][p.gen]
     if p.style == "mux":
         return (p.gen, "mux", p.tones, p.cycles)
-    phase = int(round(p.phase_deg * 2 ** g["b_phase"] / 360)) % 2 ** g["b_phase"]
-    scale = g["maxv"] * (g.get("maxv_scale", 1.0) if p.style == "const" else 1.0)
-    gain = int(math.trunc(p.gain * scale))
-    return (p.gen, p.style, p.envelope, p.freq_hz, phase, gain, p.cycles, p.outsel, p.ro)
+    return pulse_key(fw["gens"][p.gen], p.gen, p.style, p.envelope, p.freq_hz, p.phase_deg, p.gain, p.cycles,
+                     p.outsel, p.ro)  # fmt: skip
+
+
+def pulse_key(g: dict, gen: int, style: str, envelope, freq_hz: float, phase_deg: float, gain: float, cycles: int,
+              outsel: str, ro: int) -> tuple:  # fmt: skip
+    """wave_key of a pulse (not a mux one) from its fields; `g` is its generator's firmware description."""
+    phase = int(round(phase_deg * 2 ** g["b_phase"] / 360)) % 2 ** g["b_phase"]
+    scale = g["maxv"] * (g.get("maxv_scale", 1.0) if style == "const" else 1.0)
+    return (gen, style, envelope, freq_hz, phase, int(math.trunc(gain * scale)), cycles, outsel, ro)
 
 
 def check_plan(plan: BoardPlan, fw: dict) -> Usage:

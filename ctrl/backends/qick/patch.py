@@ -1,0 +1,589 @@
+"""Pulse-only re-emission: the previous QICK programs with a new calibration's pulse parameters, byte for
+byte what `emit_qick` writes for the new calibration, without planning, assembling or dumping again.
+
+    programs, why = reemit_qick(previous, new_device, program)   # patched (why None), else emitted anew
+    programs = patch_qick(previous, new_device)                 # or NotPatchable(reason)
+
+The contract: `previous` was emitted (by emit_qick, or patched from such) for the same timed program and
+wiring, on a calibration that differs from `device`'s only in pulse parameters (ctrl.recompile.diff's
+`pulse` class: amplitudes, phases, DRAG, sigma, edges, frequencies, thresholds, IQ rotation, the gates'
+virtual-Z corrections; and `metadata` and `quality`, which the programs do not read). The instruction
+stream then stands: every time, every jump, every waveform-memory address. What the calibration feeds is
+recomputed from the pulses' roles (`Play.role`), with the lowering's own code (`Units.pulse`, the frame
+sums in the same order) and qick's own converters:
+
+- each pulse's frequency, phase (its frame: VZ angles and the corrections of CZ/ECR gates), gain and
+  envelope; the waveform-memory words they make (freq, phase, env, gain registers), in wmem and in the
+  dump's `waves`;
+- the envelopes' data (and, when envelopes merge or split, the envelope table: names, addresses, every
+  waveform's env register, the envelope-memory figures);
+- thresholds: the `TEST s8 - #thr` instructions (program-memory word, dump, asm line);
+- generator and readout declarations (mixers, Nyquist zones, mux tones and gains, readout frequencies and
+  phases, dynamic readouts' configurations), declared again through qick when any of them changed, and
+  then the frequency registers of the generators whose mixer moved.
+
+It refuses (NotPatchable, with the reason; reemit_qick then emits in full and returns the reason) when the
+result would not be what emit_qick writes: two pulses that shared a waveform no longer agree or two that
+did not now would (the waveform table would change), a pulse changes style, length, generator or readout,
+the wiring or firmware differs, or anything the full emission would refuse (it then raises that error).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from ctrl.backends.qick.dumpjson import _esc, EnvelopeData, encode, render_envelopes
+from ctrl.backends.qick.emit import (BoardProgram, QickPrograms, _sha, add_envelope, declare, emit_qick, frame_sums,
+                                     program_class, quiet_qick)  # fmt: skip
+from ctrl.backends.qick.plan import Units, play_phase, plan_program
+from ctrl.backends.qick.resources import pulse_key
+from ctrl.backends.qick.sheet import REGS, BoardSheet, EnvSlot, QickSheet
+from ctrl.errors import CtrlError
+
+_FREQ, _PHASE, _ENV, _GAIN = 0, 1, 2, 3
+_ZERO = (0.0,)  # the frame of a qubit without increments
+
+
+class NotPatchable(Exception):
+    """The new calibration cannot be patched into the previous programs (the reason); emit them anew."""
+
+
+def reemit_qick(previous: QickPrograms | None, device, program, firmware=None) -> tuple[QickPrograms, str | None]:
+    """`patch_qick`, or on NotPatchable `emit_qick(device, program, ...)` (same attempts): (programs, None)
+    when patched, else (programs, why it was emitted anew). `program`: the timed program, or a function
+    returning it (called only when needed: a full emission, or a patched program's `plan`)."""
+    try:
+        if previous is None:
+            raise NotPatchable("no previous emission with a sheet")
+        return patch_qick(previous, device, program, firmware), None
+    except NotPatchable as e:
+        attempts = previous.sheet.attempts if previous is not None and previous.sheet is not None else None
+        prog = program() if callable(program) else program
+        kw = {"attempts": attempts} if attempts is not None else {}
+        return emit_qick(device, prog, firmware=firmware, **kw), str(e)
+
+
+def patch_qick(previous: QickPrograms, device, program=None, firmware=None) -> QickPrograms:
+    """The programs `emit_qick(device, program, attempts, firmware)` would give, patched from `previous`
+    (see the module docstring for the contract). `program` (or a function giving it) is only needed for
+    the patched boards' `plan`. Raises NotPatchable."""
+    sheet = previous.sheet
+    if sheet is None:
+        raise NotPatchable("the previous programs carry no sheet")
+    if device.wiring_hash != sheet.wiring_hash:
+        raise NotPatchable("the wiring differs from the previous emission's")
+    firmware = dict(firmware or {})
+    if tuple(sorted(b for b in firmware if b in sheet.boards)) != sheet.given_firmware:
+        raise NotPatchable("compiled against other firmware descriptions than the previous emission")
+    fws = {}
+    for bp in previous.boards:
+        if bp.board in firmware:
+            if _sha(json.dumps(firmware[bp.board], indent=1, sort_keys=True) + "\n") != sheet.firmware[bp.board]:
+                raise NotPatchable(f"board {bp.board}: another firmware description than the previous emission's")
+        fws[bp.board] = json.loads(bp.firmware)
+    units = Units(device, sheet.clock_hz, fws)
+    pulses, changed = _pulses(sheet, units)
+    corrections, frames = _frames(sheet, device)
+    frames_moved = frames is not sheet.frames
+    for q in sheet.readout_users:
+        try:
+            units.use_readout(q, f"readout of {q}")
+        except CtrlError as e:
+            raise NotPatchable(str(e)) from None
+    boards, new_sheets = [], {}
+    for bp in previous.boards:
+        nb = _Board(bp, fws[bp.board], units, sheet, pulses, changed, frames, frames_moved).run()
+        boards.append(nb)
+        new_sheets[bp.board] = nb.sheet
+    report = previous.report
+    if any(nb.usage != bp.usage for nb, bp in zip(boards, previous.boards)):
+        report = json.loads(json.dumps(report))
+        for nb in boards:
+            report["boards"][nb.board]["usage"] = nb.usage
+    new = replace(sheet, pulses=pulses, corrections=corrections, frames=frames, boards=new_sheets, report=report)
+    if program is not None:
+        get = program if callable(program) else (lambda: program)
+        for i, nb in enumerate(boards):
+            boards[i] = replace(nb, plan_source=_planner(device, get, sheet.attempts, firmware, nb.board))
+    return QickPrograms(tuple(boards), report, new)
+
+
+def _planner(device, get_program, attempts, firmware, board):
+    def plan():
+        return plan_program(device, get_program(), attempts, firmware)[board]
+
+    return plan
+
+
+def _no_plan():
+    raise CtrlError("the plan of a patched QICK program needs its timed program (patch_qick(..., program))")
+
+
+# ------------------------------------------------------------------------------------------ calibration
+
+
+def _pulses(sheet: QickSheet, units: Units):
+    """Every pulse role on the new calibration, and the roles whose values changed."""
+    pulses, changed = {}, set()
+    for key, old in sheet.pulses.items():
+        try:
+            new = units.pulse(key)
+        except CtrlError as e:
+            raise NotPatchable(str(e)) from None
+        pulses[key] = new
+        if new == old:
+            continue
+        what = _role(key)
+        if (new.board, new.gen, new.style, new.cycles, new.outsel, new.ro, new.frame, new.phase[0]) != (
+                old.board, old.gen, old.style, old.cycles, old.outsel, old.ro, old.frame, old.phase[0]):  # fmt: skip
+            raise NotPatchable(f"{what}: its style, length, channel or readout changed ({old.style} {old.cycles} "
+                               f"cycles -> {new.style} {new.cycles} cycles)")  # fmt: skip
+        if (new.envelope is None) != (old.envelope is None) or (
+                new.envelope is not None and new.envelope.samples != old.envelope.samples):  # fmt: skip
+            raise NotPatchable(f"{what}: its envelope length changed")
+        if not 0 <= new.gain <= 1.0 + 1e-9:
+            raise NotPatchable(f"{what}: gain {new.gain:.4g} is outside [0, 1] of full scale")
+        changed.add(key)
+    return pulses, changed
+
+
+def _role(key: tuple) -> str:
+    names = {"rot": "rotation", "cz": "CZ flux pulse", "cr": "CR segment", "echo": "ECR echo",
+             "canc": "cancellation tone", "ro": "readout pulse", "flip": "reset flip"}  # fmt: skip
+    return f"{names.get(key[0], key[0])} of {'-'.join(str(k) for k in key[1:3] if isinstance(k, str))}"
+
+
+def _frames(sheet: QickSheet, device):
+    """The gates' corrections on the new calibration (in the form natives gives a CZ) and the frame sums
+    (the previous ones, the same object, when no correction changed)."""
+    out, moved = {}, False
+    for (a, b), old in sheet.corrections.items():
+        try:
+            cal = device.coupler(a, b)
+        except CtrlError as e:
+            raise NotPatchable(str(e)) from None
+        new = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+        if tuple(k for k, _ in new) != tuple(k for k, _ in old):
+            raise NotPatchable(f"coupler {a}-{b}: its phase corrections name other qubits")
+        out[(a, b)] = new
+        moved = moved or new != old
+    if not moved:
+        return sheet.corrections, sheet.frames
+    return out, frame_sums(sheet.tape, out)
+
+
+# ------------------------------------------------------------------------------------------ one board
+
+
+class _Board:
+    def __init__(self, bp: BoardProgram, fw: dict, units: Units, sheet: QickSheet, pulses: dict, changed: set,
+                 frames: dict, frames_moved: bool) -> None:  # fmt: skip
+        self.bp, self.s, self.fw, self.units = bp, bp.sheet, fw, units
+        self.sheet, self.pulses, self.changed = sheet, pulses, changed
+        self.frames, self.frames_moved = frames, frames_moved
+        self.board = bp.board
+        self._soccfg = None
+        self._memo: dict = {}
+
+    @property
+    def soccfg(self):
+        if self._soccfg is None:
+            from qick import QickConfig
+
+            with quiet_qick():
+                self._soccfg = QickConfig(json.loads(self.bp.firmware))
+        return self._soccfg
+
+    def run(self) -> BoardProgram:
+        s = self.s
+        regs = s.wave_regs
+        new_regs = regs.copy()
+        dirty_waves = self.pulses_to_waves(new_regs)
+        envs, env_moved, usage = self.envelopes()
+        decl_waves, gen_text, ro_text, mixers = self.declarations(new_regs)
+        rewritten = set(dirty_waves) | decl_waves
+        if env_moved or mixers != s.mixers:
+            rewritten |= self.refresh(new_regs, envs, mixers)
+        rewritten = sorted(set(np.flatnonzero((new_regs != regs).any(axis=1)).tolist()) & rewritten)
+        # the dump: waveforms, threshold tests, envelopes, declarations, spliced into the previous text
+        edits = []  # (start, end, text)
+        wmem = s.wmem
+        if rewritten:
+            wmem = wmem.copy()
+            for w in rewritten:
+                r = new_regs[w].tolist()
+                wmem[w] = _words(r)
+                a, b = s.wave_spans[w].tolist()
+                edits.append((a, b, _wave_text(r, s.wave_names[w])))
+        pmem, tests, asm_edits, test_edits = self.thresholds()
+        edits += test_edits
+        env_spans = s.env_spans
+        env_old = s.spans["envelopes"]
+        if env_moved:
+            text, env_spans = self.envelope_section(envs, env_old[0])
+            edits.append((env_old[0], env_old[1], text))
+        else:
+            for e in envs:
+                if e.envelope != self.old_env[(e.gen, e.name)]:
+                    span = s.env_spans[(e.gen, e.name)]
+                    edits.append((span[0], span[1], '"' + self.data(e).b64 + '"'))
+        if gen_text is not None:
+            edits.append((*s.spans["gen_chs"], gen_text))
+        if ro_text is not None:
+            edits.append((*s.spans["ro_chs"], ro_text))
+        dump, moves = _splice(self.bp.dump, edits)
+        asm, _ = _splice(self.bp.asm, asm_edits)
+        # the sheet of the new program: offsets move with the edits before them
+        names = list(s.spans)
+        env_keys = list(env_spans)
+        flat = np.array([s.spans[k] for k in names] + list(s.test_spans) + ([] if env_moved else
+                        [env_spans[k] for k in env_keys]), dtype=np.int64).reshape(-1, 2)  # fmt: skip
+        flat = _shift(flat, moves).tolist()
+        spans = {k: tuple(flat[i]) for i, k in enumerate(names)}
+        test_spans = tuple(tuple(v) for v in flat[len(names):len(names) + len(s.test_spans)])
+        if env_moved:
+            shift = spans["envelopes"][0] - env_old[0]
+            env_spans = {k: (a + shift, b + shift) for k, (a, b) in env_spans.items()}
+        else:
+            env_spans = {k: tuple(v) for k, v in zip(env_keys, flat[len(names) + len(s.test_spans):])}
+        wave_spans = _shift(s.wave_spans, moves)
+        asm_tests = tuple(tuple(v) for v in _shift(np.array(s.asm_tests, dtype=np.int64).reshape(-1, 2),
+                                                   _splice_moves(asm_edits)).tolist())  # fmt: skip
+        new_sheet = replace(
+            s, wave_keys=self.wave_keys, wave_regs=new_regs, wave_spans=wave_spans, envelopes=envs,
+            env_spans=env_spans, tests=tests, test_spans=test_spans,
+            asm_tests=asm_tests, spans=spans, decls=self.decls, mixers=mixers, usage=usage, pmem=pmem, wmem=wmem,
+        )  # fmt: skip
+        return BoardProgram(self.board, asm, dump, self.bp.firmware, usage, _no_plan, new_sheet)
+
+    # --- pulses -> waveforms
+    def pulses_to_waves(self, new_regs: np.ndarray) -> list[int]:
+        """New keys of the waveforms whose pulses changed; their registers (freq, phase, gain) in new_regs."""
+        s, pulses, changed, frames = self.s, self.pulses, self.changed, self.frames
+        old_frames = self.sheet.frames
+        roles = s.roles
+        touched = [k in changed for k in roles]
+        g_of = self.fw["gens"]
+        new_key: dict[int, tuple] = {}
+        values: dict[int, tuple] = {}  # wave -> (freq_hz, phase_deg, gain, flags) of its first pulse
+        count: dict[int, int] = {}
+        first = s.wave_first
+        for i, (r, n, w) in enumerate(zip(s.play_role.tolist(), s.play_frame.tolist(), s.play_wave.tolist())):
+            if r < 0:
+                continue
+            key = roles[r]
+            p = pulses[key]
+            moved = (self.frames_moved and p.frame is not None
+                     and frames.get(p.frame, _ZERO)[n] != old_frames.get(p.frame, _ZERO)[n])
+            if not (touched[r] or moved):
+                continue
+            frame = frames.get(p.frame, _ZERO)[n] if p.frame is not None else 0.0
+            phase = math.degrees(play_phase(p.phase, frame)) % 360.0
+            gain = min(p.gain, 1.0)
+            k = pulse_key(g_of[p.gen], p.gen, p.style, p.envelope, p.freq_hz, phase, gain, p.cycles, p.outsel, p.ro)
+            prev = new_key.setdefault(w, k)
+            if prev != k:
+                raise NotPatchable(f"waveform {s.wave_names[w]}: pulses that shared it now differ ({_role(key)})")
+            count[w] = count.get(w, 0) + 1
+            if first[w] == i:
+                old = self.sheet.pulses[key]
+                phase_moved = moved or p.phase != old.phase
+                values[w] = (p, phase, gain, p.freq_hz != old.freq_hz, phase_moved, p.gain != old.gain)
+        keys = list(s.wave_keys)
+        changed_waves = [w for w, k in new_key.items() if k != keys[w]]
+        if changed_waves:
+            total: dict[int, int] = {}
+            for w in s.play_wave.tolist():
+                total[w] = total.get(w, 0) + 1
+            for w in changed_waves:
+                if count[w] != total[w]:
+                    raise NotPatchable(f"waveform {s.wave_names[w]}: some of the pulses sharing it changed, some did not")
+            index = {k: w for w, k in enumerate(keys) if k is not None}
+            for w in changed_waves:
+                del index[keys[w]]
+            for w in changed_waves:
+                if new_key[w] in index:
+                    raise NotPatchable(f"waveforms {s.wave_names[index[new_key[w]]]} and {s.wave_names[w]} would merge")
+                index[new_key[w]] = w
+                keys[w] = new_key[w]
+        self.wave_keys = tuple(keys)
+        mixers = self.s.mixers
+        phases: dict[int, list] = {}
+        for w, (p, phase, gain, freq_moved, phase_moved, gain_moved) in values.items():
+            if freq_moved:
+                new_regs[w][_FREQ] = self.freq_reg(p.gen, p.freq_hz, p.ro, mixers.get(p.gen))
+            if phase_moved:
+                phases.setdefault(p.gen, []).append((w, phase))
+            if gain_moved:
+                new_regs[w][_GAIN] = self.gain_reg(p.gen, p.style, gain)
+        for gen, todo in phases.items():
+            new_regs[[w for w, _ in todo], _PHASE] = self.phase_regs(gen, [ph for _, ph in todo])
+        return list(values)
+
+    # --- qick's conversions, as add_pulse makes them (QickParam in, the raw start value out)
+    def freq_reg(self, gen: int, freq_hz: float, ro: int, mixer) -> int:
+        key = ("f", gen, freq_hz, ro, mixer)
+        r = self._memo.get(key)
+        if r is None:
+            from qick.asm_v2 import QickParam
+
+            f = QickParam(start=freq_hz / 1e6, spans={})
+            cfg = self.soccfg["gens"][gen]
+            if program_class().ABSOLUTE_FREQS and cfg["has_mixer"]:
+                if mixer is None:
+                    raise NotPatchable(f"board {self.board} gen {gen}: no mixer frequency declared")
+                f = f - mixer
+            try:
+                with quiet_qick():
+                    r = self.soccfg.freq2reg(gen_ch=gen, f=f, ro_ch=ro if ro >= 0 else None)
+            except RuntimeError as e:
+                raise NotPatchable(f"board {self.board} gen {gen}: qick refused the frequency: {e}") from None
+            r = self._memo[key] = int(getattr(r, "start", r))
+        return r
+
+    def phase_regs(self, gen: int, phases_deg: list[float]) -> np.ndarray:
+        """qick's deg2reg(deg=QickParam(phase), gen_ch=gen) for many phases at once: to_int(phase,
+        2**b_phase / 360) = int(1 * np.round(phase * scale / 1)), elementwise the same float operations
+        (tested against qick), and no modulo (qick's raw parameters skip it)."""
+        scale = 2 ** self.fw["gens"][gen]["b_phase"] / 360
+        return (1 * np.round(np.array(phases_deg, dtype=np.float64) * scale / 1)).astype(np.int64)
+
+    def gain_reg(self, gen: int, style: str, gain: float) -> int:
+        key = ("g", gen, style, gain)
+        r = self._memo.get(key)
+        if r is None:
+            from qick.asm_v2 import QickParam
+            from qick.helpers import to_int
+
+            cfg = self.soccfg["gens"][gen]
+            scale = cfg["maxv"] * cfg["maxv_scale"] if style == "const" else cfg["maxv"]
+            r = to_int(QickParam(start=gain, spans={}), scale, parname="gain", trunc=True)
+            r = self._memo[key] = int(getattr(r, "start", r))
+        return r
+
+    # --- envelopes
+    def envelopes(self):
+        """The envelope table on the new calibration: (slots, whether names or addresses moved, usage)."""
+        s = self.s
+        self.old_env = {(e.gen, e.name): e.envelope for e in s.envelopes}
+        if not any(self.pulses[k].envelope != self.sheet.pulses[k].envelope for k in s.roles if k in self.changed):
+            return s.envelopes, False, s.usage
+        names: dict = {}
+        slots = []
+        next_addr: dict[int, int] = {}
+        for r in s.play_role.tolist():
+            if r < 0:
+                continue
+            env = self.pulses[s.roles[r]].envelope
+            if env is None or env in names:
+                continue
+            names[env] = name = f"e{len(names)}_{env.shape}"
+            addr = next_addr.get(env.gen, 0)
+            next_addr[env.gen] = addr + env.samples
+            slots.append(EnvSlot(env.gen, name, env, addr))
+        moved = [(e.gen, e.name, e.addr) for e in slots] != [(e.gen, e.name, e.addr) for e in s.envelopes]
+        usage = s.usage
+        if moved:
+            used = {g: sum(e.envelope.samples for e in slots if e.gen == g) for g in next_addr}
+            for g, n in used.items():
+                maxlen = int(self.fw["gens"][g].get("maxlen", 0))
+                if n > maxlen:
+                    raise NotPatchable(f"board {self.board} gen {g}: envelope memory: {n} samples exceed {maxlen}")
+            usage = json.loads(json.dumps(usage))
+            usage["envelope_samples"] = {str(g): {"used": n, "maxlen": int(self.fw["gens"][g].get("maxlen", 0))}
+                                         for g, n in sorted(used.items())}  # fmt: skip
+        return tuple(slots), moved, usage
+
+    def data(self, e: EnvSlot) -> EnvelopeData:
+        """An envelope's data as qick's add_envelope stores it and NpEncoder writes it."""
+        key = ("e", e.envelope)
+        d = self._memo.get(key)
+        if d is None:
+            prog = program_class()(self.soccfg)
+            try:
+                with quiet_qick():
+                    add_envelope(prog, self.soccfg, self.fw, self.board, e.envelope, e.name, _role(("env",)))
+            except (CtrlError, RuntimeError, ValueError) as err:
+                raise NotPatchable(str(err)) from None
+            from qick.helpers import NpEncoder
+
+            b64, shape, dtype = NpEncoder().default(prog.envelopes[e.gen]["envs"][e.name]["data"])
+            d = self._memo[key] = EnvelopeData(b64, list(shape), dtype)
+        return d
+
+    def envelope_section(self, envs, start: int):
+        """The dump's `envelopes` value for a new envelope table (data of unchanged envelopes reused)."""
+        s = self.s
+        old_by_value = {e.envelope: (e.gen, e.name) for e in s.envelopes}
+        table = [{"envs": {}, "next_addr": 0} for _ in self.fw["gens"]]
+        for e in envs:
+            old = old_by_value.get(e.envelope)
+            if old is not None:
+                a, b = s.env_spans[old]
+                data = EnvelopeData(json.loads(self.bp.dump[a:b]), [e.envelope.samples, 2], "<i2")
+            else:
+                data = self.data(e)
+            table[e.gen]["envs"][e.name] = {"addr": e.addr, "data": data}
+            table[e.gen]["next_addr"] = e.addr + e.envelope.samples
+        return render_envelopes(table, start)
+
+    # --- declarations
+    def declarations(self, new_regs: np.ndarray):
+        """Generators' and readouts' declarations on the new calibration; when any changed, declared again
+        through qick: (configuration waveforms rewritten, gen_chs text or None, ro_chs text or None, mixers)."""
+        s, u, b = self.s, self.units, self.board
+        gens, readouts, configs, tones = s.decls
+        new_tones = {g: dict(v) for (bb, g), v in u.mux_tones.items() if bb == b}
+        freqs: dict[int, set] = {}
+        for key in s.roles:
+            p = self.pulses[key]
+            freqs.setdefault(p.gen, set()).add(p.freq_hz)
+        try:
+            new_gens = {g: u.gen_decl(b, g, set() if g in new_tones else freqs.get(g, set())) for g in gens}
+        except CtrlError as e:
+            raise NotPatchable(str(e)) from None
+        new_readouts = dict(sorted(u.readouts[b].items()))
+        new_configs = dict(sorted(u.configs[b].items()))
+        self.decls = (new_gens, new_readouts, new_configs, new_tones)
+        if (new_gens, new_readouts, new_configs, new_tones) == (gens, readouts, configs, tones):
+            return set(), None, None, s.mixers
+        if list(new_readouts) != list(readouts) or list(new_configs) != list(configs) or list(new_gens) != list(gens):
+            raise NotPatchable(f"board {b}: other generators, readouts or readout configurations")
+        prog = program_class()(self.soccfg)
+        try:
+            with quiet_qick():
+                index = declare(prog, self.soccfg, self.fw, b, new_gens, new_readouts, new_configs)
+        except CtrlError as e:
+            raise NotPatchable(str(e)) from None
+        except RuntimeError as e:
+            raise NotPatchable(f"board {b}: qick refused the declarations: {e}") from None
+        rewritten = set()
+        for name, w in index.items():
+            if s.configs.get(w) != name:
+                raise NotPatchable(f"board {b}: readout configuration {name} moved in waveform memory")
+            wave = prog.waves[w]
+            new_regs[w] = [int(getattr(wave[f], "start", wave[f])) for f in REGS]
+            rewritten.add(w)
+        for ro, n in s.trigs.items():
+            prog.ro_chs[ro]["trigs"] = n
+        mixers = {g: (c["mixer_freq"]["rounded"] if "mixer_freq" in c else None) for g, c in prog.gen_chs.items()}
+        return rewritten, encode(prog.gen_chs, "\n "), encode(prog.ro_chs, "\n "), mixers
+
+    def refresh(self, new_regs: np.ndarray, envs, mixers: dict) -> set[int]:
+        """Registers that follow the envelope table and the mixers: env addresses, frequencies."""
+        s = self.s
+        addr = {e.envelope: e.addr for e in envs}
+        moved_mixer = {g for g in set(mixers) | set(s.mixers) if mixers.get(g) != s.mixers.get(g)}
+        out = set()
+        for w, key in enumerate(self.wave_keys):
+            if key is None or key[1] == "mux":
+                continue
+            gen, style, env, freq_hz, ro = key[0], key[1], key[2], key[3], key[8]
+            if env is not None:
+                spc = self.fw["gens"][gen]["samps_per_clk"]
+                new_regs[w][_ENV] = addr[env] // spc
+                out.add(w)
+            if gen in moved_mixer:
+                new_regs[w][_FREQ] = self.freq_reg(gen, freq_hz, ro, mixers.get(gen))
+                out.add(w)
+        return out
+
+    # --- thresholds
+    def thresholds(self):
+        s, u = self.s, self.units
+        pmem = s.pmem
+        tests, asm_edits, test_edits = [], [], []
+        for t, span, aspan in zip(s.tests, s.test_spans, s.asm_tests):
+            try:
+                thr = u.threshold(t.qubit)
+            except CtrlError as e:
+                raise NotPatchable(str(e)) from None
+            if thr == t.threshold:
+                tests.append(t)
+                continue
+            if pmem is s.pmem:
+                pmem = pmem.copy()
+            pmem[t.addr] = self.test_word(thr)
+            old = self.bp.dump[span[0]:span[1]]
+            a, b = f'"s8 - #{t.threshold}"', f'"s8 - #{thr}"'
+            if old.count(a) != 1:
+                raise NotPatchable(f"board {self.board}: threshold test {t.inst} is not where the sheet says")
+            test_edits.append((span[0], span[1], old.replace(a, b)))
+            asm_edits.append((aspan[0], aspan[1], str(thr)))
+            tests.append(replace(t, threshold=thr))
+        return pmem, tuple(tests), asm_edits, test_edits
+
+    def test_word(self, thr: int) -> list[int]:
+        key = ("t", thr)
+        r = self._memo.get(key)
+        if r is None:
+            from qick.tprocv2_assembler import Assembler
+
+            inst = {"CMD": "TEST", "OP": f"s8 - #{thr}", "UF": "1", "P_ADDR": 1, "LINE": 1}
+            r = self._memo[key] = list(Assembler.list2bin([inst], {})[1][0])
+        return r
+
+
+def _wave_text(regs: list[int], name: str) -> str:
+    """A waveform in the dump: its to_dict() at depth 2, keys sorted, as json.dumps(indent=1) writes it."""
+    freq, phase, env, gain, length, conf = regs
+    return (f'{{\n   "conf": {conf},\n   "env": {env},\n   "freq": {freq},\n   "gain": {gain},\n   "length": {length},'
+            f'\n   "name": {_esc(name)},\n   "phase": {phase}\n  }}')
+
+
+def _words(regs: list[int]) -> list[int]:
+    """qick's Waveform.compile: freq, phase (4 bytes), env (3), a zero byte, gain, length (4), conf (2),
+    ten zero bytes, read as eight little-endian int32."""
+    freq, phase, env, gain, length, conf = regs
+
+    def s32(v: int) -> int:
+        v %= 2**32
+        return v - 2**32 if v >= 2**31 else v
+
+    return [s32(freq), s32(phase), env % 2**24, s32(gain), s32(length), conf % 2**16, 0, 0]
+
+
+def _splice(text: str, edits: list) -> tuple[str, list]:
+    """`text` with each (start, end, new) span replaced; returns the text and the moves (end, delta)."""
+    if not edits:
+        return text, []
+    edits = sorted(edits)
+    parts, at = [], 0
+    for a, b, new in edits:
+        if a < at:
+            raise CtrlError("internal: overlapping patch edits")
+        parts.append(text[at:a])
+        parts.append(new)
+        at = b
+    parts.append(text[at:])
+    return "".join(parts), _splice_moves(edits)
+
+
+def _splice_moves(edits: list) -> list:
+    moves, delta = [], 0
+    for a, b, new in sorted(edits):
+        delta += len(new) - (b - a)
+        moves.append((b, delta))
+    return moves
+
+
+def _moved(span: tuple[int, int], moves: list) -> tuple[int, int]:
+    """A span's offsets after the edits (none overlapping it; an edited span itself moves by the edits
+    before it and keeps its new length)."""
+    if not moves:
+        return span
+    a, b = _shift(np.array(span, dtype=np.int64), moves).tolist()
+    return a, b
+
+
+def _shift(positions: np.ndarray, moves: list) -> np.ndarray:
+    """Offsets after the edits: each moves by the total change of the edits ending at or before it."""
+    if not moves:
+        return positions
+    ends = np.array([e for e, _ in moves], dtype=np.int64)
+    deltas = np.concatenate([[0], np.array([d for _, d in moves], dtype=np.int64)])
+    return positions + deltas[np.searchsorted(ends, positions, side="right")]
