@@ -15,6 +15,12 @@ Constraints honoured:
 
 `policy="asap"` starts everything as early as possible; `"alap"` schedules the reversed program as
 early as possible and mirrors it, so qubits are prepared as late as they can be (less idling).
+
+Readouts on a multiplexed generator are held until their readout group can fire as one block. Held
+groups can end up waiting on one another (a member sits behind another group's held readout): asap
+then fires the group that can start first, without its late members, as soon as that happens
+(`early`); alap keeps the older rule, firing such groups only once nothing else can proceed, which
+measured shorter in the mirrored direction (grid55, d=5: 1.038 of the critical path against 1.054).
 """
 
 from __future__ import annotations
