@@ -139,8 +139,9 @@ def _emulation_summary(r: dict) -> str:
             f"  acceptance                 {r['acceptance']:.4g}  95% CI [{lo:.4g}, {hi:.4g}]",
             f"  logical error per accepted {r['logical_error_rate']:.3g}  95% CI [{elo:.3g}, {ehi:.3g}]"
             f"  ({r['logical_errors']} errors, Z-type + X-type)",
-            f"  attempt {r['attempt_s'] * 1e6:.2f} us, mean attempt {r['mean_attempt_s'] * 1e6:.2f} us "
-            f"(aborted: {r['mean_aborted_attempt_s'] * 1e6:.2f} us)",
+            f"  attempt {r['attempt_s'] * 1e6:.2f} us after a {r['reset_s'] * 1e6:.2f} us reset; mean slot "
+            f"{r['mean_attempt_s'] * 1e6:.2f} us (aborted: {r['mean_aborted_attempt_s'] * 1e6:.2f} us, "
+            f"{r['aborted_in_real_time']} aborts in real time)",
             f"  expected attempts per accepted state {r['expected_attempts_per_accepted_state']:.3g}, "
             f"time per accepted state {r['time_per_accepted_state_s'] * 1e3:.3g} ms",
             "  discards by check kind: " + ", ".join(f"{k} {v}" for k, v in r["discards_by_kind"].items()),
