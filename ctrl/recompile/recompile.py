@@ -33,6 +33,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ctrl.backends.qick.dumpjson import dumps  # json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, write_outputs
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
@@ -69,8 +70,9 @@ class Previous:
     placement: Placement | None  # None: not recorded (an old device file: found by compiling it)
     searched: bool  # the placement is what a full compile finds (not one kept within the margin)
     device: Device | None = None  # the old device file, when that was given
-    report: dict | None = field(default=None, repr=False)  # the old folder's report.json
+    report: dict | None = field(default=None, repr=False)  # the old compile's report, when known
     problem: str | None = None
+    report_file: Path | None = None  # the old folder's report.json (read only if the cache lacks the compile)
 
     def __repr__(self) -> str:
         return f"Previous({self.source}, d={self.distance}, {self.policy}, calibration {self.calibration_hash[:19]})"
@@ -112,7 +114,7 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
             raise CtrlError(f"{folder}: no {INPUTS_FILE}, so the calibration it was compiled for is unknown "
                             "(ctrl compile does not record it): pass the old device file as --from")  # fmt: skip
         raise CtrlError(f"{folder}: not an output folder of ctrl recompile (no {INPUTS_FILE})")
-    doc = _read_json(inputs)
+    doc, cal_text = _read_inputs(inputs)
     if doc.get("format") != INPUTS_FORMAT:
         raise CtrlError(f"{inputs}: format {doc.get('format')!r}, expected {INPUTS_FORMAT!r}")
     try:
@@ -122,7 +124,7 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
         searched = bool(doc["placement"]["searched"])
         cal_hash, wiring_hash, name = str(doc["calibration_hash"]), str(doc["wiring_hash"]), str(doc["device"])
         schema = doc["schema_version"]
-        cal_doc = doc["calibration"]
+        cal_doc = doc["calibration"] if cal_text is None else None
     except (KeyError, TypeError, ValueError) as e:
         raise CtrlError(f"{inputs}: incomplete record ({type(e).__name__}: {e})") from None
     except CtrlError as e:
@@ -132,26 +134,50 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
                         "a new distance is a new compile (ctrl compile)")
     if policy is not None and policy != pol:
         raise CtrlError(f"{folder} was scheduled {pol}, not {policy}: a new policy is a new compile (ctrl compile)")
-    report = None
-    if (folder / "report.json").is_file():
-        try:
-            report = _read_json(folder / "report.json")
-        except CtrlError:
-            report = None  # only used for the old figures, when the cache does not have the old compile
     calibration, problem = None, None
     if schema != SCHEMA_VERSION:
         problem = f"the previous calibration was recorded under schema {schema}, this ctrl reads {SCHEMA_VERSION}"
     else:
         try:
-            calibration = Calibration.model_validate_json(json.dumps(cal_doc))
+            calibration = Calibration.model_validate_json(json.dumps(cal_doc) if cal_text is None else cal_text)
         except ValidationError as e:
             err = e.errors(include_url=False)[0]
             where = ".".join(str(x) for x in err["loc"])
             problem = f"the previous calibration does not load under schema {SCHEMA_VERSION} ({where}: {err['msg']})"
-    if calibration is not None and _hash(calibration) != cal_hash:
+    # the calibration as recorded (its text's digest checked) stands for its recorded hash; anything else is
+    # hashed again
+    if calibration is not None and cal_text is None and _hash(calibration) != cal_hash:
         raise CtrlError(f"{inputs}: the calibration does not match its recorded hash {cal_hash[:23]}... (edited?)")
     return Previous(f"folder {folder}", name, calibration, cal_hash, wiring_hash, d, pol, exclude, placement,
-                    searched, report=report, problem=problem)  # fmt: skip
+                    searched, problem=problem, report_file=folder / "report.json")  # fmt: skip
+
+
+_CAL_MARK = ', "calibration": '
+
+
+def _read_inputs(path: Path) -> tuple[dict, str | None]:
+    """compile_inputs.json as written by `compile_inputs` (the calibration last, as pydantic writes it, with
+    the digest of that text): (the other fields, the calibration's text); anything else (a hand-edited or
+    re-serialised record): (the whole document, None)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return _read_json(path), None
+    i = text.find(_CAL_MARK)
+    body = text.rstrip()
+    if i > 0 and body.endswith("}"):
+        cal_text = body[i + len(_CAL_MARK):-1]
+        try:
+            doc = json.loads(text[:i] + "}")
+        except json.JSONDecodeError:
+            doc = None
+        if isinstance(doc, dict) and doc.get("calibration_sha256") == _sha(cal_text):
+            return doc, cal_text
+    return _read_json(path), None
+
+
+def _sha(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _hash(cal: Calibration) -> str:
@@ -437,7 +463,7 @@ def _report_json(entry: Entry, qick_report: dict | None) -> str:
     doc = dict(entry.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in entry.passes]}
     if qick_report is not None:
         doc["qick"] = qick_report
-    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    return dumps(doc) + "\n"
 
 
 _PROGRAM_FILES = ("program.json", "program.stim")
@@ -486,7 +512,7 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
         doc = json.loads(base.files["report.json"])
         doc["passes"] = [{"name": p.name, "kind": p.kind} for p in new.passes]
         files = {k: v for k, v in base.files.items() if k != "report.json"}
-        files["report.json"] = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode()
+        files["report.json"] = (dumps(doc) + "\n").encode()
         for name, data in sorted(files.items()):
             write_atomic(out / name, data)
         return files, "every file reused", base.qick
@@ -557,18 +583,20 @@ def _previous_qick(base: Entry):
 def compile_inputs(device: Device, placement: Placement, distance: int, policy: str = "asap", exclude=(),
                    searched: bool = True) -> str:  # fmt: skip
     """compile_inputs.json: what a folder was compiled from, so the next recompile can start from it."""
+    calibration = device.calibration.model_dump_json()  # file order: the compile follows it
     doc = {
         "format": INPUTS_FORMAT,
         "device": device.name,
         "schema_version": SCHEMA_VERSION,
         "calibration_hash": device.calibration_hash,
+        "calibration_sha256": _sha(calibration),
         "wiring_hash": device.wiring_hash,
         "protocol": {"name": "cn20", "distance": distance, "policy": policy, "exclude": sorted(exclude)},
         "placement": placement_doc(placement) | {"searched": searched},
-        "calibration": device.calibration.model_dump(mode="json"),  # file order: the compile follows it
     }
-    # one line: a machine record (and the C encoder is ten times faster than the indenting one)
-    return json.dumps(doc, sort_keys=True) + "\n"
+    # one line: a machine record. The calibration goes last, as pydantic writes it, with the digest of that
+    # text: reading it back validates that text directly instead of hashing the calibration again
+    return json.dumps(doc, sort_keys=True)[:-1] + _CAL_MARK + calibration + "}\n"
 
 
 def write_compile_inputs(out: Path | str, device: Device, compiled: Compiled, policy: str = "asap",
@@ -593,7 +621,7 @@ def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache 
     write_atomic(out / INPUTS_FILE, compile_inputs(device, rec.entry.placement, prev.distance, prev.policy,
                                                    prev.exclude, rec.searched))  # fmt: skip
     doc = report(rec, emulation) | {"outputs": {"files": sorted(files), "produced_by": how}}
-    write_atomic(out / REPORT_FILE, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    write_atomic(out / REPORT_FILE, dumps(doc) + "\n")
     return [out / k for k in sorted(files)] + [out / INPUTS_FILE, out / REPORT_FILE], doc
 
 
@@ -620,11 +648,22 @@ def _figures(report: dict | None) -> dict | None:
         return None
 
 
+def _previous_report(prev: Previous | None) -> dict | None:
+    if prev is None:
+        return None
+    if prev.report is not None or prev.report_file is None or not prev.report_file.is_file():
+        return prev.report
+    try:
+        return _read_json(prev.report_file)
+    except CtrlError:
+        return None  # only used for the old figures
+
+
 def report(rec: Recompiled, emulation: dict | None = None) -> dict:
     """recompile.json: what changed, what was redone, old versus new predictions, the placement."""
     prev = rec.previous
     ran = rec.passes_run
-    old_report = rec.old.report if rec.old is not None else (prev.report if prev is not None else None)
+    old_report = rec.old.report if rec.old is not None else _previous_report(prev)
     h = rec.entry.header
     doc = {
         "format": "ctrl.recompile/1",

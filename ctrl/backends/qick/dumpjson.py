@@ -60,6 +60,11 @@ def _default(o):
     return _ENCODER.default(o)
 
 
+def dumps(o) -> str:
+    """json.dumps(o, sort_keys=True, indent=1), faster (NpEncoder's conversions for anything else)."""
+    return encode(o, "\n")
+
+
 def encode(o, ind: str = "\n") -> str:
     """One value at the indentation `ind` ("\\n" plus one space per level), as json.dumps(indent=1)."""
     if isinstance(o, str):

@@ -46,6 +46,7 @@ from ctrl.errors import CtrlError
 
 _FREQ, _PHASE, _ENV, _GAIN = 0, 1, 2, 3
 _ZERO = (0.0,)  # the frame of a qubit without increments
+_RAD_TO_DEG = 180.0 / math.pi  # math.degrees multiplies by this
 
 
 class NotPatchable(Exception):
@@ -134,9 +135,12 @@ def _pulses(sheet: QickSheet, units: Units):
             new = units.pulse(key)
         except CtrlError as e:
             raise NotPatchable(str(e)) from None
-        pulses[key] = new
         if new == old:
+            pulses[key] = old  # the same objects: comparisons of keys holding them stop at identity
             continue
+        if new.envelope is not None and new.envelope == old.envelope:
+            new = new._replace(envelope=old.envelope)
+        pulses[key] = new
         what = _role(key)
         if (new.board, new.gen, new.style, new.cycles, new.outsel, new.ro, new.frame, new.phase[0]) != (
                 old.board, old.gen, old.style, old.cycles, old.outsel, old.ro, old.frame, old.phase[0]):  # fmt: skip
@@ -214,11 +218,10 @@ class _Board:
         wmem = s.wmem
         if rewritten:
             wmem = wmem.copy()
-            for w in rewritten:
-                r = new_regs[w].tolist()
-                wmem[w] = _words(r)
-                a, b = s.wave_spans[w].tolist()
-                edits.append((a, b, _wave_text(r, s.wave_names[w])))
+            wmem[rewritten] = _words(new_regs[rewritten])
+            names = s.wave_names
+            for w, r, (a, b) in zip(rewritten, new_regs[rewritten].tolist(), s.wave_spans[rewritten].tolist()):
+                edits.append((a, b, _wave_text(r, names[w])))
         pmem, tests, asm_edits, test_edits = self.thresholds()
         edits += test_edits
         env_spans = s.env_spans
@@ -262,67 +265,133 @@ class _Board:
 
     # --- pulses -> waveforms
     def pulses_to_waves(self, new_regs: np.ndarray) -> list[int]:
-        """New keys of the waveforms whose pulses changed; their registers (freq, phase, gain) in new_regs."""
-        s, pulses, changed, frames = self.s, self.pulses, self.changed, self.frames
-        old_frames = self.sheet.frames
-        roles = s.roles
-        touched = [k in changed for k in roles]
+        """New keys of the waveforms whose pulses changed (self.wave_keys); the registers qick derives from
+        their first pulse (freq, phase, gain) in new_regs. Returns the waveforms whose first pulse changed.
+
+        Per pulse, numpy over the sheet's columns: a pulse changed if its role's values did, or its frame
+        moved; its phase is computed anew only then, with the lowering's float operations elementwise."""
+        s, pulses, changed = self.s, self.pulses, self.changed
+        frames, old_frames, old_pulses = self.frames, self.sheet.frames, self.sheet.pulses
         g_of = self.fw["gens"]
-        new_key: dict[int, tuple] = {}
-        values: dict[int, tuple] = {}  # wave -> (freq_hz, phase_deg, gain, flags) of its first pulse
-        count: dict[int, int] = {}
-        first = s.wave_first
-        for i, (r, n, w) in enumerate(zip(s.play_role.tolist(), s.play_frame.tolist(), s.play_wave.tolist())):
-            if r < 0:
-                continue
-            key = roles[r]
-            p = pulses[key]
-            moved = (self.frames_moved and p.frame is not None
-                     and frames.get(p.frame, _ZERO)[n] != old_frames.get(p.frame, _ZERO)[n])
-            if not (touched[r] or moved):
-                continue
-            frame = frames.get(p.frame, _ZERO)[n] if p.frame is not None else 0.0
-            phase = math.degrees(play_phase(p.phase, frame)) % 360.0
-            gain = min(p.gain, 1.0)
-            k = pulse_key(g_of[p.gen], p.gen, p.style, p.envelope, p.freq_hz, phase, gain, p.cycles, p.outsel, p.ro)
-            prev = new_key.setdefault(w, k)
-            if prev != k:
-                raise NotPatchable(f"waveform {s.wave_names[w]}: pulses that shared it now differ ({_role(key)})")
-            count[w] = count.get(w, 0) + 1
-            if first[w] == i:
-                old = self.sheet.pulses[key]
-                phase_moved = moved or p.phase != old.phase
-                values[w] = (p, phase, gain, p.freq_hz != old.freq_hz, phase_moved, p.gain != old.gain)
-        keys = list(s.wave_keys)
-        changed_waves = [w for w, k in new_key.items() if k != keys[w]]
-        if changed_waves:
-            total: dict[int, int] = {}
-            for w in s.play_wave.tolist():
-                total[w] = total.get(w, 0) + 1
-            for w in changed_waves:
-                if count[w] != total[w]:
+        roles = s.roles
+        n_roles = len(roles)
+        if not n_roles:
+            self.wave_keys = s.wave_keys
+            return []
+        role_pulses = [pulses[k] for k in roles]
+        touched = np.array([k in changed for k in roles], dtype=bool)
+        frame_q = [p.frame for p in role_pulses]
+        follows = np.array([self.frames_moved and q is not None and frames.get(q, _ZERO) != old_frames.get(q, _ZERO)
+                            for q in frame_q], dtype=bool)  # fmt: skip
+        if not (touched.any() or follows.any()):
+            self.wave_keys = s.wave_keys
+            return []
+        pr, pn, pw = s.play_role, s.play_frame, s.play_wave
+        real = pr >= 0
+        r = np.where(real, pr, 0)
+        # the frame of each pulse, old and new, from the frame sums laid end to end
+        offset, new_flat, old_flat = {}, [0.0], [0.0]  # index 0: the frame of no qubit
+        for q in sorted({q for q in frame_q if q is not None}):
+            new_q, old_q = frames.get(q, _ZERO), old_frames.get(q, _ZERO)
+            offset[q] = len(new_flat)
+            new_flat.extend(new_q)
+            old_flat.extend(old_q)
+        role_off = np.array([offset.get(q, -1) for q in frame_q], dtype=np.int64)
+        has_frame = real & (role_off[r] >= 0)
+        at = np.where(has_frame, role_off[r] + pn, 0)
+        new_f = np.array(new_flat)
+        frame = new_f[at]
+        moved = has_frame & (frame != np.array(old_flat)[at]) if self.frames_moved else np.zeros(len(pr), dtype=bool)
+        active = real & (touched[r] | moved)
+        # per role: the key around its phase, the phase formula, whether the formula changed
+        heads, hid = {}, []
+        kind = np.zeros(n_roles, dtype=np.int8)  # 0 zero, 1 rot, 2 sub, 3 neg
+        a_of = np.zeros(n_roles)
+        b_of = np.zeros(n_roles)
+        full = np.zeros(n_roles, dtype=np.int64)
+        same_spec = np.zeros(n_roles, dtype=bool)
+        for i, (key, p) in enumerate(zip(roles, role_pulses)):
+            base = pulse_key(g_of[p.gen], p.gen, p.style, p.envelope, p.freq_hz, 0.0, min(p.gain, 1.0), p.cycles,
+                             p.outsel, p.ro)  # fmt: skip
+            ht = (base[:4], base[5:])
+            hid.append(heads.setdefault(ht, len(heads)))
+            spec = p.phase
+            kind[i] = {"zero": 0, "rot": 1, "sub": 2, "neg": 3}[spec[0]]
+            if spec[0] in ("rot", "sub"):
+                a_of[i] = spec[1]
+            if spec[0] == "rot":
+                b_of[i] = spec[2]
+            full[i] = 2 ** g_of[p.gen]["b_phase"]
+            same_spec[i] = spec == old_pulses[key].phase
+        head_list = list(heads)
+        # phases: anew where the frame moved or the formula changed, else the waveform's own
+        fresh = active & (moved | ~same_spec[r])
+        old_keys = s.wave_keys
+        old_phase = np.array([k[4] if k is not None and k[1] != "mux" else 0 for k in old_keys], dtype=np.int64)
+        phase_int = old_phase[pw]
+        phase_deg = np.full(len(pr), np.nan)
+        if fresh.any():
+            k, f, a, b = kind[r[fresh]], frame[fresh], a_of[r[fresh]], b_of[r[fresh]]
+            rad = np.where(k == 1, a - f + b, np.where(k == 2, a - f, np.where(k == 3, -f, 0.0)))
+            deg = (rad * _RAD_TO_DEG) % 360.0  # math.degrees(x) % 360.0
+            n = full[r[fresh]]
+            phase_deg[fresh] = deg
+            phase_int[fresh] = np.round(deg * n / 360).astype(np.int64) % n
+        # every waveform's pulses must agree on the new key; a changed key needs all of them changed
+        idx = np.flatnonzero(active)
+        aw, ah, ap = pw[idx], np.array(hid, dtype=np.int64)[r[idx]], phase_int[idx]
+        order = np.argsort(aw, kind="stable")
+        aw, ah, ap, idx = aw[order], ah[order], ap[order], idx[order]
+        starts = np.flatnonzero(np.r_[True, aw[1:] != aw[:-1]])
+        group = np.cumsum(np.r_[False, aw[1:] != aw[:-1]])
+        bad = (ah != ah[starts][group]) | (ap != ap[starts][group])
+        if bad.any():
+            w = int(aw[np.flatnonzero(bad)[0]])
+            raise NotPatchable(f"waveform {s.wave_names[w]}: pulses that shared it now differ")
+        counts = np.diff(np.r_[starts, len(aw)])
+        total = np.bincount(pw, minlength=len(old_keys))
+        keys = list(old_keys)
+        changed_waves = []
+        for w, h, ph, c in zip(aw[starts].tolist(), ah[starts].tolist(), ap[starts].tolist(), counts.tolist()):
+            head, tail = head_list[h]
+            k = head + (ph,) + tail
+            if k != old_keys[w]:
+                if c != total[w]:
                     raise NotPatchable(f"waveform {s.wave_names[w]}: some of the pulses sharing it changed, some did not")
-            index = {k: w for w, k in enumerate(keys) if k is not None}
+                keys[w] = k
+                changed_waves.append(w)
+        if changed_waves:
+            # candidates by generator, frequency, phase and gain (cheap to hash), then compared in full
+            index: dict[tuple, list[int]] = {}
+            for w, k in enumerate(keys):
+                if k is not None and k[1] != "mux":
+                    index.setdefault((k[0], k[3], k[4], k[5]), []).append(w)
             for w in changed_waves:
-                del index[keys[w]]
-            for w in changed_waves:
-                if new_key[w] in index:
-                    raise NotPatchable(f"waveforms {s.wave_names[index[new_key[w]]]} and {s.wave_names[w]} would merge")
-                index[new_key[w]] = w
-                keys[w] = new_key[w]
+                k = keys[w]
+                for other in index[(k[0], k[3], k[4], k[5])]:
+                    if other != w and keys[other] == k:
+                        raise NotPatchable(f"waveforms {s.wave_names[other]} and {s.wave_names[w]} would merge")
         self.wave_keys = tuple(keys)
+        # registers from each changed waveform's first pulse, as add_pulse converts them
+        firsts = s.wave_first[aw[starts]]
+        lead = firsts[active[firsts]]
         mixers = self.s.mixers
         phases: dict[int, list] = {}
-        for w, (p, phase, gain, freq_moved, phase_moved, gain_moved) in values.items():
-            if freq_moved:
+        out = []
+        for i in lead.tolist():
+            w = int(pw[i])
+            key = roles[pr[i]]
+            p, old = pulses[key], old_pulses[key]
+            out.append(w)
+            if p.freq_hz != old.freq_hz:
                 new_regs[w][_FREQ] = self.freq_reg(p.gen, p.freq_hz, p.ro, mixers.get(p.gen))
-            if phase_moved:
-                phases.setdefault(p.gen, []).append((w, phase))
-            if gain_moved:
-                new_regs[w][_GAIN] = self.gain_reg(p.gen, p.style, gain)
+            if fresh[i]:
+                phases.setdefault(p.gen, []).append((w, float(phase_deg[i])))
+            if p.gain != old.gain:
+                new_regs[w][_GAIN] = self.gain_reg(p.gen, p.style, min(p.gain, 1.0))
         for gen, todo in phases.items():
             new_regs[[w for w, _ in todo], _PHASE] = self.phase_regs(gen, [ph for _, ph in todo])
-        return list(values)
+        return out
 
     # --- qick's conversions, as add_pulse makes them (QickParam in, the raw start value out)
     def freq_reg(self, gen: int, freq_hz: float, ro: int, mixer) -> int:
@@ -359,7 +428,7 @@ class _Board:
             from qick.asm_v2 import QickParam
             from qick.helpers import to_int
 
-            cfg = self.soccfg["gens"][gen]
+            cfg = self.fw["gens"][gen]  # the same JSON the QickConfig reads
             scale = cfg["maxv"] * cfg["maxv_scale"] if style == "const" else cfg["maxv"]
             r = to_int(QickParam(start=gain, spans={}), scale, parname="gain", trunc=True)
             r = self._memo[key] = int(getattr(r, "start", r))
@@ -535,16 +604,14 @@ def _wave_text(regs: list[int], name: str) -> str:
             f'\n   "name": {_esc(name)},\n   "phase": {phase}\n  }}')
 
 
-def _words(regs: list[int]) -> list[int]:
-    """qick's Waveform.compile: freq, phase (4 bytes), env (3), a zero byte, gain, length (4), conf (2),
-    ten zero bytes, read as eight little-endian int32."""
-    freq, phase, env, gain, length, conf = regs
-
-    def s32(v: int) -> int:
-        v %= 2**32
-        return v - 2**32 if v >= 2**31 else v
-
-    return [s32(freq), s32(phase), env % 2**24, s32(gain), s32(length), conf % 2**16, 0, 0]
+def _words(regs: np.ndarray) -> np.ndarray:
+    """qick's Waveform.compile for rows of registers: freq, phase (4 bytes), env (3), a zero byte, gain,
+    length (4), conf (2), ten zero bytes, read as eight little-endian int32."""
+    out = np.zeros((len(regs), 8), dtype=np.int64)
+    for col, (field, width) in enumerate(((0, 4), (1, 4), (2, 3), (3, 4), (4, 4), (5, 2))):
+        v = regs[:, field] % 2 ** (8 * width)
+        out[:, col] = np.where(v >= 2**31, v - 2**32, v)  # int32 words (only 4-byte fields reach 2**31)
+    return out
 
 
 def _splice(text: str, edits: list) -> tuple[str, list]:
