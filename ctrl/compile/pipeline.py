@@ -25,7 +25,7 @@ from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import check_distance
 from ctrl.compile.natives import to_native
 from ctrl.compile.placement import Placement, place
-from ctrl.compile.schedule import decisions, schedule
+from ctrl.compile.schedule import decisions, scheduled
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
@@ -83,12 +83,11 @@ def compile_program(
     if len(clocks) != 1:
         raise CtrlError(f"boards {sorted(boards)} run timing clocks {sorted(clocks)}: one shared clock is required")
     clock_hz = clocks.pop()
-    timed = run("schedule", "transformation", lambda: schedule(native, device, clock_hz, policy, channels))
+    timed, last_end, ready = run("schedule", "transformation", lambda: scheduled(native, device, clock_hz, policy, channels))
     checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
     latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clock_hz))
     realtime = _realtime_rule(device, placement, circuit)
-    points = run("decisions", "analysis", lambda: decisions(timed, checks, latency, realtime))
-    last_end = max((t.start + t.duration for t in timed), default=0)
+    points = run("decisions", "analysis", lambda: decisions(timed, checks, latency, realtime, ready))
     duration = max([last_end] + [d.time for d in points])
     abort = max(device.qubit(q).readout.reset.duration_s for q in placement.qubits)
     program = TimedProgram(
@@ -100,7 +99,7 @@ def compile_program(
         qubits=placement.qubits,
         roles=tuple(q.role for q in circuit.qubits),
         ops=tuple(timed),
-        record=circuit.record,
+        record=_derived(circuit)[0],
         checks=checks,
         decisions=points,
         duration=duration,
@@ -109,7 +108,7 @@ def compile_program(
                    "embeddings_scored": placement.considered},
     )  # fmt: skip
     report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end))
-    report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s)
+    report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s, ready)
     return Compiled(program, placement, counts, report, tuple(log))
 
 
@@ -141,35 +140,62 @@ def _timeline(program: TimedProgram, latency: int) -> tuple[int, dict[str, int]]
     """The critical path (see `critical_path`) and each qubit's idle cycles between its first and last
     operation, in one walk over the program."""
     free: dict[str, int] = {}
-    first: dict[str, int] = {}
-    last: dict[str, int] = {}
-    busy: dict[str, int] = {}
+    span: dict[str, list[int]] = {}  # qubit -> [first start, last end, busy cycles]
     end = 0
     ready_at: dict[str, int] = {}
     for t in program.ops:  # time order respects per-qubit program order
         op = t.op
         start, d = t.start, t.duration
-        s = 0
-        for q in op.qubits:
-            f = free.get(q, 0)
-            if f > s:
-                s = f
-            if q in first:
-                busy[q] += d
-                if start + d > last[q]:
-                    last[q] = start + d
-            else:
-                first[q], last[q], busy[q] = start, start + d, d
-        e = s + d
-        for q in op.qubits:
+        fin = start + d
+        qs = op.qubits
+        if len(qs) == 1:
+            q = qs[0]
+            e = free.get(q, 0) + d
             free[q] = e
+            st = span.get(q)
+            if st is None:
+                span[q] = [start, fin, d]
+            else:
+                st[2] += d
+                if fin > st[1]:
+                    st[1] = fin
+        else:
+            s = 0
+            for q in qs:
+                f = free.get(q, 0)
+                if f > s:
+                    s = f
+            e = s + d
+            for q in qs:
+                free[q] = e
+                st = span.get(q)
+                if st is None:
+                    span[q] = [start, fin, d]
+                else:
+                    st[2] += d
+                    if fin > st[1]:
+                        st[1] = fin
         if e > end:
             end = e
         if op.key:
-            ready_at[op.key] = s + (t.ready - start)
+            ready_at[op.key] = e - d + (t.ready - start)
     for _, _, keys in program.checks:
-        end = max(end, max(ready_at[k] for k in keys) + latency)
-    return end, {q: last[q] - first[q] - busy[q] for q in program.qubits if q in first}
+        end = max(end, max([ready_at[k] for k in keys]) + latency)
+    return end, {q: st[1] - st[0] - st[2] for q in program.qubits if (st := span.get(q)) is not None}
+
+
+_DERIVED: dict[int, tuple] = {}
+
+
+def _derived(circuit) -> tuple[tuple[str, ...], int]:
+    """The protocol's measurement record and step count: properties recomputed on every access, of a
+    circuit that `cn20_protocol` hands out again (the same object) for every compile of a layout."""
+    found = _DERIVED.get(id(circuit))
+    if found is None or found[0] is not circuit:
+        if len(_DERIVED) >= 64:
+            _DERIVED.clear()
+        found = _DERIVED[id(circuit)] = (circuit, circuit.record, circuit.n_steps)
+    return found[1], found[2]
 
 
 @lru_cache(maxsize=1)
@@ -185,7 +211,7 @@ def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, 
         "device": program.device,
         "calibration_hash": program.calibration_hash,
         "wiring_hash": program.wiring_hash,
-        "protocol": {"name": "cn20", "distance": program.distance, "time_steps": circuit.n_steps},
+        "protocol": {"name": "cn20", "distance": program.distance, "time_steps": _derived(circuit)[1]},
         "qubits_used": len(program.qubits),
         "placement": {"method": placement.method, "qubits": list(placement.qubits),
                       "expected_faults_per_attempt": round(placement.cost, 9),

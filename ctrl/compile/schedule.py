@@ -31,7 +31,7 @@ from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 
-from ctrl.compile.natives import HALF_PI, NativeCircuit, NativeOp
+from ctrl.compile.natives import HALF_PI, NativeCircuit, NativeOp, optional
 from ctrl.compile.timed import TimedDecision, TimedOp
 from ctrl.errors import CtrlError
 
@@ -133,7 +133,7 @@ class _Needs:
             exclusive = (f"{w.board}/ro{w.ro}",) + (() if mux else (gen,))
             return Need(
                 self._cyc(busy), exclusive, mux=gen if mux else "", ready=self._cyc(window_end),
-                tail=self._cyc(getattr(ro, "ringdown_s", 0.0)),
+                tail=self._cyc(optional(ro, "ringdown_s", 0.0)),
             )  # fmt: skip
         raise CtrlError(f"cannot schedule native op {op.name}")
 
@@ -152,6 +152,14 @@ def schedule(
     """Start times for every op. `channels=False` drops every channel constraint (generators, readout
     inputs, mux, crosstalk exclusions) and keeps only per-qubit order and durations: what a
     hardware-agnostic scheduler (Qiskit's) models, for comparison; such a program is not playable."""
+    return scheduled(native, device, clock_hz, policy, channels)[0]
+
+
+def scheduled(
+    native: NativeCircuit, device, clock_hz: float, policy: str = "asap", channels: bool = True
+) -> tuple[list[TimedOp], int, dict[str, int]]:
+    """`schedule`, with what the later passes would otherwise walk the whole program again for: the end
+    of the last operation and the cycle each measurement's result exists (by key)."""
     if policy not in ("asap", "alap"):
         raise CtrlError(f"unknown scheduling policy {policy!r}: expected asap or alap")
     ops = native.ops
@@ -173,11 +181,21 @@ def schedule(
     # What each op occupies is named also when channels=False: the program says where it would play.
     shape = [(d.channels, d.ready) for d, _ in kinds]
     out = []
-    for op, s, dur, k in zip(ops, starts, durations, kind_of):
-        chs, ready = shape[k]
-        out.append(TimedOp(op, s, dur, chs, s + ready if ready >= 0 else -1))
-    order = sorted(range(len(out)), key=starts.__getitem__)  # stable: program order among equal starts
-    return [out[i] for i in order]
+    append = out.append
+    last_end = 0
+    ready_at: dict[str, int] = {}
+    for i in sorted(range(len(ops)), key=starts.__getitem__):  # stable: program order among equal starts
+        s, dur = starts[i], durations[i]
+        chs, ready = shape[kind_of[i]]
+        if s + dur > last_end:
+            last_end = s + dur
+        if ready >= 0:
+            op = ops[i]
+            ready_at[op.key] = s + ready
+            append(TimedOp(op, s, dur, chs, s + ready))
+        else:
+            append(TimedOp(ops[i], s, dur, chs, -1))
+    return out, last_end, ready_at
 
 
 def _kinds(ops, lookup: _Needs) -> tuple[list[tuple[Need, tuple[str, ...]]], list[int]]:
@@ -441,18 +459,20 @@ def _readout_group(tag: str) -> str:
 
 
 def decisions(
-    timed: list[TimedOp], checks, latency: int, realtime_ok
+    timed: list[TimedOp], checks, latency: int, realtime_ok, ready: dict[str, int] | None = None
 ) -> tuple[TimedDecision, ...]:
     """One decision point per group of checks whose results become available together.
 
     A check is decided `latency` cycles after its last result; checks that become decidable at the same
     moment share a point (the controller folds them into one test). `realtime_ok(keys)` says whether all
-    those results reach the deciding processor.
+    those results reach the deciding processor. `ready`: each result's cycle by key, if already known
+    (`scheduled` gives it); otherwise read from `timed`.
     """
-    ready = {t.op.key: t.ready for t in timed if t.ready >= 0}
+    if ready is None:
+        ready = {t.op.key: t.ready for t in timed if t.ready >= 0}
     groups: dict[tuple[int, bool], list[str]] = {}
     for name, _, keys in checks:
-        t = max(ready[k] for k in keys) + latency
+        t = max([ready[k] for k in keys]) + latency
         groups.setdefault((t, bool(realtime_ok(keys))), []).append(name)
     return tuple(
         TimedDecision(i, t, tuple(sorted(names)), rt) for i, ((t, rt), names) in enumerate(sorted(groups.items()))

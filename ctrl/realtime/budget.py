@@ -12,8 +12,10 @@ from __future__ import annotations
 from ctrl.compile.timed import TimedProgram
 
 
-def latency_budget(program: TimedProgram, readout_to_decision_s: float) -> list[dict]:
-    ready = {t.op.key: t.ready for t in program.ops if t.op.key}
+def latency_budget(program: TimedProgram, readout_to_decision_s: float, ready: dict[str, int] | None = None) -> list[dict]:
+    """`ready`: each measurement's result cycle by key, if the caller has it already (the compiler does)."""
+    if ready is None:
+        ready = {t.op.key: t.ready for t in program.ops if t.op.key}
     keys = {n: m for n, _, m in program.checks}
     latency = int(round(readout_to_decision_s * program.clock_hz))
     out = []
