@@ -162,7 +162,21 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
             flat.extend(NativeOp(*x) for x in item)
         else:
             flat.append(NativeOp(*item))
-    return NativeCircuit(tuple(flat), circuit.record)
+    return NativeCircuit(tuple(flat), derived(circuit)[0])
+
+
+_DERIVED: dict[int, tuple] = {}
+
+
+def derived(circuit: ProtocolCircuit) -> tuple[tuple[str, ...], int]:
+    """The protocol's measurement record and step count: properties recomputed on every access, of a
+    circuit that `cn20_protocol` hands out again (the same object) for every compile of a layout."""
+    found = _DERIVED.get(id(circuit))
+    if found is None or found[0] is not circuit:
+        if len(_DERIVED) >= 64:
+            _DERIVED.clear()
+        found = _DERIVED[id(circuit)] = (circuit, circuit.record, circuit.n_steps)
+    return found[1], found[2]
 
 
 _EVENTS: dict[tuple, tuple] = {}

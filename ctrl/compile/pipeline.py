@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import check_distance
-from ctrl.compile.natives import to_native
+from ctrl.compile.natives import derived, to_native
 from ctrl.compile.placement import Placement, place
 from ctrl.compile.schedule import decisions, scheduled
 from ctrl.compile.timed import TimedProgram
@@ -83,7 +83,9 @@ def compile_program(
     if len(clocks) != 1:
         raise CtrlError(f"boards {sorted(boards)} run timing clocks {sorted(clocks)}: one shared clock is required")
     clock_hz = clocks.pop()
-    timed, last_end, ready = run("schedule", "transformation", lambda: scheduled(native, device, clock_hz, policy, channels))
+    timed, last_end, ready = run(
+        "schedule", "transformation", lambda: scheduled(native, device, clock_hz, policy, channels)
+    )
     checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
     latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clock_hz))
     realtime = _realtime_rule(device, placement, circuit)
@@ -99,7 +101,7 @@ def compile_program(
         qubits=placement.qubits,
         roles=tuple(q.role for q in circuit.qubits),
         ops=tuple(timed),
-        record=_derived(circuit)[0],
+        record=derived(circuit)[0],
         checks=checks,
         decisions=points,
         duration=duration,
@@ -184,20 +186,6 @@ def _timeline(program: TimedProgram, latency: int) -> tuple[int, dict[str, int]]
     return end, {q: st[1] - st[0] - st[2] for q in program.qubits if (st := span.get(q)) is not None}
 
 
-_DERIVED: dict[int, tuple] = {}
-
-
-def _derived(circuit) -> tuple[tuple[str, ...], int]:
-    """The protocol's measurement record and step count: properties recomputed on every access, of a
-    circuit that `cn20_protocol` hands out again (the same object) for every compile of a layout."""
-    found = _DERIVED.get(id(circuit))
-    if found is None or found[0] is not circuit:
-        if len(_DERIVED) >= 64:
-            _DERIVED.clear()
-        found = _DERIVED[id(circuit)] = (circuit, circuit.record, circuit.n_steps)
-    return found[1], found[2]
-
-
 @lru_cache(maxsize=1)
 def _versions() -> tuple[tuple[str, str], ...]:
     """Package versions do not change while the process runs; looking them up costs milliseconds."""
@@ -211,7 +199,7 @@ def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, 
         "device": program.device,
         "calibration_hash": program.calibration_hash,
         "wiring_hash": program.wiring_hash,
-        "protocol": {"name": "cn20", "distance": program.distance, "time_steps": _derived(circuit)[1]},
+        "protocol": {"name": "cn20", "distance": program.distance, "time_steps": derived(circuit)[1]},
         "qubits_used": len(program.qubits),
         "placement": {"method": placement.method, "qubits": list(placement.qubits),
                       "expected_faults_per_attempt": round(placement.cost, 9),

@@ -207,7 +207,8 @@ def _kinds(ops, lookup: _Needs) -> tuple[list[tuple[Need, tuple[str, ...]]], lis
     limit = HALF_PI + 1e-9
     for op in ops:
         name = op.name
-        key = (name, op.qubits, (name == "RY" or name == "RX") and not -limit <= op.angle <= limit)
+        # A pulse's kind depends on whether it needs the x180 pulse; any other op's on its name and qubits.
+        key = (name, op.qubits, not -limit <= op.angle <= limit) if name == "RY" or name == "RX" else (name, op.qubits)
         k = index.get(key)
         if k is None:
             k = index[key] = len(kinds)
@@ -320,7 +321,7 @@ def _list_schedule(
     def run(i: int) -> None:
         """Place op i, whose earlier ops on every qubit are placed, or hold it for its readout batch."""
         qs, d, tl, cs, m = rows[kind_of[i]]
-        t = qubit_free[qs[0]] if len(qs) == 1 else max(qubit_free[q] for q in qs)
+        t = _latest(qubit_free, qs)
         if not cs and m < 0:  # nothing shared to look at: its qubits decide
             starts[i] = t
             durations[i] = d
@@ -390,7 +391,7 @@ def _list_schedule(
             j = waiting[q][0]
             if deferred[j]:
                 qs = rows[kind_of[j]][0]
-                if len(qs) == 1 or all(waiting[p][0] == j for p in qs):
+                if len(qs) == 1 or (waiting[qs[0]][0] == j and all([waiting[p][0] == j for p in qs[1:]])):
                     heapq.heappush(ready, j)
 
     def drain() -> None:
@@ -420,10 +421,10 @@ def _list_schedule(
     for i, k in enumerate(kind_of):
         row = rows[k]
         qs = row[0]
-        blocked = waiting[qs[0]] or (len(qs) > 1 and any(waiting[q] for q in qs))
+        blocked = waiting[qs[0]] or (len(qs) > 1 and (waiting[qs[1]] or any([waiting[q] for q in qs[2:]])))
         if not blocked and not row[3] and row[4] < 0:  # the common case, as in run()
             d = row[1]
-            t = qubit_free[qs[0]] if len(qs) == 1 else max(qubit_free[q] for q in qs)
+            t = _latest(qubit_free, qs)
             starts[i] = t
             durations[i] = d
             for q in qs:
@@ -449,6 +450,16 @@ def _list_schedule(
         # Every remaining op waits on a held readout whose batch cannot complete: release one batch.
         release(parked.pop(min(parked, key=lambda key: min(parked[key]))))
     return starts, durations
+
+
+def _latest(free: list[int], qs: tuple[int, ...]) -> int:
+    """When every qubit in `qs` is free (no generator: ops have one or two qubits, and this runs per op)."""
+    t = free[qs[0]]
+    if len(qs) > 1:
+        for q in qs[1:]:
+            if free[q] > t:
+                t = free[q]
+    return t
 
 
 def _readout_group(tag: str) -> str:

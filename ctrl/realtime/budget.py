@@ -12,7 +12,9 @@ from __future__ import annotations
 from ctrl.compile.timed import TimedProgram
 
 
-def latency_budget(program: TimedProgram, readout_to_decision_s: float, ready: dict[str, int] | None = None) -> list[dict]:
+def latency_budget(
+    program: TimedProgram, readout_to_decision_s: float, ready: dict[str, int] | None = None
+) -> list[dict]:
     """`ready`: each measurement's result cycle by key, if the caller has it already (the compiler does)."""
     if ready is None:
         ready = {t.op.key: t.ready for t in program.ops if t.op.key}
