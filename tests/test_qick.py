@@ -633,3 +633,205 @@ def test_interpreter_runs_programs_written_with_qick_macros():
     assert all(abs(e.freq_hz - 5100e6) < 1e3 for e in first[:3])
     assert len(low.of("pulse", 5)) == 6 * 8 and len(high.of("pulse", 5)) == 6 * 4  # the jump skips the second
     assert len(low.triggers) == 6 and all(e.length == 430 for e in low.triggers)
+
+
+# ------------------------------------------------------------------------------------------ pulse-only patch
+
+
+def _edited(tmp_path: Path, base: str, name: str, edit):
+    """A shipped device file edited as YAML data, in tmp_path (firmware reached by a symlink)."""
+    import yaml
+
+    fw = tmp_path / "firmware"
+    if not fw.exists():
+        fw.symlink_to(ROOT / "device_configs" / "firmware")
+    doc = yaml.safe_load((ROOT / "device_configs" / f"{base}.yaml").read_text())
+    if edit is not None:
+        edit(doc)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_device(path)
+
+
+def _qubits(doc, names=None):
+    return [q for q in doc["calibration"]["qubits"] if names is None or q["name"] in names]
+
+
+def _amplitudes(doc):
+    for q in _qubits(doc):
+        q["x90"]["pulse"]["amplitude"] = round(q["x90"]["pulse"]["amplitude"] * 1.013, 6)
+    for c in doc["calibration"]["couplers"]:
+        for part in ("cr_pulse", "cancellation_pulse"):
+            if c.get(part):
+                c[part]["amplitude"] = round(c[part]["amplitude"] * 0.97, 6)
+        if "flux_pulse" in c:
+            c["flux_pulse"]["pulse"]["amplitude"] = round(c["flux_pulse"]["pulse"]["amplitude"] * 1.02, 6)
+
+
+def _drag_x180(doc):  # x90 and x180 shared an envelope: now they do not (the envelope table changes)
+    for q in _qubits(doc, {"Q0", "Q7", "Q8"}):
+        q["x180"]["pulse"]["drag_coefficient"] = 0.6
+
+
+def _drag_and_sigma(doc):
+    for q in _qubits(doc, {"Q2", "Q9"}):
+        for gate in ("x90", "x180"):
+            q[gate]["pulse"]["drag_coefficient"] = round(q[gate]["pulse"]["drag_coefficient"] + 0.05, 4)
+            q[gate]["pulse"]["sigma_s"] = 8.5e-09
+    q = _qubits(doc, {"Q5"})[0]
+    q["anharmonicity_hz"] = q["anharmonicity_hz"] + 1.0e6
+
+
+def _frequencies(doc):  # drive and readout frequencies: mixers, mux tones, dynamic readout configurations
+    for q in _qubits(doc, {"Q2", "Q7", "Q10", "Q14"}):
+        q["frequency_hz"] = q["frequency_hz"] + 2.5e5
+        q["readout"]["frequency_hz"] = q["readout"]["frequency_hz"] + 1.0e5
+        q["readout"]["iq_rotation_rad"] = round(q["readout"]["iq_rotation_rad"] + 0.3, 4)
+    _qubits(doc, {"Q9"})[0]["readout"]["pulse"]["amplitude"] = 0.2  # a mux tone's gain
+
+
+def _thresholds(doc):
+    for i, q in enumerate(_qubits(doc)):
+        q["readout"]["threshold"] = q["readout"]["threshold"] + (7.5 if i % 2 else -40.0)
+
+
+def _phases(doc):  # ECR: CR and cancellation phases, the corrections that move frames
+    for c in doc["calibration"]["couplers"]:
+        if "cr_phase_rad" in c:
+            c["cr_phase_rad"] = round(c["cr_phase_rad"] + 0.05, 6)
+            c["cancellation_phase_rad"] = round(c["cancellation_phase_rad"] - 0.02, 6)
+        c["phase_corrections_rad"] = {k: round(v + 0.1, 6) for k, v in c.get("phase_corrections_rad", {}).items()}
+
+
+def _same_programs(a, b) -> None:
+    assert [bp.board for bp in a.boards] == [bp.board for bp in b.boards]
+    for x, y in zip(a.boards, b.boards):
+        assert x.asm == y.asm, x.board
+        assert x.dump == y.dump, x.board
+        assert x.firmware == y.firmware and x.usage == y.usage, x.board
+        assert x.machine_code == y.machine_code, x.board
+    assert a.report == b.report
+
+
+_PATCHES = [
+    ("planar16_d3", _amplitudes), ("planar16_d3", _drag_x180), ("planar16_d3", _drag_and_sigma),
+    ("planar16_d3", _frequencies), ("planar16_d3", _thresholds), ("planar16_d3", _phases),
+    ("grid25_cz", _phases), ("grid25_cz", _amplitudes), ("heavyhex65_ecr", _amplitudes),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("base, edit", _PATCHES, ids=[f"{b}-{e.__name__[1:]}" for b, e in _PATCHES])
+def test_pulse_only_patch_equals_a_full_emission(tmp_path, base, edit):
+    """The previous programs patched with the new calibration are, byte for byte, what emit_qick writes
+    for it (asm, dump, firmware, usage, machine code, report); and the patch of a patch too."""
+    from ctrl.backends.qick import patch_qick
+
+    old = _edited(tmp_path, base, "old", None)
+    compiled(base, 3)
+    first = compile_program(old, 3, placement=_cache[("compiled", base, 3)].placement)  # searched once per module
+    program = first.program
+    previous = emit_qick(old, program, attempts=3)
+    new = _edited(tmp_path, base, "new", edit)
+    # the same schedule (the placement does not look at pulses; passed to skip its search); a CZ's
+    # corrections follow the calibration
+    new_program = compile_program(new, 3, placement=first.placement).program
+    assert [(t.start, t.duration) for t in new_program.ops] == [(t.start, t.duration) for t in program.ops]
+    patched = patch_qick(previous, new, new_program)
+    full = emit_qick(new, new_program, attempts=3)
+    _same_programs(patched, full)
+    assert any(x.dump != y.dump or x.asm != y.asm for x, y in zip(patched.boards, previous.boards))
+    assert patched.boards[0].plan.attempt == full.boards[0].plan.attempt  # the plan, on demand
+    back = patch_qick(patched, old)  # and back: the patched sheet is the one a full emission would keep
+    _same_programs(back, previous)
+
+
+def test_what_cannot_be_patched_is_emitted_in_full_and_says_why(tmp_path):
+    """A CZ flux pulse turning from flat_top into const changes the waveform table: reemit_qick emits
+    anew (equal to emit_qick) and gives the reason; a negative gain is the full emission's error."""
+    from ctrl.backends.qick import NotPatchable, patch_qick, reemit_qick
+
+    old = _edited(tmp_path, "grid25_cz", "old", None)
+    compiled("grid25_cz", 3)
+    first = compile_program(old, 3, placement=_cache[("compiled", "grid25_cz", 3)].placement)
+    program = first.program
+    previous = emit_qick(old, program, attempts=2)
+
+    used = set(next(t.op.qubits for t in program.ops if t.op.name == "CZ"))
+
+    def const_flux(doc):
+        c = next(c for c in doc["calibration"]["couplers"] if set(c["qubits"]) == used)
+        c["flux_pulse"]["pulse"] = {"shape": "const", "amplitude": 0.3}
+
+    new = _edited(tmp_path, "grid25_cz", "const", const_flux)
+    with pytest.raises(NotPatchable, match=r"CZ flux pulse of .*: its style, length, channel or readout changed"):
+        patch_qick(previous, new)
+    calls = []
+    new_program = compile_program(new, 3, placement=first.placement).program
+    again, why = reemit_qick(previous, new, lambda: calls.append(1) or new_program)
+    assert calls == [1] and "style" in why
+    _same_programs(again, emit_qick(new, new_program, attempts=2))
+
+    def too_loud(doc):
+        _qubits(doc, used)[0]["x180"]["pulse"]["amplitude"] = -0.5
+
+    loud = _edited(tmp_path, "grid25_cz", "loud", too_loud)
+    with pytest.raises(NotPatchable, match="gain -0.5 is outside"):
+        patch_qick(previous, loud)
+    with pytest.raises(CtrlError, match="gain -0.5 is outside"):
+        reemit_qick(previous, loud, program)
+    # another wiring, or no sheet: emitted anew
+    assert reemit_qick(None, old, program)[1] == "no previous emission with a sheet"
+
+
+def test_patch_converts_as_qick_does():
+    """The patch's own conversions against qick's: waveform words (Waveform.compile), phases (deg2reg on
+    a QickParam), the lowering's phase arithmetic done elementwise, the dump's JSON."""
+    from qick import QickConfig
+    from qick.asm_v2 import QickParam, Waveform
+    from qick.helpers import NpEncoder
+
+    from ctrl.backends.qick.dumpjson import dumps, render_dump
+    from ctrl.backends.qick.emit import quiet_qick
+    from ctrl.backends.qick.patch import _RAD_TO_DEG, _words
+    from ctrl.backends.qick.plan import play_phase
+
+    rng = np.random.default_rng(7)
+    regs = np.column_stack([rng.integers(-2**40, 2**40, 200), rng.integers(0, 2**33, 200), rng.integers(0, 2**25, 200),
+                            rng.integers(-2**31, 2**31, 200), rng.integers(3, 2**16, 200), rng.integers(0, 2**17, 200)])
+    assert _words(regs).tolist() == [Waveform(*map(int, r)).compile().tolist() for r in regs]
+    fw = load_device(DEFAULT_DEVICE).firmware_config("zcu216")
+    with quiet_qick():
+        soccfg = QickConfig(fw)
+    phases = np.concatenate([rng.uniform(0, 360, 300), [0.0, 359.99999999999994, 180.0, 1e-300, 90.00000000000001]])
+    frames = rng.uniform(-20, 20, len(phases))
+    board = _PatchBoard(fw)
+    got = board.phase_regs(3, phases.tolist())
+    assert got.tolist() == [soccfg.deg2reg(deg=QickParam(start=float(p), spans={}), gen_ch=3).start for p in phases]
+    for axis, extra in ((0.0, math.pi), (math.pi / 2, 0.0)):
+        vec = ((axis - frames + extra) * _RAD_TO_DEG) % 360.0
+        assert vec.tolist() == [math.degrees(play_phase(("rot", axis, extra), f)) % 360.0 for f in frames.tolist()]
+    device, _, programs = compiled("planar16_d3", 3)
+    dump = load_program(programs.boards[0].dump, programs.boards[0].firmware).dump_prog()
+    assert render_dump(dump)[0] == json.dumps(dump, cls=NpEncoder, sort_keys=True, indent=1)
+    odd = {3: [1.5, float("nan"), -0.0, 1e300], 10: {"é": "\u2603", "t": (1, None, True)}, 2: {}, "x": [[], [{}]],
+           "n": np.int64(4), "f": np.float64(0.1)}  # fmt: skip
+    odd = {str(k): v for k, v in odd.items()} | {"ints": {3: "a", 10: "b", 2: "c"}}
+    assert dumps(odd) == json.dumps(odd, cls=NpEncoder, sort_keys=True, indent=1)
+
+
+class _PatchBoard:
+    def __init__(self, fw):
+        from ctrl.backends.qick.patch import _Board
+
+        self.fw = fw
+        self.phase_regs = lambda gen, phases: _Board.phase_regs(self, gen, phases)
+
+
+def test_faster_program_class_writes_what_qick_writes(monkeypatch):
+    """The emitter's AcquireProgramV2 spares qick's assembler a deep copy; the plain class gives the same."""
+    import ctrl.backends.qick.emit as emit_module
+    from qick.asm_v2 import AcquireProgramV2
+
+    device, program, programs = compiled("grid25_cz", 3)
+    monkeypatch.setattr(emit_module, "_PROGRAM", AcquireProgramV2)
+    _same_programs(emit_qick(device, program, attempts=2), programs)

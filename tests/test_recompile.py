@@ -68,7 +68,7 @@ def calls(monkeypatch):
     wrap(pipeline, "place", "placement")
     wrap(driver, "place", "placement")
     wrap(pipeline, "to_native", "natives")
-    wrap(pipeline, "schedule", "schedule")
+    wrap(pipeline, "scheduled" if hasattr(pipeline, "scheduled") else "schedule", "schedule")
     wrap(pipeline, "timed_to_stim", "stim")
     wrap(qick_backend, "emit_qick", "qick")  # looked up there by write_outputs and by the driver at call time
     wrap(qick_patch, "emit_qick", "qick")  # reemit_qick's fallback
@@ -230,6 +230,29 @@ def test_recompile_equals_full_compile_with_less_work(tmp_path, calls, edit, kin
     assert ("placement" in doc["compile_passes_skipped"]) == (kind != QUALITY)
     assert json.loads((tmp_path / "re" / "report.json").read_text())["passes"] == [
         {"name": p.name, "kind": p.kind} for p in rec.compiled.passes]  # fmt: skip
+    patched = "QICK programs patched (pulse parameters only)" in doc["outputs"]["produced_by"]
+    assert patched == (kind != TIMING), doc["outputs"]["produced_by"]
+
+
+def test_a_pulse_change_the_qick_patch_cannot_take_is_emitted_in_full(tmp_path, calls):
+    """A CR pulse turning from flat_top into const changes the QICK waveform table: the timed program
+    stands, the QICK programs are emitted again (and recompile.json says why), still equal to a full compile."""
+    cache = tmp_path / "cache"
+    old = variant(tmp_path, "old")
+
+    def const_cr(doc):
+        c = coupler(doc, "Q2", "Q15")
+        c["cr_pulse"] = {"shape": "const", "amplitude": c["cr_pulse"]["amplitude"]}
+
+    new = variant(tmp_path, "new", const_cr)
+    yesterday = day0(tmp_path, old, cache)
+    calls.clear()
+    rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
+    assert rec.action == "patch" and dict(calls) == {"qick_patch": 1, "qick": 1}
+    how = doc["outputs"]["produced_by"]
+    assert "QICK programs emitted from the kept timed program (not patched: CR segment of Q15-Q2: its style" in how
+    _, paths = full(new, tmp_path / "full")
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
 
 
 def test_cz_virtual_z_corrections_are_patched_into_the_kept_program(tmp_path, calls):
