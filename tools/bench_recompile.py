@@ -3,20 +3,25 @@
     python tools/bench_recompile.py [--repeat 15]
 
 For each device: yesterday's compile is written by `ctrl recompile` (so its folder records the calibration
-and the cache holds it); today's calibration changes either pulse parameters only (every x90 amplitude
-+1 %, every readout threshold +0.5) or durations (every single-qubit gate 4 ns longer). Timed, with the new
-device already loaded (both paths read it the same way):
+and the cache holds it, QICK sheet included); today's calibration changes
+
+- pulse: every x90 amplitude +1 %, every readout threshold +0.5 (the issue's example);
+- phases: every gate's virtual-Z correction +0.01 rad and every CR phase +0.01 rad (every frame moves, so
+  nearly every waveform's phase: the QICK patch's most expensive pulse change);
+- timing: every single-qubit gate 4 ns longer (re-lowered and rescheduled, placement kept).
+
+Timed, with the new device already loaded (both paths read it the same way):
 
 - full compile: `compile_program(new, d)` + `write_outputs(..., device)`, what `ctrl compile` does
   (program.json, program.stim, report.json, and the QICK tProc v2 programs per board);
 - recompile: `load_previous(folder)` + `recompile` + `write` (the same files, plus compile_inputs.json and
   recompile.json, and the cache entry), with today's cache entry removed before every run so each run does
-  the work rather than finding it cached.
+  the work rather than finding it cached. A pulse change patches the QICK programs (`reemit_qick`).
 
-The QICK emission (`emit_qick`) is timed on its own too: a pulse change reaches the QICK programs, so the
-recompile emits them again from the kept timed program, and that emission bounds its speed. Two more
-comparisons: without the QICK programs (program.json, program.stim, report.json only, as before the
-emitter), and with no files at all (`compile_program` against `load_previous` + `recompile`).
+The QICK part on its own: a full emission (`emit_qick`) against the patch of yesterday's programs
+(`patch_qick`), which is what the recompile does instead. Two more comparisons: without the QICK programs
+(program.json, program.stim, report.json only), and with no files at all (`compile_program` against
+`load_previous` + `recompile`).
 
 Every recompiled folder is checked against the full compile: every file byte for byte, report.json up to
 its `passes`. Medians of `--repeat` runs (fewer on the slow device). The last line is JSON with every
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import yaml
 
-from ctrl.backends.qick import emit_qick
+from ctrl.backends.qick import emit_qick, patch_qick
 from ctrl.compile.pipeline import compile_program, write_outputs
 from ctrl.device import load_device
 from ctrl.recompile import CompileCache, load_previous, recompile, run, write
@@ -49,10 +54,20 @@ def _pulse(doc: dict) -> None:
         q["readout"]["threshold"] = q["readout"]["threshold"] + 0.5
 
 
+def _phases(doc: dict) -> None:
+    for c in doc["calibration"]["couplers"]:
+        c["phase_corrections_rad"] = {k: round(v + 0.01, 9) for k, v in c.get("phase_corrections_rad", {}).items()}
+        if "cr_phase_rad" in c:
+            c["cr_phase_rad"] = round(c["cr_phase_rad"] + 0.01, 9)
+
+
 def _timing(doc: dict) -> None:
     for q in doc["calibration"]["qubits"]:
         for gate in ("x90", "x180"):
             q[gate]["duration_s"] = round(q[gate]["duration_s"] + 4e-9, 12)
+
+
+KINDS = (("pulse", _pulse), ("phases", _phases), ("timing", _timing))
 
 
 def _variant(folder: Path, base: str, name: str, edit=None) -> Path:
@@ -87,15 +102,21 @@ def _same(full_dir: Path, re_dir: Path) -> bool:
 def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
     (folder / "firmware").symlink_to(ROOT / "device_configs" / "firmware")
     cache_dir = folder / "cache"
-    old = _variant(folder, base, "old")
-    run(old, old, folder / "day0", cache_dir=cache_dir, distance=distance)
+    old_file = _variant(folder, base, "old")
+    run(old_file, old_file, folder / "day0", cache_dir=cache_dir, distance=distance)
+    old = load_device(old_file)
+    yesterday = compile_program(old, distance)
+    previous_qick = emit_qick(old, yesterday.program)
     figures: dict = {"device": base, "distance": distance}
     cache = CompileCache(cache_dir)
-    for kind, edit in (("pulse", _pulse), ("timing", _timing)):
+    for kind, edit in KINDS:
         new = load_device(_variant(folder, base, kind, edit))
         full_s, compiled = _median(lambda: _full(new, distance, folder / f"full_{kind}"), repeat)
         compile_s, _ = _median(lambda: compile_program(new, distance), repeat)
         qick_s, _ = _median(lambda: emit_qick(new, compiled.program), repeat)
+        patch_s = None
+        if kind != "timing":
+            patch_s, _ = _median(lambda: patch_qick(previous_qick, new), repeat)
         key = recompile(load_previous(folder / "day0", new), new, cache=cache).key
 
         def drop() -> None:  # so that every run recompiles instead of finding today's result cached
@@ -103,10 +124,9 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
 
         def again(out: Path = folder / f"re_{kind}"):
             rec = recompile(load_previous(folder / "day0", new), new, cache=cache)
-            write(rec, out, new, cache)
-            return rec
+            return rec, write(rec, out, new, cache)[1]
 
-        re_s, rec = _median(again, repeat, drop)
+        re_s, (rec, doc) = _median(again, repeat, drop)
         drop()
         # the same without the QICK programs (program.json, program.stim, report.json only)
         bare_full_s, _ = _median(lambda: write_outputs(compile_program(new, distance), folder / "bare_full"), repeat)
@@ -125,12 +145,15 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
             "speedup": full_s / re_s,
             "speedup_without_writing": compile_s / core_s,
             "qick_emission_s": qick_s,
+            "qick_patch_s": patch_s,
+            "qick_patch_speedup": qick_s / patch_s if patch_s else None,
             "without_qick": {"full_compile_and_write_s": bare_full_s, "recompile_and_write_s": bare_re_s,
                              "speedup": bare_full_s / bare_re_s},
             "action": rec.action,
             "passes_run": list(rec.passes_run),
+            "qick_programs": doc["outputs"]["produced_by"].rsplit(", ", 1)[-1],
             "outputs_equal_full_compile": _same(folder / f"full_{kind}", folder / f"re_{kind}"),
-        }
+        }  # fmt: skip
     return figures
 
 
@@ -140,29 +163,34 @@ def _full(new, distance: int, out: Path):
     return compiled
 
 
+def _ms(s) -> str:
+    return "-" if s is None else f"{s * 1e3:.1f} ms"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
     results = []
-    print(f"{'device':<16} {'d':>2} {'change':<7} {'full compile':>13} {'recompile':>11} {'speedup':>8} "
-          f"{'QICK emission':>14}  {'w/o QICK: full':>15} {'recompile':>10} {'speedup':>8}   "
-          f"{'no files: full':>15} {'recompile':>10} {'speedup':>8}  outputs   passes run")  # fmt: skip
+    print(f"{'device':<16} {'d':>2} {'change':<7} {'full compile':>13} {'recompile':>11} {'speedup':>8}   "
+          f"{'QICK: emit':>11} {'patch':>9} {'speedup':>8}   {'w/o QICK: full':>15} {'recompile':>10} {'speedup':>8}   "
+          f"{'no files: full':>15} {'recompile':>10} {'speedup':>8}  outputs  QICK programs")  # fmt: skip
     for base, d in CASES:
         with tempfile.TemporaryDirectory() as tmp:
             slow = base == "heavyhex65_ecr"
             r = bench(Path(tmp), base, d, max(3, args.repeat // 5) if slow else args.repeat)
         results.append(r)
-        for kind in ("pulse", "timing"):
+        for kind, _ in KINDS:
             f = r[kind]
-            print(f"{base:<16} {d:>2} {kind:<7} {f['full_compile_and_write_s'] * 1e3:10.1f} ms "
-                  f"{f['recompile_and_write_s'] * 1e3:8.1f} ms {f['speedup']:7.1f}x "
-                  f"{f['qick_emission_s'] * 1e3:11.1f} ms  "
-                  f"{f['without_qick']['full_compile_and_write_s'] * 1e3:12.1f} ms "
-                  f"{f['without_qick']['recompile_and_write_s'] * 1e3:7.1f} ms {f['without_qick']['speedup']:7.1f}x   "
-                  f"{f['full_compile_only_s'] * 1e3:12.1f} ms {f['recompile_only_s'] * 1e3:7.1f} ms "
-                  f"{f['speedup_without_writing']:7.1f}x  {'equal' if f['outputs_equal_full_compile'] else 'DIFFER'}"
-                  f"     {','.join(f['passes_run']) or '-'}")  # fmt: skip
+            qs = f"{f['qick_patch_speedup']:7.1f}x" if f["qick_patch_speedup"] else f"{'-':>8}"
+            print(f"{base:<16} {d:>2} {kind:<7} {_ms(f['full_compile_and_write_s']):>13} "
+                  f"{_ms(f['recompile_and_write_s']):>11} {f['speedup']:7.1f}x   "
+                  f"{_ms(f['qick_emission_s']):>11} {_ms(f['qick_patch_s']):>9} {qs}   "
+                  f"{_ms(f['without_qick']['full_compile_and_write_s']):>15} "
+                  f"{_ms(f['without_qick']['recompile_and_write_s']):>10} {f['without_qick']['speedup']:7.1f}x   "
+                  f"{_ms(f['full_compile_only_s']):>15} {_ms(f['recompile_only_s']):>10} "
+                  f"{f['speedup_without_writing']:7.1f}x  {'equal' if f['outputs_equal_full_compile'] else 'DIFFER'}    "
+                  f"{f['qick_programs']}")  # fmt: skip
     print(json.dumps({"bench_recompile": results}, sort_keys=True))
 
 

@@ -35,7 +35,9 @@ from pydantic import ValidationError
 
 from ctrl.backends.qick.dumpjson import dumps  # json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, write_outputs
+from ctrl.compile.natives import NativeOp
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
+from ctrl.compile.timed import TimedOp
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
 from ctrl.device.device import canonical_calibration
 from ctrl.errors import CtrlError
@@ -340,8 +342,9 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
         base = None
     else:
         phases = any(c.field.startswith("phase_corrections_rad") for c in diff.changes)
-        entry = log.run("patch", "transformation", lambda: _patch(old, new, chosen, phases))
-        entry = entry.derived(passes=tuple(log.records))
+        patched = log.run("patch", "transformation", lambda: _patch(old, new, chosen, phases))
+        entry = patched.derived(passes=tuple(log.records))
+        entry.phase_edits = getattr(patched, "phase_edits", None)
         what = {METADATA: "notes", PULSE: "pulse parameters", QUALITY: "quality figures"}
         changed = ", ".join(what[k] for k in classes if k in what) or "nothing"
         action, why = "patch", f"{changed} changed: the previous timed program stands (no scheduling)"
@@ -419,20 +422,25 @@ def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry
     if not phases:
         return entry
     prog = entry.compiled.program
-    fresh, changed = [], False
+    fresh, changed, edits = [], False, []
     for t in prog.ops:
         if t.op.name == "CZ":
             cal = new.coupler(*t.op.qubits)
             # the same form as ctrl.compile.natives gives them
             got = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+            edits.append((t.op.phases, got))
             if got != t.op.phases:
-                t = replace(t, op=replace(t.op, phases=got))
+                o = t.op
+                t = TimedOp(NativeOp(o.name, o.qubits, o.tag, o.angle, o.proxy, o.key, got, o.source), t.start,
+                            t.duration, t.channels, t.ready)  # fmt: skip
                 changed = True
         fresh.append(t)
     if not changed:
         return entry
     c = entry.compiled
-    return Entry.of(Compiled(replace(prog, ops=tuple(fresh)), c.placement, c.native_counts, c.report, c.passes))
+    out = Entry.of(Compiled(replace(prog, ops=tuple(fresh)), c.placement, c.native_counts, c.report, c.passes))
+    out.phase_edits = edits  # what changed in program.json: each CZ's corrections, old and new (see _emit)
+    return out
 
 
 # ------------------------------------------------------------------------------------ output
@@ -503,7 +511,9 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
                 and all(k in base.files for k in _PROGRAM_FILES)
                 and all(base.header[k] == new.header[k] for k in _SCHEDULE_FIELDS))  # fmt: skip
     same_ops = reusable and new.same_ops(base)
-    if not (reusable and (same_ops or _same_schedule(base.compiled.program, new.compiled.program))):
+    # a patch keeps the base's operations and times by construction (CZ corrections aside)
+    kept = rec.action == "patch" and base is rec.old
+    if not (reusable and (same_ops or kept or _same_schedule(base.compiled.program, new.compiled.program))):
         return _write_all(new, out, device)
     has_qick = any(not _known_program_file(k) for k in base.files)
     if (same_ops and new.header == base.header and "report.json" in base.files
@@ -524,9 +534,14 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
         qick, why = reemit_qick(previous, device, lambda: new.compiled.program)
     files: dict[str, bytes] = {"program.stim": base.files["program.stim"]}
     text, old_hash = base.files["program.json"], base.header["calibration_hash"].encode()
+    edited = (_corrections_edited(text, getattr(new, "phase_edits", None))
+              if new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1 else None)  # fmt: skip
     if same_ops and new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1:
         files["program.json"] = text.replace(old_hash, new.header["calibration_hash"].encode())
         how = "program.stim reused, program.json patched (calibration hash)"
+    elif edited is not None:
+        files["program.json"] = edited.replace(old_hash, new.header["calibration_hash"].encode())
+        how = "program.stim reused, program.json patched (calibration hash, CZ corrections)"
     else:
         files["program.json"] = new.compiled.program.to_json().encode()
         how = "program.stim reused, program.json rendered"
@@ -539,6 +554,31 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
     files["report.json"] = _report_json(new, qick.report if qick is not None else None).encode()
     write_atomic(out / "report.json", files["report.json"])
     return files, how, qick.sheet if qick is not None else None
+
+
+def _corrections_edited(text: bytes, edits) -> bytes | None:
+    """program.json with each CZ's phase corrections replaced, in operation order, exactly as
+    TimedProgram.to_json writes them (12 significant digits, at the depth of an operation's field); None if
+    a correction is not found where expected (then it is rendered in full)."""
+    if not edits:
+        return None
+    parts, at = [], 0
+    for old, new in edits:
+        if old == new:
+            continue
+        a = (b'"phase_corrections_rad": ' + dumps({q: _r12(v) for q, v in old}).replace("\n", "\n   ").encode())
+        b = (b'"phase_corrections_rad": ' + dumps({q: _r12(v) for q, v in new}).replace("\n", "\n   ").encode())
+        i = text.find(a, at)
+        if i < 0 or not old:
+            return None
+        parts += [text[at:i], b]
+        at = i + len(a)
+    parts.append(text[at:])
+    return b"".join(parts)
+
+
+def _r12(x: float) -> float:
+    return float(f"{x:.12g}")  # as ctrl.compile.timed writes numbers
 
 
 def _write_all(entry: Entry, out: Path, device: Device | None):
