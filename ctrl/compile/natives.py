@@ -102,36 +102,36 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     Same result as translating every op and then `_merge_items`, done faster: each distinct protocol op
     is translated once into events (`_events`), and a run of one-qubit ops is carried as the sequence
     of its (name, angle, proxy), fused (memoised) when something else touches the qubit."""
-    # Plain tuples (name, qubits, tag, angle, proxy, key, phases) until the end: most pulses are fused
-    # away, and even a lean dataclass costs ten times a tuple to build.
-    out: list = []  # a run's slot (the place of its last op) holds None until the run closes
+    # A one-qubit op is carried as a plain (name, angle, proxy) until its run closes: most pulses are
+    # fused away, and even a lean dataclass costs ten times a tuple to build.
+    out: list = []  # NativeOps, and lists of them (a closed run); a run's slot holds None until it closes
     runs: dict[str, list] = {}  # qubit -> [(name, angle, proxy) of its open run, slot, tag of its last op, sources]
     events_of: dict[tuple, tuple] = {}
 
     def close(q: str) -> None:
-        members, slot, tag, sources = runs.pop(q)
-        source = tuple(sources)
-        if len(members) == 1 and not _identity(members[0][1], members[0][2]):
-            name, angle, proxy = members[0]
-            out[slot] = (name, (q,), tag, angle, proxy, "", (), source)
+        members, slot, tag, sources, qs, first = runs.pop(q)
+        source = first if len(sources) == 1 else tuple(sources)
+        closed = _closed(members)
+        if len(closed) == 1:
+            name, angle, proxy = closed[0]
+            out[slot] = NativeOp(name, qs, tag, angle, proxy, "", (), source)
         else:
-            out[slot] = [(name, (q,), tag, angle, proxy, "", (), source) for name, angle, proxy in _fused(members)]
+            out[slot] = [NativeOp(name, qs, tag, angle, proxy, "", (), source) for name, angle, proxy in closed]
 
     phases_of: dict[tuple[str, ...], tuple] = {}
 
-    for op in circuit.ops:
+    for op, (src, src1) in zip(circuit.ops, _memo(circuit)[3]):
         events = events_of.get((op.name, op.targets))
         if events is None:
             names = tuple(qubit_names[i] for i in op.targets)
             events = events_of[op.name, op.targets] = _events_cached(op.name, names, gates)
         tag = op.tag
-        src = (op.step, op.name)
         for event in events:
             if event[0]:  # one-qubit ops extending the open run on a qubit
                 q = event[1]
                 run = runs.get(q)
                 if run is None:
-                    runs[q] = [event[2], len(out), tag, [src]]
+                    runs[q] = [event[2], len(out), tag, [src], event[3], src1]
                 else:
                     out[run[1]] = None
                     run[0] += event[2]
@@ -151,18 +151,16 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
                         cal = gates[frozenset(qubits)]
                         corrections = cal.phase_corrections_rad.items()
                         phases = phases_of[qubits] = tuple(sorted((k, float(v)) for k, v in corrections))
-                out.append((name, qubits, tag, angle, proxy, op.key if name == "MEASURE" else "", phases, (src,)))
+                out.append(NativeOp(name, qubits, tag, angle, proxy, op.key if name == "MEASURE" else "", phases, src1))
     for q in list(runs):
         close(q)
     flat: list[NativeOp] = []
     for item in out:
-        if item is None:
-            continue
         if item.__class__ is list:
-            flat.extend(NativeOp(*x) for x in item)
-        else:
-            flat.append(NativeOp(*item))
-    return NativeCircuit(tuple(flat), derived(circuit)[0])
+            flat.extend(item)
+        elif item is not None:
+            flat.append(item)
+    return NativeCircuit(tuple(flat), _memo(circuit)[1])
 
 
 _DERIVED: dict[int, tuple] = {}
@@ -171,12 +169,20 @@ _DERIVED: dict[int, tuple] = {}
 def derived(circuit: ProtocolCircuit) -> tuple[tuple[str, ...], int]:
     """The protocol's measurement record and step count: properties recomputed on every access, of a
     circuit that `cn20_protocol` hands out again (the same object) for every compile of a layout."""
+    found = _memo(circuit)
+    return found[1], found[2]
+
+
+def _memo(circuit: ProtocolCircuit) -> tuple:
+    """(circuit, record, step count, ((step, gate), ((step, gate),)) per op): the last, each op's
+    `NativeOp.source` entry, shared by every compile instead of thousands of fresh tuples each."""
     found = _DERIVED.get(id(circuit))
     if found is None or found[0] is not circuit:
         if len(_DERIVED) >= 64:
             _DERIVED.clear()
-        found = _DERIVED[id(circuit)] = (circuit, circuit.record, circuit.n_steps)
-    return found[1], found[2]
+        sources = tuple(((op.step, op.name), ((op.step, op.name),)) for op in circuit.ops)
+        found = _DERIVED[id(circuit)] = (circuit, circuit.record, circuit.n_steps, sources)
+    return found
 
 
 _EVENTS: dict[tuple, tuple] = {}
@@ -199,19 +205,21 @@ def _events_cached(op_name: str, names: tuple[str, ...], gates: dict) -> tuple[t
 
 def _events(entries: tuple[tuple, ...]) -> tuple[tuple, ...]:
     """A translated op as events: (False, native op) for an op that is not a one-qubit rotation, and
-    (True, qubit, (name, angle, proxy)...) for each stretch of one-qubit ops on a qubit, placed where
+    (True, qubit, ((name, angle, proxy)...), (qubit,)) for each stretch of one-qubit ops on a qubit, placed where
     the stretch's last op is (where a merged run ends up)."""
     events: list = []
     stretch: dict[str, list] = {}
     pending: dict[str, int] = {}  # qubit -> index in events of its open stretch
+    one: dict[str, tuple[str]] = {}  # qubit -> its ops' qubits tuple, shared by the ops made from this event
 
     def finish(q: str) -> None:
-        events[pending.pop(q)] = (True, q, tuple(stretch.pop(q)))
+        events[pending.pop(q)] = (True, q, tuple(stretch.pop(q)), one[q])
 
     for e in entries:
         name, qubits, angle, proxy, _ = e
         if name in _ONE_QUBIT:
             q = qubits[0]
+            one[q] = qubits
             if q in pending:
                 events[pending[q]] = None
                 stretch[q].append((name, angle, proxy))
@@ -382,6 +390,19 @@ def _merge_items(ops: list[tuple]) -> list[tuple]:
 
 _FUSED: dict[tuple, tuple] = {}
 _IDENTITY: dict[tuple, bool] = {}
+_CLOSED: dict[tuple, tuple] = {}
+
+
+def _closed(members: tuple[tuple[str, float, tuple[float, float]], ...]) -> tuple:
+    """What a closed run becomes: its one op as it is, unless that is an identity, or else `_fused`;
+    memoised in one lookup (the runs repeat)."""
+    found = _CLOSED.get(members)
+    if found is None:
+        if len(_CLOSED) >= 4096:
+            _CLOSED.clear()
+        keep = len(members) == 1 and not _identity_angles(members[0][1], members[0][2])
+        found = _CLOSED[members] = members if keep else _fused(members)
+    return found
 
 
 def _fused(members: tuple[tuple[str, float, tuple[float, float]], ...]) -> tuple:

@@ -260,6 +260,7 @@ def _list_schedule(
             key = batch_of[i] = (_readout_group(ops[i].tag), rows[k][4])
             members.setdefault(key, []).append(i)
 
+    op_row = [rows[k] for k in kind_of]
     busy_s: list[list[int]] = [[] for _ in channel_id]
     busy_e: list[list[int]] = [[] for _ in channel_id]
     block_s: list[list[int]] = [[] for _ in mux_id]
@@ -400,36 +401,61 @@ def _list_schedule(
         if draining:
             return  # the outer drain takes what was just made ready, in index order
         draining = True
+        pop, push = heapq.heappop, heapq.heappush
         while ready:
-            i = heapq.heappop(ready)
+            i = pop(ready)
             if not deferred[i]:
                 continue  # made ready twice
             deferred[i] = False
-            if i in batch_of:
-                late[batch_of[i]] -= 1
-            qs = rows[kind_of[i]][0]
+            b = batch_of.get(i)
+            if b is not None:
+                late[b] -= 1
+            row = op_row[i]
+            qs = row[0]
             for q in qs:
                 waiting[q].popleft()
-            run(i)
-            for q in qs:
-                if waiting[q]:
-                    wake(q)
+            if not row[3] and row[4] < 0:  # run(i), inline for what its qubits alone decide
+                t = _latest(qubit_free, qs)
+                starts[i] = t
+                durations[i] = row[1]
+                end = t + row[1] + row[2]
+                for q in qs:
+                    qubit_free[q] = end
+            else:
+                run(i)
+            for q in qs:  # wake(q), inline
+                w = waiting[q]
+                if w:
+                    j = w[0]
+                    if deferred[j]:
+                        qj = op_row[j][0]
+                        if len(qj) == 1 or all([waiting[p][0] == j for p in qj]):
+                            push(ready, j)
         draining = False
 
     arrived: dict[tuple, int] = {}  # batch -> members the program-order walk has reached
     late: dict[tuple, int] = {}  # batch -> members reached but deferred behind another held batch
-    for i, k in enumerate(kind_of):
-        row = rows[k]
+    for i, row in enumerate(op_row):
         qs = row[0]
-        blocked = waiting[qs[0]] or (len(qs) > 1 and (waiting[qs[1]] or any([waiting[q] for q in qs[2:]])))
-        if not blocked and not row[3] and row[4] < 0:  # the common case, as in run()
-            d = row[1]
-            t = _latest(qubit_free, qs)
-            starts[i] = t
-            durations[i] = d
-            for q in qs:
-                qubit_free[q] = t + d + row[2]
-            continue
+        if len(qs) == 1:
+            q = qs[0]
+            blocked = waiting[q]
+            if not blocked and not row[3] and row[4] < 0:  # the common case, as in run()
+                t = qubit_free[q]
+                starts[i] = t
+                durations[i] = row[1]
+                qubit_free[q] = t + row[1] + row[2]
+                continue
+        else:
+            blocked = any([waiting[q] for q in qs])
+            if not blocked and not row[3] and row[4] < 0:
+                t = _latest(qubit_free, qs)
+                starts[i] = t
+                durations[i] = row[1]
+                end = t + row[1] + row[2]
+                for q in qs:
+                    qubit_free[q] = end
+                continue
         key = batch_of.get(i)
         if key is not None:
             arrived[key] = arrived.get(key, 0) + 1
