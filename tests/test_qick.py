@@ -790,6 +790,7 @@ def test_patch_converts_as_qick_does():
     from qick.asm_v2 import QickParam, Waveform
     from qick.helpers import NpEncoder
 
+    from ctrl.backends.qick.convert import Converter
     from ctrl.backends.qick.dumpjson import dumps, render_dump
     from ctrl.backends.qick.emit import quiet_qick
     from ctrl.backends.qick.patch import _RAD_TO_DEG, _words
@@ -804,8 +805,7 @@ def test_patch_converts_as_qick_does():
         soccfg = QickConfig(fw)
     phases = np.concatenate([rng.uniform(0, 360, 300), [0.0, 359.99999999999994, 180.0, 1e-300, 90.00000000000001]])
     frames = rng.uniform(-20, 20, len(phases))
-    board = _PatchBoard(fw)
-    got = board.phase_regs(3, phases.tolist())
+    got = Converter(None, fw, "zcu216").phases(3, phases.tolist())
     assert got.tolist() == [soccfg.deg2reg(deg=QickParam(start=float(p), spans={}), gen_ch=3).start for p in phases]
     for axis, extra in ((0.0, math.pi), (math.pi / 2, 0.0)):
         vec = ((axis - frames + extra) * _RAD_TO_DEG) % 360.0
@@ -819,19 +819,14 @@ def test_patch_converts_as_qick_does():
     assert dumps(odd) == json.dumps(odd, cls=NpEncoder, sort_keys=True, indent=1)
 
 
-class _PatchBoard:
-    def __init__(self, fw):
-        from ctrl.backends.qick.patch import _Board
-
-        self.fw = fw
-        self.phase_regs = lambda gen, phases: _Board.phase_regs(self, gen, phases)
-
-
-def test_faster_program_class_writes_what_qick_writes(monkeypatch):
-    """The emitter's AcquireProgramV2 spares qick's assembler a deep copy; the plain class gives the same."""
+def test_faster_emission_writes_what_qick_writes(monkeypatch):
+    """The emitter spares qick's assembler a deep copy (its AcquireProgramV2) and converts constant and
+    envelope pulses itself (convert.py) instead of add_pulse; qick's plain class and add_pulse give the same."""
     import ctrl.backends.qick.emit as emit_module
     from qick.asm_v2 import AcquireProgramV2
 
-    device, program, programs = compiled("grid25_cz", 3)
+    fast = {name: compiled(name, 3) for name in ("planar16_d3", "grid25_cz")}
     monkeypatch.setattr(emit_module, "_PROGRAM", AcquireProgramV2)
-    _same_programs(emit_qick(device, program, attempts=2), programs)
+    monkeypatch.setattr(emit_module, "_FAST_PULSES", False)
+    for device, program, programs in fast.values():
+        _same_programs(emit_qick(device, program, attempts=2), programs)

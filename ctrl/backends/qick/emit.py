@@ -38,6 +38,7 @@ from ctrl.backends.qick.plan import (
     Trigger,
     lower,
 )
+from ctrl.backends.qick.convert import Converter
 from ctrl.backends.qick.dumpjson import render_dump
 from ctrl.backends.qick.resources import Usage, check_plan, plays, wave_key
 from ctrl.backends.qick.sheet import REGS, BoardSheet, EnvSlot, QickSheet, Test
@@ -443,6 +444,17 @@ def program_class():
     return _PROGRAM
 
 
+_FAST_PULSES = True  # constant and envelope pulses converted by convert.py (tests compare with add_pulse)
+
+
+def _one_waveform(prog, fw: dict, gen: int) -> bool:
+    """A generator whose constant and envelope pulses add_pulse makes into one waveform (a standard
+    generator with a DDS: full-speed and interpolated ones)."""
+    from qick.asm_v2 import StandardGenManager
+
+    return type(prog._gen_mgrs[gen]) is StandardGenManager and bool(fw["gens"][gen].get("has_dds"))
+
+
 def declare(prog, soccfg, fw: dict, board: str, gens: dict, readouts: dict, configs: dict) -> dict[str, int]:
     """Declare a board's generators, readouts and readout configurations; check the PFB channels. Returns the
     waveform-memory address of each configuration."""
@@ -483,6 +495,7 @@ def add_envelope(prog, soccfg, fw: dict, board: str, env: Envelope, name: str, w
 
 def _board_program(plan: BoardPlan, fw: dict, usage: Usage, units) -> BoardProgram:
     from qick import QickConfig
+    from qick.asm_v2 import Waveform
 
     firmware_text = json.dumps(fw, indent=1, sort_keys=True) + "\n"
     b = plan.board
@@ -494,6 +507,8 @@ def _board_program(plan: BoardPlan, fw: dict, usage: Usage, units) -> BoardProgr
             writer.config_index = declare(prog, soccfg, fw, b, plan.gens, plan.readouts, plan.configs)
             env_names: dict[Envelope, str] = {}
             rows = []
+            conv = Converter(prog, fw, b)
+            phases: dict[int, list] = {}  # generator -> (waveform, phase) converted together at the end
             for p in plays(plan):
                 key = wave_key(fw, p)
                 idx = writer.wave_index.get(key)
@@ -502,6 +517,27 @@ def _board_program(plan: BoardPlan, fw: dict, usage: Usage, units) -> BoardProgr
                     if p.style == "mux":
                         prog.add_pulse(ch=p.gen, name=name, style="const", mask=list(p.tones),
                                        length=p.cycles / fw["gens"][p.gen]["f_fabric"])  # fmt: skip
+                    elif _FAST_PULSES and _one_waveform(prog, fw, p.gen):
+                        # what add_pulse makes of it (convert.py), without a QickPulse per pulse
+                        env, length = 0, None
+                        if p.style == "arb":
+                            if p.envelope not in env_names:
+                                env_names[p.envelope] = f"e{len(env_names)}_{p.envelope.shape}"
+                                add_envelope(prog, soccfg, fw, b, p.envelope, env_names[p.envelope], p.what)
+                            e = prog.envelopes[p.gen]["envs"][env_names[p.envelope]]
+                            spc = fw["gens"][p.gen]["samps_per_clk"]
+                            env, length = e["addr"] // spc, e["data"].shape[0] // spc
+                        else:
+                            length = conv.length(p.gen, p.cycles)
+                        if not 3 <= length < 2**16:
+                            raise RuntimeError(f"pulse length of {length} cycles is outside [3, 2**16)")
+                        wave = Waveform(conv.freq(p.gen, p.freq_hz, p.ro), 0, env, conv.gain(p.gen, p.style, p.gain),
+                                        length, conv.conf(p.gen, "dds" if p.style == "const" else p.outsel))
+                        prog._register_wave(wave, f"{name}_w0")
+                        phases.setdefault(p.gen, []).append((wave, p.phase_deg))
+                        idx = writer.wave_index[key] = len(prog.waves) - 1
+                        rows.append((p.role[0] if p.role else None, p.role[1] if p.role else -1, idx))
+                        continue
                     elif p.style == "const":
                         kw = {"ro_ch": p.ro} if p.ro >= 0 else {}
                         prog.add_pulse(ch=p.gen, name=name, style="const", freq=p.freq_hz / 1e6, phase=p.phase_deg,
@@ -516,6 +552,9 @@ def _board_program(plan: BoardPlan, fw: dict, usage: Usage, units) -> BoardProgr
                                        gain=p.gain, envelope=env_names[env], outsel=p.outsel, **kw)  # fmt: skip
                     idx = writer.wave_index[key] = prog.wave2idx[prog.pulses[name].get_wavenames()[0]]
                 rows.append((p.role[0] if p.role else None, p.role[1] if p.role else -1, idx))
+            for gen, todo in phases.items():
+                for (wave, _), reg in zip(todo, conv.phases(gen, [ph for _, ph in todo]).tolist()):
+                    wave.phase = reg
             _program_text(writer, plan)
             prog.compile()
             trigs = {ro: len(labels) for ro, labels in plan.readout_labels.items()}

@@ -36,6 +36,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ctrl.backends.qick.convert import Converter
 from ctrl.backends.qick.dumpjson import _esc, EnvelopeData, encode, render_envelopes
 from ctrl.backends.qick.emit import (BoardProgram, QickPrograms, _sha, add_envelope, declare, emit_qick, frame_sums,
                                      program_class, quiet_qick)  # fmt: skip
@@ -191,6 +192,7 @@ class _Board:
         self.frames, self.frames_moved = frames, frames_moved
         self.board = bp.board
         self._soccfg = None
+        self._conv = None
         self._memo: dict = {}
 
     @property
@@ -393,46 +395,26 @@ class _Board:
             new_regs[[w for w, _ in todo], _PHASE] = self.phase_regs(gen, [ph for _, ph in todo])
         return out
 
-    # --- qick's conversions, as add_pulse makes them (QickParam in, the raw start value out)
-    def freq_reg(self, gen: int, freq_hz: float, ro: int, mixer) -> int:
-        key = ("f", gen, freq_hz, ro, mixer)
-        r = self._memo.get(key)
-        if r is None:
-            from qick.asm_v2 import QickParam
+    # --- qick's conversions, as add_pulse makes them (convert.py)
+    @property
+    def conv(self) -> Converter:
+        if self._conv is None:
+            self._conv = Converter(lambda: program_class()(self.soccfg), self.fw, self.board, dict(self.s.mixers))
+        return self._conv
 
-            f = QickParam(start=freq_hz / 1e6, spans={})
-            cfg = self.soccfg["gens"][gen]
-            if program_class().ABSOLUTE_FREQS and cfg["has_mixer"]:
-                if mixer is None:
-                    raise NotPatchable(f"board {self.board} gen {gen}: no mixer frequency declared")
-                f = f - mixer
-            try:
-                with quiet_qick():
-                    r = self.soccfg.freq2reg(gen_ch=gen, f=f, ro_ch=ro if ro >= 0 else None)
-            except RuntimeError as e:
-                raise NotPatchable(f"board {self.board} gen {gen}: qick refused the frequency: {e}") from None
-            r = self._memo[key] = int(getattr(r, "start", r))
-        return r
+    def freq_reg(self, gen: int, freq_hz: float, ro: int, mixer) -> int:
+        self.conv.mixers[gen] = mixer
+        try:
+            with quiet_qick():
+                return self.conv.freq(gen, freq_hz, ro)
+        except (CtrlError, RuntimeError) as e:
+            raise NotPatchable(f"board {self.board} gen {gen}: the frequency: {e}") from None
 
     def phase_regs(self, gen: int, phases_deg: list[float]) -> np.ndarray:
-        """qick's deg2reg(deg=QickParam(phase), gen_ch=gen) for many phases at once: to_int(phase,
-        2**b_phase / 360) = int(1 * np.round(phase * scale / 1)), elementwise the same float operations
-        (tested against qick), and no modulo (qick's raw parameters skip it)."""
-        scale = 2 ** self.fw["gens"][gen]["b_phase"] / 360
-        return (1 * np.round(np.array(phases_deg, dtype=np.float64) * scale / 1)).astype(np.int64)
+        return self.conv.phases(gen, phases_deg)
 
     def gain_reg(self, gen: int, style: str, gain: float) -> int:
-        key = ("g", gen, style, gain)
-        r = self._memo.get(key)
-        if r is None:
-            from qick.asm_v2 import QickParam
-            from qick.helpers import to_int
-
-            cfg = self.fw["gens"][gen]  # the same JSON the QickConfig reads
-            scale = cfg["maxv"] * cfg["maxv_scale"] if style == "const" else cfg["maxv"]
-            r = to_int(QickParam(start=gain, spans={}), scale, parname="gain", trunc=True)
-            r = self._memo[key] = int(getattr(r, "start", r))
-        return r
+        return self.conv.gain(gen, style, gain)
 
     # --- envelopes
     def envelopes(self):
