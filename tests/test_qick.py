@@ -793,13 +793,14 @@ def test_patch_converts_as_qick_does():
     from ctrl.backends.qick.convert import Converter
     from ctrl.backends.qick.dumpjson import dumps, render_dump
     from ctrl.backends.qick.emit import quiet_qick
-    from ctrl.backends.qick.patch import _RAD_TO_DEG, _words
+    from ctrl.backends.qick.convert import wave_words
+    from ctrl.backends.qick.patch import _RAD_TO_DEG
     from ctrl.backends.qick.plan import play_phase
 
     rng = np.random.default_rng(7)
     regs = np.column_stack([rng.integers(-2**40, 2**40, 200), rng.integers(0, 2**33, 200), rng.integers(0, 2**25, 200),
                             rng.integers(-2**31, 2**31, 200), rng.integers(3, 2**16, 200), rng.integers(0, 2**17, 200)])
-    assert _words(regs).tolist() == [Waveform(*map(int, r)).compile().tolist() for r in regs]
+    assert wave_words(regs).tolist() == [Waveform(*map(int, r)).compile().tolist() for r in regs]
     fw = load_device(DEFAULT_DEVICE).firmware_config("zcu216")
     with quiet_qick():
         soccfg = QickConfig(fw)

@@ -93,3 +93,14 @@ class Converter:
             r = self._memo[key] = int(self.prog._gen_mgrs[gen].cfg2reg(outsel=outsel, mode=None, stdysel=None,
                                                                        phrst=None))  # fmt: skip
         return r
+
+
+def wave_words(regs: np.ndarray) -> np.ndarray:
+    """qick's Waveform.compile for rows of registers (freq, phase, env, gain, length, conf): freq, phase (4
+    bytes), env (3), a zero byte, gain, length (4), conf (2), ten zero bytes, read as eight little-endian
+    int32."""
+    out = np.zeros((len(regs), 8), dtype=np.int64)
+    for col, width in enumerate((4, 4, 3, 4, 4, 2)):
+        v = regs[:, col] % 2 ** (8 * width)
+        out[:, col] = np.where(v >= 2**31, v - 2**32, v)  # int32 words (only 4-byte fields reach 2**31)
+    return out

@@ -38,7 +38,7 @@ from ctrl.backends.qick.plan import (
     Trigger,
     lower,
 )
-from ctrl.backends.qick.convert import Converter
+from ctrl.backends.qick.convert import Converter, wave_words
 from ctrl.backends.qick.dumpjson import render_dump
 from ctrl.backends.qick.resources import Usage, check_plan, plays, wave_key
 from ctrl.backends.qick.sheet import REGS, BoardSheet, EnvSlot, QickSheet, Test
@@ -413,10 +413,10 @@ _PROGRAM = None
 
 
 def program_class():
-    """qick's AcquireProgramV2, with its machine-code assembly spared a redundant deep copy: qick copies the
+    """qick's AcquireProgramV2, with its machine-code assembly spared a redundant deep copy (qick copies the
     instruction list before assembling it, and the assembler copies it again; instructions here are flat
-    dicts of str and int, so a shallow copy of each is a deep copy. Same bytes (tested against the plain
-    class)."""
+    dicts of str and int, so a shallow copy of each is a deep copy) and the waveform words packed for all
+    waveforms at once. Same bytes (tested against the plain class)."""
     global _PROGRAM
     if _PROGRAM is None:
         from qick.asm_v2 import AcquireProgramV2
@@ -439,6 +439,12 @@ def program_class():
 
             def _compile_prog(self):
                 return Assembler.list2bin(self.prog_list, self.labels)[1]  # list2bin copies before it edits
+
+            def _compile_waves(self):  # Waveform.compile for all at once (tested against it)
+                if not self.waves:
+                    return None
+                regs = np.array([[getattr(w[f], "start", w[f]) for f in REGS] for w in self.waves], dtype=np.int64)
+                return wave_words(regs).tolist()
 
         _PROGRAM = CtrlProgramV2
     return _PROGRAM

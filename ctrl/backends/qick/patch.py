@@ -36,7 +36,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ctrl.backends.qick.convert import Converter
+from ctrl.backends.qick.convert import Converter, wave_words
 from ctrl.backends.qick.dumpjson import _esc, EnvelopeData, encode, render_envelopes
 from ctrl.backends.qick.emit import (BoardProgram, QickPrograms, _sha, add_envelope, declare, emit_qick, frame_sums,
                                      program_class, quiet_qick)  # fmt: skip
@@ -220,7 +220,7 @@ class _Board:
         wmem = s.wmem
         if rewritten:
             wmem = wmem.copy()
-            wmem[rewritten] = _words(new_regs[rewritten])
+            wmem[rewritten] = wave_words(new_regs[rewritten])
             names = s.wave_names
             for w, r, (a, b) in zip(rewritten, new_regs[rewritten].tolist(), s.wave_spans[rewritten].tolist()):
                 edits.append((a, b, _wave_text(r, names[w])))
@@ -584,16 +584,6 @@ def _wave_text(regs: list[int], name: str) -> str:
     freq, phase, env, gain, length, conf = regs
     return (f'{{\n   "conf": {conf},\n   "env": {env},\n   "freq": {freq},\n   "gain": {gain},\n   "length": {length},'
             f'\n   "name": {_esc(name)},\n   "phase": {phase}\n  }}')
-
-
-def _words(regs: np.ndarray) -> np.ndarray:
-    """qick's Waveform.compile for rows of registers: freq, phase (4 bytes), env (3), a zero byte, gain,
-    length (4), conf (2), ten zero bytes, read as eight little-endian int32."""
-    out = np.zeros((len(regs), 8), dtype=np.int64)
-    for col, (field, width) in enumerate(((0, 4), (1, 4), (2, 3), (3, 4), (4, 4), (5, 2))):
-        v = regs[:, field] % 2 ** (8 * width)
-        out[:, col] = np.where(v >= 2**31, v - 2**32, v)  # int32 words (only 4-byte fields reach 2**31)
-    return out
 
 
 def _splice(text: str, edits: list) -> tuple[str, list]:

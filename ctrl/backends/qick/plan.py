@@ -52,7 +52,7 @@ class Envelope:
         return (Envelope, (self.gen, self.shape, self.samples, self.sigma, self.rise, self.delta, self.alpha))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Play:
     """One waveform on one generator, starting at `t`."""
 
@@ -71,6 +71,15 @@ class Play:
     ro: int = -1  # readout to frequency-match (readout pulses)
     # which pulse of which op this is: (static key, frame index); what a pulse-only patch recomputes it from
     role: tuple | None = field(default=None, compare=False, repr=False)
+
+    def __init__(self, t: int, gen: int, style: str, cycles: int, end_limit: int, what: str, freq_hz: float = 0.0,
+                 phase_deg: float = 0.0, gain: float = 0.0, envelope: Envelope | None = None, outsel: str = "product",
+                 tones: tuple[int, ...] = (), ro: int = -1, role: tuple | None = None) -> None:  # fmt: skip
+        # the instance dict directly (as NativeOp does): the frozen __init__ sets 14 fields one by one
+        d = self.__dict__
+        d["t"], d["gen"], d["style"], d["cycles"], d["end_limit"], d["what"] = t, gen, style, cycles, end_limit, what
+        d["freq_hz"], d["phase_deg"], d["gain"], d["envelope"] = freq_hz, phase_deg, gain, envelope
+        d["outsel"], d["tones"], d["ro"], d["role"] = outsel, tones, ro, role
 
     @property
     def key(self) -> int:
