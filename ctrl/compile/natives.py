@@ -105,11 +105,13 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     # A one-qubit op is carried as a plain (name, angle, proxy) until its run closes: most pulses are
     # fused away, and even a lean dataclass costs ten times a tuple to build.
     out: list = []  # NativeOps, and lists of them (a closed run); a run's slot holds None until it closes
-    runs: dict[str, list] = {}  # qubit -> [(name, angle, proxy) of its open run, slot, tag of its last op, sources]
-    events_of: dict[tuple, tuple] = {}
+    # qubit -> [(name, angle, proxy) of its open run, slot, tag of its last op, sources, (qubit,), first source]
+    runs: dict[str, list] = {}
+    memo = _memo(circuit)
+    events_of: list = [None] * len(memo[4])  # by the op's (name, targets), numbered in `_memo`
 
-    def close(q: str) -> None:
-        members, slot, tag, sources, qs, first = runs.pop(q)
+    def close(run: list) -> None:
+        members, slot, tag, sources, qs, first = run
         source = first if len(sources) == 1 else tuple(sources)
         closed = _closed(members)
         if len(closed) == 1:
@@ -120,12 +122,12 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
 
     phases_of: dict[tuple[str, ...], tuple] = {}
 
-    for op, (src, src1) in zip(circuit.ops, _memo(circuit)[3]):
-        events = events_of.get((op.name, op.targets))
+    for kind, tag, key, src, src1 in memo[3]:
+        events = events_of[kind]
         if events is None:
-            names = tuple(qubit_names[i] for i in op.targets)
-            events = events_of[op.name, op.targets] = _events_cached(op.name, names, gates)
-        tag = op.tag
+            op_name, targets = memo[4][kind]
+            names = tuple(qubit_names[i] for i in targets)
+            events = events_of[kind] = _events_cached(op_name, names, gates)
         for event in events:
             if event[0]:  # one-qubit ops extending the open run on a qubit
                 q = event[1]
@@ -143,17 +145,18 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
             else:
                 name, qubits, angle, proxy, phases = event[1]
                 for q in qubits:
-                    if q in runs:
-                        close(q)
+                    run = runs.pop(q, None)
+                    if run is not None:
+                        close(run)
                 if phases is _CZ_PHASES:
                     phases = phases_of.get(qubits)
                     if phases is None:
                         cal = gates[frozenset(qubits)]
                         corrections = cal.phase_corrections_rad.items()
                         phases = phases_of[qubits] = tuple(sorted((k, float(v)) for k, v in corrections))
-                out.append(NativeOp(name, qubits, tag, angle, proxy, op.key if name == "MEASURE" else "", phases, src1))
-    for q in list(runs):
-        close(q)
+                out.append(NativeOp(name, qubits, tag, angle, proxy, key if name == "MEASURE" else "", phases, src1))
+    for run in runs.values():
+        close(run)
     flat: list[NativeOp] = []
     for item in out:
         if item.__class__ is list:
@@ -174,14 +177,20 @@ def derived(circuit: ProtocolCircuit) -> tuple[tuple[str, ...], int]:
 
 
 def _memo(circuit: ProtocolCircuit) -> tuple:
-    """(circuit, record, step count, ((step, gate), ((step, gate),)) per op): the last, each op's
-    `NativeOp.source` entry, shared by every compile instead of thousands of fresh tuples each."""
+    """(circuit, record, step count, rows, distinct (name, targets)), a row per op: (its number among
+    the distinct (name, targets), tag, key, (step, gate), ((step, gate),)), the last two its
+    `NativeOp.source` entries, shared by every compile instead of thousands of fresh tuples each."""
     found = _DERIVED.get(id(circuit))
     if found is None or found[0] is not circuit:
         if len(_DERIVED) >= 64:
             _DERIVED.clear()
-        sources = tuple(((op.step, op.name), ((op.step, op.name),)) for op in circuit.ops)
-        found = _DERIVED[id(circuit)] = (circuit, circuit.record, circuit.n_steps, sources)
+        number: dict[tuple, int] = {}
+        rows = tuple(
+            (number.setdefault((op.name, op.targets), len(number)), op.tag, op.key, (op.step, op.name),
+             ((op.step, op.name),))
+            for op in circuit.ops
+        )  # fmt: skip
+        found = _DERIVED[id(circuit)] = (circuit, circuit.record, circuit.n_steps, rows, tuple(number))
     return found
 
 
