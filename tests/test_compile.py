@@ -128,6 +128,30 @@ def test_default_device_schedule_is_close_to_the_critical_path(compiled):
     assert ratio <= 1.10
 
 
+def test_report_timeline_taken_while_scheduling_matches_a_walk_over_the_program(compiled):
+    """The scheduler hands the report its critical path and idle times; an independent walk over the
+    finished program (by names, in the program's time order) must give the same numbers."""
+    for (name, d), (dev, c) in compiled.items():
+        p = c.program
+        latency = round(dev.wiring.controller.readout_to_decision_latency_s * p.clock_hz)
+        free, first, last, busy, end, ready = {}, {}, {}, Counter(), 0, {}
+        for t in p.ops:
+            s = max([free.get(q, 0) for q in t.op.qubits]) + t.duration
+            end = max(end, s)
+            for q in t.op.qubits:
+                free[q] = s
+                first.setdefault(q, t.start)
+                last[q] = max(last.get(q, 0), t.start + t.duration)
+                busy[q] += t.duration
+            if t.op.key:
+                ready[t.op.key] = s - t.duration + t.ready - t.start
+        for _, _, keys in p.checks:
+            end = max(end, max(ready[k] for k in keys) + latency)
+        assert c.report["critical_path_cycles"] == end == critical_path(p, latency), (name, d)
+        idle = {q: round((last[q] - first[q] - busy[q]) / p.clock_hz, 12) for q in p.qubits if q in first}
+        assert c.report["idle_s_per_qubit"] == idle, (name, d)
+
+
 def test_every_device_compiles_and_multi_board_checks_are_reported(compiled):
     _, c = compiled["grid55_d5.yaml", 5]
     after = c.report["checks_decided_after_the_run"]

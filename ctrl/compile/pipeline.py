@@ -83,7 +83,7 @@ def compile_program(
     if len(clocks) != 1:
         raise CtrlError(f"boards {sorted(boards)} run timing clocks {sorted(clocks)}: one shared clock is required")
     clock_hz = clocks.pop()
-    timed, last_end, ready = run(
+    timed, last_end, ready, walk = run(
         "schedule", "transformation", lambda: scheduled(native, device, clock_hz, policy, channels)
     )
     checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
@@ -109,7 +109,7 @@ def compile_program(
         placement={"method": placement.method, "expected_faults": round(placement.cost, 9),
                    "embeddings_scored": placement.considered},
     )  # fmt: skip
-    report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end))
+    report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end, walk))
     report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s, ready)
     return Compiled(program, placement, counts, report, tuple(log))
 
@@ -138,9 +138,15 @@ def critical_path(program: TimedProgram, latency: int = 0) -> int:
     return _timeline(program, latency)[0]
 
 
-def _timeline(program: TimedProgram, latency: int) -> tuple[int, dict[str, int]]:
+def _timeline(program: TimedProgram, latency: int, walk: tuple | None = None) -> tuple[int, dict[str, int]]:
     """The critical path (see `critical_path`) and each qubit's idle cycles between its first and last
-    operation, in one walk over the program."""
+    operation, in one walk over the program; `walk`: that walk's result, taken by the scheduler while it
+    built the program (`ctrl.compile.schedule.scheduled`)."""
+    if walk is not None:
+        end, ready_at, span = walk
+        for _, _, keys in program.checks:
+            end = max(end, max([ready_at[k] for k in keys]) + latency)
+        return end, {q: st[1] - st[0] - st[2] for q in program.qubits if (st := span.get(q)) is not None}
     free: dict[str, int] = {}
     span: dict[str, list[int]] = {}  # qubit -> [first start, last end, busy cycles]
     end = 0
@@ -192,8 +198,10 @@ def _versions() -> tuple[tuple[str, str], ...]:
     return tuple(versions().items())
 
 
-def _report(program: TimedProgram, placement: Placement, counts: dict, circuit, latency: int, last_end: int) -> dict:
-    lower, idle_cycles = _timeline(program, latency)
+def _report(
+    program: TimedProgram, placement: Placement, counts: dict, circuit, latency: int, last_end: int, walk=None
+) -> dict:
+    lower, idle_cycles = _timeline(program, latency, walk)
     idle = {q: program.seconds(c) for q, c in idle_cycles.items()}
     return {
         "device": program.device,

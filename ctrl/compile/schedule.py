@@ -170,9 +170,12 @@ def schedule(
 
 def scheduled(
     native: NativeCircuit, device, clock_hz: float, policy: str = "asap", channels: bool = True
-) -> tuple[list[TimedOp], int, dict[str, int]]:
+) -> tuple[list[TimedOp], int, dict[str, int], tuple]:
     """`schedule`, with what the later passes would otherwise walk the whole program again for: the end
-    of the last operation and the cycle each measurement's result exists (by key)."""
+    of the last operation, the cycle each measurement's result exists (by key), and the program's
+    timeline as `ctrl.compile.pipeline._timeline` works it out, taken in the same walk: (end of the
+    longest chain through per-qubit order, its result cycles by key, {qubit: [first start, last end,
+    busy cycles]})."""
     if policy not in ("asap", "alap"):
         raise CtrlError(f"unknown scheduling policy {policy!r}: expected asap or alap")
     ops = native.ops
@@ -198,20 +201,60 @@ def scheduled(
     last_end = 0
     ready_at: dict[str, int] = {}
     new = object.__new__
+    # The timeline walk (see `_timeline` in the pipeline), on qubit numbers instead of names.
+    names: dict[str, int] = {}
+    kq = [tuple(names.setdefault(q, len(names)) for q in qs) for _, qs in kinds]
+    free = [0] * len(names)
+    first = [-1] * len(names)
+    last = [0] * len(names)
+    busy = [0] * len(names)
+    chain = 0
+    chain_ready: dict[str, int] = {}
     for i in sorted(range(len(ops)), key=starts.__getitem__):  # stable: program order among equal starts
         s, dur = starts[i], durations[i]
-        chs, ready = shape[kind_of[i]]
-        if s + dur > last_end:
-            last_end = s + dur
+        k = kind_of[i]
+        chs, ready = shape[k]
+        fin = s + dur
+        if fin > last_end:
+            last_end = fin
+        qs = kq[k]
+        if len(qs) == 1:
+            q = qs[0]
+            e = free[q] + dur
+            free[q] = e
+            if first[q] < 0:
+                first[q], last[q], busy[q] = s, fin, dur
+            else:
+                busy[q] += dur
+                if fin > last[q]:
+                    last[q] = fin
+        else:
+            e = 0
+            for q in qs:
+                if free[q] > e:
+                    e = free[q]
+            e += dur
+            for q in qs:
+                free[q] = e
+                if first[q] < 0:
+                    first[q], last[q], busy[q] = s, fin, dur
+                else:
+                    busy[q] += dur
+                    if fin > last[q]:
+                        last[q] = fin
+        if e > chain:
+            chain = e
         op = ops[i]
         if ready >= 0:
+            chain_ready[op.key] = e - dur + ready
             ready_at[op.key] = ready = s + ready
         # TimedOp(op, s, dur, chs, ready), without the call into __init__: a fifth of this loop's time
         t = new(TimedOp)
         d = t.__dict__
         d["op"], d["start"], d["duration"], d["channels"], d["ready"] = op, s, dur, chs, ready
         append(t)
-    return out, last_end, ready_at
+    spans = {q: [first[n], last[n], busy[n]] for q, n in names.items() if first[n] >= 0}
+    return out, last_end, ready_at, (chain, chain_ready, spans)
 
 
 def _kinds(ops, lookup: _Needs) -> tuple[list[tuple[Need, tuple[str, ...]]], list[int]]:
