@@ -419,7 +419,7 @@ def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry
     report["placement"] = dict(report["placement"], expected_faults_per_attempt=round(placement.cost, 9),
                                embeddings_scored=placement.considered)  # fmt: skip
     entry = old.derived(header=header, placement=placement, report=report, passes=())
-    if not phases:
+    if not phases or not entry.native_counts.get("CZ"):  # only CZ operations carry corrections
         return entry
     prog = entry.compiled.program
     fresh, changed, edits = [], False, []
