@@ -86,7 +86,8 @@ def main() -> None:
                         if i == 0 else " " * 57)  # fmt: skip
                 print(f"{head}  {bp.board:<10} {u['pmem_words']:>5}/{u['pmem_size']:<5} "
                       f"{u['wmem_words']:>4}/{u['wmem_size']:<5}"
-                      f" {100 * env:>5.1f} {u['waveform_plays']:>6} {u['triggers']:>5} {rt:>6} {slack[i]:>6}")  # fmt: skip
+                      f" {100 * env:>5.1f} {u['waveform_plays']:>6} {u['triggers']:>5} {rt:>6} "
+                      f"{slack[i]:>6}")  # fmt: skip
                 figures.append({
                     "device": name, "distance": d, "board": bp.board, "pmem_words": u["pmem_words"],
                     "pmem_size": u["pmem_size"], "wmem_words": u["wmem_words"], "wmem_size": u["wmem_size"],

@@ -189,7 +189,8 @@ def main() -> None:
                   f"{_ms(f['without_qick']['full_compile_and_write_s']):>15} "
                   f"{_ms(f['without_qick']['recompile_and_write_s']):>10} {f['without_qick']['speedup']:7.1f}x   "
                   f"{_ms(f['full_compile_only_s']):>15} {_ms(f['recompile_only_s']):>10} "
-                  f"{f['speedup_without_writing']:7.1f}x  {'equal' if f['outputs_equal_full_compile'] else 'DIFFER'}    "
+                  f"{f['speedup_without_writing']:7.1f}x  "
+                  f"{'equal' if f['outputs_equal_full_compile'] else 'DIFFER'}    "
                   f"{f['qick_programs']}")  # fmt: skip
     print(json.dumps({"bench_recompile": results}, sort_keys=True))
 

@@ -321,7 +321,8 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
     classes = diff.classes
     if old_passes and key.digest == old_key.digest:
         why = "the previous device file had not been compiled: compiled it; nothing changed since"
-        return Recompiled(old.derived(passes=old_passes), diff, "full", why, decision, searched, key, None, old, (), prev)
+        return Recompiled(old.derived(passes=old_passes), diff, "full", why, decision, searched, key, None, old, (),
+                          prev)
     hit = cache.get(key) if cache is not None else None
     if hit is not None:
         entry = hit.derived(passes=tuple(log.records), files=hit.files, qick=hit.qick)
@@ -534,9 +535,11 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
         qick, why = reemit_qick(previous, device, lambda: new.compiled.program)
     files: dict[str, bytes] = {"program.stim": base.files["program.stim"]}
     text, old_hash = base.files["program.json"], base.header["calibration_hash"].encode()
-    edited = (_corrections_edited(text, getattr(new, "phase_edits", None))
-              if new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1 else None)  # fmt: skip
-    if same_ops and new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1:
+    same_place = new.header["placement"] == base.header["placement"] and text.count(old_hash) == 1
+    edited = None
+    if same_place and not same_ops:
+        edited = _corrections_edited(text, getattr(new, "phase_edits", None))
+    if same_ops and same_place:
         files["program.json"] = text.replace(old_hash, new.header["calibration_hash"].encode())
         how = "program.stim reused, program.json patched (calibration hash)"
     elif edited is not None:

@@ -159,7 +159,8 @@ def emit_qick(
         boards.append(_board_program(plan, fw, usage, units))
     report = _report(program, plans, boards)
     sheet = QickSheet(
-        device.wiring_hash, {b.board: _sha(b.firmware) for b in boards}, tuple(sorted(b for b in plans if b in firmware)),
+        device.wiring_hash, {b.board: _sha(b.firmware) for b in boards},
+        tuple(sorted(b for b in plans if b in firmware)),
         attempts, program.clock_hz, dict(units._pulses), {q: tuple(v) for q, v in units.tape.items()},
         dict(units.corrections), frame_sums(units.tape, units.corrections), tuple(units.readout_users),
         {b.board: b.sheet for b in boards}, report,

@@ -40,9 +40,9 @@ from ctrl.backends.qick.convert import Converter, wave_words
 from ctrl.backends.qick.dumpjson import _esc, EnvelopeData, encode, render_envelopes
 from ctrl.backends.qick.emit import (BoardProgram, QickPrograms, _sha, add_envelope, declare, emit_qick, frame_sums,
                                      program_class, quiet_qick)  # fmt: skip
-from ctrl.backends.qick.plan import Units, play_phase, plan_program
+from ctrl.backends.qick.plan import Units, plan_program
 from ctrl.backends.qick.resources import pulse_key
-from ctrl.backends.qick.sheet import REGS, BoardSheet, EnvSlot, QickSheet
+from ctrl.backends.qick.sheet import REGS, EnvSlot, QickSheet
 from ctrl.errors import CtrlError
 
 _FREQ, _PHASE, _ENV, _GAIN = 0, 1, 2, 3
@@ -359,7 +359,8 @@ class _Board:
             k = head + (ph,) + tail
             if k != old_keys[w]:
                 if c != total[w]:
-                    raise NotPatchable(f"waveform {s.wave_names[w]}: some of the pulses sharing it changed, some did not")
+                    raise NotPatchable(f"waveform {s.wave_names[w]}: some of the pulses sharing it changed, "
+                                       "some did not")
                 keys[w] = k
                 changed_waves.append(w)
         if changed_waves:
