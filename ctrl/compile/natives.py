@@ -163,17 +163,12 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
             flat.extend(item)
         elif item is not None:
             flat.append(item)
-    return NativeCircuit(tuple(flat), _memo(circuit)[1])
+    return NativeCircuit(tuple(flat), circuit.record)
 
 
 _DERIVED: dict[int, tuple] = {}
 
 
-def derived(circuit: ProtocolCircuit) -> tuple[tuple[str, ...], int]:
-    """The protocol's measurement record and step count: properties recomputed on every access, of a
-    circuit that `cn20_protocol` hands out again (the same object) for every compile of a layout."""
-    found = _memo(circuit)
-    return found[1], found[2]
 
 
 def _memo(circuit: ProtocolCircuit) -> tuple:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import check_distance
-from ctrl.compile.natives import derived, to_native
+from ctrl.compile.natives import to_native
 from ctrl.compile.placement import Placement, place
 from ctrl.compile.schedule import decisions, scheduled
 from ctrl.compile.timed import TimedProgram
@@ -101,7 +101,7 @@ def compile_program(
         qubits=placement.qubits,
         roles=tuple(q.role for q in circuit.qubits),
         ops=tuple(timed),
-        record=derived(circuit)[0],
+        record=circuit.record,
         checks=checks,
         decisions=points,
         duration=duration,
@@ -207,7 +207,7 @@ def _report(
         "device": program.device,
         "calibration_hash": program.calibration_hash,
         "wiring_hash": program.wiring_hash,
-        "protocol": {"name": "cn20", "distance": program.distance, "time_steps": derived(circuit)[1]},
+        "protocol": {"name": "cn20", "distance": program.distance, "time_steps": circuit.n_steps},
         "qubits_used": len(program.qubits),
         "placement": {"method": placement.method, "qubits": list(placement.qubits),
                       "expected_faults_per_attempt": round(placement.cost, 9),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Iterator
 
 from ctrl.codes.color import ColorCode
@@ -88,19 +89,19 @@ class ProtocolCircuit:
             f"ops={len(self.ops)}, checks={len(self.checks)})"
         )
 
-    @property
+    @cached_property  # the circuit is frozen; compiles read these thousands of times
     def n_steps(self) -> int:
         return 1 + max(op.step for op in self.ops)
 
-    @property
+    @cached_property
     def data(self) -> tuple[int, ...]:
         return tuple(q.index for q in self.qubits if q.role == "data")
 
-    @property
+    @cached_property
     def measurements(self) -> tuple[Op, ...]:
         return tuple(op for op in self.ops if op.name in MEASUREMENTS)
 
-    @property
+    @cached_property
     def record(self) -> tuple[str, ...]:
         """Measurement keys in measurement-record order: by step, M before MX, then by qubit.
 
