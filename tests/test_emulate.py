@@ -219,3 +219,17 @@ def test_a_program_across_boards_never_aborts_early():
     assert 0 < r["accepted"] < r["shots"]
     assert r["aborted_in_real_time"] == 0
     assert r["mean_attempt_s"] == pytest.approx(r["attempt_slot_s"])
+
+
+def test_program_json_reads_back_to_the_same_noisy_circuit(default, tmp_path):
+    """program.json keeps what the emulator needs, the protocol source of every op included: the program
+    read back lowers to the same circuit under both noise models."""
+    from ctrl.compile.timed import read_program
+    from ctrl.noise.models import UniformNoise
+
+    dev, program = default
+    (tmp_path / "program.json").write_text(program.to_json())
+    back = read_program(tmp_path / "program.json")
+    assert back.to_json() == program.to_json()
+    for noise in (UniformNoise(1e-3), CalibrationNoise(dev, program.clock_hz)):
+        assert str(timed_to_stim(back, "X", noise)) == str(timed_to_stim(program, "X", noise))

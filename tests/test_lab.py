@@ -27,7 +27,8 @@ from ctrl.emulate.run import emulate, program_decisions  # noqa: E402
 from ctrl.errors import CtrlError  # noqa: E402
 from ctrl.lab import results as res_file  # noqa: E402
 from ctrl.lab.board import BoardServer, EmulatedSoc, serve  # noqa: E402
-from ctrl.lab.client import firmware_mismatch, load_compiled, load_timed  # noqa: E402
+from ctrl.compile.timed import read_program  # noqa: E402
+from ctrl.lab.client import firmware_mismatch, load_compiled  # noqa: E402
 from ctrl.lab.engine import StimEngine  # noqa: E402
 from ctrl.realtime.decision import Stream  # noqa: E402
 
@@ -69,7 +70,7 @@ def _wait_free(soc, timeout=10.0):
 
 def test_program_json_round_trip(compiled):
     c, out = compiled
-    t = load_timed(out / "program.json")
+    t = read_program(out / "program.json")
     assert t.to_json() == c.program.to_json()
     assert program_decisions(t) == program_decisions(c.program)
 

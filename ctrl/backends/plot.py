@@ -7,10 +7,10 @@ latency shaded before them. Output format follows the file suffix (.png, .svg, .
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from ctrl.compile.timed import read_program_doc
 from ctrl.errors import CtrlError
 
 COLORS = {"RX": "#1f77b4", "RY": "#4c9be8", "CZ": "#d62728", "ECR": "#d62728", "MEASURE": "#2ca02c"}
@@ -22,12 +22,7 @@ def plot_timeline(program_json: Path, out: Path, window_us: tuple[float, float] 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    try:
-        doc = json.loads(Path(program_json).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise CtrlError(f"{program_json}: cannot read a timed program: {e}") from None
-    if doc.get("format") != "ctrl.timed/1":
-        raise CtrlError(f"{program_json}: not a ctrl timed program (format {doc.get('format')!r})")
+    doc = read_program_doc(program_json)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise CtrlError(f"{out}: output must end in .png, .svg or .pdf")
     qubits = [q["device"] for q in doc["qubits"]]

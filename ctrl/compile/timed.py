@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from ctrl.compile.natives import NativeOp
+from ctrl.errors import CtrlError
 
 
 @dataclass(frozen=True, init=False)
@@ -91,6 +92,8 @@ class TimedProgram:
                 d["ready"] = t.ready
             if o.phases:
                 d["phase_corrections_rad"] = {q: _r(p) for q, p in o.phases}
+            if o.source:
+                d["source"] = [list(x) for x in o.source]  # (protocol step, protocol gate) it realises
             return d
 
         doc = {
@@ -116,6 +119,48 @@ class TimedProgram:
             "ops": [op_doc(t) for t in self.ops],
         }
         return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def read_program_doc(path) -> dict:
+    """program.json as a document, checked to be a timed program."""
+    from pathlib import Path
+
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise CtrlError(f"{path}: cannot read a timed program: {e}") from None
+    if not isinstance(doc, dict) or doc.get("format") != "ctrl.timed/1":
+        raise CtrlError(f"{path}: not a ctrl timed program (format {doc.get('format') if isinstance(doc, dict) else None!r})")
+    return doc
+
+
+def read_program(path) -> TimedProgram:
+    """program.json back into a TimedProgram (angles as written: twelve significant digits)."""
+    doc = read_program_doc(path)
+    try:
+        ops = []
+        for o in doc["ops"]:
+            op = NativeOp(
+                o["name"], tuple(o["qubits"]), o["tag"], o.get("angle_rad", 0.0),
+                tuple(o.get("proxy_angle_rad", (0.0, 0.0))), o.get("key", ""),
+                tuple(sorted(o.get("phase_corrections_rad", {}).items())),
+                tuple((int(s), str(g)) for s, g in o.get("source", ())),
+            )  # fmt: skip
+            ops.append(TimedOp(op, o["start"], o["duration"], tuple(o["channels"]), o.get("ready", -1)))
+        qubits = sorted(doc["qubits"], key=lambda q: q["protocol"])
+        return TimedProgram(
+            device=doc["device"], calibration_hash=doc["calibration_hash"], wiring_hash=doc["wiring_hash"],
+            distance=doc["protocol"]["distance"], clock_hz=doc["clock_hz"],
+            qubits=tuple(q["device"] for q in qubits), roles=tuple(q["role"] for q in qubits), ops=tuple(ops),
+            record=tuple(doc["record"]),
+            checks=tuple((c["name"], c["kind"], tuple(c["measurements"])) for c in doc["checks"]),
+            decisions=tuple(
+                TimedDecision(d["index"], d["time"], tuple(d["checks"]), d["realtime"]) for d in doc["decisions"]
+            ),
+            duration=doc["duration"], abort_duration=doc["abort_duration"], placement=doc.get("placement", {}),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError) as e:
+        raise CtrlError(f"{path}: a timed program with a missing or malformed field ({e})") from None
 
 
 def _r(x: float) -> float:

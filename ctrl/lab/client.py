@@ -23,8 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ctrl.backends.qick.emit import quiet_qick
-from ctrl.compile.natives import NativeOp
-from ctrl.compile.timed import TimedDecision, TimedOp, TimedProgram
+from ctrl.compile.timed import TimedProgram, read_program
 from ctrl.errors import CtrlError
 from ctrl.lab import results as res_file
 from ctrl.lab.board import PROXY_NAME
@@ -52,36 +51,6 @@ class CompiledRun:
 
     def __repr__(self) -> str:
         return f"CompiledRun({self.folder}, board {self.board}, {self.program!r})"
-
-
-def load_timed(path: Path) -> TimedProgram:
-    """program.json back into a TimedProgram (angles as written: twelve significant digits)."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise CtrlError(f"{path}: cannot read a timed program: {e}") from None
-    if doc.get("format") != "ctrl.timed/1":
-        raise CtrlError(f"{path}: not a ctrl timed program (format {doc.get('format')!r})")
-    ops = []
-    for o in doc["ops"]:
-        op = NativeOp(
-            o["name"], tuple(o["qubits"]), o["tag"], o.get("angle_rad", 0.0),
-            tuple(o.get("proxy_angle_rad", (0.0, 0.0))), o.get("key", ""),
-            tuple(sorted(o.get("phase_corrections_rad", {}).items())),
-        )  # fmt: skip
-        ops.append(TimedOp(op, o["start"], o["duration"], tuple(o["channels"]), o.get("ready", -1)))
-    qubits = sorted(doc["qubits"], key=lambda q: q["protocol"])
-    return TimedProgram(
-        device=doc["device"], calibration_hash=doc["calibration_hash"], wiring_hash=doc["wiring_hash"],
-        distance=doc["protocol"]["distance"], clock_hz=doc["clock_hz"],
-        qubits=tuple(q["device"] for q in qubits), roles=tuple(q["role"] for q in qubits), ops=tuple(ops),
-        record=tuple(doc["record"]),
-        checks=tuple((c["name"], c["kind"], tuple(c["measurements"])) for c in doc["checks"]),
-        decisions=tuple(
-            TimedDecision(d["index"], d["time"], tuple(d["checks"]), d["realtime"]) for d in doc["decisions"]
-        ),
-        duration=doc["duration"], abort_duration=doc["abort_duration"], placement=doc.get("placement", {}),
-    )  # fmt: skip
 
 
 def firmware_hash(cfg: dict) -> str:
@@ -133,7 +102,7 @@ def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
     from ctrl.device import DEFAULT_DEVICE, load_device
 
     folder = Path(folder)
-    program = load_timed(folder / "program.json")
+    program = read_program(folder / "program.json")
     dumps = sorted(folder.glob("qick_*.json"))
     if not dumps:
         raise CtrlError(f"{folder}: no qick_<board>.json: compile with the QICK emitter (ctrl compile) first")
