@@ -9,7 +9,6 @@ import pytest
 import stim
 
 from ctrl.backends.stim import timed_to_stim
-from ctrl.compile.natives import NativeOp
 from ctrl.compile.pipeline import compile_program, critical_path, write_outputs
 from ctrl.device import load_device
 from ctrl.noise.models import UniformNoise
@@ -193,13 +192,11 @@ def test_single_qubit_runs_fuse_into_at_most_one_pulse(compiled):
 
 
 def test_merging_drops_cancelled_rotations():
-    from ctrl.compile.natives import _merge
+    from ctrl.compile.natives import _fused
 
-    ops = [NativeOp("RY", ("a",), "t", -math.pi / 2, (-math.pi / 2,) * 2), NativeOp("RY", ("a",), "t", math.pi / 2, (math.pi / 2,) * 2)]
-    assert _merge(ops) == ()
-    ch = [NativeOp("RY", ("a",), "t", math.pi / 4, (math.pi / 2, 0.0)), NativeOp("RY", ("a",), "t", -math.pi / 2, (-math.pi / 2,) * 2)]
-    merged = _merge(ch)
-    assert len(merged) == 1 and merged[0].proxy == (0.0, -math.pi / 2)
+    assert _fused((("RY", -math.pi / 2, (-math.pi / 2,) * 2), ("RY", math.pi / 2, (math.pi / 2,) * 2))) == ()
+    merged = _fused((("RY", math.pi / 4, (math.pi / 2, 0.0)), ("RY", -math.pi / 2, (-math.pi / 2,) * 2)))
+    assert len(merged) == 1 and merged[0][2] == (0.0, -math.pi / 2)
 
 
 def test_qubits_only_schedule_is_the_critical_path_and_no_longer_than_the_hardware_one(compiled):

@@ -99,9 +99,11 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     """`qubit_names[i]` is the device qubit of protocol qubit i; `gates[frozenset((a, b))]` is the
     coupler's calibration (with `.gate` "cz"/"ecr"/... and, for ECR, `.control`).
 
-    Same result as translating every op and then `_merge_items`, done faster: each distinct protocol op
-    is translated once into events (`_events`), and a run of one-qubit ops is carried as the sequence
-    of its (name, angle, proxy), fused (memoised) when something else touches the qubit."""
+    Every run of one-qubit ops on a qubit (nothing else on it in between) fuses into at most one pulse,
+    U = RZ(a) RY(t) RZ(b) as VZ(b), one RY(t), VZ(a) (`_fused`), in the place of the run's last op. Each
+    distinct protocol op is translated once into events (`_events`); a run of one-qubit ops is carried
+    as the sequence of its (name, angle, proxy) and fused (memoised) when something else touches the
+    qubit."""
     # A one-qubit op is carried as a plain (name, angle, proxy) until its run closes: most pulses are
     # fused away, and even a lean dataclass costs ten times a tuple to build.
     out: list = []  # NativeOps, and lists of them (a closed run); a run's slot holds None until it closes
@@ -342,54 +344,6 @@ def _translate(op_name: str, names: tuple[str, ...], gates: dict, symbolic: bool
 
 
 _ONE_QUBIT = frozenset(("RX", "RY", "VZ"))
-
-
-def _merge(ops: list[NativeOp]) -> tuple[NativeOp, ...]:
-    """`_merge_items` on NativeOps."""
-    items = [(o.name, o.qubits, o.tag, o.angle, o.proxy, o.key, o.phases) for o in ops]
-    return tuple(NativeOp(*item) for item in _merge_items(items))
-
-
-def _merge_items(ops: list[tuple]) -> list[tuple]:
-    """Fuse every run of single-qubit ops on one qubit (nothing else on that qubit in between) into at
-    most one pulse: U = RZ(a) RY(t) RZ(b) is VZ(b), one RY(t) pulse, VZ(a). The run is fused three times,
-    for the real angles and for each proxy's, so each emitted op carries its angle in all three."""
-    out: list = []
-    run: dict[str, list[int]] = {}  # qubit -> indices in `out` of its open run of one-qubit ops
-
-    def close(q: str) -> None:
-        idx = run.pop(q)
-        if len(idx) < 2 and not _identity(out[idx[0]][3], out[idx[0]][4]):
-            return
-        last = out[idx[-1]]
-        fused = _fused(tuple((out[i][0], out[i][3], out[i][4]) for i in idx))
-        for i in idx:
-            out[i] = None
-        # The fused ops take the place of the run's last op: nothing else touched q in between.
-        out[idx[-1]] = [(name, last[1], last[2], angle, proxy, "", ()) for name, angle, proxy in fused]
-
-    for op in ops:
-        if op[0] in _ONE_QUBIT:
-            q = op[1][0]
-            if q in run:
-                run[q].append(len(out))
-            else:
-                run[q] = [len(out)]
-            out.append(op)
-            continue
-        for q in op[1]:
-            if q in run:
-                close(q)
-        out.append(op)
-    for q in list(run):
-        close(q)
-    flat: list[tuple] = []
-    for item in out:
-        if item.__class__ is list:
-            flat.extend(item)
-        elif item is not None:
-            flat.append(item)
-    return flat
 
 
 _FUSED: dict[tuple, tuple] = {}
