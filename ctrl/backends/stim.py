@@ -191,9 +191,8 @@ class _UniformModel:
             out.append(stim.CircuitInstruction("DEPOLARIZE1", [q], [p], tag=f"uniform+{k}"))
 
     def prep(self, out, qs, op):
-        (step, gate), q = op.source[0], qs[0]
-        self.first_prep.add(q)
-        out.append("Y_ERROR" if gate == "RH" else "X_ERROR", qs, [self.n.flip])
+        self.first_prep.add(qs[0])
+        out.append("Y_ERROR" if op.source[0][1] == "RH" else "X_ERROR", qs, [self.n.flip])
 
     def pulse(self, out, qs, op):
         q = qs[0]

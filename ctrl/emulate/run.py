@@ -116,7 +116,6 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
     decisions = program_decisions(program)
     realtime = realtime_only(program, decisions)
     reset, tails, attempt = slot_timing(device, program)
-    n_faces = len(_faces(program.distance))
     out = {}
     stops = np.zeros(len(realtime.points), dtype=np.int64)
     for proxy in "XZ":
