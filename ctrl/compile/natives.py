@@ -112,15 +112,20 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     memo = _memo(circuit)
     events_of: list = [None] * len(memo[4])  # by the op's (name, targets), numbered in `_memo`
 
+    new = object.__new__  # NativeOp(...) without the call into __init__: a third of this pass's time
+
     def close(run: list) -> None:
         members, slot, tag, sources, qs, first = run
         source = first if len(sources) == 1 else tuple(sources)
-        closed = _closed(members)
-        if len(closed) == 1:
-            name, angle, proxy = closed[0]
-            out[slot] = NativeOp(name, qs, tag, angle, proxy, "", (), source)
-        else:
-            out[slot] = [NativeOp(name, qs, tag, angle, proxy, "", (), source) for name, angle, proxy in closed]
+        closed = _CLOSED.get(members) or _closed(members)
+        made = []
+        for name, angle, proxy in closed:
+            o = new(NativeOp)
+            d = o.__dict__
+            d["name"], d["qubits"], d["tag"], d["angle"] = name, qs, tag, angle
+            d["proxy"], d["key"], d["phases"], d["source"] = proxy, "", (), source
+            made.append(o)
+        out[slot] = made[0] if len(made) == 1 else made
 
     phases_of: dict[tuple[str, ...], tuple] = {}
 
@@ -156,7 +161,11 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
                         cal = gates[frozenset(qubits)]
                         corrections = cal.phase_corrections_rad.items()
                         phases = phases_of[qubits] = tuple(sorted((k, float(v)) for k, v in corrections))
-                out.append(NativeOp(name, qubits, tag, angle, proxy, key if name == "MEASURE" else "", phases, src1))
+                o = new(NativeOp)
+                d = o.__dict__
+                d["name"], d["qubits"], d["tag"], d["angle"] = name, qubits, tag, angle
+                d["proxy"], d["key"], d["phases"], d["source"] = proxy, key if name == "MEASURE" else "", phases, src1
+                out.append(o)
     for run in runs.values():
         close(run)
     flat: list[NativeOp] = []

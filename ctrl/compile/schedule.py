@@ -195,7 +195,6 @@ def scheduled(
         shift = -min(starts, default=0)
         starts = [s + shift for s in starts]
     # What each op occupies is named also when channels=False: the program says where it would play.
-    shape = [(d.channels, d.ready) for d, _ in kinds]
     out = []
     append = out.append
     last_end = 0
@@ -203,7 +202,7 @@ def scheduled(
     new = object.__new__
     # The timeline walk (see `_timeline` in the pipeline), on qubit numbers instead of names.
     names: dict[str, int] = {}
-    kq = [tuple(names.setdefault(q, len(names)) for q in qs) for _, qs in kinds]
+    shape = [(d.channels, d.ready, tuple(names.setdefault(q, len(names)) for q in qs)) for d, qs in kinds]
     free = [0] * len(names)
     first = [-1] * len(names)
     last = [0] * len(names)
@@ -212,12 +211,10 @@ def scheduled(
     chain_ready: dict[str, int] = {}
     for i in sorted(range(len(ops)), key=starts.__getitem__):  # stable: program order among equal starts
         s, dur = starts[i], durations[i]
-        k = kind_of[i]
-        chs, ready = shape[k]
+        chs, ready, qs = shape[kind_of[i]]
         fin = s + dur
         if fin > last_end:
             last_end = fin
-        qs = kq[k]
         if len(qs) == 1:
             q = qs[0]
             e = free[q] + dur
