@@ -33,7 +33,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ctrl.backends.qick.dumpjson import dumps  # json.dumps(..., sort_keys=True, indent=1), faster
+from ctrl.backends.qick.dumpjson import _esc, dumps, encode  # json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, write_outputs
 from ctrl.compile.natives import NativeOp
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
@@ -467,12 +467,55 @@ def _same_schedule(a, b) -> bool:
     return True
 
 
-def _report_json(entry: Entry, qick_report: dict | None) -> str:
+def _report_doc(entry: Entry, qick_report: dict | None) -> dict:
     # the form ctrl.compile.pipeline.write_outputs gives report.json
     doc = dict(entry.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in entry.passes]}
     if qick_report is not None:
         doc["qick"] = qick_report
-    return dumps(doc) + "\n"
+    return doc
+
+
+def _report_json(entry: Entry, qick_report: dict | None) -> str:
+    return dumps(_report_doc(entry, qick_report)) + "\n"
+
+
+def _report_from(base: Entry, entry: Entry, qick_report: dict | None) -> bytes:
+    """report.json of `entry`: the base's bytes with only the top-level values that differ written anew
+    (`passes` always: the cache does not keep them), else rendered in full."""
+    doc = _report_doc(entry, qick_report)
+    text = base.files.get("report.json")
+    if text is not None:
+        known = dict(base.report) | ({"qick": base.qick.report} if base.qick is not None else {})
+        spliced = _splice_top(text, known, doc)
+        if spliced is not None:
+            return spliced
+    return (dumps(doc) + "\n").encode()
+
+
+def _splice_top(text: bytes, known: dict, doc: dict) -> bytes | None:
+    """`dumps(doc) + "\\n"`, given `text` is that of a document with the values `known` and the same keys:
+    the values of `known` that equal `doc`'s are kept as bytes, the others rendered at their depth. None if
+    the text does not have the expected shape. (In json's indent=1 form a top-level key, and only a
+    top-level key, starts a line with one space and a quote; strings never hold a raw newline.)"""
+    keys = sorted(doc)
+    if not set(known) <= set(doc) or text.count(b'\n "') != len(keys) or not text.endswith(b"\n}\n"):
+        return None
+    parts, at = [], 0
+    for i, k in enumerate(keys):
+        if k in known and known[k] == doc[k]:
+            continue
+        head = b"\n " + _esc(k).encode() + b": "
+        a = text.find(head, at)
+        if a < 0:
+            return None
+        a += len(head)
+        b = text.find(b",\n " + _esc(keys[i + 1]).encode() + b": ", a) if i + 1 < len(keys) else len(text) - 3
+        if b < 0:
+            return None
+        parts += [text[at:a], encode(doc[k], "\n ").encode()]
+        at = b
+    parts.append(text[at:])
+    return b"".join(parts)
 
 
 _PROGRAM_FILES = ("program.json", "program.stim")
@@ -554,7 +597,7 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
         files |= _write_qick(qick, out)
         how += (", QICK programs patched (pulse parameters only)" if why is None
                 else f", QICK programs emitted from the kept timed program (not patched: {why})")
-    files["report.json"] = _report_json(new, qick.report if qick is not None else None).encode()
+    files["report.json"] = _report_from(base, new, qick.report if qick is not None else None)
     write_atomic(out / "report.json", files["report.json"])
     return files, how, qick.sheet if qick is not None else None
 
