@@ -255,6 +255,35 @@ def test_a_pulse_change_the_qick_patch_cannot_take_is_emitted_in_full(tmp_path, 
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
 
 
+def _x180_as_x90(doc):  # X180 plays the X90 pulse: plays of both share waveforms where their phases agree
+    for q in doc["calibration"]["qubits"]:
+        q["x180"]["pulse"] = dict(q["x90"]["pulse"])
+
+
+def _x90_louder(doc):
+    for q in doc["calibration"]["qubits"]:
+        q["x90"]["pulse"]["amplitude"] = round(q["x90"]["pulse"]["amplitude"] * 1.01, 6)
+
+
+@pytest.mark.parametrize("old_edit, new_edit, why", [
+    (None, _x180_as_x90, "would merge"),
+    (_x180_as_x90, lambda doc: (_x180_as_x90(doc), _x90_louder(doc)), "some of the pulses sharing it changed"),
+], ids=["merge", "split"])  # fmt: skip
+def test_a_pulse_change_that_changes_the_waveform_table_is_emitted_in_full(tmp_path, old_edit, new_edit, why):
+    """Two waveforms that would become one, or plays of one waveform that would no longer agree: the
+    QICK programs' waveform table changes, so they are emitted anew (and recompile.json says why)."""
+    cache = tmp_path / "cache"
+    old = variant(tmp_path, "old", old_edit)
+    new = variant(tmp_path, "new", new_edit)
+    yesterday = day0(tmp_path, old, cache)
+    rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
+    assert rec.action == "patch"
+    assert "emitted from the kept timed program (not patched: waveform" in doc["outputs"]["produced_by"]
+    assert why in doc["outputs"]["produced_by"], doc["outputs"]["produced_by"]
+    _, paths = full(new, tmp_path / "full")
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+
+
 def test_cz_virtual_z_corrections_are_patched_into_the_kept_program(tmp_path, calls):
     """On a CZ device the couplers' phase corrections live in the timed program: a pulse-only change of
     them patches the CZ operations, and the result still equals a full compile."""

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
@@ -40,7 +41,7 @@ from ctrl.backends.qick.convert import Converter, wave_words
 from ctrl.backends.qick.dumpjson import _esc, EnvelopeData, encode, render_envelopes
 from ctrl.backends.qick.emit import (BoardProgram, QickPrograms, _sha, add_envelope, declare, emit_qick, frame_sums,
                                      program_class, quiet_qick)  # fmt: skip
-from ctrl.backends.qick.plan import Units, plan_program
+from ctrl.backends.qick.plan import Pulse, Units, plan_program
 from ctrl.backends.qick.resources import pulse_key
 from ctrl.backends.qick.sheet import REGS, EnvSlot, QickSheet
 from ctrl.errors import CtrlError
@@ -48,6 +49,7 @@ from ctrl.errors import CtrlError
 _FREQ, _PHASE, _ENV, _GAIN = 0, 1, 2, 3
 _ZERO = (0.0,)  # the frame of a qubit without increments
 _RAD_TO_DEG = 180.0 / math.pi  # math.degrees multiplies by this
+_KINDS = {"zero": 0, "rot": 1, "sub": 2, "neg": 3}  # the phase formulas (plan.Pulse.phase)
 
 
 class NotPatchable(Exception):
@@ -81,12 +83,16 @@ def patch_qick(previous: QickPrograms, device, program=None, firmware=None) -> Q
     firmware = dict(firmware or {})
     if tuple(sorted(b for b in firmware if b in sheet.boards)) != sheet.given_firmware:
         raise NotPatchable("compiled against other firmware descriptions than the previous emission")
-    fws = {}
+    fws, parsed = {}, {}
     for bp in previous.boards:
         if bp.board in firmware:
             if _sha(json.dumps(firmware[bp.board], indent=1, sort_keys=True) + "\n") != sheet.firmware[bp.board]:
                 raise NotPatchable(f"board {bp.board}: another firmware description than the previous emission's")
-        fws[bp.board] = json.loads(bp.firmware)
+        # boards of one kind share one description; read, never written, so parsed once
+        fw = parsed.get(bp.firmware)
+        if fw is None:
+            fw = parsed[bp.firmware] = json.loads(bp.firmware)
+        fws[bp.board] = fw
     units = Units(device, sheet.clock_hz, fws)
     pulses, changed = _pulses(sheet, units)
     corrections, frames = _frames(sheet, device)
@@ -139,19 +145,18 @@ def _pulses(sheet: QickSheet, units: Units):
         if new == old:
             pulses[key] = old  # the same objects: comparisons of keys holding them stop at identity
             continue
-        if new.envelope is not None and new.envelope == old.envelope:
-            new = new._replace(envelope=old.envelope)
+        env = new.envelope
+        if env is not None and env is not old.envelope and env == old.envelope:
+            new = Pulse(new.board, new.gen, new.style, old.envelope, *new[4:])
         pulses[key] = new
-        what = _role(key)
         if (new.board, new.gen, new.style, new.cycles, new.outsel, new.ro, new.frame, new.phase[0]) != (
                 old.board, old.gen, old.style, old.cycles, old.outsel, old.ro, old.frame, old.phase[0]):  # fmt: skip
-            raise NotPatchable(f"{what}: its style, length, channel or readout changed ({old.style} {old.cycles} "
-                               f"cycles -> {new.style} {new.cycles} cycles)")  # fmt: skip
-        if (new.envelope is None) != (old.envelope is None) or (
-                new.envelope is not None and new.envelope.samples != old.envelope.samples):  # fmt: skip
-            raise NotPatchable(f"{what}: its envelope length changed")
+            raise NotPatchable(f"{_role(key)}: its style, length, channel or readout changed ({old.style} "
+                               f"{old.cycles} cycles -> {new.style} {new.cycles} cycles)")  # fmt: skip
+        if (env is None) != (old.envelope is None) or (env is not None and env.samples != old.envelope.samples):
+            raise NotPatchable(f"{_role(key)}: its envelope length changed")
         if not 0 <= new.gain <= 1.0 + 1e-9:
-            raise NotPatchable(f"{what}: gain {new.gain:.4g} is outside [0, 1] of full scale")
+            raise NotPatchable(f"{_role(key)}: gain {new.gain:.4g} is outside [0, 1] of full scale")
         changed.add(key)
     return pulses, changed
 
@@ -271,22 +276,25 @@ class _Board:
         their first pulse (freq, phase, gain) in new_regs. Returns the waveforms whose first pulse changed.
 
         Per pulse, numpy over the sheet's columns: a pulse changed if its role's values did, or its frame
-        moved; its phase is computed anew only then, with the lowering's float operations elementwise."""
+        moved; its phase is computed anew only then, with the lowering's float operations elementwise.
+        Per role (not per pulse or waveform) what only the role's values decide: the key around the phase,
+        the frequency and gain registers."""
         s, pulses, changed = self.s, self.pulses, self.changed
         frames, old_frames, old_pulses = self.frames, self.sheet.frames, self.sheet.pulses
         g_of = self.fw["gens"]
         roles = s.roles
         n_roles = len(roles)
+        self.wave_keys = s.wave_keys
         if not n_roles:
-            self.wave_keys = s.wave_keys
             return []
         role_pulses = [pulses[k] for k in roles]
         touched = np.array([k in changed for k in roles], dtype=bool)
         frame_q = [p.frame for p in role_pulses]
-        follows = np.array([self.frames_moved and q is not None and frames.get(q, _ZERO) != old_frames.get(q, _ZERO)
-                            for q in frame_q], dtype=bool)  # fmt: skip
-        if not (touched.any() or follows.any()):
-            self.wave_keys = s.wave_keys
+        if self.frames_moved:
+            follows = any(q is not None and frames.get(q, _ZERO) != old_frames.get(q, _ZERO) for q in frame_q)
+        else:
+            follows = False
+        if not (follows or touched.any()):
             return []
         pr, pn, pw = s.play_role, s.play_frame, s.play_wave
         real = pr >= 0
@@ -294,107 +302,119 @@ class _Board:
         # the frame of each pulse, old and new, from the frame sums laid end to end
         offset, new_flat, old_flat = {}, [0.0], [0.0]  # index 0: the frame of no qubit
         for q in sorted({q for q in frame_q if q is not None}):
-            new_q, old_q = frames.get(q, _ZERO), old_frames.get(q, _ZERO)
+            new_q = frames.get(q, _ZERO)
             offset[q] = len(new_flat)
             new_flat.extend(new_q)
-            old_flat.extend(old_q)
+            if follows:
+                old_flat.extend(old_frames.get(q, _ZERO))
         role_off = np.array([offset.get(q, -1) for q in frame_q], dtype=np.int64)
         has_frame = real & (role_off[r] >= 0)
         at = np.where(has_frame, role_off[r] + pn, 0)
-        new_f = np.array(new_flat)
-        frame = new_f[at]
-        moved = has_frame & (frame != np.array(old_flat)[at]) if self.frames_moved else np.zeros(len(pr), dtype=bool)
+        frame = np.array(new_flat)[at]
+        moved = has_frame & (frame != np.array(old_flat)[at]) if follows else np.zeros(len(pr), dtype=bool)
         active = real & (touched[r] | moved)
-        # per role: the key around its phase, the phase formula, whether the formula changed
-        heads, hid = {}, []
+        # per role of an active pulse: the key around its phase, the phase formula, whether it changed
+        live = np.zeros(n_roles, dtype=bool)
+        live[r[active]] = True
+        heads: dict = {}
+        hid = np.zeros(n_roles, dtype=np.int64)
         kind = np.zeros(n_roles, dtype=np.int8)  # 0 zero, 1 rot, 2 sub, 3 neg
         a_of = np.zeros(n_roles)
         b_of = np.zeros(n_roles)
-        full = np.zeros(n_roles, dtype=np.int64)
-        same_spec = np.zeros(n_roles, dtype=bool)
-        for i, (key, p) in enumerate(zip(roles, role_pulses)):
-            base = pulse_key(g_of[p.gen], p.gen, p.style, p.envelope, p.freq_hz, 0.0, min(p.gain, 1.0), p.cycles,
-                             p.outsel, p.ro)  # fmt: skip
-            ht = (base[:4], base[5:])
-            hid.append(heads.setdefault(ht, len(heads)))
+        full = np.ones(n_roles, dtype=np.int64)
+        same_spec = np.ones(n_roles, dtype=bool)
+        for i in np.flatnonzero(live).tolist():
+            p = role_pulses[i]
+            g = g_of[p.gen]
+            base = pulse_key(g, p.gen, p.style, p.envelope, p.freq_hz, 0.0, min(p.gain, 1.0), p.cycles, p.outsel, p.ro)
+            hid[i] = heads.setdefault((base[:4], base[5:]), len(heads))
             spec = p.phase
-            kind[i] = {"zero": 0, "rot": 1, "sub": 2, "neg": 3}[spec[0]]
+            kind[i] = _KINDS[spec[0]]
             if spec[0] in ("rot", "sub"):
                 a_of[i] = spec[1]
             if spec[0] == "rot":
                 b_of[i] = spec[2]
-            full[i] = 2 ** g_of[p.gen]["b_phase"]
-            same_spec[i] = spec == old_pulses[key].phase
+            full[i] = 2 ** g["b_phase"]
+            same_spec[i] = spec == old_pulses[roles[i]].phase
         head_list = list(heads)
         # phases: anew where the frame moved or the formula changed, else the waveform's own
         fresh = active & (moved | ~same_spec[r])
         old_keys = s.wave_keys
-        old_phase = np.array([k[4] if k is not None and k[1] != "mux" else 0 for k in old_keys], dtype=np.int64)
-        phase_int = old_phase[pw]
-        phase_deg = np.full(len(pr), np.nan)
+        phase_int = self._old_phases()[pw]
+        phase_deg = None
         if fresh.any():
-            k, f, a, b = kind[r[fresh]], frame[fresh], a_of[r[fresh]], b_of[r[fresh]]
+            rf = r[fresh]
+            k, a, b = kind[rf], a_of[rf], b_of[rf]
+            f = frame[fresh]
             rad = np.where(k == 1, a - f + b, np.where(k == 2, a - f, np.where(k == 3, -f, 0.0)))
             deg = (rad * _RAD_TO_DEG) % 360.0  # math.degrees(x) % 360.0
-            n = full[r[fresh]]
+            n = full[rf]
+            phase_deg = np.full(len(pr), np.nan)
             phase_deg[fresh] = deg
             phase_int[fresh] = np.round(deg * n / 360).astype(np.int64) % n
         # every waveform's pulses must agree on the new key; a changed key needs all of them changed
         idx = np.flatnonzero(active)
-        aw, ah, ap = pw[idx], np.array(hid, dtype=np.int64)[r[idx]], phase_int[idx]
+        aw, ah, ap = pw[idx], hid[r[idx]], phase_int[idx]
         order = np.argsort(aw, kind="stable")
-        aw, ah, ap, idx = aw[order], ah[order], ap[order], idx[order]
-        starts = np.flatnonzero(np.r_[True, aw[1:] != aw[:-1]])
-        group = np.cumsum(np.r_[False, aw[1:] != aw[:-1]])
+        aw, ah, ap = aw[order], ah[order], ap[order]
+        step = aw[1:] != aw[:-1]
+        starts = np.flatnonzero(np.r_[True, step])
+        group = np.cumsum(np.r_[False, step])
         bad = (ah != ah[starts][group]) | (ap != ap[starts][group])
         if bad.any():
             w = int(aw[np.flatnonzero(bad)[0]])
             raise NotPatchable(f"waveform {s.wave_names[w]}: pulses that shared it now differ")
-        counts = np.diff(np.r_[starts, len(aw)])
-        total = np.bincount(pw, minlength=len(old_keys))
-        keys = list(old_keys)
-        changed_waves = []
-        for w, h, ph, c in zip(aw[starts].tolist(), ah[starts].tolist(), ap[starts].tolist(), counts.tolist()):
-            head, tail = head_list[h]
-            k = head + (ph,) + tail
-            if k != old_keys[w]:
-                if c != total[w]:
-                    raise NotPatchable(f"waveform {s.wave_names[w]}: some of the pulses sharing it changed, "
-                                       "some did not")
-                keys[w] = k
-                changed_waves.append(w)
-        if changed_waves:
-            # candidates by generator, frequency, phase and gain (cheap to hash), then compared in full
-            index: dict[tuple, list[int]] = {}
-            for w, k in enumerate(keys):
-                if k is not None and k[1] != "mux":
-                    index.setdefault((k[0], k[3], k[4], k[5]), []).append(w)
-            for w in changed_waves:
-                k = keys[w]
-                for other in index[(k[0], k[3], k[4], k[5])]:
-                    if other != w and keys[other] == k:
-                        raise NotPatchable(f"waveforms {s.wave_names[other]} and {s.wave_names[w]} would merge")
-        self.wave_keys = tuple(keys)
-        # registers from each changed waveform's first pulse, as add_pulse converts them
-        firsts = s.wave_first[aw[starts]]
+        waves = aw[starts]
+        wl = waves.tolist()
+        new_keys = [head_list[h][0] + (ph,) + head_list[h][1] for h, ph in zip(ah[starts].tolist(), ap[starts].tolist())]
+        differs = np.array([k != old_keys[w] for k, w in zip(new_keys, wl)], dtype=bool)
+        if differs.any():
+            counts = np.diff(np.r_[starts, len(aw)])
+            total = np.bincount(pw, minlength=len(old_keys))
+            partial = differs & (counts != total[waves])
+            if partial.any():
+                w = int(waves[partial][0])
+                raise NotPatchable(f"waveform {s.wave_names[w]}: some of the pulses sharing it changed, some did not")
+            keys = list(old_keys)
+            changed_waves = waves[differs].tolist()
+            for w, k, d in zip(wl, new_keys, differs.tolist()):
+                if d:
+                    keys[w] = k
+            _no_merge(keys, changed_waves, s.wave_names)
+            self.wave_keys = tuple(keys)
+        # registers from each changed waveform's first pulse, as add_pulse converts them; per role
+        firsts = s.wave_first[waves]
         lead = firsts[active[firsts]]
+        lw, lr = pw[lead], pr[lead]
         mixers = self.s.mixers
-        phases: dict[int, list] = {}
-        out = []
-        for i in lead.tolist():
-            w = int(pw[i])
-            key = roles[pr[i]]
-            p, old = pulses[key], old_pulses[key]
-            out.append(w)
+        freq: dict[int, int] = {}  # role -> its new register, where its value changed
+        gain: dict[int, int] = {}
+        for i in set(lr.tolist()):
+            p, old = role_pulses[i], old_pulses[roles[i]]
             if p.freq_hz != old.freq_hz:
-                new_regs[w][_FREQ] = self.freq_reg(p.gen, p.freq_hz, p.ro, mixers.get(p.gen))
-            if fresh[i]:
-                phases.setdefault(p.gen, []).append((w, float(phase_deg[i])))
+                freq[i] = self.freq_reg(p.gen, p.freq_hz, p.ro, mixers.get(p.gen))
             if p.gain != old.gain:
-                new_regs[w][_GAIN] = self.gain_reg(p.gen, p.style, min(p.gain, 1.0))
-        for gen, todo in phases.items():
-            new_regs[[w for w, _ in todo], _PHASE] = self.phase_regs(gen, [ph for _, ph in todo])
-        return out
+                gain[i] = self.gain_reg(p.gen, p.style, min(p.gain, 1.0))
+        for col, regs in ((_FREQ, freq), (_GAIN, gain)):
+            if regs:
+                has = np.zeros(n_roles, dtype=bool)
+                value = np.zeros(n_roles, dtype=np.int64)
+                has[list(regs)] = True
+                value[list(regs)] = list(regs.values())
+                m = has[lr]
+                new_regs[lw[m], col] = value[lr[m]]
+        if phase_deg is not None:
+            fl = fresh[lead]
+            if fl.any():
+                gens = np.array([p.gen for p in role_pulses], dtype=np.int64)[lr]
+                for gen in np.unique(gens[fl]).tolist():
+                    sel = fl & (gens == gen)
+                    new_regs[lw[sel], _PHASE] = self.phase_regs(gen, phase_deg[lead[sel]])
+        return lw.tolist()
+
+    def _old_phases(self) -> np.ndarray:
+        """Each waveform's phase register value as its key holds it (0: mux or readout configuration)."""
+        return np.array([k[4] if k is not None and k[1] != "mux" else 0 for k in self.s.wave_keys], dtype=np.int64)
 
     # --- qick's conversions, as add_pulse makes them (convert.py)
     @property
@@ -490,14 +510,19 @@ class _Board:
         s, u, b = self.s, self.units, self.board
         gens, readouts, configs, tones = s.decls
         new_tones = {g: dict(v) for (bb, g), v in u.mux_tones.items() if bb == b}
-        freqs: dict[int, set] = {}
-        for key in s.roles:
-            p = self.pulses[key]
-            freqs.setdefault(p.gen, set()).add(p.freq_hz)
-        try:
-            new_gens = {g: u.gen_decl(b, g, set() if g in new_tones else freqs.get(g, set())) for g in gens}
-        except CtrlError as e:
-            raise NotPatchable(str(e)) from None
+        old_pulses = self.sheet.pulses
+        if new_tones == tones and all(self.pulses[k].freq_hz == old_pulses[k].freq_hz for k in s.roles
+                                      if k in self.changed):  # fmt: skip
+            new_gens = gens  # what gen_decl reads (the tones, each generator's frequencies) is as it was
+        else:
+            freqs: dict[int, set] = {}
+            for key in s.roles:
+                p = self.pulses[key]
+                freqs.setdefault(p.gen, set()).add(p.freq_hz)
+            try:
+                new_gens = {g: u.gen_decl(b, g, set() if g in new_tones else freqs.get(g, set())) for g in gens}
+            except CtrlError as e:
+                raise NotPatchable(str(e)) from None
         new_readouts = dict(sorted(u.readouts[b].items()))
         new_configs = dict(sorted(u.configs[b].items()))
         self.decls = (new_gens, new_readouts, new_configs, new_tones)
@@ -578,6 +603,24 @@ class _Board:
             inst = {"CMD": "TEST", "OP": f"s8 - #{thr}", "UF": "1", "P_ADDR": 1, "LINE": 1}
             r = self._memo[key] = list(Assembler.list2bin([inst], {})[1][0])
         return r
+
+
+def _no_merge(keys: list, changed: list[int], names: tuple) -> None:
+    """NotPatchable if a changed waveform's key equals another waveform's (the emission would have merged
+    them). Candidates by generator, frequency, phase and gain (cheap to hash), then compared in full."""
+    sig = [(k[0], k[3], k[4], k[5]) if k is not None and k[1] != "mux" else None for k in keys]
+    shared = {sg for sg, n in Counter(sig).items() if n > 1 and sg is not None}
+    if not shared:
+        return
+    where: dict = {}
+    for w, sg in enumerate(sig):
+        if sg in shared:
+            where.setdefault(sg, []).append(w)
+    for w in changed:
+        k = keys[w]
+        for other in where.get(sig[w], ()):
+            if other != w and keys[other] == k:
+                raise NotPatchable(f"waveforms {names[other]} and {names[w]} would merge")
 
 
 def _wave_text(regs: list[int], name: str) -> str:
