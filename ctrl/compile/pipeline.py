@@ -27,7 +27,7 @@ from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import check_distance
 from ctrl.compile.natives import to_native
 from ctrl.compile.placement import Placement, place
-from ctrl.compile.schedule import decisions, scheduled
+from ctrl.compile.schedule import decisions, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
@@ -161,53 +161,17 @@ def critical_path(program: TimedProgram, latency: int = 0) -> int:
 
 def _timeline(program: TimedProgram, latency: int, walk: tuple | None = None) -> tuple[int, dict[str, int]]:
     """The critical path (see `critical_path`) and each qubit's idle cycles between its first and last
-    operation, in one walk over the program; `walk`: that walk's result, taken by the scheduler while it
-    built the program (`ctrl.compile.schedule.scheduled`)."""
-    if walk is not None:
-        end, ready_at, span = walk
-        for _, _, keys in program.checks:
-            end = max(end, max([ready_at[k] for k in keys]) + latency)
-        return end, {q: st[1] - st[0] - st[2] for q in program.qubits if (st := span.get(q)) is not None}
-    free: dict[str, int] = {}
-    span: dict[str, list[int]] = {}  # qubit -> [first start, last end, busy cycles]
-    end = 0
-    ready_at: dict[str, int] = {}
-    for t in program.ops:  # time order respects per-qubit program order
-        op = t.op
-        start, d = t.start, t.duration
-        fin = start + d
-        qs = op.qubits
-        if len(qs) == 1:
-            q = qs[0]
-            e = free.get(q, 0) + d
-            free[q] = e
-            st = span.get(q)
-            if st is None:
-                span[q] = [start, fin, d]
-            else:
-                st[2] += d
-                if fin > st[1]:
-                    st[1] = fin
-        else:
-            s = 0
-            for q in qs:
-                f = free.get(q, 0)
-                if f > s:
-                    s = f
-            e = s + d
-            for q in qs:
-                free[q] = e
-                st = span.get(q)
-                if st is None:
-                    span[q] = [start, fin, d]
-                else:
-                    st[2] += d
-                    if fin > st[1]:
-                        st[1] = fin
-        if e > end:
-            end = e
-        if op.key:
-            ready_at[op.key] = e - d + (t.ready - start)
+    operation; `walk`: the scheduler's (chain end, result cycles by key, spans by qubit), taken while it
+    built the program (`ctrl.compile.schedule.scheduled`), else worked out here from the program."""
+    if walk is None:
+        ops = program.ops
+        names: dict[str, int] = {}
+        qubits = [tuple(names.setdefault(q, len(names)) for q in t.op.qubits) for t in ops]
+        ready = [t.ready - t.start if t.ready >= 0 else -1 for t in ops]
+        line = timeline(qubits, ready, list(range(len(ops))), [t.start for t in ops], [t.duration for t in ops], len(names))
+        results = {ops[i].op.key: r for i, r in line.results.items()}
+        walk = (line.chain, results, {q: line.spans[n] for q, n in names.items() if n in line.spans})
+    end, ready_at, span = walk
     for _, _, keys in program.checks:
         end = max(end, max([ready_at[k] for k in keys]) + latency)
     return end, {q: st[1] - st[0] - st[2] for q in program.qubits if (st := span.get(q)) is not None}

@@ -30,6 +30,7 @@ import math
 from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
+from operator import add, attrgetter
 
 from ctrl.compile.natives import HALF_PI, NativeCircuit, NativeOp, optional
 from ctrl.compile.timed import TimedDecision, TimedOp
@@ -78,16 +79,18 @@ class _Needs:
         self.drives: dict[str, str] = {}
 
     def __call__(self, op: NativeOp) -> Need:
-        name = op.name
+        return self.need(op.name, op.qubits, op.angle)
+
+    def need(self, name: str, qubits: tuple[str, ...], angle: float) -> Need:
         if name == "PREP" or name == "VZ":
             return _NOTHING
         if name == "RX" or name == "RY":
-            key: tuple = (op.qubits, abs(op.angle) <= HALF_PI + 1e-9)
+            key: tuple = (qubits, abs(angle) <= HALF_PI + 1e-9)
         else:
-            key = (name, op.qubits)
+            key = (name, qubits)
         found = self.cache.get(key)
         if found is None:
-            found = self.cache[key] = self._compute(op)
+            found = self.cache[key] = self._compute(name, qubits, angle)
         return found
 
     def _cyc(self, seconds: float) -> int:
@@ -106,17 +109,17 @@ class _Needs:
             found = self.drives[name] = _chan(self._qubit_wiring(name).drive)
         return found
 
-    def _compute(self, op: NativeOp) -> Need:
+    def _compute(self, name: str, qubits: tuple[str, ...], angle: float) -> Need:
         device = self.device
-        if op.name in ("RX", "RY"):
-            q = device.qubit(op.qubits[0])
-            gate = q.x90 if abs(op.angle) <= HALF_PI + 1e-9 else q.x180
+        if name in ("RX", "RY"):
+            q = device.qubit(qubits[0])
+            gate = q.x90 if abs(angle) <= HALF_PI + 1e-9 else q.x180
             return Need(self._cyc(gate.duration_s), (self._drive(q.name),))
-        if op.name in ("CZ", "ECR"):
-            a, b = op.qubits
+        if name in ("CZ", "ECR"):
+            a, b = qubits
             cal = device.coupler(a, b)
             chans = []
-            if op.name == "CZ":
+            if name == "CZ":
                 element = cal.flux_pulse.element
                 if element == "coupler":
                     line = self.coupler_flux.get(frozenset((a, b)))
@@ -134,8 +137,8 @@ class _Needs:
                     chans.append(self._drive(target))
             chans += self.exclusions.get(frozenset((a, b)), [])
             return Need(self._cyc(cal.duration_s), tuple(sorted(set(chans))))
-        if op.name == "MEASURE":
-            q = device.qubit(op.qubits[0])
+        if name == "MEASURE":
+            q = device.qubit(qubits[0])
             ro = q.readout
             w = self._qubit_wiring(q.name).readout
             gen = _chan(w)
@@ -148,7 +151,7 @@ class _Needs:
                 self._cyc(busy), exclusive, mux=gen if mux else "", ready=self._cyc(window_end),
                 tail=self._cyc(optional(ro, "ringdown_s", 0.0)),
             )  # fmt: skip
-        raise CtrlError(f"cannot schedule native op {op.name}")
+        raise CtrlError(f"cannot schedule native op {name}")
 
 
 def needs(op: NativeOp, device, clock_hz: float) -> Need:
@@ -195,82 +198,110 @@ def scheduled(
         shift = -min(starts, default=0)
         starts = [s + shift for s in starts]
     # What each op occupies is named also when channels=False: the program says where it would play.
+    shape = [(d.channels, d.ready) for d, _ in kinds]
     out = []
     append = out.append
-    last_end = 0
     ready_at: dict[str, int] = {}
     new = object.__new__
-    # The timeline walk (see `_timeline` in the pipeline), on qubit numbers instead of names.
-    names: dict[str, int] = {}
-    shape = [(d.channels, d.ready, tuple(names.setdefault(q, len(names)) for q in qs)) for d, qs in kinds]
-    free = [0] * len(names)
-    first = [-1] * len(names)
-    last = [0] * len(names)
-    busy = [0] * len(names)
-    chain = 0
-    chain_ready: dict[str, int] = {}
     for i in sorted(range(len(ops)), key=starts.__getitem__):  # stable: program order among equal starts
-        s, dur = starts[i], durations[i]
-        chs, ready, qs = shape[kind_of[i]]
-        fin = s + dur
-        if fin > last_end:
-            last_end = fin
-        if len(qs) == 1:
-            q = qs[0]
-            e = free[q] + dur
-            free[q] = e
-            if first[q] < 0:
-                first[q], last[q], busy[q] = s, fin, dur
-            else:
-                busy[q] += dur
-                if fin > last[q]:
-                    last[q] = fin
-        else:
-            e = 0
-            for q in qs:
-                if free[q] > e:
-                    e = free[q]
-            e += dur
-            for q in qs:
-                free[q] = e
-                if first[q] < 0:
-                    first[q], last[q], busy[q] = s, fin, dur
-                else:
-                    busy[q] += dur
-                    if fin > last[q]:
-                        last[q] = fin
-        if e > chain:
-            chain = e
+        s = starts[i]
+        chs, ready = shape[kind_of[i]]
         op = ops[i]
         if ready >= 0:
-            chain_ready[op.key] = e - dur + ready
             ready_at[op.key] = ready = s + ready
         # TimedOp(op, s, dur, chs, ready), without the call into __init__: a fifth of this loop's time
         t = new(TimedOp)
         d = t.__dict__
-        d["op"], d["start"], d["duration"], d["channels"], d["ready"] = op, s, dur, chs, ready
+        d["op"], d["start"], d["duration"], d["channels"], d["ready"] = op, s, durations[i], chs, ready
         append(t)
-    spans = {q: [first[n], last[n], busy[n]] for q, n in names.items() if first[n] >= 0}
-    return out, last_end, ready_at, (chain, chain_ready, spans)
+    last_end = max(map(add, starts, durations), default=0)
+    names: dict[str, int] = {}
+    kq = [tuple(names.setdefault(q, len(names)) for q in qs) for _, qs in kinds]
+    line = timeline(kq, [d.ready for d, _ in kinds], kind_of, starts, durations, len(names))
+    chain_ready = {ops[i].key: t for i, t in line.results.items()}
+    spans = {q: line.spans[n] for q, n in names.items() if n in line.spans}
+    return out, last_end, ready_at, (line.chain, chain_ready, spans)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The longest chain of durations through per-qubit order (channels ignored): `chain` its end,
+    `results` the cycle each result exists on it (by op index); `spans`: per qubit number that has ops,
+    [first start, last end, busy cycles]."""
+
+    chain: int
+    results: dict[int, int]
+    spans: dict[int, list[int]]
+
+
+def timeline(
+    kind_qubits: list[tuple[int, ...]], kind_ready: list[int], kind_of: list[int], starts, durations, n_qubits: int
+) -> Timeline:
+    """The timeline of a schedule: op i has kind `kind_of[i]`, on qubits `kind_qubits[k]` (numbers below
+    `n_qubits`), its result `kind_ready[k]` cycles after its start (-1: none). The ops come in any order
+    that keeps each qubit's order (program order, or time order): the chain is a longest path, the same
+    in every such order, and on one qubit starts and ends only grow."""
+    if any(len(qs) > 2 for qs in kind_qubits):
+        raise CtrlError("an op on more than two qubits cannot be scheduled")
+    pairs = [qs if len(qs) == 2 else qs * 2 for qs in kind_qubits]  # (a, a): one qubit reads the same
+    free = [0] * n_qubits
+    first = [-1] * n_qubits
+    last = [0] * n_qubits
+    busy = [0] * n_qubits
+    chain = 0
+    results = {}
+    for i, k, s, d in zip(range(len(kind_of)), kind_of, starts, durations):
+        a, b = pairs[k]
+        e = free[a]
+        if free[b] > e:
+            e = free[b]
+        e = free[a] = free[b] = e + d
+        if e > chain:
+            chain = e
+        last[a] = last[b] = s + d
+        busy[a] += d
+        if first[a] < 0:
+            first[a] = s
+        if b != a:
+            busy[b] += d
+            if first[b] < 0:
+                first[b] = s
+        if kind_ready[k] >= 0:
+            results[i] = e - d + kind_ready[k]
+    spans = {q: [first[q], last[q], busy[q]] for q in range(n_qubits) if first[q] >= 0}
+    return Timeline(chain, results, spans)
 
 
 def _kinds(ops, lookup: _Needs) -> tuple[list[tuple[Need, tuple[str, ...]]], list[int]]:
     """The distinct (Need, qubits) of a program and which one each op is: a program repeats a few
-    hundred of them thousands of times, so everything per kind is worked out once."""
-    index: dict[tuple, int] = {}
-    kinds: list[tuple[Need, tuple[str, ...]]] = []
-    kind_of = []
-    limit = HALF_PI + 1e-9
-    for op in ops:
-        name = op.name
+    hundred of them thousands of times, so everything per kind is worked out once, and the per-op
+    part is two passes in C (`map`), Python running only for each new (name, qubits, angle)."""
+    shapes = _Shapes(lookup)
+    return shapes.kinds, list(map(shapes.__getitem__, map(_SHAPE, ops)))
+
+
+_SHAPE = attrgetter("name", "qubits", "angle")
+
+
+class _Shapes(dict):
+    """(name, qubits, angle) -> kind number, a kind made on the first miss."""
+
+    def __init__(self, lookup: _Needs) -> None:
+        super().__init__()
+        self.lookup = lookup
+        self.kinds: list[tuple[Need, tuple[str, ...]]] = []
+        self.index: dict[tuple, int] = {}
+
+    def __missing__(self, shape: tuple) -> int:
+        name, qubits, angle = shape
         # A pulse's kind depends on whether it needs the x180 pulse; any other op's on its name and qubits.
-        key = (name, op.qubits, not -limit <= op.angle <= limit) if name == "RY" or name == "RX" else (name, op.qubits)
-        k = index.get(key)
+        big = (name == "RY" or name == "RX") and not -HALF_PI - 1e-9 <= angle <= HALF_PI + 1e-9
+        k = self.index.get((name, qubits, big))
         if k is None:
-            k = index[key] = len(kinds)
-            kinds.append((lookup(op), op.qubits))
-        kind_of.append(k)
-    return kinds, kind_of
+            k = self.index[name, qubits, big] = len(self.kinds)
+            self.kinds.append((self.lookup.need(name, qubits, angle), qubits))
+        self[shape] = k
+        return k
 
 
 def _list_schedule(
@@ -311,10 +342,9 @@ def _list_schedule(
     mux_kinds = {k for k, row in enumerate(rows) if row[4] >= 0}
     batch_of: dict[int, tuple] = {}
     members: dict[tuple, list[int]] = {}
-    for i, k in enumerate(kind_of):
-        if k in mux_kinds:
-            key = batch_of[i] = (_readout_group(ops[i].tag), rows[k][4])
-            members.setdefault(key, []).append(i)
+    for i in [i for i, k in enumerate(kind_of) if k in mux_kinds] if mux_kinds else ():
+        key = batch_of[i] = (_readout_group(ops[i].tag), rows[kind_of[i]][4])
+        members.setdefault(key, []).append(i)
 
     op_row = [rows[k] for k in kind_of]
     busy_s: list[list[int]] = [[] for _ in channel_id]
