@@ -89,7 +89,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from ctrl.recompile.recompile import write_compile_inputs
 
     device = load_device(args.device)
-    compiled = compile_program(device, args.distance, policy=args.policy)
+    compiled = compile_program(device, args.distance, policy=args.policy, dd=args.dd)
     paths = write_outputs(compiled, Path(args.out), device)
     paths.append(write_compile_inputs(Path(args.out), device, compiled, args.policy))  # for `ctrl recompile --from`
     r = compiled.report
@@ -156,7 +156,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     from ctrl.emulate.run import emulate
 
     device = load_device(args.device)
-    compiled = compile_program(device, args.distance)
+    compiled = compile_program(device, args.distance, dd=args.dd)
     result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
     print(json.dumps(result, indent=1, sort_keys=True) if args.json else _emulation_summary(result))
     return 0
@@ -170,7 +170,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
 
     device = load_device(args.device or DEFAULT_DEVICE)
     out = Path(args.out)
-    compiled = compile_program(device, args.distance)
+    compiled = compile_program(device, args.distance, dd=args.dd)
     paths = write_outputs(compiled, out, device)
     result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
     write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distance", "-d", type=int, required=True)
     p.add_argument("--out", required=True, help="output folder: program.json, program.stim, report.json")
     p.add_argument("--policy", choices=("asap", "alap"), default="asap")
+    p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("emulate", help="dry-run the compiled program with the device's noise (Stim)")
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", default="calibration", help="calibration (default), calibration*SCALE or uniform:P")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.set_defaults(func=_cmd_emulate)
 
     p = sub.add_parser("dry-run", help="compile the default device for d=3, emulate it, write artifacts and a summary")
@@ -268,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", default="calibration")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="dry-run", help="output folder (default: ./dry-run)")
+    p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.set_defaults(func=_cmd_dry_run)
 
     p = sub.add_parser("sweep", help="noise/distance/device sweeps as sinter tasks: multi-core, resumable CSV")

@@ -36,11 +36,11 @@ DEVICES = {
 _cache: dict = {}
 
 
-def compiled(name: str, distance: int):
-    key = (name, distance)
+def compiled(name: str, distance: int, dd: str | None = None):
+    key = (name, distance) + ((dd,) if dd else ())
     if key not in _cache:
         device = load_device(ROOT / "device_configs" / f"{name}.yaml")
-        result = compile_program(device, distance)
+        result = compile_program(device, distance, dd=dd)
         _cache[("compiled",) + key] = result
         _cache[key] = (device, result.program, emit_qick(device, result.program, attempts=2))
     return _cache[key]
@@ -107,6 +107,8 @@ def frames_and_expectations(device, program):
             gate, turn = (cal.x90, math.pi / 2) if abs(op.angle) <= math.pi / 2 + 1e-9 else (cal.x180, math.pi)
             axis = 0.0 if op.name == "RX" else math.pi / 2
             phase = axis + (math.pi if op.angle < 0 else 0.0) - frames.get(q, 0.0)
+            if op.tag == "dd":
+                phase = axis  # echo pulses play in the fixed frame (ctrl.compile.dd)
             d = device.qubit_wiring(q).drive
             out.append(("pulse", d.board, d.gen, t, [(cal.frequency_hz, gate.pulse.amplitude * abs(op.angle) / turn,
                                                       phase)]))  # fmt: skip
@@ -216,9 +218,9 @@ def check_attempt(device, program, traces: dict, base: int) -> int:
     return n
 
 
-def all_pass(name, distance):
+def all_pass(name, distance, dd=None):
     """The programs of a device with every result passing: board -> (Trace, firmware description)."""
-    device, program, programs = compiled(name, distance)
+    device, program, programs = compiled(name, distance, dd)
     traces = {}
     for bp in programs.boards:
         read = bit_reader(device, program, programs, bp.board)
@@ -243,6 +245,18 @@ def test_all_pass_timeline_is_the_timed_program(name):
         assert not tr.late, tr.late[:3]
         assert tr.counter == 2
         assert dict(tr.dmem) == {0: 0, 1: 0}  # both attempts ran to their end
+
+
+@pytest.mark.parametrize("name", ["planar16_d3", "heavyhex65_ecr"])
+def test_echo_pulses_play_where_the_timed_program_puts_them(name):
+    """Dynamical decoupling adds pulses only: the boards play them, and nothing else moves."""
+    device, program, programs, traces = all_pass(name, 3, "xy4")
+    echoes = sum(1 for t in program.ops if t.op.tag == "dd")
+    assert echoes > 0
+    n = check_attempt(device, program, traces, base_of(programs, program))
+    _, plain, plain_programs, _ = all_pass(name, 3)
+    assert n == check_attempt(device, plain, all_pass(name, 3)[3], base_of(plain_programs, plain)) + echoes
+    assert not any(tr.late for tr, _ in traces.values())
 
 
 def test_all_pass_timeline_grid55_d5():

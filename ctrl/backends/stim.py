@@ -9,7 +9,8 @@ Two noise models, two ways of counting fault locations:
 
 - `CalibrationNoise` is the device: each pulse and each two-qubit gate is followed by a channel matched to
   its calibrated error, the reset at the start of an attempt and every readout flip, and every gap in a
-  live qubit's timeline is an idle channel of that gap's length (T1, T2).
+  live qubit's timeline is an idle channel of that gap's length (T1, T2*; T2E next to an echo pulse of
+  dynamical decoupling, `ctrl.compile.dd`).
 - `UniformNoise` is the paper's model, and the paper defines it on the protocol's circuit. So it goes at
   the protocol's fault locations as they appear in the compiled program. A native op knows which
   protocol operations it realises (`NativeOp.source`: protocol step and gate). A two-qubit protocol gate
@@ -33,6 +34,7 @@ import math
 import stim
 
 from ctrl.codes.color import color_code
+from ctrl.compile.dd import is_dd
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.noise.calibration import CalibrationNoise
@@ -65,6 +67,7 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
         out.append("QUBIT_COORDS", [i], [float(i)])
     record: dict[str, int] = {}
     last_end: dict[int, int] = {}  # live qubit -> end of its latest op
+    echoed: set[int] = set()  # qubits whose latest op is an echo pulse
     touched: set[int] = set()  # qubits that already did something this attempt
     n_meas = 0
     if model is not None:
@@ -73,10 +76,11 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
         op = t.op
         qs = [index[q] for q in op.qubits]
         tag = f"{op.tag}@{t.start}+{t.duration}"
+        dd = is_dd(op)
         if model is not None:
             for q, name in zip(qs, op.qubits):
                 if q in last_end and last_end[q] < t.start:
-                    model.idle(out, q, name, t.start - last_end[q])
+                    model.idle(out, q, name, t.start - last_end[q], echo=dd or q in echoed)
                 if op.name in _ANCHORS:
                     model.anchor(out, q, op, q in last_end)
         if op.name == "PREP":
@@ -114,6 +118,7 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
         else:
             raise CtrlError(f"cannot lower native op {op.name} to Stim")
         touched.update(qs)
+        (echoed.update if dd else echoed.difference_update)(qs)
         for q in qs:
             if op.name == "MEASURE":
                 last_end.pop(q, None)
@@ -156,6 +161,8 @@ class _UniformModel:
         self.steps: dict[int, set[int]] = {}  # protocol steps in which each qubit does something
         last = 0
         for t in program.ops:
+            if is_dd(t.op):
+                continue  # an identity of the protocol: no fault location of the paper's model
             if not t.op.source:
                 raise CtrlError(f"{t.op!r} does not say which protocol operation it realises: uniform noise needs it")
             for q in t.op.qubits:
@@ -167,7 +174,7 @@ class _UniformModel:
         self.first_prep: set[int] = set()
         self.again: set[tuple[int, int]] = set()  # (qubit, step) of preparations that are gates
 
-    def idle(self, out, q, name, cycles):
+    def idle(self, out, q, name, cycles, echo=False):
         pass
 
     def anchor(self, out, q, op, live):
@@ -219,8 +226,8 @@ class _CalibrationModel:
     def finish(self, out, live):
         pass
 
-    def idle(self, out, q, name, cycles):
-        px, py, pz = self.n.idle(name, cycles)
+    def idle(self, out, q, name, cycles, echo=False):
+        px, py, pz = self.n.idle(name, cycles, echo)
         if px + py + pz > 0:
             out.append(stim.CircuitInstruction("PAULI_CHANNEL_1", [q], [px, py, pz], tag=f"idle+{cycles}"))
 

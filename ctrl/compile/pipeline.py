@@ -4,6 +4,7 @@
     placement  (analysis)        which device qubit plays which protocol qubit
     natives    (transformation)  native pulses, couplers, readouts; rotations merged
     schedule   (transformation)  start times in controller cycles under every hardware constraint
+    dd         (transformation)  optional: echo pulses in long idles, nothing moved (`ctrl.compile.dd`)
     decisions  (analysis)        decision points from readout times and the controller's latency
     report     (analysis)        counts, duration, critical path, idling
 
@@ -27,7 +28,8 @@ from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import check_distance
 from ctrl.compile.natives import to_native
 from ctrl.compile.placement import Placement, place
-from ctrl.compile.schedule import decisions, scheduled, timeline
+from ctrl.compile.dd import check_sequence, is_dd, pad
+from ctrl.compile.schedule import decisions, pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
@@ -59,14 +61,17 @@ def compile_program(
     exclude: frozenset[str] = frozenset(),
     placement: Placement | None = None,
     channels: bool = True,
+    dd: str | None = None,
 ) -> Compiled:
     """Compile for `device`; `placement` fixes where the protocol goes instead of searching for it.
 
     `channels=False` schedules with per-qubit order and durations only, as a hardware-agnostic
-    scheduler does (for comparisons; the program ignores shared generators and mux readout)."""
+    scheduler does (for comparisons; the program ignores shared generators and mux readout).
+    `dd`: a dynamical decoupling sequence (`ctrl.compile.dd.SEQUENCES`) for the long idles, or None."""
     check_distance(distance)
+    check_sequence(dd)
     with _no_collection():
-        return _compile(device, distance, policy, exclude, placement, channels)
+        return _compile(device, distance, policy, exclude, placement, channels, dd)
 
 
 @contextmanager
@@ -83,7 +88,7 @@ def _no_collection():
         gc.enable()
 
 
-def _compile(device, distance, policy, exclude, placement, channels) -> Compiled:
+def _compile(device, distance, policy, exclude, placement, channels, dd) -> Compiled:
     log: list[PassRecord] = []
 
     def run(name: str, kind: str, fn):
@@ -107,6 +112,9 @@ def _compile(device, distance, policy, exclude, placement, channels) -> Compiled
     timed, last_end, ready, walk = run(
         "schedule", "transformation", lambda: scheduled(native, device, clock_hz, policy, channels)
     )
+    padding = None
+    if dd is not None:
+        timed, padding = run("dd", "transformation", lambda: pad(timed, dd, pi_pulses(device, clock_hz)))
     checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
     latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clock_hz))
     realtime = _realtime_rule(device, placement, circuit)
@@ -132,6 +140,7 @@ def _compile(device, distance, policy, exclude, placement, channels) -> Compiled
     )  # fmt: skip
     report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end, walk))
     report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s, ready)
+    report["dynamical_decoupling"] = None if padding is None else padding.report(clock_hz)
     return Compiled(program, placement, counts, report, tuple(log))
 
 
@@ -164,7 +173,7 @@ def _timeline(program: TimedProgram, latency: int, walk: tuple | None = None) ->
     operation; `walk`: the scheduler's (chain end, result cycles by key, spans by qubit), taken while it
     built the program (`ctrl.compile.schedule.scheduled`), else worked out here from the program."""
     if walk is None:
-        ops = program.ops
+        ops = [t for t in program.ops if not is_dd(t.op)]  # echo pulses fill idles: no part of the work
         names: dict[str, int] = {}
         qubits = [tuple(names.setdefault(q, len(names)) for q in t.op.qubits) for t in ops]
         ready = [t.ready - t.start if t.ready >= 0 else -1 for t in ops]

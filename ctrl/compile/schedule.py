@@ -158,6 +158,17 @@ def needs(op: NativeOp, device, clock_hz: float) -> Need:
     return _Needs(device, clock_hz)(op)
 
 
+def pi_pulses(device, clock_hz: float):
+    """qubit -> (cycles, channels) of its x180 pulse: what a padding pass (`ctrl.compile.dd`) places."""
+    lookup = _Needs(device, clock_hz)
+
+    def pi_pulse(qubit: str) -> tuple[int, tuple[str, ...]]:
+        need = lookup.need("RX", (qubit,), math.pi)
+        return need.duration, need.channels
+
+    return pi_pulse
+
+
 def _chan(channel) -> str:
     return f"{channel.board}/gen{channel.gen}"
 

@@ -4,7 +4,8 @@
   infidelity of a one-qubit depolarizing channel of strength p is 2p/3, so p = 3r/2);
 - a two-qubit gate: two-qubit depolarizing matched the same way (4p/5 = r, p = 5r/4);
 - an idle gap of length t on a live qubit: amplitude and phase damping, Pauli-twirled:
-  p_x = p_y = (1 - exp(-t/T1))/4, p_z = (1 - exp(-t/T2))/2 - p_x, with T2 the Ramsey time;
+  p_x = p_y = (1 - exp(-t/T1))/4, p_z = (1 - exp(-t/T2))/2 - p_x, with T2 the Ramsey time, or the
+  Hahn-echo time for a gap inside a dynamical decoupling sequence (next to one of its pulses);
 - a readout: its result flips with the probability of reading 1 from |0> (`error_0to1`), which is what
   decides how often a good attempt is thrown away; a missed |1> is modelled with the same probability
   (Stim has no state-dependent readout error), so `error_1to0` enters only through that approximation;
@@ -44,9 +45,12 @@ class CalibrationNoise:
     def reset_flip(self, qubit: str) -> float:
         return min(0.5, self.device.qubit(qubit).readout.error_1to0 * self.scale)
 
-    def idle(self, qubit: str, cycles: int) -> tuple[float, float, float]:
+    def idle(self, qubit: str, cycles: int, echo: bool = False) -> tuple[float, float, float]:
+        """Pauli-twirled T1/T2 decay over the idle; `echo`: the idle is part of an echo sequence, whose
+        refocusing leaves the Hahn-echo rate T2E instead of T2* (a Markovian model has no other way to
+        show what an echo does: twirled channels commute with the pulses)."""
         q = self.device.qubit(qubit)
         t = cycles / self.clock_hz * self.scale
         px = (1 - math.exp(-t / q.t1_s)) / 4
-        pz = max(0.0, (1 - math.exp(-t / q.t2_ramsey_s)) / 2 - px)
+        pz = max(0.0, (1 - math.exp(-t / (q.t2_echo_s if echo else q.t2_ramsey_s))) / 2 - px)
         return (px, px, pz)

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ctrl.compile.dd import is_dd
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 
@@ -437,7 +438,8 @@ class Units:
         ("echo", c)               the echo X180 of ECR's control;
         ("canc", c, t, extra)     a cancellation segment on t's drive;
         ("ro", q)                 q's readout pulse (not on a multiplexed generator);
-        ("flip", q)               q's X180 of the active reset."""
+        ("flip", q)               q's X180 of the active reset;
+        ("dd", q, axis)           an echo pulse of dynamical decoupling: q's X180 about `axis`, frame-free."""
         p = self._pulses.get(key)
         if p is None:
             p = self._pulses[key] = self._pulse(key, what or _Role(key))
@@ -481,6 +483,13 @@ class Units:
             shape = self.shape(tw.board, tw.gen, cal.cancellation_pulse, cal.cr_segment_s, what)
             return self._made(tw.board, tw.gen, shape, tcal.frequency_hz, cal.cancellation_pulse.amplitude, None, -1,
                               ("sub", cal.cancellation_phase_rad + key[3]), t)  # fmt: skip
+        if kind == "dd":
+            _, q, axis = key
+            cal = dev.qubit(q)
+            ch = self.wiring(q).drive
+            shape = self.shape(ch.board, ch.gen, cal.x180.pulse, cal.x180.duration_s, what, cal.anharmonicity_hz)
+            return self._made(ch.board, ch.gen, shape, cal.frequency_hz, cal.x180.pulse.amplitude, None, -1,
+                              ("rot", axis, 0.0), None)  # fmt: skip
         if kind in ("echo", "flip"):
             q = key[1]
             cal = dev.qubit(q)
@@ -674,7 +683,15 @@ class _Lowering(Units):
             elif name == "PREP":
                 pass
             elif name in ("RX", "RY"):
-                self.rotation(op.qubits[0], op.angle, 0.0 if name == "RX" else math.pi / 2, t, repr(t))
+                axis = 0.0 if name == "RX" else math.pi / 2
+                if is_dd(op):
+                    # An echo sequence is the identity about any axis: played in the fixed frame, each qubit's
+                    # echo pulses are two waveforms, not one per frame it happens to be in.
+                    ch = self.wiring(op.qubits[0]).drive
+                    d = self.delay(ch)
+                    self.play(self.items[ch.board], ("dd", op.qubits[0], axis), t.start + d, t.end + d, repr(t))
+                else:
+                    self.rotation(op.qubits[0], op.angle, axis, t, repr(t))
             elif name == "CZ":
                 self.cz(t, repr(t))
             elif name == "ECR":
