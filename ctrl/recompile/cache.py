@@ -33,7 +33,7 @@ from ctrl.compile.pipeline import Compiled, compile_program
 from ctrl.compile.placement import Placement
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
-from ctrl.files import write_atomic
+from ctrl.files import atomic_file
 
 FORMAT = 1
 _PACKAGES = ("ctrl", "qick", "stim", "numpy", "rustworkx", "networkx", "pydantic")
@@ -259,7 +259,8 @@ class CompileCache:
         if isinstance(entry, Compiled):
             entry = Entry.of(entry)
         try:
-            write_atomic(self._path(key), pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+            with atomic_file(self._path(key)) as f:  # streamed: the output files are written, not copied first
+                pickle.dump(entry, f, protocol=pickle.HIGHEST_PROTOCOL)
         except OSError as e:
             raise CtrlError(f"compile cache {self.root}: cannot write: {e.strerror}") from None
 
