@@ -224,20 +224,27 @@ def write_outputs(compiled: Compiled, out: Path, device=None) -> list[Path]:
     """program.json, program.stim, report.json; with `device` (the device compiled for) also the QICK
     tProc v2 programs per board (qick_<board>.asm, qick_<board>.json, firmware_<board>.json; see
     docs/qick.md) and their summary under `qick` in report.json."""
+    files, _ = output_files(compiled, device)
+    for name, text in files.items():
+        write_atomic(out / name, text)
+    first = ("program.json", "program.stim", "report.json")
+    return [out / name for name in first] + [out / name for name in files if name not in first]
+
+
+def output_files(compiled: Compiled, device=None) -> tuple[dict[str, str], object]:
+    """What write_outputs writes, by file name in the order it writes them (report.json last), and the QICK
+    programs (None without `device`). Everything is rendered before any file is written: a refused program
+    leaves the folder as it was."""
     program = compiled.program
     qick = None
     if device is not None:
         from ctrl.backends.qick import emit_qick
 
-        qick = emit_qick(device, program)  # before any file: a refused program leaves the folder as it was
-    paths = [out / "program.json", out / "program.stim", out / "report.json"]
-    write_atomic(paths[0], program.to_json())
-    write_atomic(paths[1], str(timed_to_stim(program, "X")) + "\n")
+        qick = emit_qick(device, program)
+    files = {"program.json": program.to_json(), "program.stim": str(timed_to_stim(program, "X")) + "\n"}
     doc = dict(compiled.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in compiled.passes]}
     if qick is not None:
-        from ctrl.backends.qick import write_qick
-
         doc["qick"] = qick.report
-        paths += write_qick(qick, out)
-    write_atomic(paths[2], json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    return paths
+        files |= qick.texts()
+    files["report.json"] = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    return files, qick

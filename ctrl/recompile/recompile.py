@@ -33,8 +33,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ctrl.backends.qick.dumpjson import _esc, dumps, encode  # json.dumps(..., sort_keys=True, indent=1), faster
-from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, write_outputs
+from ctrl.backends.qick.dumpjson import _esc, dumps, encode, encode_flat  # json.dumps(..., sort_keys=True, indent=1), faster
+from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files
 from ctrl.compile.natives import NativeOp
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
 from ctrl.compile.timed import TimedOp
@@ -192,8 +192,10 @@ def _old_device(prev: Previous, new: Device) -> Device:
         return prev.device
     spec = new.spec.model_copy(update={"calibration": prev.calibration, "name": prev.device_name})
     dev = Device(new.path, spec, new.firmware)
-    # load_previous checked the recorded hash against this very calibration: seed the cached property
+    # load_previous checked the recorded hash against this very calibration, and the wiring is the new
+    # device's (same spec wiring, same firmware): seed the cached properties
     dev.__dict__["calibration_hash"] = prev.calibration_hash
+    dev.__dict__["wiring_hash"] = new.wiring_hash
     return dev
 
 
@@ -294,7 +296,10 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
     log = _Log()
     old_device = _old_device(prev, new)
     old_key = compile_key(old_device, d, policy, exclude, None if prev.searched else prev.placement)
-    old = cache.get(old_key) if cache is not None else None
+    # a timing change reschedules whatever the previous compile was: its cache entry (a few MB with its
+    # output files) is read only when it can be patched or its placement is not recorded
+    need_old = TIMING not in diff.classes or prev.placement is None
+    old = cache.get(old_key) if cache is not None and need_old else None
     base = old
     old_passes: tuple[PassRecord, ...] = ()
     if old is None and prev.placement is None:
@@ -475,10 +480,6 @@ def _report_doc(entry: Entry, qick_report: dict | None) -> dict:
     return doc
 
 
-def _report_json(entry: Entry, qick_report: dict | None) -> str:
-    return dumps(_report_doc(entry, qick_report)) + "\n"
-
-
 def _report_from(base: Entry, entry: Entry, qick_report: dict | None) -> bytes:
     """report.json of `entry`: the base's bytes with only the top-level values that differ written anew
     (`passes` always: the cache does not keep them), else rendered in full."""
@@ -628,22 +629,12 @@ def _r12(x: float) -> float:
 
 
 def _write_all(entry: Entry, out: Path, device: Device | None):
-    """What write_outputs writes (program files through it; the QICK programs emitted here so that their
-    sheet is kept)."""
-    compiled = entry.compiled
-    qick = None
-    if device is not None:
-        from ctrl.backends.qick import emit_qick
-
-        qick = emit_qick(device, compiled.program)  # before any file: a refused program leaves the folder as it was
-    paths = write_outputs(compiled, out)
-    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in paths}
-    if qick is None:
-        return files, "write_outputs", None
-    files |= _write_qick(qick, out)
-    files["report.json"] = _report_json(entry, qick.report).encode()
-    write_atomic(out / "report.json", files["report.json"])
-    return files, "write_outputs", qick.sheet
+    """What write_outputs writes, rendered by it (so a new output is never missed), and the QICK sheet."""
+    texts, qick = output_files(entry.compiled, device)
+    files = {name: text.encode() for name, text in texts.items()}
+    for name, data in files.items():
+        write_atomic(out / name, data)
+    return files, "write_outputs", qick.sheet if qick is not None else None
 
 
 def _write_qick(qick, out: Path) -> dict[str, bytes]:
@@ -707,11 +698,22 @@ def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache 
     write_atomic(out / INPUTS_FILE, compile_inputs(device, rec.entry.placement, prev.distance, prev.policy,
                                                    prev.exclude, rec.searched))  # fmt: skip
     doc = report(rec, emulation) | {"outputs": {"files": sorted(files), "produced_by": how}}
-    write_atomic(out / REPORT_FILE, dumps(doc) + "\n")
+    write_atomic(out / REPORT_FILE, _report_text(doc))
     return [out / k for k in sorted(files)] + [out / INPUTS_FILE, out / REPORT_FILE], doc
 
 
 # ------------------------------------------------------------------------------------ report
+
+
+def _report_text(doc: dict) -> str:
+    """dumps(doc) + newline; the changes (flat records, hundreds when every qubit was recalibrated) each
+    by json's C encoder."""
+    changes = doc.get("changes")
+    if not changes:
+        return dumps(doc) + "\n"
+    text = dumps(dict(doc, changes=[]))
+    body = "[\n  " + ",\n  ".join(encode_flat(c, "\n  ") for c in changes) + "\n ]"
+    return text.replace('\n "changes": []', '\n "changes": ' + body, 1) + "\n"
 
 
 def _r(x):
