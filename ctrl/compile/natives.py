@@ -113,6 +113,7 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     events_of: list = [None] * len(memo[4])  # by the op's (name, targets), numbered in `_memo`
 
     new = object.__new__  # NativeOp(...) without the call into __init__: a third of this pass's time
+    spread: list[int] = []  # slots holding a list of ops (a run that fused into several)
 
     def close(run: list) -> None:
         members, slot, tag, sources, qs, first = run
@@ -125,7 +126,11 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
             d["name"], d["qubits"], d["tag"], d["angle"] = name, qs, tag, angle
             d["proxy"], d["key"], d["phases"], d["source"] = proxy, "", (), source
             made.append(o)
-        out[slot] = made[0] if len(made) == 1 else made
+        if len(made) == 1:
+            out[slot] = made[0]
+        else:
+            out[slot] = made
+            spread.append(slot)
 
     phases_of: dict[tuple[str, ...], tuple] = {}
 
@@ -168,6 +173,8 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
                 out.append(o)
     for run in runs.values():
         close(run)
+    if not spread:  # the usual case on CZ devices: every run fused into one pulse
+        return NativeCircuit(tuple([x for x in out if x is not None]), circuit.record)
     flat: list[NativeOp] = []
     for item in out:
         if item.__class__ is list:

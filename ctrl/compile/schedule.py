@@ -31,6 +31,7 @@ from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 from operator import add, attrgetter
+from weakref import WeakKeyDictionary
 
 from ctrl.compile.natives import HALF_PI, NativeCircuit, NativeOp, optional
 from ctrl.compile.timed import TimedDecision, TimedOp
@@ -154,13 +155,29 @@ class _Needs:
         raise CtrlError(f"cannot schedule native op {name}")
 
 
+_NEEDS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _needs_of(device, clock_hz: float) -> _Needs:
+    """The `_Needs` of a loaded device and clock, kept as long as the device is: a Device is immutable
+    (as its own cached lookups assume), and working out a program's few hundred op kinds from its
+    pydantic models again on every compile was a tenth of a d=5 schedule."""
+    per_clock = _NEEDS.get(device)
+    if per_clock is None:
+        per_clock = _NEEDS[device] = {}
+    found = per_clock.get(clock_hz)
+    if found is None:
+        found = per_clock[clock_hz] = _Needs(device, clock_hz)
+    return found
+
+
 def needs(op: NativeOp, device, clock_hz: float) -> Need:
-    return _Needs(device, clock_hz)(op)
+    return _needs_of(device, clock_hz)(op)
 
 
 def pi_pulses(device, clock_hz: float):
     """qubit -> (cycles, channels) of its x180 pulse: what a padding pass (`ctrl.compile.dd`) places."""
-    lookup = _Needs(device, clock_hz)
+    lookup = _needs_of(device, clock_hz)
 
     def pi_pulse(qubit: str) -> tuple[int, tuple[str, ...]]:
         need = lookup.need("RX", (qubit,), math.pi)
@@ -193,7 +210,7 @@ def scheduled(
     if policy not in ("asap", "alap"):
         raise CtrlError(f"unknown scheduling policy {policy!r}: expected asap or alap")
     ops = native.ops
-    kinds, kind_of = _kinds(ops, _Needs(device, clock_hz))
+    kinds, kind_of = _kinds(ops, _needs_of(device, clock_hz))
     used = kinds
     if not channels:
         used = [(Need(d.duration, (), "", d.ready, d.tail), qs) for d, qs in kinds]
@@ -543,16 +560,19 @@ def _list_schedule(
                 durations[i] = row[1]
                 qubit_free[q] = t + row[1] + row[2]
                 continue
-        else:
-            blocked = any([waiting[q] for q in qs])
+        elif len(qs) == 2:
+            a, b = qs
+            blocked = waiting[a] or waiting[b]
             if not blocked and not row[3] and row[4] < 0:
-                t = _latest(qubit_free, qs)
+                t = qubit_free[a]
+                if qubit_free[b] > t:
+                    t = qubit_free[b]
                 starts[i] = t
                 durations[i] = row[1]
-                end = t + row[1] + row[2]
-                for q in qs:
-                    qubit_free[q] = end
+                qubit_free[a] = qubit_free[b] = t + row[1] + row[2]
                 continue
+        else:
+            blocked = any([waiting[q] for q in qs])
         key = batch_of.get(i)
         if key is not None:
             arrived[key] = arrived.get(key, 0) + 1
