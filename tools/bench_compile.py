@@ -22,9 +22,8 @@ What each side does (both get the protocol circuit and the device, built before 
 Compile time: one warm-up call each (reported as "first"), then --repeat calls each, interleaved;
 the figure is the median. ctrl caches what depends only on the distance and the device's coupling
 graph (the protocol on its layout, the subgraph embeddings), and, per loaded device (a Device is
-immutable), each op kind's duration and channels; Qiskit likewise keeps what it derives from its
-Target object, which both sides reuse across calls. A new calibration is a new Device: nothing
-calibrated carries over.
+immutable), each op kind's duration and channels, as Qiskit gets one Target object for every call. A
+new calibration is a new Device: nothing calibrated carries over.
 
 Schedule length, the end of the last operation (Qiskit's estimate_duration; ctrl's attempt also
 waits for its last decision, the readout-to-decision latency after the last readout, not counted):
