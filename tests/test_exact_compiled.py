@@ -266,4 +266,6 @@ def test_exact_compiled_is_deterministic(default, singles):
     dev, program = default
     a, b, c = (exact_compiled(dev, program, "uniform:0.003", runs=40, seed=s, proxy_shots=20_000) for s in (7, 7, 8))
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-    assert a["exact"]["exact"]["strata"] != c["exact"]["exact"]["strata"]
+    # another seed samples other fault configurations: the discard shares (probabilities, not 0/1
+    # outcomes, so two small samples cannot coincide by chance as the per-stratum acceptances can)
+    assert a["exact"]["discards"] != c["exact"]["discards"]
