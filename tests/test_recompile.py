@@ -286,24 +286,39 @@ def test_a_pulse_change_that_changes_the_waveform_table_is_emitted_in_full(tmp_p
 
 def test_cz_virtual_z_corrections_are_patched_into_the_kept_program(tmp_path, calls):
     """On a CZ device the couplers' phase corrections live in the timed program: a pulse-only change of
-    them patches the CZ operations, and the result still equals a full compile."""
+    them patches the CZ operations (kept beside the cached ones, never unpickled), day after day and back
+    again, and each day's result equals a full compile, program and files."""
     cache = tmp_path / "cache"
     old = variant(tmp_path, "old", base="grid55_d5")
     probe = compile_program(load_device(old), 3)
-    a, b = next(t.op.qubits for t in probe.program.ops if t.op.name == "CZ")
+    cz = [t.op.qubits for t in probe.program.ops if t.op.name == "CZ"]
 
-    def edit(doc):
-        c = coupler(doc, a, b)
-        c["phase_corrections_rad"] = {k: v + 0.1 for k, v in c["phase_corrections_rad"].items()}
+    def shift(by, pairs):
+        def edit(doc):
+            for pair in pairs:
+                c = coupler(doc, *pair)
+                c["phase_corrections_rad"] = {k: v + by for k, v in c["phase_corrections_rad"].items()}
+        return edit
 
-    new = variant(tmp_path, "new", edit, base="grid55_d5")
     yesterday = day0(tmp_path, old, cache)
-    calls.clear()
-    rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
-    assert rec.diff.classes == (PULSE,) and dict(calls) == {"qick_patch": 1}
-    compiled, paths = full(new, tmp_path / "full")
-    assert compiled.program.ops != probe.program.ops  # the phases are in the program
-    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+    def back(doc):  # the first day's corrections, noted as another calibration (else the cache has it)
+        doc["calibration"]["calibrated_at"] = "2026-02-01T08:00:00Z"
+
+    days = [("d1", shift(0.1, cz[:1])), ("d2", shift(-0.05, sorted(set(cz))[:5])), ("d3", back)]
+    for name, edit in days:
+        new = variant(tmp_path, name, edit, base="grid55_d5")
+        calls.clear()
+        rec, doc, _ = run(yesterday, new, tmp_path / name, cache_dir=cache)
+        assert PULSE in rec.diff.classes and dict(calls) == {"qick_patch": 1}
+        assert "program.json patched (calibration hash, CZ corrections)" in doc["outputs"]["produced_by"]
+        compiled, paths = full(new, tmp_path / f"full_{name}")
+        assert_same_outputs(paths, tmp_path / f"full_{name}", tmp_path / name)
+        assert rec.compiled.program == compiled.program and rec.compiled.program.ops == compiled.program.ops
+        assert (compiled.program.ops == probe.program.ops) == (edit is back)  # the phases are in the program
+        assert bool(rec.entry.phases) == (edit is not back)  # beside the cached operations
+        yesterday = tmp_path / name
+    # the last day's result as the cache keeps it: the same program
+    assert CompileCache(cache).get(rec.key).compiled.program.ops == probe.program.ops
 
 
 # ------------------------------------------------------------------------------------ placement

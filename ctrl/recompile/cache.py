@@ -161,13 +161,19 @@ _PROGRAM_FIELDS = tuple(f.name for f in dataclasses.fields(TimedProgram) if f.na
 class Entry:
     """A compile result as the cache keeps it. The timed program's operations stay one pickled blob until
     something reads them: a recompile that keeps them (a pulse-only change) copies bytes instead of
-    rebuilding thousands of objects, and `files` are the outputs written for it."""
+    rebuilding thousands of objects, and `files` are the outputs written for it. A change of the couplers'
+    virtual-Z corrections, the only calibration values inside the operations, is kept beside the blob
+    (`phases`: operation index -> corrections) and applied when the operations are read; `cz` lists the
+    blob's CZ operations (index, qubits, corrections), so that no recompile unpickles them to find them."""
 
     def __init__(self, header: Mapping, placement: Placement, native_counts: Mapping, report: Mapping,
                  passes: tuple = (), files: Mapping[str, bytes] | None = None, ops_blob: bytes | None = None,
-                 compiled: Compiled | None = None, qick=None):  # fmt: skip
+                 compiled: Compiled | None = None, qick=None, cz: tuple | None = None,
+                 phases: Mapping[int, tuple] | None = None):  # fmt: skip
         if ops_blob is None and compiled is None:
             raise ValueError("an Entry needs its operations: ops_blob or compiled")
+        if phases and ops_blob is None:
+            raise ValueError("corrections beside the operations need their blob")
         self.header = dict(header)  # every TimedProgram field but `ops`
         self.placement = placement
         self.native_counts = dict(native_counts)
@@ -177,6 +183,8 @@ class Entry:
         self._blob = ops_blob
         self._compiled = compiled
         self.qick = qick  # the QICK emission's sheet (ctrl.backends.qick.sheet.QickSheet) for `files`, if any
+        self._cz = cz
+        self.phases = dict(phases or {})
 
     @classmethod
     def of(cls, compiled: Compiled, files: Mapping[str, bytes] | None = None, qick=None) -> Entry:
@@ -195,37 +203,53 @@ class Entry:
         return self._blob
 
     @property
+    def cz(self) -> tuple | None:
+        """(index, qubits, corrections) of every CZ operation in the blob; None if unknown."""
+        if self._cz is None and self._compiled is not None and not self.phases:  # then its operations are the blob's
+            self._cz = tuple((i, t.op.qubits, t.op.phases) for i, t in enumerate(self._compiled.program.ops)
+                             if t.op.name == "CZ")  # fmt: skip
+        return self._cz
+
+    @property
     def compiled(self) -> Compiled:
         if self._compiled is None:
-            program = TimedProgram(**self.header, ops=pickle.loads(self._blob))
+            ops = pickle.loads(self._blob)
+            if self.phases:
+                ops = list(ops)
+                for i, phases in self.phases.items():
+                    t = ops[i]
+                    ops[i] = dataclasses.replace(t, op=dataclasses.replace(t.op, phases=phases))
+                ops = tuple(ops)
+            program = TimedProgram(**self.header, ops=ops)
             self._compiled = Compiled(program, self.placement, dict(self.native_counts), dict(self.report), self.passes)
         return self._compiled
 
     def same_ops(self, other: Entry) -> bool:
-        """Known without unpickling: both carry the very same blob."""
-        return self._blob is not None and self._blob is other._blob
+        """Known without unpickling: both carry the very same blob and corrections."""
+        return self._blob is not None and self._blob is other._blob and self.phases == other.phases
 
     def derived(self, **changes) -> Entry:
-        """A copy with some of header, placement, report, passes, files, qick replaced (the same operations;
-        files and the QICK sheet, which belong to one calibration, are not carried over unless given)."""
+        """A copy with some of header, placement, report, passes, files, qick, phases replaced (the same
+        operations; files and the QICK sheet, which belong to one calibration, are not carried over unless
+        given)."""
         header = dict(self.header, **changes.pop("header", {}))
         args = {"placement": self.placement, "native_counts": self.native_counts, "report": self.report,
-                "passes": self.passes, "files": None, "qick": None} | changes  # fmt: skip
+                "passes": self.passes, "files": None, "qick": None, "phases": self.phases} | changes  # fmt: skip
         compiled = None
         if self._blob is None:  # share the program's operations, not a copy of them
             c = self.compiled
             program = dataclasses.replace(c.program, **{k: v for k, v in header.items() if getattr(c.program, k) != v})
             compiled = Compiled(program, args["placement"], dict(args["native_counts"]), dict(args["report"]),
                                 tuple(args["passes"]))  # fmt: skip
-        return Entry(header, ops_blob=self._blob, compiled=compiled, **args)
+        return Entry(header, ops_blob=self._blob, compiled=compiled, cz=self._cz, **args)
 
     def __reduce__(self):
         return (_entry, (self.header, self.placement, self.native_counts, self.report, self.files, self.ops_blob,
-                         self.qick))  # fmt: skip
+                         self.qick, self.cz, self.phases))  # fmt: skip
 
 
-def _entry(header, placement, native_counts, report, files, ops_blob, qick=None) -> Entry:
-    return Entry(header, placement, native_counts, report, (), files, ops_blob, qick=qick)
+def _entry(header, placement, native_counts, report, files, ops_blob, qick=None, cz=None, phases=None) -> Entry:
+    return Entry(header, placement, native_counts, report, (), files, ops_blob, qick=qick, cz=cz, phases=phases)
 
 
 class CompileCache:

@@ -35,9 +35,7 @@ from pydantic import ValidationError
 
 from ctrl.backends.qick.dumpjson import _esc, dumps, encode, encode_flat  # json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files
-from ctrl.compile.natives import NativeOp
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
-from ctrl.compile.timed import TimedOp
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
 from ctrl.device.device import canonical_calibration
 from ctrl.errors import CtrlError
@@ -414,7 +412,8 @@ def _decide(old: Placement, old_device: Device, new: Device, d: int, exclude, ma
 def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry:
     """The previous compile on the new calibration, for changes that reach no pass: the calibration hash,
     the couplers' virtual-Z corrections (carried by CZ ops; looked at only if some changed), and the
-    placement's expected faults. The operations stay the previous ones, as bytes, unless a correction moved."""
+    placement's expected faults. The operations stay the previous ones, as bytes; new corrections go beside
+    them (Entry.phases) when the previous compile is a cached blob, else into rebuilt CZ operations."""
     summary = {"method": placement.method, "expected_faults": round(placement.cost, 9),
                "embeddings_scored": placement.considered}  # fmt: skip
     header = {"calibration_hash": new.calibration_hash}
@@ -427,25 +426,46 @@ def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry
     entry = old.derived(header=header, placement=placement, report=report, passes=())
     if not phases or not entry.native_counts.get("CZ"):  # only CZ operations carry corrections
         return entry
+    cz = old.cz
+    corrections: dict = {}
+
+    def now(qubits) -> tuple:  # the same form as ctrl.compile.natives gives them
+        got = corrections.get(qubits)
+        if got is None:
+            cal = new.coupler(*qubits)
+            got = corrections[qubits] = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+        return got
+
+    if old._blob is not None and cz is not None:
+        kept = dict(old.phases)
+        edits = []
+        for i, qubits, blob_phases in cz:
+            was, got = kept.get(i, blob_phases), now(qubits)
+            edits.append((was, got))
+            if got == blob_phases:
+                kept.pop(i, None)
+            else:
+                kept[i] = got
+        if all(a == b for a, b in edits):
+            return entry
+        out = entry.derived(phases=kept)
+        out.phase_edits = edits  # what changed in program.json: each CZ's corrections, old and new (see _emit)
+        return out
     prog = entry.compiled.program
     fresh, changed, edits = [], False, []
     for t in prog.ops:
         if t.op.name == "CZ":
-            cal = new.coupler(*t.op.qubits)
-            # the same form as ctrl.compile.natives gives them
-            got = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+            got = now(t.op.qubits)
             edits.append((t.op.phases, got))
             if got != t.op.phases:
-                o = t.op
-                t = TimedOp(NativeOp(o.name, o.qubits, o.tag, o.angle, o.proxy, o.key, got, o.source), t.start,
-                            t.duration, t.channels, t.ready)  # fmt: skip
+                t = replace(t, op=replace(t.op, phases=got))
                 changed = True
         fresh.append(t)
     if not changed:
         return entry
     c = entry.compiled
     out = Entry.of(Compiled(replace(prog, ops=tuple(fresh)), c.placement, c.native_counts, c.report, c.passes))
-    out.phase_edits = edits  # what changed in program.json: each CZ's corrections, old and new (see _emit)
+    out.phase_edits = edits
     return out
 
 
@@ -603,25 +623,54 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
     return files, how, qick.sheet if qick is not None else None
 
 
+_CORRECTIONS = b'"phase_corrections_rad": '
+
+
 def _corrections_edited(text: bytes, edits) -> bytes | None:
-    """program.json with each CZ's phase corrections replaced, in operation order, exactly as
-    TimedProgram.to_json writes them (12 significant digits, at the depth of an operation's field); None if
-    a correction is not found where expected (then it is rendered in full)."""
+    """program.json with each CZ's phase corrections replaced, exactly as TimedProgram.to_json writes them
+    (12 significant digits, at the depth of an operation's field). `edits`: (old, new) of every CZ in
+    operation order; only CZ operations carry corrections, so the k-th one written is the k-th CZ with
+    corrections, checked against its old text. None if the text is not so (then it is rendered in full)."""
     if not edits:
         return None
-    parts, at = [], 0
+    parts, copied, search = [], 0, 0
+    rendered: dict = {}  # a coupler's CZs share their corrections: each text made once
+
+    def render(phases) -> bytes:
+        t = rendered.get(phases)
+        if t is None:
+            t = rendered[phases] = _corrections_text(phases)
+        return t
+
     for old, new in edits:
-        if old == new:
+        if not old or not new:
+            if old or new:  # the field would appear or go away
+                return None
             continue
-        a = (b'"phase_corrections_rad": ' + dumps({q: _r12(v) for q, v in old}).replace("\n", "\n   ").encode())
-        b = (b'"phase_corrections_rad": ' + dumps({q: _r12(v) for q, v in new}).replace("\n", "\n   ").encode())
-        i = text.find(a, at)
-        if i < 0 or not old:
+        i = text.find(_CORRECTIONS, search)
+        if i < 0:
             return None
-        parts += [text[at:i], b]
-        at = i + len(a)
-    parts.append(text[at:])
+        i += len(_CORRECTIONS)
+        was = render(old)
+        if not text.startswith(was, i):
+            return None
+        j = i + len(was)
+        if new != old:
+            parts += [text[copied:i], render(new)]
+            copied = j
+        search = j
+    if text.find(_CORRECTIONS, search) >= 0:  # another operation carries corrections
+        return None
+    parts.append(text[copied:])
     return b"".join(parts)
+
+
+def _corrections_text(phases) -> bytes:
+    """An operation's corrections as json.dumps(indent=1, sort_keys=True) writes them inside program.json."""
+    if not phases:
+        return b"{}"
+    items = sorted((q, _r12(v)) for q, v in phases)
+    return ("{" + ",".join(f"\n    {_esc(q)}: {float.__repr__(v)}" for q, v in items) + "\n   }").encode()
 
 
 def _r12(x: float) -> float:
