@@ -575,3 +575,32 @@ def test_a_new_median_two_qubit_duration_re_evaluates_the_placement(tmp_path, ca
     assert costs["old_placement_new_calibration"] > costs["old_placement_old_calibration"]  # longer idling
     _, paths = full(new, tmp_path / "full")
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+
+
+def test_qick_patch_conversions_match_qick():
+    """The pulse-only patch converts many gains at once and rewrites a threshold test's immediate in place:
+    both as qick does (Converter.gain, the tProc assembler)."""
+    import random
+
+    from qick.tprocv2_assembler import Assembler
+
+    from ctrl.backends.qick.convert import Converter
+
+    fw = json.loads((CONFIGS / "firmware" / "zcu216_tprocv2_rev21_mux_pfb_fw20240928.json").read_text())
+    board = qick_patch._Board.__new__(qick_patch._Board)
+    board.fw, board._memo = fw, {}
+    conv = Converter(None, fw, "zcu216", {})
+    rng = random.Random(1)
+    gains = [0.0, 1.0, 0.5, 1e-9, 0.9999999999] + [rng.random() for _ in range(200)]
+    gains += [round(rng.random(), 6) for _ in range(200)]
+    for gen, g in enumerate(fw["gens"]):
+        for style in ("const", "arb") if "maxv_scale" in g else ("arb",):
+            assert board.gain_regs(gen, style, gains) == [conv.gain(gen, style, x) for x in gains]
+
+    def assembled(thr):
+        inst = {"CMD": "TEST", "OP": f"s8 - #{thr}", "UF": "1", "P_ADDR": 1, "LINE": 1}
+        return list(Assembler.list2bin([inst], {})[1][0])
+
+    for old in (0, -7, 100):
+        for thr in [0, 1, -1, 2**23 - 1, -(2**23)] + [rng.randint(-(2**23), 2**23 - 1) for _ in range(50)]:
+            assert board.test_word(thr, old, assembled(old)) == assembled(thr)

@@ -50,6 +50,7 @@ _FREQ, _PHASE, _ENV, _GAIN = 0, 1, 2, 3
 _ZERO = (0.0,)  # the frame of a qubit without increments
 _RAD_TO_DEG = 180.0 / math.pi  # math.degrees multiplies by this
 _KINDS = {"zero": 0, "rot": 1, "sub": 2, "neg": 3}  # the phase formulas (plan.Pulse.phase)
+_IMM = 0x7FFFFF80  # a TEST's immediate operand in its first machine word (24 bits, two's complement)
 
 
 class NotPatchable(Exception):
@@ -389,12 +390,16 @@ class _Board:
         mixers = self.s.mixers
         freq: dict[int, int] = {}  # role -> its new register, where its value changed
         gain: dict[int, int] = {}
+        gains: dict[tuple, list] = {}  # (gen, style) -> roles, converted together
         for i in set(lr.tolist()):
             p, old = role_pulses[i], old_pulses[roles[i]]
             if p.freq_hz != old.freq_hz:
                 freq[i] = self.freq_reg(p.gen, p.freq_hz, p.ro, mixers.get(p.gen))
             if p.gain != old.gain:
-                gain[i] = self.gain_reg(p.gen, p.style, min(p.gain, 1.0))
+                gains.setdefault((p.gen, p.style), []).append(i)
+        for (gen, style), todo in gains.items():
+            regs = self.gain_regs(gen, style, [min(role_pulses[i].gain, 1.0) for i in todo])
+            gain.update(zip(todo, regs))
         for col, regs in ((_FREQ, freq), (_GAIN, gain)):
             if regs:
                 has = np.zeros(n_roles, dtype=bool)
@@ -436,6 +441,13 @@ class _Board:
 
     def gain_reg(self, gen: int, style: str, gain: float) -> int:
         return self.conv.gain(gen, style, gain)
+
+    def gain_regs(self, gen: int, style: str, gains: list[float]) -> list[int]:
+        """Converter.gain for many gains at once: qick's to_int(gain, scale, trunc=True), that is
+        int(1 * np.trunc(gain * scale / 1)), with numpy doing the same float operations elementwise."""
+        cfg = self.fw["gens"][gen]
+        scale = cfg["maxv"] * cfg["maxv_scale"] if style == "const" else cfg["maxv"]
+        return (1 * np.trunc(np.array(gains, dtype=np.float64) * scale / 1)).astype(np.int64).tolist()
 
     # --- envelopes
     def envelopes(self):
@@ -584,7 +596,7 @@ class _Board:
                 continue
             if pmem is s.pmem:
                 pmem = pmem.copy()
-            pmem[t.addr] = self.test_word(thr)
+            pmem[t.addr] = self.test_word(thr, t.threshold, s.pmem[t.addr])
             old = self.bp.dump[span[0]:span[1]]
             a, b = f'"s8 - #{t.threshold}"', f'"s8 - #{thr}"'
             if old.count(a) != 1:
@@ -594,7 +606,14 @@ class _Board:
             tests.append(replace(t, threshold=thr))
         return pmem, tuple(tests), asm_edits, test_edits
 
-    def test_word(self, thr: int) -> list[int]:
+    def test_word(self, thr: int, old_thr: int | None = None, old_word=None) -> list[int]:
+        """The machine code of `TEST s8 - #thr`. The 24-bit immediate is bits 7-30 of the first word; when
+        the test's previous word is exactly that with the previous threshold, only those bits are replaced
+        (as the assembler would: tests/test_recompile.py compares), else the assembler is asked."""
+        if old_word is not None and int(old_word[0]) == (old_thr << 7) & _IMM and -(2**23) <= thr < 2**23:
+            word = [int(w) for w in old_word]
+            word[0] = (thr << 7) & _IMM
+            return word
         key = ("t", thr)
         r = self._memo.get(key)
         if r is None:
@@ -635,15 +654,17 @@ def _splice(text: str, edits: list) -> tuple[str, list]:
     if not edits:
         return text, []
     edits = sorted(edits)
-    parts, at = [], 0
+    parts, moves, at, delta = [], [], 0, 0
     for a, b, new in edits:
         if a < at:
             raise CtrlError("internal: overlapping patch edits")
         parts.append(text[at:a])
         parts.append(new)
         at = b
+        delta += len(new) - (b - a)
+        moves.append((b, delta))
     parts.append(text[at:])
-    return "".join(parts), _splice_moves(edits)
+    return "".join(parts), moves
 
 
 def _splice_moves(edits: list) -> list:
