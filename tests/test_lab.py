@@ -257,6 +257,20 @@ def test_board_refuses_a_program_it_cannot_identify(device, compiled):
         soc.load_bin_program(binprog)
 
 
+def test_board_identifies_a_program_with_echo_pulses(device, tmp_path):
+    from ctrl.backends.qick import load_program
+
+    c = compile_program(device, 3, dd="xx")
+    write_outputs(c, tmp_path, device)
+    prog = load_program((tmp_path / "qick_zcu216.json").read_text(), (tmp_path / "firmware_zcu216.json").read_text())
+    engine = StimEngine(device, "zcu216", NOISE)
+    soc = EmulatedSoc(device.firmware_config("zcu216"), engine, "zcu216")
+    soc.load_bin_program({k: (None if v is None else np.array(v, dtype=np.int64)) for k, v in prog.binprog.items()})
+    ident = engine._current
+    assert (ident.distance, ident.policy, ident.dd) == (3, "asap", "xx")
+    assert ident.program == c.program
+
+
 def test_serving_beyond_loopback_needs_allow_remote(device):
     soc = EmulatedSoc(device.firmware_config("zcu216"), None, "zcu216")
     with pytest.raises(CtrlError, match="--allow-remote"):

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ctrl.compile.dd import SEQUENCES
 from ctrl.errors import CtrlError
 
 # Accumulated I of an emulated readout: this far beyond the calibrated threshold on the side of its
@@ -42,6 +43,7 @@ MARGIN = 64
 class Identified:
     distance: int
     policy: str
+    dd: str | None  # the dynamical decoupling sequence compiled in, if any
     attempts: int
     program: object  # TimedProgram
     plan: object  # the emitter's BoardPlan of this board (for the cross-check of labels only)
@@ -49,7 +51,7 @@ class Identified:
     wmem: np.ndarray | None  # the loaded wmem
 
     def __repr__(self) -> str:
-        return f"Identified(d={self.distance} {self.policy}, {self.attempts} attempt slots)"
+        return f"Identified(d={self.distance} {_variant(self.policy, self.dd)}, {self.attempts} attempt slots)"
 
 
 @dataclass(frozen=True)
@@ -103,13 +105,13 @@ class StimEngine:
         loaded = _as_words(prog["pmem"])
         tried = []
         for d in (3, 5, 7):
-            for policy in ("asap", "alap"):
+            for policy, dd in ((p, dd) for dd in (None, *SEQUENCES) for p in ("asap", "alap")):
                 try:
-                    program = compile_program(self.device, d, policy=policy).program
+                    program = compile_program(self.device, d, policy=policy, dd=dd).program
                     one = emit_qick(self.device, program, attempts=1).board(self.board)
                 except CtrlError:
                     continue
-                tried.append(f"d={d} {policy}")
+                tried.append(f"d={d} {_variant(policy, dd)}")
                 p1 = _as_words(one.machine_code["pmem"])
                 if p1.shape != loaded.shape:
                     continue
@@ -128,13 +130,14 @@ class StimEngine:
                     continue
                 if not _same_words(full.machine_code.get("wmem"), prog.get("wmem")):
                     raise RuntimeError(
-                        f"load_bin_program: the program matches ctrl's d={d} {policy} program for {self.device.name}/"
+                        f"load_bin_program: the program matches ctrl's d={d} {_variant(policy, dd)} program for "
+                        f"{self.device.name}/"
                         f"{self.board} but its waveform memory differs (another calibration?)"
                     )
                 slot = loaded.copy()
                 slot[rows] = p1[rows]
                 wmem = None if prog.get("wmem") is None else _as_words(prog["wmem"])
-                return Identified(d, policy, attempts, program, full.plan, slot, wmem)
+                return Identified(d, policy, dd, attempts, program, full.plan, slot, wmem)
         raise RuntimeError(
             f"load_bin_program: the emulated board {self.board} ({self.device.name}) runs only programs ctrl compiles "
             f"for its device; this one ({len(loaded)} words) matches none of {', '.join(tried) or 'its compiles'}"
@@ -344,7 +347,11 @@ def _digest(prog: dict) -> str:
 
 
 def _ident_key(ident: Identified) -> str:
-    return f"{ident.distance}/{ident.policy}/{ident.attempts}"
+    return f"{ident.distance}/{_variant(ident.policy, ident.dd)}/{ident.attempts}"
+
+
+def _variant(policy: str, dd: str | None) -> str:
+    return policy if dd is None else f"{policy}+{dd}"
 
 
 def _as_words(v) -> np.ndarray:
