@@ -439,9 +439,6 @@ class _Board:
     def phase_regs(self, gen: int, phases_deg: list[float]) -> np.ndarray:
         return self.conv.phases(gen, phases_deg)
 
-    def gain_reg(self, gen: int, style: str, gain: float) -> int:
-        return self.conv.gain(gen, style, gain)
-
     def gain_regs(self, gen: int, style: str, gains: list[float]) -> list[int]:
         """Converter.gain for many gains at once: qick's to_int(gain, scale, trunc=True), that is
         int(1 * np.trunc(gain * scale / 1)), with numpy doing the same float operations elementwise."""
@@ -673,15 +670,6 @@ def _splice_moves(edits: list) -> list:
         delta += len(new) - (b - a)
         moves.append((b, delta))
     return moves
-
-
-def _moved(span: tuple[int, int], moves: list) -> tuple[int, int]:
-    """A span's offsets after the edits (none overlapping it; an edited span itself moves by the edits
-    before it and keeps its new length)."""
-    if not moves:
-        return span
-    a, b = _shift(np.array(span, dtype=np.int64), moves).tolist()
-    return a, b
 
 
 def _shift(positions: np.ndarray, moves: list) -> np.ndarray:
