@@ -33,7 +33,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from ctrl.backends.qick.dumpjson import _esc, dumps, encode, encode_flat  # json.dumps(..., sort_keys=True, indent=1), faster
+# dumps: json.dumps(..., sort_keys=True, indent=1), faster
+from ctrl.backends.qick.dumpjson import _esc, dumps, encode, encode_flat
 from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device

@@ -367,7 +367,8 @@ class _Board:
             raise NotPatchable(f"waveform {s.wave_names[w]}: pulses that shared it now differ")
         waves = aw[starts]
         wl = waves.tolist()
-        new_keys = [head_list[h][0] + (ph,) + head_list[h][1] for h, ph in zip(ah[starts].tolist(), ap[starts].tolist())]
+        heads_of = [head_list[h] for h in ah[starts].tolist()]
+        new_keys = [head + (ph,) + tail for (head, tail), ph in zip(heads_of, ap[starts].tolist())]
         differs = np.array([k != old_keys[w] for k, w in zip(new_keys, wl)], dtype=bool)
         if differs.any():
             counts = np.diff(np.r_[starts, len(aw)])
