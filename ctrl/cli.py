@@ -91,7 +91,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     device = load_device(args.device)
     compiled = compile_program(device, args.distance, policy=args.policy, dd=args.dd)
     paths = write_outputs(compiled, Path(args.out), device)
-    paths.append(write_compile_inputs(Path(args.out), device, compiled, args.policy))  # for `ctrl recompile --from`
+    paths.append(write_compile_inputs(Path(args.out), device, compiled, args.policy, dd=args.dd))  # for `ctrl recompile --from`
     r = compiled.report
     print(
         f"{device.name}: d={args.distance} on {r['qubits_used']} qubits ({r['placement']['method']} placement), "

@@ -139,3 +139,14 @@ def test_an_unknown_sequence_is_refused():
     device, _ = compiled("planar16_d3", None)
     with pytest.raises(CtrlError, match="xy8"):
         compile_program(device, 3, dd="xy8")
+
+
+def test_recompile_refuses_a_folder_compiled_with_echo_pulses(tmp_path, capsys):
+    """Recompilation does not carry the padding over yet: it says so rather than dropping it."""
+    from ctrl.cli import main
+
+    device_file = str(ROOT / "device_configs" / "planar16_d3.yaml")
+    assert main(["compile", "--device", device_file, "-d", "3", "--out", str(tmp_path / "a"), "--dd", "xy4"]) == 0
+    assert main(["recompile", "--from", str(tmp_path / "a"), "--device", device_file, "--out", str(tmp_path / "b")]) == 2
+    assert "dynamical decoupling (xy4)" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

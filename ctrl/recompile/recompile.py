@@ -118,6 +118,9 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
     doc, cal_text = _read_inputs(inputs)
     if doc.get("format") != INPUTS_FORMAT:
         raise CtrlError(f"{inputs}: format {doc.get('format')!r}, expected {INPUTS_FORMAT!r}")
+    if isinstance(doc.get("protocol"), dict) and doc["protocol"].get("dd"):
+        raise CtrlError(f"{inputs}: compiled with dynamical decoupling ({doc['protocol']['dd']}), which recompile "
+                        "does not carry over yet: compile the new calibration with ctrl compile --dd")  # fmt: skip
     try:
         proto = doc["protocol"]
         d, pol, exclude = int(proto["distance"]), str(proto["policy"]), tuple(sorted(proto["exclude"]))
@@ -708,7 +711,7 @@ def _previous_qick(base: Entry):
 
 
 def compile_inputs(device: Device, placement: Placement, distance: int, policy: str = "asap", exclude=(),
-                   searched: bool = True) -> str:  # fmt: skip
+                   searched: bool = True, dd: str | None = None) -> str:  # fmt: skip
     """compile_inputs.json: what a folder was compiled from, so the next recompile can start from it."""
     calibration = device.calibration.model_dump_json()  # file order: the compile follows it
     doc = {
@@ -721,17 +724,19 @@ def compile_inputs(device: Device, placement: Placement, distance: int, policy: 
         "protocol": {"name": "cn20", "distance": distance, "policy": policy, "exclude": sorted(exclude)},
         "placement": placement_doc(placement) | {"searched": searched},
     }
+    if dd is not None:
+        doc["protocol"]["dd"] = dd
     # one line: a machine record. The calibration goes last, as pydantic writes it, with the digest of that
     # text: reading it back validates that text directly instead of hashing the calibration again
     return json.dumps(doc, sort_keys=True)[:-1] + _CAL_MARK + calibration + "}\n"
 
 
 def write_compile_inputs(out: Path | str, device: Device, compiled: Compiled, policy: str = "asap",
-                         exclude=()) -> Path:  # fmt: skip
+                         exclude=(), dd: str | None = None) -> Path:  # fmt: skip
     """Record beside a full compile's outputs what it was compiled from (for `ctrl compile` to call), so
     that `ctrl recompile --from` can start from that folder."""
     path = Path(out) / INPUTS_FILE
-    write_atomic(path, compile_inputs(device, compiled.placement, compiled.program.distance, policy, exclude))
+    write_atomic(path, compile_inputs(device, compiled.placement, compiled.program.distance, policy, exclude, dd=dd))
     return path
 
 
