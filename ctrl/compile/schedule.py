@@ -171,10 +171,6 @@ def _needs_of(device, clock_hz: float) -> _Needs:
     return found
 
 
-def needs(op: NativeOp, device, clock_hz: float) -> Need:
-    return _needs_of(device, clock_hz)(op)
-
-
 def pi_pulses(device, clock_hz: float):
     """qubit -> (cycles, channels) of its x180 pulse: what a padding pass (`ctrl.compile.dd`) places."""
     lookup = _needs_of(device, clock_hz)

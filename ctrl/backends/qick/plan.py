@@ -683,15 +683,10 @@ class _Lowering(Units):
             elif name == "PREP":
                 pass
             elif name in ("RX", "RY"):
-                axis = 0.0 if name == "RX" else math.pi / 2
-                if is_dd(op):
-                    # An echo sequence is the identity about any axis: played in the fixed frame, each qubit's
-                    # echo pulses are two waveforms, not one per frame it happens to be in.
-                    ch = self.wiring(op.qubits[0]).drive
-                    d = self.delay(ch)
-                    self.play(self.items[ch.board], ("dd", op.qubits[0], axis), t.start + d, t.end + d, repr(t))
-                else:
-                    self.rotation(op.qubits[0], op.angle, axis, t, repr(t))
+                q, axis = op.qubits[0], 0.0 if name == "RX" else math.pi / 2
+                # An echo sequence is the identity about any axis: played in the fixed frame, each qubit's
+                # echo pulses are two waveforms, not one per frame it happens to be in.
+                self.drive(q, ("dd", q, axis) if is_dd(op) else ("rot", q, op.angle, axis), t, repr(t))
             elif name == "CZ":
                 self.cz(t, repr(t))
             elif name == "ECR":
@@ -764,10 +759,11 @@ class _Lowering(Units):
         return out
 
 
-    def rotation(self, q: str, angle: float, axis: float, t, what: str) -> None:
+    def drive(self, q: str, key: tuple, t, what: str) -> None:
+        """Play the pulse of role `key` on q's drive line, over t's interval."""
         ch = self.wiring(q).drive
         d = self.delay(ch)
-        self.play(self.items[ch.board], ("rot", q, angle, axis), t.start + d, t.end + d, what)
+        self.play(self.items[ch.board], key, t.start + d, t.end + d, what)
 
     def cz(self, t, what: str) -> None:
         a, b = t.op.qubits
