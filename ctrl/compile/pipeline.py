@@ -21,7 +21,6 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from ctrl.backends.stim import timed_to_stim
@@ -35,7 +34,7 @@ from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
-from ctrl.sim.report import versions
+from ctrl.versions import versions
 
 
 @dataclass(frozen=True)
@@ -186,12 +185,6 @@ def _timeline(program: TimedProgram, latency: int, walk: tuple | None = None) ->
     return end, {q: st[1] - st[0] - st[2] for q in program.qubits if (st := span.get(q)) is not None}
 
 
-@lru_cache(maxsize=1)
-def _versions() -> tuple[tuple[str, str], ...]:
-    """Package versions do not change while the process runs; looking them up costs milliseconds."""
-    return tuple(versions().items())
-
-
 def _report(
     program: TimedProgram, placement: Placement, counts: dict, circuit, latency: int, last_end: int, walk=None
 ) -> dict:
@@ -216,7 +209,7 @@ def _report(
         "idle_s_per_qubit": {q: round(v, 12) for q, v in idle.items()},
         "decision_points": len(program.decisions),
         "checks_decided_after_the_run": sorted(c for d in program.decisions if not d.realtime for c in d.checks),
-        "versions": dict(_versions()),
+        "versions": versions(),
     }  # fmt: skip
 
 

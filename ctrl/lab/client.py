@@ -266,7 +266,7 @@ def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | Non
 
 def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out, progress) -> dict:
     from ctrl.emulate.run import program_decisions
-    from ctrl.sim.report import versions
+    from ctrl.versions import versions
 
     board_cfg = soc.get_cfg()
     diff = firmware_mismatch(board_cfg, compiled.firmware)
@@ -291,7 +291,7 @@ def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out,
         "device": compiled.program.device,
         "distance": compiled.program.distance,
         "board_address": f"{host}:{port}/{proxy_name}",
-        "versions": versions() | _more_versions() | {"qick on the board": str(board_cfg.get("sw_version"))},
+        "versions": versions("qick", "Pyro4") | {"qick on the board": str(board_cfg.get("sw_version"))},
     }
     results = res_file.start(out, identity, header, utc_now())
     decisions = program_decisions(compiled.program)
@@ -391,14 +391,3 @@ def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth, deci
         doc["truth"] = {"proxy": truth["proxy"][:n], "logical_error": err.astype(int).tolist(), "note": truth["note"]}
     return doc
 
-
-def _more_versions() -> dict:
-    from importlib import metadata
-
-    out = {}
-    for pkg in ("qick", "Pyro4"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out

@@ -7,24 +7,12 @@ errors, proxy Z scores X-type ones, and the logical error rate is their sum (the
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
-
 from ctrl.codes.color import check_distance
 from ctrl.errors import CtrlError
 from ctrl.noise.models import UniformNoise
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.sim.sample import sample_proxy, wilson
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for pkg in ("ctrl", "stim", "numpy"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "unknown"
-    return out
+from ctrl.versions import versions
 
 
 def simulate(
