@@ -432,6 +432,36 @@ def test_a_recompile_never_reuses_stale_parts(tmp_path, monkeypatch):
     assert compile_key(old, 3, policy="alap").digest != compile_key(old, 3).digest
 
 
+def test_editing_a_source_file_changes_the_source_hash(tmp_path, monkeypatch, request):
+    import os
+
+    import ctrl.recompile.cache as cache_module
+
+    request.addfinalizer(cache_module.source_hash.cache_clear)  # the real tree's hash, not this one's
+    tree = tmp_path / "ctrl"
+    (tree / "recompile").mkdir(parents=True)
+    (tree / "compile.py").write_text("x = 1\n")
+    (tree / "notes.txt").write_text("not a source\n")
+    monkeypatch.setattr(cache_module, "__file__", str(tree / "recompile" / "cache.py"))
+
+    def digest() -> str:
+        cache_module.source_hash.cache_clear()
+        return cache_module.source_hash()
+
+    first = digest()
+    assert digest() == first
+    (tree / "notes.txt").write_text("edited\n")
+    assert digest() == first  # only Python sources count
+    (tree / "compile.py").write_text("x = 22\n")  # another size
+    second = digest()
+    assert second != first
+    st = (tree / "compile.py").stat()
+    os.utime(tree / "compile.py", ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # same size, rewritten later
+    assert digest() != second
+    (tree / "recompile" / "new.py").write_text("")
+    assert digest() not in (first, second)
+
+
 def test_recompile_chains_day_after_day(tmp_path, calls):
     cache = tmp_path / "cache"
     yesterday = day0(tmp_path, variant(tmp_path, "d0"), cache)
