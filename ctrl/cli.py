@@ -196,7 +196,8 @@ def _cmd_recompile(args: argparse.Namespace) -> int:
     from ctrl.recompile import run, summary
 
     rec, doc, paths = run(args.source, args.device, Path(args.out), margin=args.margin, emulate_shots=args.emulate_shots,
-                          seed=args.seed, cache_dir=args.cache, distance=args.distance, policy=args.policy)  # fmt: skip
+                          seed=args.seed, cache_dir=args.cache, distance=args.distance, policy=args.policy,
+                          dd=args.dd)  # fmt: skip
     print(summary(doc, rec, paths))
     return 0
 
@@ -314,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", metavar="DIR", help="compile cache (default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
     p.add_argument("--distance", "-d", type=int, help="with an old device file: the distance compiled (default 3)")
     p.add_argument("--policy", choices=("asap", "alap"), help="with an old device file: the scheduling policy")
+    p.add_argument("--dd", choices=("xx", "xy4"),
+                   help="with an old device file: the dynamical decoupling sequence compiled (a folder records it)")
     p.set_defaults(func=_cmd_recompile)
 
     p = sub.add_parser("diff-device", help="the calibration (and wiring) changes between two device files")

@@ -3,6 +3,7 @@ they pad, never against the pass's own bookkeeping."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -141,12 +142,18 @@ def test_an_unknown_sequence_is_refused():
         compile_program(device, 3, dd="xy8")
 
 
-def test_recompile_refuses_a_folder_compiled_with_echo_pulses(tmp_path, capsys):
-    """Recompilation does not carry the padding over yet: it says so rather than dropping it."""
+def test_a_folder_compiled_with_echo_pulses_recompiles_with_them(tmp_path, capsys):
+    """`ctrl compile --dd` records the sequence; `ctrl recompile --from` that folder keeps it."""
     from ctrl.cli import main
 
     device_file = str(ROOT / "device_configs" / "planar16_d3.yaml")
     assert main(["compile", "--device", device_file, "-d", "3", "--out", str(tmp_path / "a"), "--dd", "xy4"]) == 0
-    assert main(["recompile", "--from", str(tmp_path / "a"), "--device", device_file, "--out", str(tmp_path / "b")]) == 2
-    assert "dynamical decoupling (xy4)" in capsys.readouterr().err
-    assert not (tmp_path / "b").exists()
+    args = ["recompile", "--from", str(tmp_path / "a"), "--device", device_file, "--cache", str(tmp_path / "cache")]
+    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    for name in ("program.json", "program.stim"):
+        assert (tmp_path / "b" / name).read_bytes() == (tmp_path / "a" / name).read_bytes()
+    assert json.loads((tmp_path / "b" / "report.json").read_text())["dynamical_decoupling"]["sequence"] == "xy4"
+    capsys.readouterr()
+    assert main(args + ["--out", str(tmp_path / "c"), "--dd", "xx"]) == 2  # another sequence: a new compile
+    assert "dynamical decoupling xy4, not xx" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

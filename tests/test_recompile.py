@@ -18,6 +18,7 @@ from ctrl.device import load_device
 from ctrl.device import units as u
 from ctrl.device.model import QubitCalibration, Strict
 from ctrl.device.units import Q, Quantity
+from ctrl.errors import CtrlError
 from ctrl.recompile import (CLASSES, CompileCache, calibration_fields, diff_calibrations, field_class, load_previous,
                             recompile, run)  # fmt: skip
 from ctrl.recompile.cache import compile_key
@@ -232,6 +233,29 @@ def test_recompile_equals_full_compile_with_less_work(tmp_path, calls, edit, kin
         {"name": p.name, "kind": p.kind} for p in rec.compiled.passes]  # fmt: skip
     patched = "QICK programs patched (pulse parameters only)" in doc["outputs"]["produced_by"]
     assert patched == (kind != TIMING), doc["outputs"]["produced_by"]
+
+
+@pytest.mark.parametrize("edit, kind, expected_calls", [
+    (_edit_pulse, PULSE, {"qick_patch": 1}),
+    (_edit_timing, TIMING, {"natives": 1, "schedule": 1, "stim": 1, "qick": 1}),
+], ids=["pulse", "timing"])  # fmt: skip
+def test_echo_pulses_are_carried_over(tmp_path, calls, edit, kind, expected_calls):
+    """A compile with dynamical decoupling recompiles with the same sequence, equal to a full compile with it:
+    a pulse change keeps the padded program, a timing change pads the new schedule again."""
+    cache = tmp_path / "cache"
+    old, new = variant(tmp_path, "old"), variant(tmp_path, "new", edit)
+    run(old, old, tmp_path / "day0", cache_dir=cache, dd="xy4")
+    calls.clear()
+    rec, doc, _ = run(tmp_path / "day0", new, tmp_path / "re", cache_dir=cache)
+    assert dict(calls) == expected_calls and rec.diff.classes[-1] == kind
+    assert rec.previous.dd == "xy4" and doc["protocol"]["dd"] == "xy4"
+    device = load_device(new)
+    compiled = compile_program(device, 3, dd="xy4")
+    assert compiled.report["dynamical_decoupling"]["pulses"] > 0
+    assert_same_outputs(write_outputs(compiled, tmp_path / "full", device), tmp_path / "full", tmp_path / "re")
+    assert load_previous(tmp_path / "re").dd == "xy4"  # and the next day's recompile keeps it
+    with pytest.raises(CtrlError, match="xy4, not xx"):
+        load_previous(tmp_path / "re", dd="xx")
 
 
 def test_a_pulse_change_the_qick_patch_cannot_take_is_emitted_in_full(tmp_path, calls):

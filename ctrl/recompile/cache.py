@@ -115,6 +115,7 @@ class CompileKey:
     policy: str
     exclude: tuple[str, ...]
     placement: str | None  # sha256 of the fixed placement's record; None: searched
+    dd: str | None = None  # the dynamical decoupling sequence, if any
 
     def __repr__(self) -> str:
         return f"CompileKey({self.device}, d={self.distance}, {self.policy}, {self.digest[:19]})"
@@ -124,7 +125,7 @@ class CompileKey:
         doc = {
             "format": FORMAT,
             "protocol": {"name": "cn20", "distance": self.distance, "policy": self.policy,
-                         "exclude": list(self.exclude)},
+                         "exclude": list(self.exclude), "dd": self.dd},
             "device": self.device,
             "calibration_hash": self.calibration_hash,
             "calibration_order": self.calibration_order,
@@ -137,14 +138,14 @@ class CompileKey:
 
 
 def compile_key(device, distance: int, policy: str = "asap", exclude=frozenset(),
-                placement: Placement | None = None) -> CompileKey:  # fmt: skip
-    """The key of `compile_program(device, distance, policy, exclude, placement)`."""
+                placement: Placement | None = None, dd: str | None = None) -> CompileKey:  # fmt: skip
+    """The key of `compile_program(device, distance, policy, exclude, placement, dd=dd)`."""
     fixed = None
     if placement is not None:
         text = json.dumps(placement_doc(placement), sort_keys=True)
         fixed = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
     return CompileKey(device.name, device.calibration_hash, order_hash(device.calibration), device.wiring_hash,
-                      distance, policy, tuple(sorted(exclude)), fixed)  # fmt: skip
+                      distance, policy, tuple(sorted(exclude)), fixed, dd)  # fmt: skip
 
 
 _PROGRAM_FIELDS = tuple(f.name for f in dataclasses.fields(TimedProgram) if f.name != "ops")
@@ -281,12 +282,12 @@ class CompileCache:
             raise CtrlError(f"compile cache {self.root}: cannot write: {e.strerror}") from None
 
     def compile(self, device, distance: int, policy: str = "asap", exclude=frozenset(),
-                placement: Placement | None = None) -> tuple[Compiled, Entry | None]:  # fmt: skip
+                placement: Placement | None = None, dd: str | None = None) -> tuple[Compiled, Entry | None]:  # fmt: skip
         """`compile_program(...)`, or its cached result (then with `passes` empty, and the entry)."""
-        key = compile_key(device, distance, policy, exclude, placement)
+        key = compile_key(device, distance, policy, exclude, placement, dd)
         entry = self.get(key)
         if entry is not None:
             return entry.compiled, entry
-        compiled = compile_program(device, distance, policy, frozenset(exclude), placement)
+        compiled = compile_program(device, distance, policy, frozenset(exclude), placement, dd=dd)
         self.put(key, compiled)
         return compiled, None

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 # dumps: json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.backends.qick.dumpjson import _esc, dumps, encode, encode_flat
+from ctrl.compile.dd import check_sequence
 from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
@@ -74,9 +75,12 @@ class Previous:
     report: dict | None = field(default=None, repr=False)  # the old compile's report, when known
     problem: str | None = None
     report_file: Path | None = None  # the old folder's report.json (read only if the cache lacks the compile)
+    dd: str | None = None  # the dynamical decoupling sequence compiled in, if any
 
     def __repr__(self) -> str:
-        return f"Previous({self.source}, d={self.distance}, {self.policy}, calibration {self.calibration_hash[:19]})"
+        dd = f", dd {self.dd}" if self.dd else ""
+        return (f"Previous({self.source}, d={self.distance}, {self.policy}{dd}, "
+                f"calibration {self.calibration_hash[:19]})")  # fmt: skip
 
 
 def _read_json(path: Path) -> dict:
@@ -94,21 +98,23 @@ def _read_json(path: Path) -> dict:
 
 
 def load_previous(path: Path | str, new: Device | None = None, distance: int | None = None,
-                  policy: str | None = None, exclude=()) -> Previous:  # fmt: skip
-    """The previous compile from an output folder written by `ctrl recompile` (its `compile_inputs.json`)
-    or from the old device file (then `distance` and `policy` say what was compiled: default 3, asap)."""
+                  policy: str | None = None, exclude=(), dd: str | None = None) -> Previous:  # fmt: skip
+    """The previous compile from an output folder written by `ctrl recompile` or `ctrl compile` (its
+    `compile_inputs.json`) or from the old device file (then `distance`, `policy` and `dd` say what was
+    compiled: default 3, asap, no dynamical decoupling)."""
+    check_sequence(dd)
     path = Path(path)
     if path.is_dir():
-        return _from_folder(path, distance, policy)
+        return _from_folder(path, distance, policy, dd)
     if not path.exists():
         raise CtrlError(f"{path}: no such file or folder "
                         "(expected an output folder of ctrl recompile, or a device file)")
     old = load_device(path)
     return Previous(f"device file {path}", old.name, old.calibration, old.calibration_hash, old.wiring_hash,
-                    distance or 3, policy or "asap", tuple(sorted(exclude)), None, True, device=old)  # fmt: skip
+                    distance or 3, policy or "asap", tuple(sorted(exclude)), None, True, device=old, dd=dd)  # fmt: skip
 
 
-def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Previous:
+def _from_folder(folder: Path, distance: int | None, policy: str | None, dd: str | None) -> Previous:
     inputs = folder / INPUTS_FILE
     if not inputs.is_file():
         if (folder / "program.json").is_file():
@@ -118,12 +124,11 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
     doc, cal_text = _read_inputs(inputs)
     if doc.get("format") != INPUTS_FORMAT:
         raise CtrlError(f"{inputs}: format {doc.get('format')!r}, expected {INPUTS_FORMAT!r}")
-    if isinstance(doc.get("protocol"), dict) and doc["protocol"].get("dd"):
-        raise CtrlError(f"{inputs}: compiled with dynamical decoupling ({doc['protocol']['dd']}), which recompile "
-                        "does not carry over yet: compile the new calibration with ctrl compile --dd")  # fmt: skip
     try:
         proto = doc["protocol"]
         d, pol, exclude = int(proto["distance"]), str(proto["policy"]), tuple(sorted(proto["exclude"]))
+        was_dd = proto.get("dd")
+        check_sequence(was_dd)
         placement = placement_from_doc(doc["placement"])
         searched = bool(doc["placement"]["searched"])
         cal_hash, wiring_hash, name = str(doc["calibration_hash"]), str(doc["wiring_hash"]), str(doc["device"])
@@ -138,6 +143,9 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
                         "a new distance is a new compile (ctrl compile)")
     if policy is not None and policy != pol:
         raise CtrlError(f"{folder} was scheduled {pol}, not {policy}: a new policy is a new compile (ctrl compile)")
+    if dd is not None and dd != was_dd:
+        raise CtrlError(f"{folder} was compiled with dynamical decoupling {was_dd or 'off'}, not {dd}: "
+                        "another sequence is a new compile (ctrl compile --dd)")  # fmt: skip
     calibration, problem = None, None
     if schema != SCHEMA_VERSION:
         problem = f"the previous calibration was recorded under schema {schema}, this ctrl reads {SCHEMA_VERSION}"
@@ -153,7 +161,7 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None) -> Prev
     if calibration is not None and cal_text is None and _hash(calibration) != cal_hash:
         raise CtrlError(f"{inputs}: the calibration does not match its recorded hash {cal_hash[:23]}... (edited?)")
     return Previous(f"folder {folder}", name, calibration, cal_hash, wiring_hash, d, pol, exclude, placement,
-                    searched, problem=problem, report_file=folder / "report.json")  # fmt: skip
+                    searched, problem=problem, report_file=folder / "report.json", dd=was_dd)  # fmt: skip
 
 
 _CAL_MARK = ', "calibration": '
@@ -272,7 +280,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
     Reads the cache; `write` stores the result there, with its output files."""
     if not margin >= 0:
         raise CtrlError(f"margin must be >= 0 (a relative improvement in expected faults), got {margin}")
-    d, policy, exclude = prev.distance, prev.policy, frozenset(prev.exclude)
+    d, policy, exclude, dd = prev.distance, prev.policy, frozenset(prev.exclude), prev.dd
     full_why = None
     if prev.problem:
         diff, full_why = CalibrationDiff(()), prev.problem
@@ -297,7 +305,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
 
     log = _Log()
     old_device = _old_device(prev, new)
-    old_key = compile_key(old_device, d, policy, exclude, None if prev.searched else prev.placement)
+    old_key = compile_key(old_device, d, policy, exclude, None if prev.searched else prev.placement, dd)
     # a timing change reschedules whatever the previous compile was: its cache entry (a few MB with its
     # output files) is read only when it can be patched or its placement is not recorded
     need_old = TIMING not in diff.classes or prev.placement is None
@@ -306,7 +314,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
     old_passes: tuple[PassRecord, ...] = ()
     if old is None and prev.placement is None:
         # an old device file: its placement is only known by compiling it (cached for next time)
-        compiled = compile_program(old_device, d, policy, exclude)
+        compiled = compile_program(old_device, d, policy, exclude, dd=dd)
         old_passes = compiled.passes
         old = Entry.of(compiled)
         if cache is not None:
@@ -324,7 +332,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
         q, cost = old_placement.qubits, old_placement.cost
         decision = PlacementDecision(False, why, q, q, cost, cost, None, margin)
 
-    key = compile_key(new, d, policy, exclude, None if searched else chosen)
+    key = compile_key(new, d, policy, exclude, None if searched else chosen, dd)
     classes = diff.classes
     if old_passes and key.digest == old_key.digest:
         why = "the previous device file had not been compiled: compiled it; nothing changed since"
@@ -338,7 +346,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
                else "this calibration was compiled before: the result comes from the cache")  # fmt: skip
         return Recompiled(entry, diff, action, why, decision, searched, key, hit, old, old_passes, prev)
     if TIMING in classes or decision.moved or old is None:
-        compiled = compile_program(new, d, policy, exclude, chosen)
+        compiled = compile_program(new, d, policy, exclude, chosen, dd=dd)
         entry = Entry.of(replace(compiled, passes=tuple(log.records) + compiled.passes))
         if decision.moved:
             action, why = "reschedule", "the placement moved: lowered and scheduled on the new placement"
@@ -360,10 +368,10 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
 
 
 def _full(prev: Previous, new: Device, diff: CalibrationDiff, why: str, cache, margin: float) -> Recompiled:
-    d, policy, exclude = prev.distance, prev.policy, frozenset(prev.exclude)
-    key = compile_key(new, d, policy, exclude, None)
+    d, policy, exclude, dd = prev.distance, prev.policy, frozenset(prev.exclude), prev.dd
+    key = compile_key(new, d, policy, exclude, None, dd)
     hit = cache.get(key) if cache is not None else None
-    entry = hit if hit is not None else Entry.of(compile_program(new, d, policy, exclude))
+    entry = hit if hit is not None else Entry.of(compile_program(new, d, policy, exclude, dd=dd))
     old = prev.placement
     decision = PlacementDecision(
         old is not None and old.qubits != entry.placement.qubits, "full compile: placement searched anew",
@@ -751,7 +759,7 @@ def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache 
         cache.put(rec.key, rec.entry.derived(passes=(), files=files, qick=sheet))
     prev = rec.previous
     write_atomic(out / INPUTS_FILE, compile_inputs(device, rec.entry.placement, prev.distance, prev.policy,
-                                                   prev.exclude, rec.searched))  # fmt: skip
+                                                   prev.exclude, rec.searched, prev.dd))  # fmt: skip
     doc = report(rec, emulation) | {"outputs": {"files": sorted(files), "produced_by": how}}
     write_atomic(out / REPORT_FILE, _report_text(doc))
     return [out / k for k in sorted(files)] + [out / INPUTS_FILE, out / REPORT_FILE], doc
@@ -812,7 +820,7 @@ def report(rec: Recompiled, emulation: dict | None = None) -> dict:
         "format": "ctrl.recompile/1",
         "device": h["device"],
         "protocol": {"name": "cn20", "distance": h["distance"],
-                     "policy": prev.policy if prev else None},
+                     "policy": prev.policy if prev else None, "dd": prev.dd if prev else None},
         "from": {"source": prev.source if prev else None, "calibration_hash": prev.calibration_hash if prev else None},
         "to": {"calibration_hash": h["calibration_hash"]},
         "changes": rec.diff.to_json(),
@@ -846,7 +854,7 @@ def emulate_both(rec: Recompiled, new: Device, shots: int, seed: int = 0) -> dic
             old_device = _old_device(prev, new)
             if old_program is None and prev.placement is not None:
                 old_program = compile_program(old_device, prev.distance, prev.policy, frozenset(prev.exclude),
-                                              prev.placement).program  # fmt: skip
+                                              prev.placement, dd=prev.dd).program  # fmt: skip
     for name, device, program in (("old", old_device, old_program), ("new", new, rec.compiled.program)):
         if device is None or program is None:
             out[name] = None
@@ -924,11 +932,11 @@ def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None =
 
 def run(source: Path | str, device_file: Path | str, out: Path | str, margin: float = DEFAULT_MARGIN,
         emulate_shots: int = 0, seed: int = 0, cache_dir: Path | str | None = None, distance: int | None = None,
-        policy: str | None = None) -> tuple[Recompiled, dict, list[Path]]:  # fmt: skip
+        policy: str | None = None, dd: str | None = None) -> tuple[Recompiled, dict, list[Path]]:  # fmt: skip
     """`ctrl recompile`: load, recompile, emulate if asked, write. Returns (result, report, paths)."""
     new = load_device(device_file)
     cache = CompileCache(cache_dir)
-    prev = load_previous(source, new, distance, policy)
+    prev = load_previous(source, new, distance, policy, dd=dd)
     rec = recompile(prev, new, margin, cache)
     emulation = emulate_both(rec, new, emulate_shots, seed) if emulate_shots else None
     paths, doc = write(rec, out, new, cache, emulation)
