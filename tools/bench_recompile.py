@@ -10,13 +10,20 @@ and the cache holds it, QICK sheet included); today's calibration changes
   nearly every waveform's phase: the QICK patch's most expensive pulse change);
 - timing: every single-qubit gate 4 ns longer (re-lowered and rescheduled, placement kept).
 
-Timed, with the new device already loaded (both paths read it the same way):
+Timed, with the new device already loaded (both paths read it the same way), each run writing into a new
+folder as the daily loop does (`--out today/`):
 
-- full compile: `compile_program(new, d)` + `write_outputs(..., device)`, what `ctrl compile` does
-  (program.json, program.stim, report.json, and the QICK tProc v2 programs per board);
-- recompile: `load_previous(folder)` + `recompile` + `write` (the same files, plus compile_inputs.json and
-  recompile.json, and the cache entry), with today's cache entry removed before every run so each run does
-  the work rather than finding it cached. A pulse change patches the QICK programs (`reemit_qick`).
+- full compile: `compile_program(new, d)` + `write_outputs(..., device)` + `write_compile_inputs`, what
+  `ctrl compile` does (program.json, program.stim, report.json, the QICK tProc v2 programs per board, and
+  compile_inputs.json);
+- recompile: `load_previous(folder)` + `recompile` + `write` (the same files, plus recompile.json, and the
+  cache entry), with today's cache entry removed before every run so each run does the work rather than
+  finding it cached. A pulse change patches the QICK programs (`reemit_qick`).
+
+In one process, as above (a notebook, a lab server), and one command per process, as the CLI runs: each
+run in a new Python process, timed from after its imports and the device file's loading (which the two
+commands share, and which are printed apart), so every per-process cache starts cold on both sides (the
+placement search's memo, the firmware descriptions, the package versions, the compile cache key's parts).
 
 The QICK part on its own: a full emission (`emit_qick`) against the patch of yesterday's programs
 (`patch_qick`), which is what the recompile does instead. Two more comparisons: without the QICK programs
@@ -24,17 +31,23 @@ The QICK part on its own: a full emission (`emit_qick`) against the patch of yes
 `load_previous` + `recompile`).
 
 Every recompiled folder is checked against the full compile: every file byte for byte, report.json up to
-its `passes`. Medians of `--repeat` runs (fewer on the slow device). The last line is JSON with every
-figure.
+its `passes`. Medians of `--repeat` runs (fewer on the slow device, and a third of them one command per
+process). The last line is JSON with every figure.
 """
 
 from __future__ import annotations
 
+import time
+
+_T0 = time.perf_counter()  # a child's imports are timed from here
+
 import argparse
 import json
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -42,7 +55,7 @@ import yaml
 from ctrl.backends.qick import emit_qick, patch_qick
 from ctrl.compile.pipeline import compile_program, write_outputs
 from ctrl.device import load_device
-from ctrl.recompile import CompileCache, load_previous, recompile, run, write
+from ctrl.recompile import CompileCache, load_previous, recompile, run, write, write_compile_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = (("planar16_d3", 3), ("grid55_d5", 5), ("heavyhex65_ecr", 3))
@@ -90,6 +103,22 @@ def _median(fn, repeat: int, before=None) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+class _Fresh:
+    """A new output folder for every run (the previous run's is deleted first, outside the timing)."""
+
+    def __init__(self, root: Path, name: str):
+        self.root, self.name, self.n = root, name, 0
+
+    @property
+    def last(self) -> Path:
+        return self.root / f"{self.name}{self.n}"
+
+    def __call__(self) -> Path:
+        shutil.rmtree(self.last, ignore_errors=True)
+        self.n += 1
+        return self.last
+
+
 def _same(full_dir: Path, re_dir: Path) -> bool:
     for path in full_dir.iterdir():
         if path.name != "report.json" and path.read_bytes() != (re_dir / path.name).read_bytes():
@@ -110,8 +139,10 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
     figures: dict = {"device": base, "distance": distance}
     cache = CompileCache(cache_dir)
     for kind, edit in KINDS:
-        new = load_device(_variant(folder, base, kind, edit))
-        full_s, compiled = _median(lambda: _full(new, distance, folder / f"full_{kind}"), repeat)
+        new_file = _variant(folder, base, kind, edit)
+        new = load_device(new_file)
+        full_out, re_out = _Fresh(folder, f"full_{kind}_"), _Fresh(folder, f"re_{kind}_")
+        full_s, compiled = _median(lambda: _full(new, distance, full_out()), repeat)
         compile_s, _ = _median(lambda: compile_program(new, distance), repeat)
         qick_s, _ = _median(lambda: emit_qick(new, compiled.program), repeat)
         patch_s = None
@@ -122,9 +153,9 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
         def drop() -> None:  # so that every run recompiles instead of finding today's result cached
             cache._path(key).unlink(missing_ok=True)
 
-        def again(out: Path = folder / f"re_{kind}"):
+        def again():
             rec = recompile(load_previous(folder / "day0", new), new, cache=cache)
-            return rec, write(rec, out, new, cache)[1]
+            return rec, write(rec, re_out(), new, cache)[1]
 
         re_s, (rec, doc) = _median(again, repeat, drop)
         drop()
@@ -137,6 +168,18 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
         bare_re_s, _ = _median(bare, repeat, drop)
         drop()
         core_s, _ = _median(lambda: recompile(load_previous(folder / "day0", new), new, cache=cache), repeat, drop)
+        same = _same(full_out.last, re_out.last)
+        # one command per process
+        n = max(3, repeat // 3)
+        cold_full = [_child("full", folder, new_file, distance, folder / f"cold_full_{kind}") for _ in range(n)]
+        cold_re = []
+        for _ in range(n):
+            drop()
+            cold_re.append(_child("recompile", folder, new_file, distance, folder / f"cold_re_{kind}"))
+        drop()
+        same = same and _same(folder / f"cold_full_{kind}", folder / f"cold_re_{kind}")
+        cold_full_s = statistics.median(r["run_s"] for r in cold_full)
+        cold_re_s = statistics.median(r["run_s"] for r in cold_re)
         figures[kind] = {
             "full_compile_and_write_s": full_s,
             "full_compile_only_s": compile_s,
@@ -152,7 +195,12 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
             "action": rec.action,
             "passes_run": list(rec.passes_run),
             "qick_programs": doc["outputs"]["produced_by"].rsplit(", ", 1)[-1],
-            "outputs_equal_full_compile": _same(folder / f"full_{kind}", folder / f"re_{kind}"),
+            "one_command_per_process": {
+                "full_compile_and_write_s": cold_full_s, "recompile_and_write_s": cold_re_s,
+                "speedup": cold_full_s / cold_re_s,
+                "startup_s": statistics.median(r["startup_s"] for r in cold_full + cold_re),
+            },
+            "outputs_equal_full_compile": same,
         }  # fmt: skip
     return figures
 
@@ -160,7 +208,31 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
 def _full(new, distance: int, out: Path):
     compiled = compile_program(new, distance)
     write_outputs(compiled, out, new)
+    write_compile_inputs(out, new, compiled)
     return compiled
+
+
+def _child(what: str, folder: Path, device_file: Path, distance: int, out: Path) -> dict:
+    """One command in a new process: {"startup_s": imports and device loading, "run_s": the command}."""
+    shutil.rmtree(out, ignore_errors=True)
+    args = [sys.executable, __file__, "--child", what, str(folder), str(device_file), str(distance), str(out)]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"bench child failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def child(what: str, folder: str, device_file: str, distance: str, out: str) -> None:
+    t0 = _T0
+    new = load_device(device_file)
+    t1 = time.perf_counter()
+    if what == "full":
+        _full(new, int(distance), Path(out))
+    else:
+        cache = CompileCache(Path(folder) / "cache")
+        write(recompile(load_previous(Path(folder) / "day0", new), new, cache=cache), out, new, cache)
+    t2 = time.perf_counter()
+    print(json.dumps({"startup_s": t1 - t0, "run_s": t2 - t1}))
 
 
 def _ms(s) -> str:
@@ -168,11 +240,14 @@ def _ms(s) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        return child(*sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
     results = []
     print(f"{'device':<16} {'d':>2} {'change':<7} {'full compile':>13} {'recompile':>11} {'speedup':>8}   "
+          f"{'per process: full':>18} {'recompile':>10} {'speedup':>8}   "
           f"{'QICK: emit':>11} {'patch':>9} {'speedup':>8}   {'w/o QICK: full':>15} {'recompile':>10} {'speedup':>8}   "
           f"{'no files: full':>15} {'recompile':>10} {'speedup':>8}  outputs  QICK programs")  # fmt: skip
     for base, d in CASES:
@@ -182,9 +257,12 @@ def main() -> None:
         results.append(r)
         for kind, _ in KINDS:
             f = r[kind]
+            c = f["one_command_per_process"]
             qs = f"{f['qick_patch_speedup']:7.1f}x" if f["qick_patch_speedup"] else f"{'-':>8}"
             print(f"{base:<16} {d:>2} {kind:<7} {_ms(f['full_compile_and_write_s']):>13} "
                   f"{_ms(f['recompile_and_write_s']):>11} {f['speedup']:7.1f}x   "
+                  f"{_ms(c['full_compile_and_write_s']):>18} {_ms(c['recompile_and_write_s']):>10} "
+                  f"{c['speedup']:7.1f}x   "
                   f"{_ms(f['qick_emission_s']):>11} {_ms(f['qick_patch_s']):>9} {qs}   "
                   f"{_ms(f['without_qick']['full_compile_and_write_s']):>15} "
                   f"{_ms(f['without_qick']['recompile_and_write_s']):>10} {f['without_qick']['speedup']:7.1f}x   "
@@ -192,6 +270,9 @@ def main() -> None:
                   f"{f['speedup_without_writing']:7.1f}x  "
                   f"{'equal' if f['outputs_equal_full_compile'] else 'DIFFER'}    "
                   f"{f['qick_programs']}")  # fmt: skip
+    startup = statistics.median(r[k]["one_command_per_process"]["startup_s"] for r in results for k, _ in KINDS)
+    print(f"per process: timed after the imports and the device file's loading, {_ms(startup)} (median), "
+          "which both commands spend first")
     print(json.dumps({"bench_recompile": results}, sort_keys=True))
 
 
