@@ -25,8 +25,8 @@ from ctrl.noise.calibration import CalibrationNoise
 from ctrl.noise.models import parse_noise
 from ctrl.realtime.decision import DecisionPoint, DecisionProgram, Rule, evaluate_batch, first_failures
 from ctrl.sim.decode import decode_flips
-from ctrl.versions import versions
 from ctrl.sim.sample import wilson
+from ctrl.versions import versions
 
 CHUNK = 20_000
 
