@@ -10,6 +10,7 @@ import cmath
 import json
 import math
 import os
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -553,11 +554,14 @@ def test_compile_outputs_include_the_qick_programs(tmp_path):
                      "report.json"]  # fmt: skip
     for n in names:
         assert (a / n).read_bytes() == (b / n).read_bytes(), n
-    qick = json.loads((a / "report.json").read_text())["qick"]
+    report = json.loads((a / "report.json").read_text())
+    qick = report["qick"]
     assert qick["attempt_slots"] == 1000 and qick["realtime_decisions"] == list(range(len(program.decisions)))
     assert qick["boards"]["zcu216"]["usage"]["pmem_words"] <= 4096
+    assert report["versions"]["qick"] == metadata.version("qick")  # the assembler of that machine code
     assert sorted(p.name for p in write_outputs(result, tmp_path / "c")) == ["program.json", "program.stim",
                                                                             "report.json"]  # fmt: skip
+    assert "qick" not in json.loads((tmp_path / "c" / "report.json").read_text())["versions"]
 
 
 # ------------------------------------------------------------------------------------------ machine code

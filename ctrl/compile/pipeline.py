@@ -34,7 +34,7 @@ from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
-from ctrl.versions import versions
+from ctrl.versions import version, versions
 
 
 @dataclass(frozen=True)
@@ -235,9 +235,18 @@ def output_files(compiled: Compiled, device=None) -> tuple[dict[str, str], objec
 
         qick = emit_qick(device, program)
     files = {"program.json": program.to_json(), "program.stim": str(timed_to_stim(program, "X")) + "\n"}
-    doc = dict(compiled.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in compiled.passes]}
     if qick is not None:
-        doc["qick"] = qick.report
         files |= qick.texts()
+    doc = report_doc(compiled.report, compiled.passes, qick.report if qick is not None else None)
     files["report.json"] = json.dumps(doc, indent=1, sort_keys=True) + "\n"
     return files, qick
+
+
+def report_doc(report: dict, passes, qick_report: dict | None) -> dict:
+    """report.json's content: the compile's report, the passes that ran and, with QICK programs, their
+    summary and the version of qick that assembled them."""
+    doc = dict(report) | {"passes": [{"name": p.name, "kind": p.kind} for p in passes]}
+    if qick_report is not None:
+        doc["qick"] = qick_report
+        doc["versions"] = doc["versions"] | {"qick": version("qick")}
+    return doc

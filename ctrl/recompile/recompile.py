@@ -36,7 +36,7 @@ from pydantic import ValidationError
 # dumps: json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.backends.qick.dumpjson import _esc, dumps, encode, encode_flat
 from ctrl.compile.dd import check_sequence
-from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files
+from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files, report_doc
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
 from ctrl.device.device import canonical_calibration
@@ -504,21 +504,14 @@ def _same_schedule(a, b) -> bool:
     return True
 
 
-def _report_doc(entry: Entry, qick_report: dict | None) -> dict:
-    # the form ctrl.compile.pipeline.write_outputs gives report.json
-    doc = dict(entry.report) | {"passes": [{"name": p.name, "kind": p.kind} for p in entry.passes]}
-    if qick_report is not None:
-        doc["qick"] = qick_report
-    return doc
-
-
 def _report_from(base: Entry, entry: Entry, qick_report: dict | None) -> bytes:
     """report.json of `entry`: the base's bytes with only the top-level values that differ written anew
     (`passes` always: the cache does not keep them), else rendered in full."""
-    doc = _report_doc(entry, qick_report)
+    doc = report_doc(entry.report, entry.passes, qick_report)
     text = base.files.get("report.json")
     if text is not None:
-        known = dict(base.report) | ({"qick": base.qick.report} if base.qick is not None else {})
+        known = report_doc(base.report, (), base.qick.report if base.qick is not None else None)
+        del known["passes"]
         spliced = _splice_top(text, known, doc)
         if spliced is not None:
             return spliced
