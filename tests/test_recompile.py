@@ -3,6 +3,7 @@
 
 import importlib
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -500,6 +501,54 @@ def test_recompile_chains_day_after_day(tmp_path, calls):
     assert rec.diff.classes == (PULSE,) and dict(calls) == {"qick_patch": 1}
     _, paths = full(tmp_path / "d2.yaml", tmp_path / "full")
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "day2")
+
+
+def _drift(rng, doc) -> None:
+    """One day's recalibration: one to four random edits among pulse, quality and timing fields."""
+    q, c = rng.choice(doc["calibration"]["qubits"]), rng.choice(doc["calibration"]["couplers"])
+    scale = lambda d, k, lo, hi: d.__setitem__(k, round(d[k] * rng.uniform(lo, hi), 6))  # noqa: E731
+    shift = lambda d, k, step: d.__setitem__(k, round(d[k] + step, 12))  # noqa: E731
+    edits = [
+        lambda: scale(q["x90"]["pulse"], "amplitude", 0.95, 1.05),
+        lambda: scale(q["x180"]["pulse"], "amplitude", 0.95, 1.05),
+        lambda: scale(q["readout"]["pulse"], "amplitude", 0.9, 1.1),
+        lambda: shift(q, "frequency_hz", rng.randint(-300, 300) * 1e3),
+        lambda: shift(q["readout"], "frequency_hz", rng.randint(-200, 200) * 1e3),
+        lambda: shift(q["readout"], "threshold", round(rng.uniform(-3, 3), 3)),
+        lambda: q["readout"].__setitem__("iq_rotation_rad", round(rng.uniform(-3, 3), 4)),
+        lambda: scale(q["x90"], "error", 0.5, 3),
+        lambda: scale(c, "error", 0.5, 3),
+        lambda: c.__setitem__("phase_corrections_rad",
+                              {k: round(v + rng.uniform(-0.1, 0.1), 6) for k, v in c["phase_corrections_rad"].items()}),
+        lambda: scale(c["flux_pulse"]["pulse"] if "flux_pulse" in c else c["cr_pulse"], "amplitude", 0.9, 1.1),
+        lambda: shift(q["x90"], "duration_s", 4e-9),
+        lambda: shift(q["readout"], "time_of_flight_s", 2e-8),
+    ]  # fmt: skip
+    for edit in rng.sample(edits, rng.randint(1, 4)):
+        edit()
+
+
+@pytest.mark.parametrize("base, days, dd", [("planar16_d3", 8, None), ("grid25_cz", 4, "xy4")])
+def test_random_daily_drift_recompiles_equal_full_compiles(tmp_path, base, days, dd):
+    """Day after day of random recalibrations, each recompiled from the day before: whenever the recompile
+    says it equals a full compile, every output file does, byte for byte."""
+    rng = random.Random(20261204)
+    doc = yaml.safe_load((CONFIGS / f"{base}.yaml").read_text())
+    cache = tmp_path / "cache"
+    first = variant(tmp_path, "day0", base=base)
+    run(first, first, tmp_path / "day0", cache_dir=cache, dd=dd)
+    actions = Counter()
+    for day in range(1, days + 1):
+        _drift(rng, doc)
+        path = variant(tmp_path, f"cal{day}", lambda d: d.update(doc), base=base)
+        rec, report, _ = run(tmp_path / f"day{day - 1}", path, tmp_path / f"day{day}", cache_dir=cache)
+        actions[rec.action] += 1
+        if report["equals_full_compile"]:
+            device = load_device(path)
+            compiled = compile_program(device, 3, dd=dd)
+            paths = write_outputs(compiled, tmp_path / f"full{day}", device)
+            assert_same_outputs(paths, tmp_path / f"full{day}", tmp_path / f"day{day}")
+    assert actions["patch"] >= 2 and actions["reschedule"] >= 1, actions  # both paths were exercised
 
 
 # ------------------------------------------------------------------------------------ full compiles, bad input

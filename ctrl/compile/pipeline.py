@@ -213,10 +213,11 @@ def _report(
     }  # fmt: skip
 
 
-def write_outputs(compiled: Compiled, out: Path, device=None) -> list[Path]:
+def write_outputs(compiled: Compiled, out: Path | str, device=None) -> list[Path]:
     """program.json, program.stim, report.json; with `device` (the device compiled for) also the QICK
     tProc v2 programs per board (qick_<board>.asm, qick_<board>.json, firmware_<board>.json; see
     docs/qick.md) and their summary under `qick` in report.json."""
+    out = Path(out)
     files, _ = output_files(compiled, device)
     for name, text in files.items():
         write_atomic(out / name, text)
