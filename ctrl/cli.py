@@ -167,11 +167,13 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     from ctrl.compile.pipeline import compile_program, write_outputs
     from ctrl.device import DEFAULT_DEVICE, load_device
     from ctrl.emulate.run import emulate
+    from ctrl.recompile.recompile import write_compile_inputs
 
     device = load_device(args.device or DEFAULT_DEVICE)
     out = Path(args.out)
     compiled = compile_program(device, args.distance, dd=args.dd)
     paths = write_outputs(compiled, out, device)
+    paths.append(write_compile_inputs(out, device, compiled, dd=args.dd))  # the folder is a `ctrl recompile --from`
     result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
     write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
     plot_timeline(out / "program.json", out / "timeline.png")

@@ -82,6 +82,11 @@ def test_dry_run_writes_everything(tmp_path, capsys):
     r = json.loads((tmp_path / "emulation.json").read_text())
     assert r["shots"] == 2000 and r["device"] == "planar16_d3"
     assert "acceptance" in capsys.readouterr().out
+    # the dry run's folder is where a daily recompile can start: nothing changed, every file as it was
+    args = ["recompile", "--from", str(tmp_path), "--device", str(DEFAULT_DEVICE), "--cache", str(tmp_path / "c")]
+    assert main(args + ["--out", str(tmp_path / "today")]) == 0
+    for name in ("program.json", "program.stim", "qick_zcu216.json"):
+        assert (tmp_path / "today" / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
 def test_emulate_refuses_bad_noise(capsys):
