@@ -17,7 +17,6 @@ bytes: nothing here depends on wall-clock time, except the pass log, which goes 
 from __future__ import annotations
 
 import gc
-import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from ctrl.compile.schedule import decisions, pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
+from ctrl.jsontext import dumps
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
 from ctrl.versions import version, versions
@@ -239,7 +239,7 @@ def output_files(compiled: Compiled, device=None) -> tuple[dict[str, str], objec
     if qick is not None:
         files |= qick.texts()
     doc = report_doc(compiled.report, compiled.passes, qick.report if qick is not None else None)
-    files["report.json"] = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+    files["report.json"] = dumps(doc) + "\n"
     return files, qick
 
 

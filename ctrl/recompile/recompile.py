@@ -33,8 +33,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-# dumps: json.dumps(..., sort_keys=True, indent=1), faster
-from ctrl.backends.qick.dumpjson import _esc, dumps, encode, encode_flat
 from ctrl.compile.dd import check_sequence
 from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files, report_doc
 from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
@@ -42,6 +40,7 @@ from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
 from ctrl.device.device import canonical_calibration
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
+from ctrl.jsontext import dumps, encode, encode_flat, esc  # json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.recompile.cache import CompileCache, CompileKey, Entry, compile_key, placement_doc, placement_from_doc
 from ctrl.recompile.diff import (METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED, WIRING, CalibrationDiff,
@@ -530,12 +529,12 @@ def _splice_top(text: bytes, known: dict, doc: dict) -> bytes | None:
     for i, k in enumerate(keys):
         if k in known and known[k] == doc[k]:
             continue
-        head = b"\n " + _esc(k).encode() + b": "
+        head = b"\n " + esc(k).encode() + b": "
         a = text.find(head, at)
         if a < 0:
             return None
         a += len(head)
-        b = text.find(b",\n " + _esc(keys[i + 1]).encode() + b": ", a) if i + 1 < len(keys) else len(text) - 3
+        b = text.find(b",\n " + esc(keys[i + 1]).encode() + b": ", a) if i + 1 < len(keys) else len(text) - 3
         if b < 0:
             return None
         parts += [text[at:a], encode(doc[k], "\n ").encode()]
@@ -675,7 +674,7 @@ def _corrections_text(phases) -> bytes:
     if not phases:
         return b"{}"
     items = sorted((q, _r12(v)) for q, v in phases)
-    return ("{" + ",".join(f"\n    {_esc(q)}: {float.__repr__(v)}" for q, v in items) + "\n   }").encode()
+    return ("{" + ",".join(f"\n    {esc(q)}: {float.__repr__(v)}" for q, v in items) + "\n   }").encode()
 
 
 def _r12(x: float) -> float:

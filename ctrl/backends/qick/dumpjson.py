@@ -1,11 +1,8 @@
 """`json.dumps(dump, cls=qick.helpers.NpEncoder, sort_keys=True, indent=1)`, faster, and with the places a
 pulse-only patch rewrites marked.
 
-The text is the same, character for character (tested on every shipped device): the same escaping
-(ASCII, C encoder), `float.__repr__`, keys sorted by their own value before being written (so integer
-keys come in numeric order), numpy values and qick's Waveform through NpEncoder's `default`. It is
-faster because a list of flat dicts (program instructions, waveforms) is written with one string join
-per dict instead of json's generator chain.
+The text is the same, character for character (tested on every shipped device): ctrl.jsontext's writer,
+with numpy values and qick's Waveform through NpEncoder's `default`.
 
 `render_dump(dump)` returns the text and its spans: (start, end) offsets of each waveform, of each
 program instruction, of each envelope's base64 data string, and of the whole `envelopes`, `gen_chs`
@@ -14,39 +11,12 @@ and `ro_chs` values.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import NamedTuple
 
-_esc = json.encoder.encode_basestring_ascii  # the C encoder where available, as json.dumps uses
-_INF = float("inf")
-
-
-def _float(o: float) -> str:
-    if o != o:
-        return "NaN"
-    if o == _INF:
-        return "Infinity"
-    if o == -_INF:
-        return "-Infinity"
-    return float.__repr__(o)
-
-
-def _key(k) -> str:
-    if isinstance(k, str):
-        return _esc(k)
-    if isinstance(k, float):
-        return _esc(_float(k))
-    if k is True:
-        return '"true"'
-    if k is False:
-        return '"false"'
-    if k is None:
-        return '"null"'
-    if isinstance(k, int):
-        return '"' + int.__repr__(k) + '"'
-    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
-
+from ctrl.jsontext import esc as _esc
+from ctrl.jsontext import key_text as _key
+from ctrl.jsontext import writer
 
 _ENCODER = None
 
@@ -60,61 +30,12 @@ def _default(o):
     return _ENCODER.default(o)
 
 
+encode, encode_flat = writer(_default)  # NpEncoder's conversions (numpy values, qick's Waveform) where json has none
+
+
 def dumps(o) -> str:
-    """json.dumps(o, sort_keys=True, indent=1), faster (NpEncoder's conversions for anything else)."""
+    """json.dumps(o, cls=NpEncoder, sort_keys=True, indent=1)."""
     return encode(o, "\n")
-
-
-def encode(o, ind: str = "\n") -> str:
-    """One value at the indentation `ind` ("\\n" plus one space per level), as json.dumps(indent=1)."""
-    if isinstance(o, str):
-        return _esc(o)
-    if o is None:
-        return "null"
-    if o is True:
-        return "true"
-    if o is False:
-        return "false"
-    if isinstance(o, int):
-        return int.__repr__(o)
-    if isinstance(o, float):
-        return _float(o)
-    inner = ind + " "
-    if isinstance(o, (list, tuple)):
-        if not o:
-            return "[]"
-        return "[" + inner + ("," + inner).join([encode(v, inner) for v in o]) + ind + "]"
-    if isinstance(o, dict):
-        if not o:
-            return "{}"
-        return ("{" + inner + ("," + inner).join([_key(k) + ": " + encode(v, inner) for k, v in sorted(o.items())])
-                + ind + "}")  # fmt: skip
-    return encode(_default(o), ind)
-
-
-_LEAF = frozenset({str, int, float, bool, type(None)})
-_FLAT: dict[str, object] = {}  # indentation -> C encoder writing a flat dict's items at that depth
-
-
-def _flat_encoder(inner: str):
-    enc = _FLAT.get(inner)
-    if enc is None and json.encoder.c_make_encoder is not None:
-        enc = _FLAT[inner] = json.encoder.c_make_encoder(None, _default, _esc, None, ": ", "," + inner, True, False,
-                                                         True)  # fmt: skip
-    return enc
-
-
-def encode_flat(d, ind: str) -> str:
-    """A dict at the indentation `ind`; one of scalars only (an instruction, a waveform) is written by json's
-    C encoder with the indentation as its item separator (keys sorted and converted as json.dumps does)."""
-    inner = ind + " "
-    enc = _FLAT.get(inner) or _flat_encoder(inner)
-    if not d or enc is None:
-        return encode(d, ind)
-    for v in d.values():
-        if v.__class__ not in _LEAF:  # a container would come out on one line
-            return encode(d, ind)
-    return "{" + inner + "".join(enc(d, 0))[1:-1] + ind + "}"
 
 
 class EnvelopeData(NamedTuple):
