@@ -27,18 +27,11 @@ def float_text(o: float) -> str:
 
 
 def key_text(k) -> str:
+    """A key as json writes it: a string, or a scalar's own text in quotes (which none of them needs escaped)."""
     if isinstance(k, str):
         return esc(k)
-    if isinstance(k, float):
-        return esc(float_text(k))
-    if k is True:
-        return '"true"'
-    if k is False:
-        return '"false"'
-    if k is None:
-        return '"null"'
-    if isinstance(k, int):
-        return '"' + int.__repr__(k) + '"'
+    if k is None or isinstance(k, (int, float)):  # bool is an int
+        return '"' + encode(k) + '"'
     raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
 
 
