@@ -84,14 +84,14 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from ctrl.compile.pipeline import compile_program, write_outputs
+    from ctrl.compile.pipeline import compile_program
     from ctrl.device import load_device
-    from ctrl.recompile.recompile import write_compile_inputs
+    from ctrl.recompile import CompileCache, write_compiled
 
     device = load_device(args.device)
     compiled = compile_program(device, args.distance, policy=args.policy, dd=args.dd)
-    paths = write_outputs(compiled, Path(args.out), device)
-    paths.append(write_compile_inputs(Path(args.out), device, compiled, args.policy, dd=args.dd))  # for `ctrl recompile --from`
+    paths, cache_problem = write_compiled(compiled, args.out, device, args.policy, dd=args.dd,
+                                          cache=CompileCache(args.cache))  # fmt: skip
     r = compiled.report
     print(
         f"{device.name}: d={args.distance} on {r['qubits_used']} qubits ({r['placement']['method']} placement), "
@@ -101,7 +101,14 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     for p in compiled.passes:
         print(f"  pass {p.name:<10} {p.kind:<14} {p.seconds * 1e3:8.1f} ms")
     print("wrote " + ", ".join(str(p) for p in paths))
+    _warn_cache(cache_problem)
     return 0
+
+
+def _warn_cache(problem: str | None) -> None:
+    if problem is not None:
+        print(f"warning: {problem}; the outputs are complete, but the first `ctrl recompile --from` this folder "
+              "will lower the protocol again", file=sys.stderr)  # fmt: skip
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -164,16 +171,15 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 
 def _cmd_dry_run(args: argparse.Namespace) -> int:
     from ctrl.backends.plot import plot_timeline
-    from ctrl.compile.pipeline import compile_program, write_outputs
+    from ctrl.compile.pipeline import compile_program
     from ctrl.device import DEFAULT_DEVICE, load_device
     from ctrl.emulate.run import emulate
-    from ctrl.recompile.recompile import write_compile_inputs
+    from ctrl.recompile import CompileCache, write_compiled
 
     device = load_device(args.device or DEFAULT_DEVICE)
     out = Path(args.out)
     compiled = compile_program(device, args.distance, dd=args.dd)
-    paths = write_outputs(compiled, out, device)
-    paths.append(write_compile_inputs(out, device, compiled, dd=args.dd))  # the folder is a `ctrl recompile --from`
+    paths, cache_problem = write_compiled(compiled, out, device, dd=args.dd, cache=CompileCache(args.cache))
     result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
     write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
     plot_timeline(out / "program.json", out / "timeline.png")
@@ -191,6 +197,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     write_atomic(out / "summary.txt", summary + "\n")
     print(summary)
     print(f"wrote {out}/")
+    _warn_cache(cache_problem)
     return 0
 
 
@@ -254,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: program.json, program.stim, report.json")
     p.add_argument("--policy", choices=("asap", "alap"), default="asap")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
+    p.add_argument("--cache", metavar="DIR", help="compile cache, where the result is kept for ctrl recompile "
+                                                  "(default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
     p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("emulate", help="dry-run the compiled program with the device's noise (Stim)")
@@ -274,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="dry-run", help="output folder (default: ./dry-run)")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
+    p.add_argument("--cache", metavar="DIR", help="compile cache, where the result is kept for ctrl recompile "
+                                                  "(default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
     p.set_defaults(func=_cmd_dry_run)
 
     p = sub.add_parser("sweep", help="noise/distance/device sweeps as sinter tasks: multi-core, resumable CSV")

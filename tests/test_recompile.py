@@ -644,19 +644,46 @@ def test_diff_device_prints_the_changes_with_units(tmp_path, capsys):
     assert "no changes" in capsys.readouterr().out
 
 
-def test_a_full_compile_folder_with_its_inputs_recorded_recompiles(tmp_path, calls):
-    """What `ctrl compile` would need to write for its folders to be a starting point."""
-    from ctrl.recompile import write_compile_inputs
+def test_a_ctrl_compile_folder_is_patched_like_a_recompiled_one(tmp_path, calls):
+    """`ctrl compile` keeps its result in the compile cache: the first recompile from its folder patches
+    the QICK programs (nothing lowered, scheduled or emitted) and equals a full compile of the new
+    calibration."""
+    old, new = variant(tmp_path, "old"), variant(tmp_path, "new", _edit_pulse)
+    cache = tmp_path / "cache"
+    assert main(["compile", "--device", str(old), "-d", "3", "--out", str(tmp_path / "c"), "--cache", str(cache)]) == 0
+    calls.clear()
+    rec, doc, _ = run(tmp_path / "c", new, tmp_path / "re", cache_dir=cache)
+    assert rec.action == "patch" and rec.diff.classes == (PULSE,)
+    assert calls["natives"] == calls["schedule"] == calls["placement"] == calls["qick"] == 0
+    assert calls["qick_patch"] == 1 and "QICK programs patched" in doc["outputs"]["produced_by"]
+    _, paths = full(new, tmp_path / "full")
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+
+
+def test_a_compile_folder_without_its_cache_entry_is_lowered_on_its_placement(tmp_path, calls):
+    from ctrl.recompile import write_compiled
 
     old = variant(tmp_path, "old")
-    device = load_device(old)
-    compiled, _ = full(old, tmp_path / "c")
-    write_compile_inputs(tmp_path / "c", device, compiled)
+    compiled = compile_program(load_device(old), 3)
+    paths, problem = write_compiled(compiled, tmp_path / "c", load_device(old))  # no cache
+    assert problem is None and sorted(p.name for p in paths) == sorted(p.name for p in (tmp_path / "c").iterdir())
     calls.clear()
     new = variant(tmp_path, "new", _edit_pulse)
     rec, doc, _ = run(tmp_path / "c", new, tmp_path / "re", cache_dir=tmp_path / "cache")
     assert rec.diff.classes == (PULSE,) and "placement" not in rec.passes_run
-    assert calls["placement"] == 0  # not cached: lowered again on the recorded placement, not searched
+    assert calls["placement"] == 0 and calls["schedule"] == 1  # lowered again on the recorded placement
+    _, paths = full(new, tmp_path / "full")
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
+
+
+def test_a_cache_that_cannot_be_written_is_a_warning_for_ctrl_compile(tmp_path, capsys):
+    old = variant(tmp_path, "old")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    assert main(["compile", "--device", str(old), "-d", "3", "--out", str(tmp_path / "c"), "--cache", str(blocker)]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: compile cache") and len(err.strip().splitlines()) == 1, err
+    assert (tmp_path / "c" / "compile_inputs.json").is_file() and (tmp_path / "c" / "qick_zcu216.json").is_file()
 
 
 def test_a_new_median_two_qubit_duration_re_evaluates_the_placement(tmp_path, calls):

@@ -13,9 +13,9 @@ and the cache holds it, QICK sheet included); today's calibration changes
 Timed, with the new device already loaded (both paths read it the same way), each run writing into a new
 folder as the daily loop does (`--out today/`):
 
-- full compile: `compile_program(new, d)` + `write_outputs(..., device)` + `write_compile_inputs`, what
-  `ctrl compile` does (program.json, program.stim, report.json, the QICK tProc v2 programs per board, and
-  compile_inputs.json);
+- full compile: `compile_program(new, d)` + `write_compiled(..., cache)`, what `ctrl compile` does
+  (program.json, program.stim, report.json, the QICK tProc v2 programs per board, compile_inputs.json, and
+  the result in its own compile cache);
 - recompile: `load_previous(folder)` + `recompile` + `write` (the same files, plus recompile.json, and the
   cache entry), with today's cache entry removed before every run so each run does the work rather than
   finding it cached. A pulse change patches the QICK programs (`reemit_qick`).
@@ -52,7 +52,7 @@ import yaml
 from ctrl.backends.qick import emit_qick, patch_qick
 from ctrl.compile.pipeline import compile_program, write_outputs
 from ctrl.device import load_device
-from ctrl.recompile import CompileCache, load_previous, recompile, run, write, write_compile_inputs
+from ctrl.recompile import CompileCache, load_previous, recompile, run, write, write_compiled
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = (("planar16_d3", 3), ("grid25_cz", 3), ("grid55_d5", 5), ("heavyhex65_ecr", 3))  # every shipped device
@@ -205,8 +205,7 @@ def bench(folder: Path, base: str, distance: int, repeat: int) -> dict:
 
 def _full(new, distance: int, out: Path):
     compiled = compile_program(new, distance)
-    write_outputs(compiled, out, new)
-    write_compile_inputs(out, new, compiled)
+    write_compiled(compiled, out, new, cache=CompileCache(out.parent / "full_cache"))
     return compiled
 
 

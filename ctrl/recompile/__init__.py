@@ -12,11 +12,11 @@ from ctrl.recompile.diff import (CLASSES, CalibrationDiff, Change, calibration_f
                                  diff_devices, field_class)  # fmt: skip
 from ctrl.recompile.recompile import (DEFAULT_MARGIN, PlacementDecision, Previous, Recompiled, emit, emulate_both,
                                       load_previous, recompile, report, run, summary, write,
-                                      write_compile_inputs)  # fmt: skip
+                                      write_compiled)  # fmt: skip
 
 __all__ = [
     "CLASSES", "CalibrationDiff", "Change", "calibration_fields", "diff_calibrations", "diff_devices", "field_class",
     "CompileCache", "CompileKey", "compile_key", "default_cache_dir",
     "DEFAULT_MARGIN", "PlacementDecision", "Previous", "Recompiled", "emit", "emulate_both", "load_previous",
-    "recompile", "report", "run", "summary", "write", "write_compile_inputs",
+    "recompile", "report", "run", "summary", "write", "write_compiled",
 ]

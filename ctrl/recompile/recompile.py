@@ -4,6 +4,8 @@
     rec = recompile(previous, new, margin=0.05, cache=CompileCache(dir))
     paths, report = write(rec, "out2/", new, cache)  # write_outputs' files, compile_inputs.json, recompile.json
 
+`write_compiled` writes a full compile's folder (what `ctrl compile` writes) so that it can be a `previous`.
+
 What is redone, by the classes of `ctrl.recompile.diff` present:
 - nothing changed: the cached result (no pass runs);
 - `metadata`, `pulse`: the previous timed program stands; it takes the new calibration hash and the
@@ -583,7 +585,7 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
     # a patch keeps the base's operations and times by construction (CZ corrections aside)
     kept = rec.action == "patch" and base is rec.old
     if not (reusable and (same_ops or kept or _same_schedule(base.compiled.program, new.compiled.program))):
-        return _write_all(new, out, device)
+        return _write_all(new.compiled, out, device)
     has_qick = any(not _known_program_file(k) for k in base.files)
     if (same_ops and new.header == base.header and "report.json" in base.files
             and has_qick == (device is not None)):  # fmt: skip
@@ -681,9 +683,9 @@ def _r12(x: float) -> float:
     return float(f"{x:.12g}")  # as ctrl.compile.timed writes numbers
 
 
-def _write_all(entry: Entry, out: Path, device: Device | None):
+def _write_all(compiled: Compiled, out: Path, device: Device | None):
     """What write_outputs writes, rendered by it (so a new output is never missed), and the QICK sheet."""
-    texts, qick = output_files(entry.compiled, device)
+    texts, qick = output_files(compiled, device)
     files = {name: text.encode() for name, text in texts.items()}
     for name, data in files.items():
         write_atomic(out / name, data)
@@ -731,13 +733,29 @@ def compile_inputs(device: Device, placement: Placement, distance: int, policy: 
     return json.dumps(doc, sort_keys=True)[:-1] + _CAL_MARK + calibration + "}\n"
 
 
-def write_compile_inputs(out: Path | str, device: Device, compiled: Compiled, policy: str = "asap",
-                         exclude=(), dd: str | None = None) -> Path:  # fmt: skip
-    """Record beside a full compile's outputs what it was compiled from (for `ctrl compile` to call), so
-    that `ctrl recompile --from` can start from that folder."""
-    path = Path(out) / INPUTS_FILE
-    write_atomic(path, compile_inputs(device, compiled.placement, compiled.program.distance, policy, exclude, dd=dd))
-    return path
+def write_compiled(compiled: Compiled, out: Path | str, device: Device, policy: str = "asap", exclude=(),
+                   dd: str | None = None, cache: CompileCache | None = None,
+                   ) -> tuple[list[Path], str | None]:  # fmt: skip
+    """What `ctrl compile` writes: `write_outputs(compiled, out, device)`'s files and compile_inputs.json,
+    what they were compiled from, so that `ctrl recompile --from out` can start there. With `cache`, the
+    result also goes into it with its files and QICK sheet, as a recompile's does: the first recompile
+    from `out` then patches instead of lowering the protocol again.
+
+    Returns (paths written, None), or with why the cache could not be written instead of None: the
+    outputs are complete without it, so that is not an error here."""
+    out = Path(out)
+    files, _, sheet = _write_all(compiled, out, device)
+    d = compiled.program.distance
+    write_atomic(out / INPUTS_FILE, compile_inputs(device, compiled.placement, d, policy, exclude, dd=dd))
+    first = ("program.json", "program.stim", "report.json")
+    paths = [out / k for k in first] + [out / k for k in files if k not in first] + [out / INPUTS_FILE]
+    if cache is None:
+        return paths, None
+    try:
+        cache.put(compile_key(device, d, policy, frozenset(exclude), None, dd), Entry.of(compiled, files, sheet))
+    except CtrlError as e:
+        return paths, str(e)
+    return paths, None
 
 
 def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache | None = None,
