@@ -2,7 +2,7 @@
 and redo only that work, with a compile cache keyed by content hashes (docs/recompile.md).
 
     from ctrl.recompile import load_previous, recompile, write, CompileCache, diff_devices
-    prev = load_previous("yesterday/", new_device)       # a folder written by ctrl recompile, or a device file
+    prev = load_previous("yesterday/", new_device)       # a folder of ctrl compile/recompile, or a device file
     rec = recompile(prev, new_device, margin=0.05, cache=CompileCache())
     paths, report = write(rec, "today/", new_device, cache)
 """
