@@ -747,8 +747,7 @@ def write_compiled(compiled: Compiled, out: Path | str, device: Device, policy: 
     files, _, sheet = _write_all(compiled, out, device)
     d = compiled.program.distance
     write_atomic(out / INPUTS_FILE, compile_inputs(device, compiled.placement, d, policy, exclude, dd=dd))
-    first = ("program.json", "program.stim", "report.json")
-    paths = [out / k for k in first] + [out / k for k in files if k not in first] + [out / INPUTS_FILE]
+    paths = [out / k for k in files] + [out / INPUTS_FILE]
     if cache is None:
         return paths, None
     try:
