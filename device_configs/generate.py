@@ -353,12 +353,14 @@ def planar16() -> tuple[str, dict]:
         else:
             control = a if f[a] > f[b] else b
         cc.append(ecr(d, (name[a], name[b]), name[control], FIXED_CR))
-    excl = [{"couplers": [["Q8", "Q9"], ["Q10", "Q11"]], "note": "spectator ZZ on Q9-Q10 during simultaneous ECR"},
-            {"couplers": [["Q12", "Q13"], ["Q14", "Q15"]], "note": "CR tone of Q13 leaks onto Q14's line"}]
+    excl = [{"couplers": [["Q8", "Q9"], ["Q5", "Q10"]], "note": "spectator ZZ on Q9-Q10 during simultaneous ECR"},
+            {"couplers": [["Q11", "Q13"], ["Q14", "Q15"]], "note": "CR tone of Q13 leaks onto Q14's line"}]
+    assert all(tuple(sorted(int(q[1:]) for q in pair)) in set(c.couplers) for e in excl for pair in e["couplers"])
     header = f"""
 planar16_d3: the default device. 16 fixed-frequency transmons coupled exactly as the d=3 CN20 protocol
 (ctrl.protocol.cn20.cn20_protocol(3)): qubit Qi is protocol qubit i, positions are the protocol's layout
-coordinates, the 17 couplers are its couplers. Native two-qubit gate: echoed cross resonance (no flux
+coordinates, the {len(c.couplers)} couplers are its couplers (the shared-register layout: an ancilla tree, every ancilla of
+degree 3). Native two-qubit gate: echoed cross resonance (no flux
 lines, which is what lets one board drive it).
 
 Numbers: illustrative, drawn (seed 16, device_configs/generate.py) around published figures for

@@ -134,8 +134,8 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
         decisions=points,
         duration=duration,
         abort_duration=int(round(abort * clock_hz)),
-        placement={"method": placement.method, "expected_faults": round(placement.cost, 9),
-                   "embeddings_scored": placement.considered},
+        placement={"method": placement.method, "variant": placement.variant,
+                   "expected_faults": round(placement.cost, 9), "embeddings_scored": placement.considered},
     )  # fmt: skip
     report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end, walk))
     report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s, ready)
@@ -196,7 +196,7 @@ def _report(
         "wiring_hash": program.wiring_hash,
         "protocol": {"name": "cn20", "distance": program.distance, "time_steps": circuit.n_steps},
         "qubits_used": len(program.qubits),
-        "placement": {"method": placement.method, "qubits": list(placement.qubits),
+        "placement": {"method": placement.method, "variant": placement.variant, "qubits": list(placement.qubits),
                       "expected_faults_per_attempt": round(placement.cost, 9),
                       "embeddings_scored": placement.considered},
         "native_gate_counts": counts,

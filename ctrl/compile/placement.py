@@ -23,32 +23,43 @@ import rustworkx as rx
 from ctrl.codes.color import color_code
 from ctrl.compile.embed import embed_layout
 from ctrl.errors import CtrlError
-from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.protocol.cn20 import cn20_protocol, variant_name, variants
 from ctrl.protocol.ir import MEASUREMENTS, PREPARATIONS, ProtocolCircuit
-from ctrl.protocol.layout import Layout, build_layout
+from ctrl.protocol.layout import Layout
+from ctrl.protocol.tree import Design
 
 
 @dataclass(frozen=True)
 class Placement:
     method: str  # "subgraph" (the protocol's layout as it is) or "adapted" (a layout found in the device)
-    layout: Layout
+    layout: Layout | Design  # the family: a shared-register design ("tree") or an ancilla path ("path")
     qubits: tuple[str, ...]  # device qubit of protocol qubit i
     cost: float  # expected faults per attempt
     considered: int  # embeddings scored
 
     def __repr__(self) -> str:
         n = len(self.qubits)
-        return f"Placement({self.method}, {n} qubits, cost={self.cost:.4f}, considered={self.considered})"
+        return (f"Placement({self.method}, {self.variant}, {n} qubits, cost={self.cost:.4f}, "
+                f"considered={self.considered})")
+
+    @property
+    def variant(self) -> str:
+        return variant_name(self.layout)
 
 
 def place(distance: int, device, limit: int = 5000, exclude: frozenset[str] = frozenset()) -> Placement:
-    layout, circuit, counts = _protocol(distance)
     step_s = typical_step_s(device)
     nodes, edges = _usable(device, exclude)
-    found = _embeddings(nodes, edges, circuit.couplers, len(circuit.qubits), limit)
-    if found:
-        best = _cheapest(found, counts, device, step_s)
-        return Placement("subgraph", layout, best, _cost(counts, best, device, step_s), len(found))
+    fits = []
+    for layout, circuit, counts in _protocol(distance):
+        found = _embeddings(nodes, edges, circuit.couplers, len(circuit.qubits), limit)
+        if found:
+            best = _cheapest(found, counts, device, step_s)
+            cost = _cost(counts, best, device, step_s)
+            placement = Placement("subgraph", layout, best, cost, len(found))
+            fits.append((time_per_accepted_s(cost, circuit.n_steps, step_s), len(fits), placement))
+    if fits:
+        return min(fits)[2]
     graph = device.graph(usable_only=True)
     graph.remove_nodes_from(exclude)
     code = color_code(distance)
@@ -98,11 +109,20 @@ def fault_tolerant(distance: int, layout: Layout) -> bool:
 
 
 @lru_cache(maxsize=8)
-def _protocol(distance: int) -> tuple[Layout, ProtocolCircuit, _Counts]:
-    """The protocol on its own layout and its fault-location counts: they depend on the distance only."""
-    layout = build_layout(color_code(distance))
-    circuit = cn20_protocol(distance, layout)
-    return layout, circuit, _counts(circuit)
+def _protocol(distance: int) -> tuple[tuple[Layout | Design, ProtocolCircuit, _Counts], ...]:
+    """Every layout family of the protocol (`variants`), its circuit and its fault-location counts: they
+    depend on the distance only."""
+    out = []
+    for _, layout in variants(distance):
+        circuit = cn20_protocol(distance, layout)
+        out.append((layout, circuit, _counts(circuit)))
+    return tuple(out)
+
+
+def time_per_accepted_s(expected_faults: float, n_steps: int, step_s: float) -> float:
+    """Predicted device time per accepted state: an attempt's length over its acceptance, taking every
+    expected fault as a discard (first order; it ranks layout families, it does not predict p_L)."""
+    return n_steps * step_s / math.exp(-expected_faults)
 
 
 def _usable(device, exclude: frozenset[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:

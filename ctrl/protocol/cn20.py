@@ -25,8 +25,10 @@ from functools import lru_cache
 
 from ctrl.codes.color import ColorCode, check_distance, color_code
 from ctrl.errors import CtrlError
-from ctrl.protocol.ir import GATES, PREPARATIONS, Check, Op, ProtocolCircuit, Qubit
+from ctrl.protocol.ir import Check, Op, ProtocolCircuit, Qubit
 from ctrl.protocol.layout import Layout, build_layout, min_window
+from ctrl.protocol.program import Program, schedule
+from ctrl.protocol.tree import Design, build, stored_design
 
 
 @dataclass(frozen=True)
@@ -36,67 +38,6 @@ class _Source:
     name: str
     support: tuple[int, ...]
     ancillas: tuple[int, ...]  # the path segment that carries it
-
-
-class _Program:
-    def __init__(self) -> None:
-        self.ops: list[tuple[str, tuple[int, ...], str, str]] = []
-        self.phases: list[str] = []
-        self.checks: list[tuple[str, str, tuple[str, ...], int]] = []
-
-    def add(self, name: str, targets: tuple[int, ...], tag: str, key: str = "", phase: str = "act") -> None:
-        assert len(targets) == GATES[name], (name, targets)
-        self.ops.append((name, targets, tag, key))
-        self.phases.append(phase)
-
-    def cat(
-        self,
-        path: tuple[int, ...],
-        root: int,
-        act: dict[int, int],
-        gate: str,
-        tag: str,
-        *,
-        pivot: int | None = None,
-        kinds: tuple[str, str] = ("syndrome", "flag"),
-        round_: int = -1,
-    ) -> None:
-        """A cat on `path` rooted at `root`; cat qubit a applies `gate` to data act[a].
-
-        With a pivot the cat is a fan-out: it is loaded from and cleared by the pivot, nothing is measured.
-        """
-        r = path.index(root)
-        edges = []  # (parent, child) by distance from the root
-        for dist in range(1, len(path)):
-            if r - dist >= 0:
-                edges.append((path[r - dist + 1], path[r - dist]))
-            if r + dist < len(path):
-                edges.append((path[r + dist - 1], path[r + dist]))
-        for a in path:
-            self.add("RX" if a == root and pivot is None else "R", (a,), tag)
-        if pivot is not None:
-            self.add("CX", (pivot, root), tag)
-        for parent, child in edges:
-            self.add("CX", (parent, child), tag, phase="spread")
-        for a in sorted(act, key=lambda a: abs(path.index(a) - r)):
-            d = act[a]
-            if gate == "CH":
-                self.add("RY_M4", (d,), tag)
-                self.add("CZ", (a, d), tag)
-                self.add("RY_P4", (d,), tag)
-            else:
-                self.add(gate, (a, d), tag)
-        for parent, child in reversed(edges):
-            self.add("CX", (parent, child), tag, phase="unspread")
-        if pivot is not None:
-            self.add("CX", (pivot, root), tag)
-            return
-        root_kind, other_kind = kinds
-        for a in path:
-            key = f"{tag}/a{a}"
-            self.add("MX" if a == root else "M", (a,), tag, key)
-            name = tag if a == root else f"{tag}/flag/a{a}"
-            self.checks.append((name, root_kind if a == root else other_kind, (key,), round_))
 
 
 def _middle(path: tuple[int, ...]) -> int:
@@ -158,59 +99,6 @@ def _assign(layout: Layout, path: tuple[int, ...], root: int, support: tuple[int
     return act
 
 
-def _pauli_class(name: str, position: int, phase: str) -> str:
-    """How an op acts on one of its qubits: ops of the same class there may be reordered ("Z": diagonal,
-    "X": CX target); anything else is a barrier.
-
-    Diagonal ops of a cat qubit also keep their phase (spread, act, unspread) in order: a cat qubit that
-    unspread a child before spreading to another would let an X fault in between reach data unflagged.
-    """
-    if name == "CZ" or (name == "CX" and position == 0):
-        return "Z:" + phase
-    if name == "CX":
-        return "X"
-    return "barrier"
-
-
-def _schedule(ops: list[tuple[str, tuple[int, ...], str, str]], phases: list[str]) -> list[int]:
-    """List scheduling in program order, one op per qubit per step. An op waits only for earlier ops it
-    does not commute with on a shared qubit, so fan-outs onto the same data qubit overlap. Then
-    preparations and pre-rotations move as late as possible, so a fresh qubit does not sit idle."""
-    busy: dict[int, set[int]] = {}
-    group: dict[int, tuple[str, int, int]] = {}  # qubit -> (class, start bound of group, end of group)
-    steps = []
-    for (name, targets, _, _), phase in zip(ops, phases):
-        earliest = 0
-        for pos, q in enumerate(targets):
-            cls = _pauli_class(name, pos, phase)
-            g = group.get(q)
-            if g is None:
-                continue
-            g_cls, g_start, g_end = g
-            earliest = max(earliest, g_start if cls == g_cls != "barrier" else g_end)
-        s = earliest
-        while any(s in busy.get(q, ()) for q in targets):
-            s += 1
-        steps.append(s)
-        for pos, q in enumerate(targets):
-            cls = _pauli_class(name, pos, phase)
-            busy.setdefault(q, set()).add(s)
-            g = group.get(q)
-            if g is not None and cls == g[0] != "barrier":
-                group[q] = (cls, g[1], max(g[2], s + 1))
-            else:
-                group[q] = (cls, g[2] if g else 0, s + 1)
-    # Preparations and pre-rotations as late as possible (before the next op on the qubit).
-    next_use: dict[int, int] = {}
-    for i in range(len(ops) - 1, -1, -1):
-        name, targets, _, _ = ops[i]
-        if name in PREPARATIONS + ("RY_M4",) and targets[0] in next_use:
-            steps[i] = max(steps[i], next_use[targets[0]] - 1)
-        for q in targets:
-            next_use[q] = min(next_use.get(q, 10**9), steps[i])
-    return steps
-
-
 def _exposure(ops: list[tuple[str, tuple[int, ...], str, str]], steps: list[int], n_data: int) -> tuple[int, int]:
     """(data-qubit steps after the last X-type and Z-type check interaction of each data qubit, length)."""
     end = max(steps) + 1
@@ -223,16 +111,43 @@ def _exposure(ops: list[tuple[str, tuple[int, ...], str, str]], steps: list[int]
 
 
 @lru_cache(maxsize=16)
-def cn20_protocol(distance: int, layout: Layout | None = None) -> ProtocolCircuit:
-    """The CN20 protocol circuit at an odd distance >= 3, on the given ancilla layout (default: the
-    planar degree-3 face-tour layout of `build_layout`)."""
-    d = check_distance(distance)
-    code = color_code(d)
-    layout = layout or build_layout(code)
-    prog = _Program()
+def cn20_protocol(distance: int, layout: Layout | Design | None = None) -> ProtocolCircuit:
+    """The CN20 protocol circuit at an odd distance >= 3.
 
-    def encoder(order: list[_Source], pivots: dict[str, int]) -> _Program:
-        prog = _Program()
+    `layout` picks the family: a `Design` is the shared-register family (`ctrl.protocol.tree`), a `Layout`
+    the ancilla-path family; None is the default variant of `variants(distance)` (the first)."""
+    d = check_distance(distance)
+    if layout is None:
+        layout = variants(d)[0][1]
+    if isinstance(layout, Design):
+        return build(color_code(d), layout)
+    return _path_protocol(d, layout)
+
+
+def variants(distance: int) -> tuple[tuple[str, Layout | Design], ...]:
+    """The protocol's layout families at a distance, best first: "tree" (the stored shared-register design
+    for degree 3, where the search has produced one) and "path" (one ancilla path, one data qubit per
+    ancilla: needs only a long path in the device, so it adapts to grids and heavy-hex lattices)."""
+    d = check_distance(distance)
+    found = []
+    design = stored_design(d, 3)
+    if design is not None:
+        found.append(("tree", design))
+    found.append(("path", build_layout(color_code(d))))
+    return tuple(found)
+
+
+def variant_name(layout: Layout | Design) -> str:
+    return "tree" if isinstance(layout, Design) else "path"
+
+
+@lru_cache(maxsize=16)
+def _path_protocol(d: int, layout: Layout) -> ProtocolCircuit:
+    code = color_code(d)
+    prog = Program()
+
+    def encoder(order: list[_Source], pivots: dict[str, int]) -> Program:
+        prog = Program()
         for q in range(code.n):
             role = {pivots["enc.L"]: "RH"}.get(q, "RX" if q in pivots.values() else "R")
             prog.add(role, (q,), "enc")
@@ -246,7 +161,7 @@ def cn20_protocol(distance: int, layout: Layout | None = None) -> ProtocolCircui
     candidates = [encoder(*c) for c in _encoder_orders(code, layout, tries=60)]
     if not candidates:
         raise CtrlError(f"no valid encoder pivot order for distance {code.distance}")
-    prog = min(candidates, key=lambda p: max(_schedule(p.ops, p.phases)))
+    prog = min(candidates, key=lambda p: max(schedule(p.ops, p.phases)))
 
     lo, hi = _window(layout, tuple(range(code.n)))
     cat_path = tuple(layout.ancilla(k) for k in range(lo, hi + 1))
@@ -258,8 +173,8 @@ def cn20_protocol(distance: int, layout: Layout | None = None) -> ProtocolCircui
     encoder_ops = list(prog.ops)
     encoder_phases = list(prog.phases)
 
-    def with_rounds(order: tuple[tuple[str, int], ...]) -> _Program:
-        full = _Program()
+    def with_rounds(order: tuple[tuple[str, int], ...]) -> Program:
+        full = Program()
         full.ops = list(encoder_ops)
         full.phases = list(encoder_phases)
         for r in range(rounds):
@@ -278,10 +193,10 @@ def cn20_protocol(distance: int, layout: Layout | None = None) -> ProtocolCircui
     # each type, until the end: errors there pass every check. Take the order with the shortest wait.
     prog = min(
         (with_rounds(order) for order in itertools.permutations(sorted(blocks))),
-        key=lambda p: _exposure(p.ops, _schedule(p.ops, p.phases), code.n),
+        key=lambda p: _exposure(p.ops, schedule(p.ops, p.phases), code.n),
     )
 
-    steps = _schedule(prog.ops, prog.phases)
+    steps = schedule(prog.ops, prog.phases)
     order = sorted(range(len(prog.ops)), key=lambda i: (steps[i], i))
     ops = tuple(Op(prog.ops[i][0], prog.ops[i][1], steps[i], prog.ops[i][2], prog.ops[i][3]) for i in order)
     step_of_key = {op.key: op.step for op in ops if op.key}

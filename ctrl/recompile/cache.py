@@ -32,6 +32,7 @@ from ctrl.compile.pipeline import Compiled, compile_program
 from ctrl.compile.placement import Placement
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
+from ctrl.protocol.tree import Design
 from ctrl.files import atomic_file
 from ctrl.versions import versions
 
@@ -61,11 +62,10 @@ def source_hash() -> str:
 def placement_doc(p: Placement) -> dict:
     """A placement as JSON, complete enough to rebuild it (`placement_from_doc`) bit for bit."""
     lay = p.layout
-    return {
-        "method": p.method,
-        "qubits": list(p.qubits),
-        "expected_faults": p.cost,
-        "embeddings_scored": p.considered,
+    head = {"method": p.method, "qubits": list(p.qubits), "expected_faults": p.cost, "embeddings_scored": p.considered}
+    if isinstance(lay, Design):
+        return head | {"design": lay.to_doc()}
+    return head | {
         "layout": {
             "n_data": lay.n_data,
             "slots": list(lay.slots),
@@ -80,6 +80,9 @@ def placement_from_doc(doc: Mapping) -> Placement:
     from ctrl.protocol.layout import Layout
 
     try:
+        if "design" in doc:
+            return Placement(str(doc["method"]), Design.from_doc(doc["design"]), tuple(str(q) for q in doc["qubits"]),
+                             float(doc["expected_faults"]), int(doc["embeddings_scored"]))  # fmt: skip
         lay = doc["layout"]
         layout = Layout(
             int(lay["n_data"]),

@@ -427,8 +427,8 @@ def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry
     the couplers' virtual-Z corrections (carried by CZ ops; looked at only if some changed), and the
     placement's expected faults. The operations stay the previous ones, as bytes; new corrections go beside
     them (Entry.phases) when the previous compile is a cached blob, else into rebuilt CZ operations."""
-    summary = {"method": placement.method, "expected_faults": round(placement.cost, 9),
-               "embeddings_scored": placement.considered}  # fmt: skip
+    summary = {"method": placement.method, "variant": placement.variant,
+               "expected_faults": round(placement.cost, 9), "embeddings_scored": placement.considered}  # fmt: skip
     header = {"calibration_hash": new.calibration_hash}
     if summary != old.header["placement"]:
         header["placement"] = summary

@@ -1,0 +1,282 @@
+"""Searches for shared-register designs (`ctrl.protocol.tree`): CP-SAT models for one stabilizer block's
+register and for the encoder, and the design search that composes them with the logical-Hadamard cat and
+scores whole protocols. Needs OR-tools; only `tools/search_designs.py` runs it, and its results are stored
+in `ctrl/protocol/designs/`, so compiling never solves anything."""
+
+from __future__ import annotations
+
+from ctrl.errors import CtrlError
+from ctrl.protocol.tree import Encoder, Register, TreeLayout
+
+
+def block(
+    layout: TreeLayout,
+    supports: dict[str, tuple[int, ...]],
+    *,
+    seconds: float = 20.0,
+    seed: int = 0,
+    enumerate_within: tuple[int, int] | None = None,
+    limit: int = 200,
+) -> Register:
+    """A register measuring every support at once (one root per support, e.g. all X faces), found by
+    CP-SAT: roots, which tree edges spread in which direction, and which data couplers act, such that each
+    data qubit receives exactly the labels of the supports it belongs to. The objective is a depth model
+    (each ancilla's contents final at T, one CX or action per step, unspread mirrors the spread) first,
+    then the number of two-qubit gates."""
+    from ortools.sat.python import cp_model
+
+    labels = sorted(supports)
+    anc = list(range(layout.n_ancillas))
+    want = {q: {f for f in labels if q in supports[f]} for q in range(layout.n_data)}
+    m = cp_model.CpModel()
+    horizon = 2 * layout.n_ancillas + 2
+    root = {(f, a): m.NewBoolVar(f"root_{f}_{a}") for f in labels for a in anc}
+    for f in labels:
+        m.AddExactlyOne(root[f, a] for a in anc)
+    for a in anc:
+        m.AddAtMostOne(root[f, a] for f in labels)
+    arcs = {}
+    for u, v in layout.edges:
+        arcs[u, v] = m.NewBoolVar(f"arc_{u}_{v}")
+        arcs[v, u] = m.NewBoolVar(f"arc_{v}_{u}")
+        m.AddAtMostOne([arcs[u, v], arcs[v, u]])
+    into = {a: [(u, x) for (u, v), x in arcs.items() if v == a] for a in anc}
+    out = {a: [x for (u, v), x in arcs.items() if u == a] for a in anc}
+    held = {(a, f): m.NewBoolVar(f"held_{a}_{f}") for a in anc for f in labels}
+    for a in anc:
+        for f in labels:
+            terms = [root[f, a]]
+            for u, x in into[a]:
+                t = m.NewBoolVar("")
+                m.AddMultiplicationEquality(t, [x, held[u, f]])
+                terms.append(t)
+            m.AddBoolXOr(terms + [held[a, f].Not()])
+    use = {(k, d): m.NewBoolVar(f"use_{k}_{d}") for k, d in layout.pendant}
+    for q in range(layout.n_data):
+        mine = [k for k, d in layout.pendant if d == q]
+        for f in labels:
+            terms = []
+            for k in mine:
+                t = m.NewBoolVar("")
+                m.AddMultiplicationEquality(t, [use[k, q], held[k, f]])
+                terms.append(t)
+            m.AddBoolXOr(terms + ([] if f in want[q] else [m.NewConstant(1)]))
+    # Depth model: T[a] = step at which a's contents are final; sends and actions follow one per step.
+    T = {a: m.NewIntVar(0, horizon, f"T_{a}") for a in anc}
+    busy = {a: m.NewIntVar(0, horizon, f"busy_{a}") for a in anc}
+    active = {a: m.NewBoolVar(f"active_{a}") for a in anc}
+    for a in anc:
+        for (u, v), x in arcs.items():
+            if v == a:
+                m.Add(T[a] >= T[u] + 1).OnlyEnforceIf(x)
+        m.Add(T[a] >= sum(x for _, x in into[a]))
+        acts = [use[k, d] for k, d in layout.pendant if k == a]
+        m.Add(busy[a] == T[a] + sum(out[a]) + sum(acts))
+        things = [root[f, a] for f in labels] + [x for _, x in into[a]] + out[a] + acts
+        m.AddMaxEquality(active[a], things)
+        for x in acts:  # an acting ancilla holds something
+            m.AddBoolOr([held[a, f] for f in labels]).OnlyEnforceIf(x)
+    span = m.NewIntVar(0, horizon, "span")
+    m.AddMaxEquality(span, [busy[a] for a in anc])
+    gates = sum(arcs.values()) + sum(use.values())
+    if enumerate_within is not None:
+        best_span, best_gates = enumerate_within
+        m.Add(span <= best_span)
+        m.Add(gates <= best_gates)
+        return _enumerate(m, layout, root, arcs, use, T, anc, limit)
+    m.Minimize(1000 * span + 10 * gates + sum(active.values()))
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = seed
+    status = solver.Solve(m)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        raise CtrlError("no shared register measures every stabilizer of one type on this layout")
+    roots = tuple(sorted((layout.ancilla(a), f) for (f, a), x in root.items() if solver.Value(x)))
+    chosen = [(u, v) for (u, v), x in arcs.items() if solver.Value(x)]
+    t = {a: solver.Value(T[a]) for a in anc}
+    spread = tuple((layout.ancilla(u), layout.ancilla(v)) for u, v in sorted(chosen, key=lambda e: (t[e[0]], e)))
+    acts = [(layout.ancilla(k), d) for (k, d), x in use.items() if solver.Value(x)]
+    acts.sort(key=lambda x: (t[x[0] - layout.n_data], x))
+    reg = Register(roots, spread, tuple(acts))
+    assert reg.applied() == {q: frozenset(w) for q, w in want.items() if w} | {
+        q: frozenset() for q in reg.applied() if not want[q]
+    }, "register synthesis is inconsistent"
+    return reg
+
+
+def encoder(
+    layout: TreeLayout,
+    faces: dict[str, tuple[int, ...]],
+    logical: tuple[int, ...],
+    *,
+    max_depth: int = 16,
+    seconds: float = 60.0,
+) -> Encoder:
+    """The shallowest CX circuit on the layout's couplers that takes one fresh bit per face (|+>) and the
+    logical bit (|H>), each starting on some data qubit, to the code state: data qubit q holds the labels
+    of its faces, plus L on a logical representative (the given support plus any faces); ancillas clean.
+    Found by CP-SAT, depth by depth; then the fewest gates at that depth."""
+    from ortools.sat.python import cp_model
+
+    labels = sorted(faces) + ["L"]
+    n = layout.n_qubits
+    data = range(layout.n_data)
+    pairs = [(a, b) for a, b in layout.couplers] + [(b, a) for a, b in layout.couplers]
+    for depth in range(2, max_depth + 1):
+        m = cp_model.CpModel()
+        piv = {(q, i): m.NewBoolVar("") for q in data for i in labels}
+        for i in labels:
+            m.AddExactlyOne(piv[q, i] for q in data)
+        for q in data:
+            m.AddAtMostOne(piv[q, i] for i in labels)
+        x = [{(q, i): (piv[q, i] if q < layout.n_data else m.NewConstant(0)) for q in range(n) for i in labels}]
+        g = []
+        for t in range(depth):
+            gt = {e: m.NewBoolVar("") for e in pairs}
+            for q in range(n):
+                m.AddAtMostOne(v for (a, b), v in gt.items() if q in (a, b))
+            nxt = {}
+            for q in range(n):
+                for i in labels:
+                    v = m.NewBoolVar("")
+                    terms = [x[-1][q, i]]
+                    for (a, b), gv in gt.items():
+                        if b == q:
+                            p = m.NewBoolVar("")
+                            m.AddMultiplicationEquality(p, [gv, x[-1][a, i]])
+                            terms.append(p)
+                    m.AddBoolXOr(terms + [v.Not()])
+                    nxt[q, i] = v
+            x.append(nxt)
+            g.append(gt)
+        extra = {f: m.NewBoolVar("") for f in faces}
+        for q in range(n):
+            for i in labels:
+                if q >= layout.n_data:
+                    m.Add(x[-1][q, i] == 0)
+                elif i != "L":
+                    m.Add(x[-1][q, i] == int(q in faces[i]))
+                else:
+                    terms = [x[-1][q, i]] + [extra[f] for f in faces if q in faces[f]]
+                    m.AddBoolXOr(terms + ([] if q in logical else [m.NewConstant(1)]))
+        m.Minimize(sum(v for gt in g for v in gt.values()))
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = seconds
+        solver.parameters.num_workers = 1
+        status = solver.Solve(m)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            pivots = tuple(sorted((q, i) for (q, i), v in piv.items() if solver.Value(v)))
+            layers = tuple(tuple(sorted(e for e, v in gt.items() if solver.Value(v))) for gt in g)
+            return Encoder(pivots, tuple(layer for layer in layers if layer))
+    raise CtrlError(f"no encoder of depth <= {max_depth} on this layout")
+
+
+def _enumerate(m, layout, root, arcs, use, T, anc, limit):
+    from ortools.sat.python import cp_model
+
+    found = []
+
+    class Collect(cp_model.CpSolverSolutionCallback):
+        def on_solution_callback(self):
+            roots = tuple(sorted((layout.ancilla(a), f) for (f, a), x in root.items() if self.Value(x)))
+            t = {a: self.Value(T[a]) for a in anc}
+            chosen = [(u, v) for (u, v), x in arcs.items() if self.Value(x)]
+            spread = tuple((layout.ancilla(u), layout.ancilla(v)) for u, v in sorted(chosen, key=lambda e: (t[e[0]], e)))
+            acts = sorted(((layout.ancilla(k), d) for (k, d), x in use.items() if self.Value(x)),
+                          key=lambda x: (t[x[0] - layout.n_data], x))
+            reg = Register(roots, spread, tuple(acts))
+            if reg not in found:
+                found.append(reg)
+            if len(found) >= limit:
+                self.StopSearch()
+
+    solver = cp_model.CpSolver()
+    solver.parameters.enumerate_all_solutions = True
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 60
+    solver.Solve(m, Collect())
+    return found
+
+
+def cat_options(code, layout: TreeLayout, keep: int = 4) -> list[Register]:
+    """Logical-Hadamard cats on the layout: every root, every choice of one coupler per data qubit (sampled
+    when there are too many), kept by the length of the gadget alone and then by its size."""
+    import itertools
+    import random
+
+    from ctrl.protocol.tree import cat
+
+    choices = [layout.coupled(q) for q in range(code.n)]
+    combos = list(itertools.islice(itertools.product(*choices), 4096))
+    if len(combos) == 4096:
+        rng = random.Random(0)
+        combos = [tuple(rng.choice(c) for c in choices) for _ in range(4096)]
+    found = {}
+    for root in sorted(layout.tree.nodes):
+        for combo in combos:
+            reg = cat(layout.tree, root, [(a, q) for q, a in enumerate(combo)])
+            found.setdefault((reg.roots, frozenset(reg.spread), frozenset(reg.actions)), reg)
+    regs = list(found.values())
+    regs.sort(key=lambda r: (gadget_steps(r, "CH"), len(r.spread), r.roots, r.actions))
+    return regs[:keep]
+
+
+def gadget_steps(reg: Register, gate: str) -> int:
+    """Time steps of one gadget scheduled alone."""
+    from ctrl.protocol.program import Program, schedule
+
+    p = Program()
+    p.register(reg, gate, "g", {label: label for _, label in reg.roots}, ("a", "b"), 0)
+    return max(schedule(p.ops, p.phases)) + 1
+
+
+def score(circuit, p: float = 1e-3) -> tuple[float, float]:
+    """(leading-order logical error, both proxies summed; acceptance) under uniform:p."""
+    from ctrl.noise.models import UniformNoise
+    from ctrl.sim.faults import leading_order
+    from ctrl.sim.lower import to_stim
+
+    total = 0.0
+    acceptance = 1.0
+    for proxy in "XZ":
+        acc, p_l = leading_order(to_stim(circuit, proxy, UniformNoise(p)), proxy, circuit.distance, len(circuit.code.faces))
+        total += p_l
+        acceptance = acc if proxy == "X" else acceptance
+    return total, acceptance
+
+
+def search_design(code, layout: TreeLayout, degree: int, *, registers: int = 3000, log=print):
+    """The best design on a layout: the encoder (shallowest, then fewest gates), every register of the
+    shortest-span class for the X and the Z block, the shortest cats, both block orders after the cat;
+    every round the same. Ranked by the leading-order logical error at p = 1e-3 (both proxies), then steps."""
+    import itertools
+
+    from ctrl.protocol.tree import Design, Gadget, build
+
+    faces = {f"F{f.index}": f.qubits for f in code.faces}
+    enc = encoder(layout, faces, code.logical)
+    log(f"encoder: {len(enc.layers)} CX layers, {sum(map(len, enc.layers))} CXs")
+    best = block(layout, faces)
+    span = gadget_steps(best, "CX")
+    regs = block(layout, faces, enumerate_within=(span, len(best.spread) + len(best.actions) + 2), limit=registers)
+    distinct = {}
+    for r in [best] + regs:
+        distinct.setdefault((r.roots, frozenset(r.spread), frozenset(r.actions)), r)
+    regs = sorted(distinct.values(), key=lambda r: (gadget_steps(r, "CX"), r.roots, r.spread, r.actions))
+    log(f"registers: {len(regs)} distinct, block lengths {sorted({gadget_steps(r, 'CX') for r in regs})}")
+    cats = cat_options(code, layout)
+    rounds = (code.distance - 1) // 2
+    ranked = []
+    for hl, rz, rx in itertools.product(cats, regs, regs):
+        for order in (("HL", "Z", "X"), ("HL", "X", "Z")):
+            reg = {"HL": hl, "Z": rz, "X": rx}
+            one = tuple(Gadget(k, reg[k]) for k in order)
+            design = Design(code.distance, degree, layout, enc, (one,) * rounds)
+            circuit = build(code, design)
+            p_l, acc = score(circuit)
+            ranked.append((p_l, circuit.n_steps, -acc, len(ranked), design))
+    ranked.sort(key=lambda x: x[:4])
+    p_l, steps, acc, _, design = ranked[0]
+    log(f"best of {len(ranked)}: {steps} steps, leading-order p_L {p_l:.3g}, acceptance {-acc:.3f}")
+    return design
