@@ -311,6 +311,9 @@ SG_V6_NYQUIST_BAND = (4.74e9, 4.85e9)  # around fs/2 of the full-speed generator
 # ------------------------------------------------------------------------------------------ devices
 
 
+PLANAR16_SHARED = ((0, 3), (2, 4), (5, 6))
+
+
 def planar16() -> tuple[str, dict]:
     c = cn20_protocol(3)
     d = Draw(16)
@@ -329,11 +332,17 @@ def planar16() -> tuple[str, dict]:
     ro_f = {**readout_freqs(d, feed_a, 7.0e9, 45e6), **readout_freqs(d, feed_b, 7.02e9, 60e6),
             **readout_freqs(d, feed_c, 7.04e9, 60e6)}
     board = "zcu216"
+    # 13 generators for 16 qubits: three pairs time-share one, chosen among the pairs that the protocol
+    # keeps busy together least often (a shared generator plays one pulse at a time).
     drive = {}
-    for n, gen in zip(ancillas, (2, 3) + INT4[:7]):
-        drive[n] = gen
-    for i, n in enumerate(data):  # 7 data qubits on 4 generators, time-shared in pairs
-        drive[n] = INT4[7 + i % 4]
+    gens = iter((2, 3) + INT4)
+    for pair in PLANAR16_SHARED:
+        gen = next(gens)
+        for n in pair:
+            drive[n] = gen
+    for n in sorted(g):
+        if n not in drive:
+            drive[n] = next(gens)
     wq = []
     for n in sorted(g):
         if n in feed_a:
@@ -356,6 +365,7 @@ def planar16() -> tuple[str, dict]:
     excl = [{"couplers": [["Q8", "Q9"], ["Q5", "Q10"]], "note": "spectator ZZ on Q9-Q10 during simultaneous ECR"},
             {"couplers": [["Q11", "Q13"], ["Q14", "Q15"]], "note": "CR tone of Q13 leaks onto Q14's line"}]
     assert all(tuple(sorted(int(q[1:]) for q in pair)) in set(c.couplers) for e in excl for pair in e["couplers"])
+    shared_text = ", ".join(f"Q{a}+Q{b}" for a, b in PLANAR16_SHARED)
     header = f"""
 planar16_d3: the default device. 16 fixed-frequency transmons coupled exactly as the d=3 CN20 protocol
 (ctrl.protocol.cn20.cn20_protocol(3)): qubit Qi is protocol qubit i, positions are the protocol's layout
@@ -378,8 +388,9 @@ readouts, 8 PFB readouts of which 6 reach the tProc). Readout through an externa
      which do not reach the tProc (feedback: false, end-of-shot only);
   B: gen 0 -> dynamic readout 0 (ADC 20): Q13, Q2, Q3, Q4, read one after another;
   C: gen 1 -> dynamic readout 1 (ADC 22): Q14, Q15, Q5, Q6, read one after another.
-Drive: 13 generators left for 16 qubits. Each ancilla has its own (gens 2, 3, 5-11); the 7 data qubits
-share gens 12-15 in pairs (Q0+Q4, Q1+Q5, Q2+Q6, Q3 alone): a shared generator plays one pulse at a time.
+Drive: 13 generators left for 16 qubits. Data pairs {shared_text} time-share one generator each (a
+shared generator plays one pulse at a time; these pairs are busy together least often); every other qubit
+has its own.
 Controller: 0.4 us from the end of a readout window to the branch (QICK.md: wait_auto(0.1) + delay_auto(0.3)).
 """
     doc = document("planar16_d3", "16-qubit planar device for the d=3 CN20 protocol, ECR gates, one ZCU216",

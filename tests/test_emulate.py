@@ -133,7 +133,7 @@ def test_a_bad_qubit_changes_the_prediction_and_the_placement():
     # A qubit of the chosen placement that some other embedding can do without.
     from ctrl.compile.placement import _subgraph_embeddings
 
-    embeddings = list(_subgraph_embeddings(dev.graph(usable_only=True), cn20_protocol_3(), 100))
+    embeddings = list(_subgraph_embeddings(dev.graph(usable_only=True), cn20_protocol_3(before.placement.layout), 100))
     avoidable = [q for q in before.placement.qubits if any(q not in e for e in embeddings)]
     assert avoidable, "the device gives the placement no choice; pick another device for this test"
     bad = min(avoidable, key=lambda q: dev.qubit(q).t1_s)
@@ -147,10 +147,10 @@ def test_a_bad_qubit_changes_the_prediction_and_the_placement():
     assert bad not in after.placement.qubits, "the placement moves off the bad qubit"
 
 
-def cn20_protocol_3():
+def cn20_protocol_3(layout=None):
     from ctrl.protocol.cn20 import cn20_protocol
 
-    return cn20_protocol(3)
+    return cn20_protocol(3, layout)
 
 
 def _mechanisms(circuit, names) -> dict:

@@ -400,22 +400,23 @@ def test_resource_errors_name_limit_board_and_operation():
           r"board zcu216 ro \d: PFB channel: Two tones on same PFB channel")
     # a generator slowed to 40 MHz fabric: the 35.6 ns pulses are 1 cycle long
     fails(lambda fw: fw["gens"][5].update(f_fabric=40.0),
-          r"board zcu216 gen 5: minimum pulse length: (TimedOp\(.*\)|reset flip of Q9) plays 1 fabric cycles")
+          r"board zcu216 gen 5: minimum pulse length: (TimedOp\(.*\)|reset flip of Q\d+) plays 1 fabric cycles")
 
 
 # ------------------------------------------------------------------------------------------ a tiny program
 
 
 def tiny_program(device) -> TimedProgram:
-    """Q7 and Q8 on the mux feedline, Q13 and Q2 on dynamic readout 0, one ECR (Q8 controls Q0):
+    """Q7 and Q8 on the mux feedline, Q13 and Q2 on dynamic readout 0, one ECR (Q15 controls Q0):
     a two-bit parity check, a single-bit check and a two-bit check on one dynamic readout (its first
     result is replaced before the decision, so it is captured into a register)."""
     clk = device.firmware["zcu216"].f_time_hz
     half = math.pi / 2
     ops = [
         NativeOp("PREP", ("Q7",), "t"), NativeOp("PREP", ("Q8",), "t"), NativeOp("PREP", ("Q0",), "t"),
+        NativeOp("PREP", ("Q15",), "t"),
         NativeOp("RY", ("Q7",), "t", half), NativeOp("VZ", ("Q7",), "t", half), NativeOp("RX", ("Q8",), "t", math.pi),
-        NativeOp("ECR", ("Q8", "Q0"), "t"), NativeOp("RY", ("Q7",), "t", -half / 2), NativeOp("RX", ("Q8",), "t", half),
+        NativeOp("ECR", ("Q15", "Q0"), "t"), NativeOp("RY", ("Q7",), "t", -half / 2), NativeOp("RX", ("Q8",), "t", half),
         NativeOp("MEASURE", ("Q7",), "m", key="m7"), NativeOp("MEASURE", ("Q8",), "m", key="m8"),
         NativeOp("MEASURE", ("Q13",), "a", key="m13"), NativeOp("MEASURE", ("Q2",), "b", key="m2"),
     ]  # fmt: skip
@@ -426,7 +427,7 @@ def tiny_program(device) -> TimedProgram:
     duration = max([t.end for t in timed] + [d.time for d in points])
     return TimedProgram(
         device=device.name, calibration_hash=device.calibration_hash, wiring_hash=device.wiring_hash, distance=3,
-        clock_hz=clk, qubits=("Q7", "Q8", "Q0", "Q13", "Q2"), roles=("ancilla",) * 5, ops=tuple(timed),
+        clock_hz=clk, qubits=("Q7", "Q8", "Q0", "Q13", "Q2", "Q15"), roles=("ancilla",) * 6, ops=tuple(timed),
         record=("m7", "m8", "m13", "m2"), checks=checks, decisions=points, duration=duration,
         abort_duration=int(round(2.4e-6 * clk)),
     )  # fmt: skip

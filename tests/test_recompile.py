@@ -154,7 +154,7 @@ def test_diff_names_component_field_units_and_class(tmp_path):
         qubit(doc, "Q3")["t1_s"] = 8.0e-05
         qubit(doc, "Q3")["x90"]["pulse"]["amplitude"] = 0.1
         qubit(doc, "Q5")["readout"]["window_s"] = 1.2e-06
-        coupler(doc, "Q2", "Q15")["phase_corrections_rad"]["Q2"] = -1.0
+        coupler(doc, "Q2", "Q9")["phase_corrections_rad"]["Q2"] = -1.0
         doc["calibration"]["calibrated_at"] = "2025-06-03T08:30:00Z"
 
     old = load_device(variant(tmp_path, "old"))
@@ -162,12 +162,12 @@ def test_diff_names_component_field_units_and_class(tmp_path):
     diff = diff_calibrations(old.calibration, new.calibration)
     got = {(c.component, c.field): c for c in diff.changes}
     assert set(got) == {("Q3", "t1_s"), ("Q3", "x90.pulse.amplitude"), ("Q5", "readout.window_s"),
-                        ("Q2-Q15", "phase_corrections_rad.Q2"), ("calibration", "calibrated_at")}  # fmt: skip
+                        ("Q2-Q9", "phase_corrections_rad.Q2"), ("calibration", "calibrated_at")}  # fmt: skip
     t1 = got["Q3", "t1_s"]
     assert (t1.kind, t1.old, t1.new, t1.unit) == (QUALITY, 1.59e-04, 8.0e-05, "s")
     assert t1.describe() == "Q3 t1_s: 0.000159 s -> 8e-05 s (-49.7%) [quality]"
     assert got["Q5", "readout.window_s"].kind == TIMING
-    assert got["Q2-Q15", "phase_corrections_rad.Q2"].unit == "rad"
+    assert got["Q2-Q9", "phase_corrections_rad.Q2"].unit == "rad"
     assert diff.classes == (METADATA, PULSE, QUALITY, TIMING)
     assert not diff_calibrations(old.calibration, old.calibration)
 
@@ -183,7 +183,7 @@ def _edit_pulse(doc):
         q["readout"]["threshold"] = q["readout"]["threshold"] + 1.5
         q["readout"]["iq_rotation_rad"] = 0.25
         q["frequency_hz"] = q["frequency_hz"] + 2.0e05
-    coupler(doc, "Q2", "Q15")["cr_pulse"]["amplitude"] = 0.35
+    coupler(doc, "Q2", "Q9")["cr_pulse"]["amplitude"] = 0.35
 
 
 def _edit_timing(doc):
@@ -195,7 +195,7 @@ def _edit_timing(doc):
 def _edit_quality(doc):
     qubit(doc, "Q4")["t1_s"] = 1.0e-04
     qubit(doc, "Q4")["x90"]["error"] = 6.0e-04
-    coupler(doc, "Q2", "Q15")["error"] = 0.012
+    coupler(doc, "Q2", "Q9")["error"] = 0.012
 
 
 def _edit_metadata(doc):
@@ -266,7 +266,7 @@ def test_a_pulse_change_the_qick_patch_cannot_take_is_emitted_in_full(tmp_path, 
     old = variant(tmp_path, "old")
 
     def const_cr(doc):
-        c = coupler(doc, "Q2", "Q15")
+        c = coupler(doc, "Q2", "Q9")
         c["cr_pulse"] = {"shape": "const", "amplitude": c["cr_pulse"]["amplitude"]}
 
     new = variant(tmp_path, "new", const_cr)
@@ -275,7 +275,7 @@ def test_a_pulse_change_the_qick_patch_cannot_take_is_emitted_in_full(tmp_path, 
     rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
     assert rec.action == "patch" and dict(calls) == {"qick_patch": 1, "qick": 1}
     how = doc["outputs"]["produced_by"]
-    assert "QICK programs emitted from the kept timed program (not patched: CR segment of Q15-Q2: its style" in how
+    assert "QICK programs emitted from the kept timed program (not patched: CR segment of Q9-Q2: its style" in how
     _, paths = full(new, tmp_path / "full")
     assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")
 
@@ -388,7 +388,7 @@ def test_margin_keeps_a_placement_that_is_only_slightly_worse(tmp_path):
     old = variant(tmp_path, "old", base="grid55_d5")
     dev = load_device(old)
     before = compile_program(dev, 3)
-    embeddings = list(_subgraph_embeddings(dev.graph(usable_only=True), cn20_protocol(3), 100))
+    embeddings = list(_subgraph_embeddings(dev.graph(usable_only=True), cn20_protocol(3, before.placement.layout), 100))
     avoidable = [q for q in before.placement.qubits if any(q not in e for e in embeddings)]
     worst = min(avoidable, key=lambda q: dev.qubit(q).t1_s)
 

@@ -1,14 +1,18 @@
-// ctrl QICK program for board zcu216: 2 attempt slots, 136/4096 program words, 17/1024 waveforms
+// ctrl QICK program for board zcu216: 2 attempt slots, 150/4096 program words, 20/1024 waveforms
      NOP 
      REG_WR s12 imm #0 
      TIME #430 inc_ref 
      REG_WR r0 imm #0 
 SLOT:
-     WPORT_WR p0 wmem [&2] @0 
-     WPORT_WR p4 wmem [&3] @0 
+     WPORT_WR p0 wmem [&3] @0 
+     WPORT_WR p1 wmem [&4] @0 
+     WPORT_WR p4 wmem [&5] @0 
      WPORT_WR p4 wmem [&1] @1 
+     WPORT_WR p4 wmem [&2] @2 
      TRIG p18 set @215 
      TRIG p18 clr @225 
+     TRIG p11 set @217 
+     TRIG p11 clr @227 
      TRIG p13 set @218 
      TRIG p13 clr @228 
      TRIG p10 set @219 
@@ -16,62 +20,70 @@ SLOT:
      TRIG p10 clr @229 
      TRIG p12 clr @229 
      WPORT_WR p4 wmem [&0] @821 
-     WPORT_WR p0 wmem [&4] @821 
+     WPORT_WR p0 wmem [&6] @821 
      REG_WR s15 label SKIP 
      WAIT [s15] @866 time 
      DPORT_RD p3 
      TEST -op(s8 - #25) -uf 
-     REG_WR s15 label KEEP_22 
+     REG_WR s15 label KEEP_26 
      JUMP [s15] -if(S) 
-     WPORT_WR p3 wmem [&5] @984 
-KEEP_22:
+     WPORT_WR p8 wmem [&7] @984 
+KEEP_26:
      REG_WR s15 label SKIP 
      WAIT [s15] @867 time 
      DPORT_RD p2 
      TEST -op(s8 - #23) -uf 
-     REG_WR s15 label KEEP_30 
+     REG_WR s15 label KEEP_34 
      JUMP [s15] -if(S) 
-     WPORT_WR p2 wmem [&6] @985 
-KEEP_30:
+     WPORT_WR p7 wmem [&8] @985 
+KEEP_34:
+     REG_WR s15 label SKIP 
+     WAIT [s15] @873 time 
+     DPORT_RD p1 
+     TEST -op(s8 - #9) -uf 
+     REG_WR s15 label KEEP_42 
+     JUMP [s15] -if(S) 
+     WPORT_WR p15 wmem [&9] @991 
+KEEP_42:
      REG_WR s15 label SKIP 
      WAIT [s15] @875 time 
      DPORT_RD p0 
      TEST -op(s8 - #6) -uf 
-     REG_WR s15 label KEEP_38 
+     REG_WR s15 label KEEP_50 
      JUMP [s15] -if(S) 
-     WPORT_WR p14 wmem [&7] @993 
-KEEP_38:
+     WPORT_WR p3 wmem [&10] @993 
+KEEP_50:
      TRIG p10 set @1041 
      TRIG p10 clr @1051 
      REG_WR s15 label SKIP 
      WAIT [s15] @1697 time 
      DPORT_RD p0 
      TEST -op(s8 - #21) -uf 
-     REG_WR s15 label KEEP_48 
+     REG_WR s15 label KEEP_60 
      JUMP [s15] -if(S) 
-     WPORT_WR p9 wmem [&8] @1815 
-KEEP_48:
+     WPORT_WR p13 wmem [&11] @1815 
+KEEP_60:
      TIME #1830 inc_ref 
-     WPORT_WR p2 wmem [&9] @0 
-     WPORT_WR p3 wmem [&5] @0 
+     WPORT_WR p7 wmem [&12] @0 
+     WPORT_WR p8 wmem [&7] @0 
+     WPORT_WR p15 wmem [&13] @0 
+     WPORT_WR p2 wmem [&14] @0 
      WPORT_WR p4 wmem [&0] @0 
-     WPORT_WR p0 wmem [&4] @0 
-     WPORT_WR p3 wmem [&10] @16 
-     WPORT_WR p12 wmem [&11] @16 
-     WPORT_WR p2 wmem [&12] @16 
-     WPORT_WR p3 wmem [&5] @82 
-     WPORT_WR p3 wmem [&13] @98 
-     WPORT_WR p12 wmem [&14] @98 
-     WPORT_WR p3 wmem [&15] @166 
-     WPORT_WR p4 wmem [&16] @182 
+     WPORT_WR p0 wmem [&6] @0 
+     WPORT_WR p7 wmem [&15] @16 
+     WPORT_WR p8 wmem [&16] @16 
+     WPORT_WR p4 wmem [&17] @32 
+     WPORT_WR p15 wmem [&9] @65 
+     WPORT_WR p15 wmem [&18] @80 
+     WPORT_WR p2 wmem [&19] @80 
      TRIG p10 set @220 
      TRIG p10 clr @230 
-     TRIG p13 set @400 
-     TRIG p13 clr @410 
-     TRIG p12 set @401 
-     TRIG p12 clr @411 
+     TRIG p13 set @250 
+     TRIG p13 clr @260 
+     TRIG p12 set @251 
+     TRIG p12 clr @261 
      WPORT_WR p4 wmem [&1] @822 
-     WPORT_WR p0 wmem [&2] @822 
+     WPORT_WR p0 wmem [&3] @822 
      REG_WR s15 label SKIP 
      WAIT [s15] @876 time 
      TIME #994 inc_ref 
@@ -79,35 +91,35 @@ KEEP_48:
      DPORT_RD p0 
      TEST -op(s8 - #21) -uf 
      JUMP [s15] -if(NS) 
-     TRIG p10 set @47 
-     TRIG p10 clr @57 
      REG_WR s15 label SKIP 
-     WAIT [s15] @55 time 
+     WAIT [s15] @-95 time 
      DPORT_RD p2 
      TEST -op(s8 - #23) -uf 
      REG_WR r1 imm #0 
      REG_WR r1 imm -if(NS) #1 
      REG_WR s15 label SKIP 
-     WAIT [s15] @54 time 
+     WAIT [s15] @-96 time 
      DPORT_RD p3 
      TEST -op(s8 - #25) -uf 
      REG_WR r1 op -if(NS) -op(r1 XOR #1) 
-     TIME #182 inc_ref 
+     TIME #32 inc_ref 
      REG_WR s15 label ABORT_1 
      TEST -op(r1) -uf 
      JUMP [s15] -if(NZ) 
+     TRIG p10 set @15 
+     TRIG p10 clr @25 
      REG_WR s15 label SKIP 
-     WAIT [s15] @-300 time 
+     WAIT [s15] @-150 time 
      DPORT_RD p0 
      TEST -op(s8 - #21) -uf 
      REG_WR r1 imm #0 
      REG_WR r1 imm -if(NS) #1 
      REG_WR s15 label SKIP 
-     WAIT [s15] @521 time 
+     WAIT [s15] @671 time 
      DPORT_RD p0 
      TEST -op(s8 - #6) -uf 
      REG_WR r1 op -if(NS) -op(r1 XOR #1) 
-     TIME #640 inc_ref 
+     TIME #790 inc_ref 
      REG_WR s15 label ABORT_2 
      TEST -op(r1) -uf 
      JUMP [s15] -if(NZ) 
@@ -127,8 +139,10 @@ ABORT_0:
      REG_WR s15 label TAIL 
      JUMP [s15] 
 ABORT_1:
+     TRIG p10 set @0 
+     TRIG p10 clr @10 
      DMEM_WR [&s12] imm #2 
-     TIME #467 inc_ref 
+     TIME #612 inc_ref 
      REG_WR s15 label TAIL 
      JUMP [s15] 
 ABORT_2:
