@@ -9,7 +9,7 @@ import pytest
 import stim
 
 from ctrl.noise.models import UniformNoise
-from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.protocol.cn20 import cn20_protocol, variants
 from ctrl.protocol.ir import CHECK_KINDS, GATES, MEASUREMENTS
 from ctrl.sim.faults import fault_distance, faults, undetected_failures
 from ctrl.sim.lower import IDEAL, to_stim
@@ -75,12 +75,13 @@ def test_noiseless_checks_read_zero_and_logical_is_plus_one(d, proxy):
     assert sorted(t for t in tags if t != IDEAL) == sorted(ch.name for ch in c.checks)
 
 
-@pytest.mark.parametrize("d", [3, 5])
+@pytest.mark.parametrize("d, family", [(d, name) for d in (3, 5) for name, _ in variants(d)])
 @pytest.mark.parametrize("proxy", ["X", "Z"])
-def test_fault_distance(d, proxy):
-    """(d+1)/2: every set of up to (d-1)/2 faults that passes the checks is decoded correctly, and some
-    set of (d+1)/2 faults passes every check, the ideal round included, with the logical flipped."""
-    c = cn20_protocol(d)
+def test_fault_distance(d, family, proxy):
+    """(d+1)/2 in every layout family: every set of up to (d-1)/2 faults that passes the checks is decoded
+    correctly, and some set of (d+1)/2 faults passes every check, the ideal round included, with the
+    logical flipped."""
+    c = cn20_protocol(d, dict(variants(d))[family])
     circuit = to_stim(c, proxy, UniformNoise(1e-3))
     assert fault_distance(circuit, proxy, d, len(c.code.faces)) == (d + 1) // 2
 

@@ -119,11 +119,12 @@ class ProtocolCircuit:
 
     def to_json(self) -> str:
         doc = {
-            "format": "ctrl.protocol/1",
+            "format": "ctrl.protocol/2",
             "protocol": "cn20",
             "distance": self.distance,
             "rounds": self.rounds,
-            "n_steps": self.n_steps,
+            "time_steps": self.n_steps,
+            "qubit_count": len(self.qubits),
             "qubits": [asdict(q) for q in self.qubits],
             "couplers": [list(c) for c in self.couplers],
             "code": {
