@@ -47,13 +47,7 @@ class Program:
         for parent, child in edges:
             self.add("CX", (parent, child), tag, phase="spread")
         for a in sorted(act, key=lambda a: abs(path.index(a) - r)):
-            d = act[a]
-            if gate == "CH":
-                self.add("RY_M4", (d,), tag)
-                self.add("CZ", (a, d), tag)
-                self.add("RY_P4", (d,), tag)
-            else:
-                self.add(gate, (a, d), tag)
+            self.act(gate, a, act[a], tag)
         for parent, child in reversed(edges):
             self.add("CX", (parent, child), tag, phase="unspread")
         if pivot is not None:
@@ -66,6 +60,14 @@ class Program:
             name = tag if a == root else f"{tag}/flag/a{a}"
             self.checks.append((name, root_kind if a == root else other_kind, (key,), round_))
 
+    def act(self, gate: str, ancilla: int, data: int, tag: str) -> None:
+        """One cat qubit's action on a data qubit: CX, CZ, or CH = R_y(-pi/4), CZ, R_y(+pi/4) on the data."""
+        if gate == "CH":
+            self.add("RY_M4", (data,), tag)
+            self.add("CZ", (ancilla, data), tag)
+            self.add("RY_P4", (data,), tag)
+        else:
+            self.add(gate, (ancilla, data), tag)
 
     def register(self, reg, gate: str, tag: str, names: dict[str, str], kinds: tuple[str, str], round_: int) -> None:
         """A register gadget (`ctrl.protocol.tree.Register`): roots in |+>, spread, act, unspread, roots
@@ -76,12 +78,7 @@ class Program:
         for u, v in reg.spread:
             self.add("CX", (u, v), tag, phase="spread")
         for a, d in reg.actions:
-            if gate == "CH":
-                self.add("RY_M4", (d,), tag)
-                self.add("CZ", (a, d), tag)
-                self.add("RY_P4", (d,), tag)
-            else:
-                self.add(gate, (a, d), tag)
+            self.act(gate, a, d, tag)
         for u, v in reversed(reg.spread):
             self.add("CX", (u, v), tag, phase="unspread")
         for a in reg.qubits:
