@@ -37,7 +37,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shots-d3", type=int, default=1_000_000)
     ap.add_argument("--shots-d5", type=int, default=2_000_000)
-    ap.add_argument("--exact-runs", type=int, default=2000, help="state-vector runs per point (d=3)")
+    ap.add_argument("--exact-runs", type=int, default=20000, help="state-vector runs per point (d=3)")
     ap.add_argument("--seed", type=int, default=2020)
     args = ap.parse_args()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import networkx as nx
 
@@ -52,6 +53,7 @@ def main() -> None:
     ap.add_argument("--distance", type=int, default=3)
     ap.add_argument("--degree", type=int, default=3)
     ap.add_argument("--layout", help="JSON with edges and pendant (ancilla positions, data qubits)")
+    ap.add_argument("--out", help="where to write the design (default: the stored design of this distance and degree)")
     args = ap.parse_args()
     code = color_code(args.distance)
     spec = json.load(open(args.layout)) if args.layout else SEED_D3
@@ -66,10 +68,10 @@ def main() -> None:
         fault_distance(to_stim(circuit, proxy, UniformNoise(1e-3)), proxy, code.distance, len(code.faces))
         for proxy in "XZ"
     ]
-    p_l, acc = score(circuit)
     if min(distances) < (code.distance + 1) // 2:
         raise SystemExit(f"fault distance {distances} below {(code.distance + 1) // 2}: not stored")
-    path = design_path(args.distance, args.degree)
+    p_l, acc = score(circuit)
+    path = Path(args.out) if args.out else design_path(args.distance, args.degree)
     write_atomic(path, json.dumps(design.to_doc(), indent=1, sort_keys=True) + "\n")
     figures = {
         "distance": code.distance,

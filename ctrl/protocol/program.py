@@ -69,11 +69,29 @@ class Program:
         else:
             self.add(gate, (ancilla, data), tag)
 
-    def register(self, reg, gate: str, tag: str, names: dict[str, str], kinds: tuple[str, str], round_: int) -> None:
+    def register(
+        self,
+        reg,
+        gate: str,
+        tag: str,
+        names: dict[str, str],
+        kinds: tuple[str, str],
+        round_: int,
+        *,
+        keep: frozenset[int] = frozenset(),
+        kept: frozenset[int] = frozenset(),
+    ) -> None:
         """A register gadget (`ctrl.protocol.tree.Register`): roots in |+>, spread, act, unspread, roots
-        measured in X (check `names[label]`, of kind kinds[0]), every other register qubit in Z (a flag)."""
+        measured in X (check `names[label]`, of kind kinds[0]), every other register qubit in Z (a flag).
+
+        `keep`: non-root qubits that the next gadget uses; they are not measured here: back in |0> after the
+        unspread, an X fault on one stays there and the next gadget's measurement of it reads it. `kept`:
+        qubits the previous gadget kept; a non-root among them is not prepared again (a root is: RX on a
+        qubit in |0> is a Hadamard)."""
         roots = dict(reg.roots)
         for a in reg.qubits:
+            if a in kept and a not in roots:
+                continue
             self.add("RX" if a in roots else "R", (a,), tag)
         for u, v in reg.spread:
             self.add("CX", (u, v), tag, phase="spread")
@@ -82,6 +100,8 @@ class Program:
         for u, v in reversed(reg.spread):
             self.add("CX", (u, v), tag, phase="unspread")
         for a in reg.qubits:
+            if a in keep and a not in roots:
+                continue
             key = f"{tag}/a{a}"
             self.add("MX" if a in roots else "M", (a,), tag, key)
             if a in roots:
@@ -140,4 +160,32 @@ def schedule(ops: list[tuple[str, tuple[int, ...], str, str]], phases: list[str]
             steps[i] = max(steps[i], next_use[targets[0]] - 1)
         for q in targets:
             next_use[q] = min(next_use.get(q, 10**9), steps[i])
+    return steps
+
+
+def as_late_as_possible(ops: list[tuple[str, tuple[int, ...], str, str]], steps: list[int], movable) -> list[int]:
+    """Moves every op with movable(i) true as late as the next op on each of its qubits allows (never past
+    the last step). No op passes another on a shared qubit, so the circuit and every fault's propagation
+    stay the same; only where qubits idle changes. On register gadgets a data action moved later shortens
+    the stretch after a data qubit's last check of one type, where an error of that type goes unseen."""
+    steps = list(steps)
+    last = max(steps)
+    on: dict[int, list[int]] = {}
+    for i, (_, targets, _, _) in enumerate(ops):
+        for q in targets:
+            on.setdefault(q, []).append(i)
+    changed = True
+    while changed:
+        changed = False
+        for i in sorted(range(len(ops)), key=lambda i: -steps[i]):
+            if not movable(i):
+                continue
+            limit = last
+            for q in ops[i][1]:
+                later = [steps[j] for j in on[q] if j != i and steps[j] > steps[i]]
+                if later:
+                    limit = min(limit, min(later) - 1)
+            if limit > steps[i]:
+                steps[i] = limit
+                changed = True
     return steps

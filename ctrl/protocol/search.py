@@ -231,16 +231,24 @@ def gadget_steps(reg: Register, gate: str) -> int:
     return max(schedule(p.ops, p.phases)) + 1
 
 
-def score(circuit, p: float = 1e-3) -> tuple[float, float]:
-    """(leading-order logical error, both proxies summed; acceptance) under uniform:p."""
+def score(circuit, p: float = 1e-3) -> tuple[float, float] | None:
+    """(leading-order logical error, both proxies summed; acceptance) under uniform:p, or None when some
+    set of at most (d-1)/2 faults passes every check and is decoded wrongly. The leading order counts only
+    the smallest failing sets, so without that guard a fault-distance-1 design would look excellent."""
     from ctrl.noise.models import UniformNoise
-    from ctrl.sim.faults import leading_order
+    from ctrl.sim.faults import faults, leading_order, undetected_failures
     from ctrl.sim.lower import to_stim
 
+    d = circuit.distance
+    n_faces = len(circuit.code.faces)
     total = 0.0
     acceptance = 1.0
     for proxy in "XZ":
-        acc, p_l = leading_order(to_stim(circuit, proxy, UniformNoise(p)), proxy, circuit.distance, len(circuit.code.faces))
+        stim_circuit = to_stim(circuit, proxy, UniformNoise(p))
+        mechanisms = faults(stim_circuit, proxy, n_faces)
+        if any(undetected_failures(mechanisms, d, size) for size in range(1, (d + 1) // 2)):
+            return None
+        acc, p_l = leading_order(stim_circuit, proxy, d, n_faces)
         total += p_l
         acceptance = acc if proxy == "X" else acceptance
     return total, acceptance
@@ -259,13 +267,15 @@ def search_design(code, layout: TreeLayout, degree: int, *, registers: int = 300
     log(f"encoder: {len(enc.layers)} CX layers, {sum(map(len, enc.layers))} CXs")
     best = block(layout, faces)
     span = gadget_steps(best, "CX")
-    regs = block(layout, faces, enumerate_within=(span, len(best.spread) + len(best.actions) + 2), limit=registers)
-    distinct = {}
-    for r in [best] + regs:
-        distinct.setdefault((r.roots, frozenset(r.spread), frozenset(r.actions)), r)
+    gates = len(best.spread) + len(best.actions)
+    distinct = {(best.roots, frozenset(best.spread), frozenset(best.actions)): best}
+    # Registers a little longer or larger than the best one can still pair better with the other block.
+    for extra in (0, 1, 2):
+        for r in block(layout, faces, enumerate_within=(span + extra, gates + 2 + extra), limit=registers):
+            distinct.setdefault((r.roots, frozenset(r.spread), frozenset(r.actions)), r)
     regs = sorted(distinct.values(), key=lambda r: (gadget_steps(r, "CX"), r.roots, r.spread, r.actions))
     log(f"registers: {len(regs)} distinct, block lengths {sorted({gadget_steps(r, 'CX') for r in regs})}")
-    cats = cat_options(code, layout)
+    cats = cat_options(code, layout, keep=2)
     rounds = (code.distance - 1) // 2
     ranked = []
     for hl, rz, rx in itertools.product(cats, regs, regs):
@@ -274,8 +284,9 @@ def search_design(code, layout: TreeLayout, degree: int, *, registers: int = 300
             one = tuple(Gadget(k, reg[k]) for k in order)
             design = Design(code.distance, degree, layout, enc, (one,) * rounds)
             circuit = build(code, design)
-            p_l, acc = score(circuit)
-            ranked.append((p_l, circuit.n_steps, -acc, len(ranked), design))
+            scored = score(circuit)
+            if scored is not None:
+                ranked.append((scored[0], circuit.n_steps, -scored[1], len(ranked), design))
     ranked.sort(key=lambda x: x[:4])
     p_l, steps, acc, _, design = ranked[0]
     log(f"best of {len(ranked)}: {steps} steps, leading-order p_L {p_l:.3g}, acceptance {-acc:.3f}")

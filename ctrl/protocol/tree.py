@@ -248,7 +248,7 @@ def stored_design(distance: int, degree: int = 3) -> Design | None:
 
 def build(code: ColorCode, design: Design) -> ProtocolCircuit:
     """The protocol circuit of a design: encoder, then every round's gadgets, list-scheduled together."""
-    from ctrl.protocol.program import Program, schedule
+    from ctrl.protocol.program import Program, as_late_as_possible, schedule
 
     layout = design.layout
     check_design(code, design)
@@ -265,15 +265,26 @@ def build(code: ColorCode, design: Design) -> ProtocolCircuit:
                     prepared.add(a)
                     prog.add("R", (a,), "enc")
             prog.add("CX", (c, t), "enc")
-    for r, gadgets in enumerate(design.rounds):
-        for g in gadgets:
-            tag = f"r{r}.{g.kind}"
-            if g.kind == "HL":
-                prog.register(g.register, "CH", tag, {"L": tag}, ("logical-H", "cat-parity"), r)
-            else:
-                names = {label: f"{tag}.{label}" for _, label in g.register.roots}
-                prog.register(g.register, "CX" if g.kind == "X" else "CZ", tag, names, ("syndrome", "flag"), r)
-    steps = schedule(prog.ops, prog.phases)
+    # An X block followed by a Z block (or the reverse) hands over the non-root ancillas both use without
+    # measuring them in between: one readout instead of two, and no gap in which the data wait.
+    seq = [(r, g) for r, gadgets in enumerate(design.rounds) for g in gadgets]
+    kept: frozenset[int] = frozenset()
+    for i, (r, g) in enumerate(seq):
+        tag = f"r{r}.{g.kind}"
+        keep: frozenset[int] = frozenset()
+        if g.kind != "HL" and i + 1 < len(seq) and seq[i + 1][1].kind not in ("HL", g.kind):
+            roots = {a for a, _ in g.register.roots}
+            keep = frozenset(a for a in g.register.qubits if a not in roots and a in seq[i + 1][1].register.qubits)
+        if g.kind == "HL":
+            prog.register(g.register, "CH", tag, {"L": tag}, ("logical-H", "cat-parity"), r, keep=keep, kept=kept)
+        else:
+            names = {label: f"{tag}.{label}" for _, label in g.register.roots}
+            gate = "CX" if g.kind == "X" else "CZ"
+            prog.register(g.register, gate, tag, names, ("syndrome", "flag"), r, keep=keep, kept=kept)
+        kept = keep
+    # Register gates as late as they can go: data wait less after their last check of each type.
+    movable = [tag != "enc" and name not in ("M", "MX", "RH") for name, _, tag, _ in prog.ops]
+    steps = as_late_as_possible(prog.ops, schedule(prog.ops, prog.phases), movable.__getitem__)
     order = sorted(range(len(prog.ops)), key=lambda i: (steps[i], i))
     ops = tuple(Op(prog.ops[i][0], prog.ops[i][1], steps[i], prog.ops[i][2], prog.ops[i][3]) for i in order)
     step_of = {op.key: op.step for op in ops if op.key}
