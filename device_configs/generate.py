@@ -311,7 +311,7 @@ SG_V6_NYQUIST_BAND = (4.74e9, 4.85e9)  # around fs/2 of the full-speed generator
 # ------------------------------------------------------------------------------------------ devices
 
 
-PLANAR16_SHARED = ((0, 3), (2, 4), (5, 6))
+PLANAR16_SHARED = ((0, 10), (1, 2), (4, 6))
 
 
 def planar16() -> tuple[str, dict]:
@@ -388,7 +388,7 @@ readouts, 8 PFB readouts of which 6 reach the tProc). Readout through an externa
      which do not reach the tProc (feedback: false, end-of-shot only);
   B: gen 0 -> dynamic readout 0 (ADC 20): Q13, Q2, Q3, Q4, read one after another;
   C: gen 1 -> dynamic readout 1 (ADC 22): Q14, Q15, Q5, Q6, read one after another.
-Drive: 13 generators left for 16 qubits. Data pairs {shared_text} time-share one generator each (a
+Drive: 13 generators left for 16 qubits. Pairs {shared_text} time-share one generator each (a
 shared generator plays one pulse at a time; these pairs are busy together least often); every other qubit
 has its own.
 Controller: 0.4 us from the end of a readout window to the branch (QICK.md: wait_auto(0.1) + delay_auto(0.3)).

@@ -27,7 +27,7 @@ SLOT:
      TEST -op(s8 - #25) -uf 
      REG_WR s15 label KEEP_26 
      JUMP [s15] -if(S) 
-     WPORT_WR p8 wmem [&7] @984 
+     WPORT_WR p9 wmem [&7] @984 
 KEEP_26:
      REG_WR s15 label SKIP 
      WAIT [s15] @867 time 
@@ -35,7 +35,7 @@ KEEP_26:
      TEST -op(s8 - #23) -uf 
      REG_WR s15 label KEEP_34 
      JUMP [s15] -if(S) 
-     WPORT_WR p7 wmem [&8] @985 
+     WPORT_WR p8 wmem [&8] @985 
 KEEP_34:
      REG_WR s15 label SKIP 
      WAIT [s15] @873 time 
@@ -64,14 +64,14 @@ KEEP_50:
      WPORT_WR p13 wmem [&11] @1815 
 KEEP_60:
      TIME #1830 inc_ref 
-     WPORT_WR p7 wmem [&12] @0 
-     WPORT_WR p8 wmem [&7] @0 
+     WPORT_WR p8 wmem [&12] @0 
+     WPORT_WR p9 wmem [&7] @0 
      WPORT_WR p15 wmem [&13] @0 
      WPORT_WR p2 wmem [&14] @0 
      WPORT_WR p4 wmem [&0] @0 
      WPORT_WR p0 wmem [&6] @0 
-     WPORT_WR p7 wmem [&15] @16 
-     WPORT_WR p8 wmem [&16] @16 
+     WPORT_WR p8 wmem [&15] @16 
+     WPORT_WR p9 wmem [&16] @16 
      WPORT_WR p4 wmem [&17] @32 
      WPORT_WR p15 wmem [&9] @65 
      WPORT_WR p15 wmem [&18] @80 
