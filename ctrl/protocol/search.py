@@ -92,13 +92,7 @@ def block(
     status = solver.Solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise CtrlError("no shared register measures every stabilizer of one type on this layout")
-    roots = tuple(sorted((layout.ancilla(a), f) for (f, a), x in root.items() if solver.Value(x)))
-    chosen = [(u, v) for (u, v), x in arcs.items() if solver.Value(x)]
-    t = {a: solver.Value(T[a]) for a in anc}
-    spread = tuple((layout.ancilla(u), layout.ancilla(v)) for u, v in sorted(chosen, key=lambda e: (t[e[0]], e)))
-    acts = [(layout.ancilla(k), d) for (k, d), x in use.items() if solver.Value(x)]
-    acts.sort(key=lambda x: (t[x[0] - layout.n_data], x))
-    reg = Register(roots, spread, tuple(acts))
+    reg = _register(solver.Value, layout, root, arcs, use, T, anc)
     assert reg.applied() == {q: frozenset(w) for q, w in want.items() if w} | {
         q: frozenset() for q in reg.applied() if not want[q]
     }, "register synthesis is inconsistent"
@@ -172,30 +166,35 @@ def encoder(
     raise CtrlError(f"no encoder of depth <= {max_depth} on this layout")
 
 
+def _register(value, layout: TreeLayout, root, arcs, use, T, anc) -> Register:
+    """The register a solution describes (`value`: the solver's Value), spreads and actions in the order
+    of the depth model's times."""
+    roots = tuple(sorted((layout.ancilla(a), f) for (f, a), x in root.items() if value(x)))
+    t = {a: value(T[a]) for a in anc}
+    chosen = [(u, v) for (u, v), x in arcs.items() if value(x)]
+    spread = tuple((layout.ancilla(u), layout.ancilla(v)) for u, v in sorted(chosen, key=lambda e: (t[e[0]], e)))
+    acts = sorted(
+        ((layout.ancilla(k), d) for (k, d), x in use.items() if value(x)), key=lambda x: (t[x[0] - layout.n_data], x)
+    )
+    return Register(roots, spread, tuple(acts))
+
+
 def _enumerate(m, layout, root, arcs, use, T, anc, limit):
+    """Every register the model allows, up to `limit`: solve, then forbid that choice of roots, arcs and
+    actions, and solve again. Deterministic (one worker, a fixed seed, no time limit per solve), so a
+    search gives the same registers on a loaded machine as on an idle one."""
     from ortools.sat.python import cp_model
 
+    choice = list(root.values()) + list(arcs.values()) + list(use.values())
     found = []
-
-    class Collect(cp_model.CpSolverSolutionCallback):
-        def on_solution_callback(self):
-            roots = tuple(sorted((layout.ancilla(a), f) for (f, a), x in root.items() if self.Value(x)))
-            t = {a: self.Value(T[a]) for a in anc}
-            chosen = [(u, v) for (u, v), x in arcs.items() if self.Value(x)]
-            spread = tuple((layout.ancilla(u), layout.ancilla(v)) for u, v in sorted(chosen, key=lambda e: (t[e[0]], e)))
-            acts = sorted(((layout.ancilla(k), d) for (k, d), x in use.items() if self.Value(x)),
-                          key=lambda x: (t[x[0] - layout.n_data], x))
-            reg = Register(roots, spread, tuple(acts))
-            if reg not in found:
-                found.append(reg)
-            if len(found) >= limit:
-                self.StopSearch()
-
-    solver = cp_model.CpSolver()
-    solver.parameters.enumerate_all_solutions = True
-    solver.parameters.num_workers = 1
-    solver.parameters.max_time_in_seconds = 60
-    solver.Solve(m, Collect())
+    while len(found) < limit:
+        solver = cp_model.CpSolver()
+        solver.parameters.num_workers = 1
+        solver.parameters.random_seed = 0
+        if solver.Solve(m) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            break
+        found.append(_register(solver.Value, layout, root, arcs, use, T, anc))
+        m.AddBoolOr([x.Not() if solver.Value(x) else x for x in choice])
     return found
 
 
@@ -254,7 +253,7 @@ def score(circuit, p: float = 1e-3) -> tuple[float, float] | None:
     return total, acceptance
 
 
-def search_design(code, layout: TreeLayout, degree: int, *, registers: int = 3000, log=print):
+def search_design(code, layout: TreeLayout, degree: int, *, registers: int = 200, log=print):
     """The best design on a layout: the encoder (shallowest, then fewest gates), every register of the
     shortest-span class for the X and the Z block, the shortest cats, both block orders after the cat;
     every round the same. Ranked by the leading-order logical error at p = 1e-3 (both proxies), then steps."""
@@ -270,9 +269,8 @@ def search_design(code, layout: TreeLayout, degree: int, *, registers: int = 300
     gates = len(best.spread) + len(best.actions)
     distinct = {(best.roots, frozenset(best.spread), frozenset(best.actions)): best}
     # Registers a little longer or larger than the best one can still pair better with the other block.
-    for extra in (0, 1, 2):
-        for r in block(layout, faces, enumerate_within=(span + extra, gates + 2 + extra), limit=registers):
-            distinct.setdefault((r.roots, frozenset(r.spread), frozenset(r.actions)), r)
+    for r in block(layout, faces, enumerate_within=(span + 2, gates + 4), limit=registers):
+        distinct.setdefault((r.roots, frozenset(r.spread), frozenset(r.actions)), r)
     regs = sorted(distinct.values(), key=lambda r: (gadget_steps(r, "CX"), r.roots, r.spread, r.actions))
     log(f"registers: {len(regs)} distinct, block lengths {sorted({gadget_steps(r, 'CX') for r in regs})}")
     cats = cat_options(code, layout, keep=2)
