@@ -45,12 +45,19 @@ def block(
     held = {(a, f): m.NewBoolVar(f"held_{a}_{f}") for a in anc for f in labels}
     for a in anc:
         for f in labels:
+            # On a tree at most one of a's sources (its own root bit, or an arc from a holder of f) carries
+            # f: two would close a cycle. So a holds f exactly when one of them does: an OR of exclusive
+            # terms, which CP-SAT propagates far better than the equivalent XOR of products.
             terms = [root[f, a]]
             for u, x in into[a]:
                 t = m.NewBoolVar("")
-                m.AddMultiplicationEquality(t, [x, held[u, f]])
+                m.AddBoolAnd([x, held[u, f]]).OnlyEnforceIf(t)
+                m.AddBoolOr([x.Not(), held[u, f].Not(), t])
                 terms.append(t)
-            m.AddBoolXOr(terms + [held[a, f].Not()])
+            m.AddAtMostOne(terms)
+            for t in terms:
+                m.AddImplication(t, held[a, f])
+            m.AddBoolOr(terms).OnlyEnforceIf(held[a, f])
     use = {(k, d): m.NewBoolVar(f"use_{k}_{d}") for k, d in layout.pendant}
     for q in range(layout.n_data):
         mine = [k for k, d in layout.pendant if d == q]
