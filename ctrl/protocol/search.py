@@ -113,6 +113,7 @@ def encoder(
     *,
     max_depth: int = 16,
     seconds: float = 60.0,
+    log=lambda text: None,
 ) -> Encoder:
     """The shallowest CX circuit on the layout's couplers that takes one fresh bit per face (|+>) and the
     logical bit (|H>), each starting on some data qubit, to the code state: data qubit q holds the labels
@@ -166,6 +167,7 @@ def encoder(
         solver.parameters.max_time_in_seconds = seconds
         solver.parameters.num_workers = 1
         status = solver.Solve(m)
+        log(f"encoder depth {depth}: {solver.StatusName(status)}")
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             pivots = tuple(sorted((q, i) for (q, i), v in piv.items() if solver.Value(v)))
             layers = tuple(tuple(sorted(e for e, v in gt.items() if solver.Value(v))) for gt in g)
@@ -269,7 +271,7 @@ def search_design(code, layout: TreeLayout, degree: int, *, registers: int = 200
     from ctrl.protocol.tree import Design, Gadget, build
 
     faces = {f"F{f.index}": f.qubits for f in code.faces}
-    enc = encoder(layout, faces, code.logical)
+    enc = encoder(layout, faces, code.logical, log=log)
     log(f"encoder: {len(enc.layers)} CX layers, {sum(map(len, enc.layers))} CXs")
     best = block(layout, faces)
     span = gadget_steps(best, "CX")
