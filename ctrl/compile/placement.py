@@ -93,8 +93,9 @@ def fault_tolerant(distance: int, layout: Layout) -> bool:
     The protocol's own layout is proved so by the tests. An adapted one is checked one layout at a time.
     Ancillas are reused without a reset, as the hardware does it (`ctrl.sim.lower`). With that reuse, an
     error left on a cleared encoder ancilla can cancel the check that would have caught the data error it
-    made. Whether it does depends on the fan-out order that the path's shape imposes, and some layouts
-    let one fault through.
+    made. The path family roots its H_L cats on an ancilla the logical fan-out never touched, which closes
+    the case seen on grids; whether another opens depends on the fan-out order the path's shape imposes,
+    so the check stays.
     """
     from ctrl.noise.models import UniformNoise
     from ctrl.sim.faults import fault_distance

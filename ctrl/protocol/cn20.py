@@ -177,8 +177,14 @@ def _path_protocol(d: int, layout: Layout) -> ProtocolCircuit:
         full = Program()
         full.ops = list(encoder_ops)
         full.phases = list(encoder_phases)
+        # The logical fan-out's ancillas are reused without a reset: a fault there can leave an X that an
+        # RX would turn into a Z on the cat root, hiding the logical error it made from the first H_L
+        # check. A root the fan-out never touched is prepared from a clean |0>.
+        touched = {q for name, targets, tag, _ in encoder_ops if tag == "enc.L" for q in targets}
+        clean = [a for a in cat_path if a not in touched] or list(cat_path)
+        mid = cat_path.index(_middle(cat_path))
         for r in range(rounds):
-            root = _middle(cat_path)
+            root = min(clean, key=lambda a: (abs(cat_path.index(a) - mid), a))
             act = _assign(layout, cat_path, root, tuple(range(code.n)))
             full.cat(cat_path, root, act, "CH", f"r{r}.HL", kinds=("logical-H", "cat-parity"), round_=r)
             for basis, side in order:
