@@ -118,3 +118,13 @@ def test_protocol_json_is_deterministic_and_complete():
     b = cn20_protocol(3).to_json()
     assert a == b
     assert '"checks"' in a and '"couplers"' in a
+
+
+@pytest.mark.parametrize("proxy", ["X", "Z"])
+def test_fault_distance_d7_is_four(proxy):
+    """No set of one, two or three faults passes every check and is decoded wrongly at d=7; four idle
+    faults on data at the very end always can be, so the fault distance is exactly 4."""
+    c = cn20_protocol(7)
+    mechanisms = faults(to_stim(c, proxy, UniformNoise(1e-3)), proxy, len(c.code.faces))
+    for size in (1, 2, 3):
+        assert not undetected_failures(mechanisms, 7, size), size
