@@ -140,3 +140,23 @@ def test_latency_budget_of_the_compiled_program():
         assert b["readout_to_decision_cycles"] == latency > 0
         assert b["decision_cycle"] == b["window_end_cycle"] + latency + b["slack_cycles"]
         assert b["slack_cycles"] >= 0
+
+
+@pytest.mark.parametrize("d", [3, 5])
+def test_every_protocol_check_is_decided_once_and_aborts_on_its_own(d):
+    """The decision program tests the protocol's checks, all of them, each once: for every check, a record
+    whose only 1 is one of that check's measurements must be aborted, and the all-zero record accepted."""
+    circuit = cn20_protocol(d)
+    program = decision_program(circuit, latency=3)
+    index = {k: i for i, k in enumerate(circuit.record)}
+    want = sorted((c.name, tuple(sorted(index[k] for k in c.measurements))) for c in circuit.checks)
+    assert sorted((r.name, tuple(sorted(r.bits))) for r in program.rules) == want
+    decided = sorted(i for p in program.points for i in p.rules)
+    assert decided == list(range(len(program.rules)))
+    n = len(circuit.record)
+    bits = np.zeros((len(circuit.checks) + 1, n), dtype=np.uint8)
+    for row, check in enumerate(circuit.checks):
+        bits[row, index[check.measurements[0]]] = 1
+    aborts = evaluate_batch(program, np.packbits(bits, axis=1, bitorder="little"))
+    assert (aborts[:-1] >= 0).all(), "a check whose measurement read 1 let the attempt through"
+    assert aborts[-1] < 0, "the all-zero record was aborted"
