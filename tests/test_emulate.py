@@ -1,5 +1,6 @@
 """The emulator runs the compiled program, post-selected by the program's own decision points."""
 
+import collections
 import json
 from pathlib import Path
 
@@ -240,3 +241,40 @@ def test_program_json_reads_back_to_the_same_noisy_circuit(default, tmp_path):
     assert back.to_json() == program.to_json()
     for noise in (UniformNoise(1e-3), CalibrationNoise(dev, program.clock_hz)):
         assert str(timed_to_stim(back, "X", noise)) == str(timed_to_stim(program, "X", noise))
+
+
+@pytest.mark.parametrize("name", ["planar16_d3", "grid25_cz", "heavyhex65_ecr"])
+def test_calibration_noise_probabilities_recomputed_from_the_device_file(name):
+    """Every readout flip, reset flip, pulse and two-qubit channel in the Stim circuit of a compiled program,
+    recomputed from the YAML file read here (not through ctrl.device or ctrl.noise): a readout flips with
+    error_0to1, the reset leaves |1> with error_1to0, a pulse is depolarizing at 3/2 of its gate error, a
+    two-qubit gate at 5/4 of its coupler's error (the average-infidelity matches)."""
+    import yaml
+
+    path = DEFAULT_DEVICE.parent / f"{name}.yaml"
+    raw = yaml.safe_load(path.read_text())["calibration"]
+    qubits = {q["name"]: q for q in raw["qubits"]}
+    couplers = {frozenset(c["qubits"]): c for c in raw["couplers"]}
+    dev = load_device(path)
+    program = compile_program(dev, 3).program
+    circuit = timed_to_stim(program, "X", CalibrationNoise(dev, program.clock_hz))
+    seen = collections.Counter()
+    previous = None
+    for inst in circuit.flattened():
+        names = [program.qubits[t.value] for t in inst.targets_copy() if t.is_qubit_target]
+        args = inst.gate_args_copy()
+        if inst.name == "M" and args:
+            assert args[0] == pytest.approx(qubits[names[0]]["readout"]["error_0to1"]), names
+            seen["readout"] += 1
+        elif inst.name == "X_ERROR" and previous == "R":
+            assert args[0] == pytest.approx(qubits[names[0]]["readout"]["error_1to0"]), names
+            seen["reset"] += 1
+        elif inst.name == "DEPOLARIZE2":
+            assert args[0] == pytest.approx(1.25 * couplers[frozenset(names)]["error"]), names
+            seen["two-qubit"] += 1
+        elif inst.name == "DEPOLARIZE1":
+            q = qubits[names[0]]
+            assert any(args[0] == pytest.approx(1.5 * q[g]["error"]) for g in ("x90", "x180")), names
+            seen["pulse"] += 1
+        previous = inst.name
+    assert min(seen.values()) > 0 and len(seen) == 4, seen
