@@ -237,3 +237,42 @@ def test_cached_translations_follow_the_calibration():
             assert dict(t.op.phases) == device.coupler(*t.op.qubits).phase_corrections_rad
     assert {t.op.phases for t in old}.isdisjoint(t.op.phases for t in new)
     assert sum(t.duration for t in new) > 1.9 * sum(t.duration for t in old)
+
+
+def test_every_duration_is_the_calibrations_with_no_slack(compiled):
+    """Each pulse and two-qubit gate lasts exactly its calibrated time, read from the YAML file here, in
+    whole timing-clock cycles rounded up (a gate is never cut short; 1e-6 of a cycle is forgiven for float
+    noise in the file's seconds); a virtual Z lasts nothing; a readout's result exists exactly its time of
+    flight plus window after it starts."""
+    import yaml
+
+    def cycles(seconds, clock_hz):
+        return max(0, math.ceil(seconds * clock_hz - 1e-6))
+
+    for (name, d), (dev, c) in compiled.items():
+        raw = yaml.safe_load((CONFIGS / name).read_text())["calibration"]
+        qubits = {q["name"]: q for q in raw["qubits"]}
+        couplers = {frozenset(k["qubits"]): k for k in raw["couplers"]}
+        clk = c.program.clock_hz
+        checked = Counter()
+        for t in c.program.ops:
+            op = t.op
+            if op.name in ("RX", "RY"):
+                gate = qubits[op.qubits[0]]["x90" if abs(op.angle) <= math.pi / 2 + 1e-9 else "x180"]
+                want = cycles(gate["duration_s"], clk)
+            elif op.name in ("CZ", "ECR"):
+                want = cycles(couplers[frozenset(op.qubits)]["duration_s"], clk)
+            elif op.name == "MEASURE":
+                # A multiplexed readout may be held as long as the longest tone of its batch: at least its own.
+                ro = qubits[op.qubits[0]]["readout"]
+                assert t.duration >= cycles(max(ro["pulse_duration_s"], ro["time_of_flight_s"] + ro["window_s"]), clk)
+                assert t.ready - t.start == cycles(ro["time_of_flight_s"] + ro["window_s"], clk), (name, op)
+                checked[op.name] += 1
+                continue
+            elif op.name == "VZ":
+                want = 0
+            else:
+                continue
+            assert t.duration == want, (name, d, op, t.duration, want)
+            checked[op.name] += 1
+        assert checked["MEASURE"] and (checked["CZ"] or checked["ECR"]) and (checked["RX"] or checked["RY"]), name
