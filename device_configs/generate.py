@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE.parent))
 import networkx as nx  # noqa: E402
 
 from ctrl.device.units import yaml_float  # noqa: E402
-from ctrl.protocol.cn20 import cn20_protocol  # noqa: E402
+from ctrl.protocol.cn20 import cn20_protocol, variants  # noqa: E402
 
 FIRMWARE = "firmware/zcu216_tprocv2_rev21_mux_pfb_fw20240928.json"
 READOUT_LO_HZ = 6.6e9
@@ -400,7 +400,7 @@ Controller: 0.4 us from the end of a readout window to the branch (QICK.md: wait
 
 def _d5_with_spares():
     """The d=5 protocol graph plus 8 spare qubits beside its degree-1 data qubits and a few spare couplers."""
-    c = cn20_protocol(5)
+    c = cn20_protocol(5, dict(variants(5))["path"])  # the d=5 tree design needs degree 4: a grid of its own
     g = nx.Graph()
     for q in c.qubits:
         g.add_node(q.index, pos=q.coords, role=q.role)
@@ -454,7 +454,7 @@ def grid55() -> tuple[str, dict]:
         cc.append(cz(d, (name[a], name[b]), name[hi], TUNABLE_NZ))
     header = f"""
 grid55_d5: 55 flux-tunable transmons for the d=5 CN20 protocol. Qubits Q0-Q46 are the protocol's 47
-qubits (ctrl.protocol.cn20.cn20_protocol(5), same indices, layout coordinates as positions) with its 55
+qubits (the path family of ctrl.protocol.cn20.cn20_protocol(5), same indices, layout coordinates as positions) with its 55
 couplers; Q47-Q54 are spares beside the protocol's degree-1 data qubits, and 6 spare couplers join close
 pairs the protocol leaves uncoupled. {len(g.edges)} couplers in all.
 

@@ -17,13 +17,14 @@ from ctrl.sim.lower import IDEAL, to_stim
 BUDGET = {3: 16, 5: 55, 7: 118}  # the paper's qubit counts
 
 
-@pytest.mark.parametrize("d", [3, 5, 7])
-def test_layout_is_planar_degree_three_and_within_budget(d):
-    c = cn20_protocol(d)
+@pytest.mark.parametrize("d, family", [(d, name) for d in (3, 5, 7) for name, _ in variants(d)])
+def test_layout_is_planar_within_its_degree_limit_and_budget(d, family):
+    layout = dict(variants(d))[family]
+    c = cn20_protocol(d, layout)
     assert len(c.qubits) <= BUDGET[d]
     assert sum(q.role == "data" for q in c.qubits) == (3 * d * d + 1) // 4
     g = nx.Graph(c.couplers)
-    assert max(dict(g.degree).values()) <= 3
+    assert max(dict(g.degree).values()) <= getattr(layout, "degree", 3)
     assert nx.check_planarity(g)[0]
     assert nx.is_connected(g)
     ancillas = [q.index for q in c.qubits if q.role == "ancilla"]

@@ -125,20 +125,24 @@ def cn20_protocol(distance: int, layout: Layout | Design | None = None) -> Proto
 
 
 def variants(distance: int) -> tuple[tuple[str, Layout | Design], ...]:
-    """The protocol's layout families at a distance, best first: "tree" (the stored shared-register design
-    for degree 3, where the search has produced one) and "path" (one ancilla path, one data qubit per
-    ancilla: needs only a long path in the device, so it adapts to grids and heavy-hex lattices)."""
+    """The protocol's layout families at a distance, best first: "tree" and "tree4" (the stored
+    shared-register designs for degree limits 3 and 4, where the search has produced them) and "path" (one
+    ancilla path, one data qubit per ancilla: needs only a long path in the device, so it adapts to grids
+    and heavy-hex lattices)."""
     d = check_distance(distance)
     found = []
-    design = stored_design(d, 3)
-    if design is not None:
-        found.append(("tree", design))
+    for degree in (3, 4):
+        design = stored_design(d, degree)
+        if design is not None:
+            found.append((variant_name(design), design))
     found.append(("path", build_layout(color_code(d))))
     return tuple(found)
 
 
 def variant_name(layout: Layout | Design) -> str:
-    return "tree" if isinstance(layout, Design) else "path"
+    if isinstance(layout, Design):
+        return "tree" if layout.degree == 3 else f"tree{layout.degree}"
+    return "path"
 
 
 @lru_cache(maxsize=16)

@@ -12,7 +12,7 @@ from networkx.algorithms import isomorphism
 from ctrl.device import DEFAULT_DEVICE, load_device, validate
 from ctrl.device.schema import json_schema_text
 from ctrl.device.source import parse
-from ctrl.protocol.cn20 import cn20_protocol
+from ctrl.protocol.cn20 import cn20_protocol, variants
 
 CONFIGS = Path(__file__).resolve().parents[2] / "device_configs"
 FILES = sorted(CONFIGS.glob("*.yaml"))
@@ -25,9 +25,9 @@ def _generator():
     return mod
 
 
-def _protocol_graph(d: int) -> nx.Graph:
+def _protocol_graph(d: int, family: str | None = None) -> nx.Graph:
     g = nx.Graph()
-    g.add_edges_from(cn20_protocol(d).couplers)
+    g.add_edges_from(cn20_protocol(d, dict(variants(d))[family] if family else None).couplers)
     return g
 
 
@@ -89,7 +89,7 @@ def test_55_qubit_device_contains_the_d5_protocol_and_spares():
     dev = load_device(CONFIGS / "grid55_d5.yaml")
     g = dev.graph(usable_only=True)
     assert len(dev.qubits) == 55 and len(dev.wiring.boards) > 1
-    p = _protocol_graph(5)
+    p = _protocol_graph(5, "path")
     assert len(p) == 47 and len(dev.couplers) > p.number_of_edges()
     assert isomorphism.GraphMatcher(g, p).subgraph_is_monomorphic()
     assert {c.gate for c in dev.couplers} == {"cz"}
