@@ -3,6 +3,7 @@ compiler picks a family per device and says which."""
 
 import dataclasses
 
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -11,8 +12,15 @@ from ctrl.compile.pipeline import compile_program
 from ctrl.device import DEFAULT_DEVICE, load_device
 from ctrl.errors import CtrlError
 from ctrl.protocol.cn20 import cn20_protocol, variants
-from ctrl.protocol.tree import Design, Register, TreeLayout, build, check_design, design_path, stored_design
-
+from ctrl.protocol.tree import (
+    Design,
+    Register,
+    TreeLayout,
+    build,
+    check_design,
+    design_path,
+    stored_design,
+)
 
 STORED = [(d, deg) for d in (3, 5, 7) for deg in (3, 4) if design_path(d, deg).exists()]
 
@@ -35,7 +43,7 @@ def test_stored_design_measures_what_it_claims(d, degree):
     code = color_code(d)
     check_design(code, design)
     circuit = build(code, design)
-    assert max(dict_degree(circuit.couplers).values()) <= degree
+    assert max(dict(nx.Graph(circuit.couplers).degree).values()) <= degree
     for gadgets in design.rounds:
         for g in gadgets:
             got = _gf2_register(g.register, code.n)
@@ -43,14 +51,6 @@ def test_stored_design_measures_what_it_claims(d, degree):
                 want = {"L"} if g.kind == "HL" else {f"F{f}" for f in code.faces_of(q)}
                 assert got[q] == want, (g.kind, q)
     assert Design.from_doc(design.to_doc()) == design
-
-
-def dict_degree(couplers):
-    deg: dict[int, int] = {}
-    for a, b in couplers:
-        deg[a] = deg.get(a, 0) + 1
-        deg[b] = deg.get(b, 0) + 1
-    return deg
 
 
 def test_a_broken_design_is_refused():
@@ -87,10 +87,8 @@ def test_searches_find_valid_registers_and_encoders_on_the_stored_layout():
 
 
 def test_tree_layout_is_planar_connected_and_within_the_paper():
-    import networkx as nx
-
     c = cn20_protocol(3)
-    assert (len(c.qubits), c.n_steps) <= (16, 36) and len(c.qubits) <= 16 and c.n_steps <= 36
+    assert len(c.qubits) <= 16 and c.n_steps <= 36
     g = nx.Graph(c.couplers)
     assert nx.check_planarity(g)[0] and nx.is_connected(g)
     ancillas = [q.index for q in c.qubits if q.role == "ancilla"]

@@ -21,9 +21,9 @@ import networkx as nx
 from ctrl.codes.color import color_code
 from ctrl.files import write_atomic
 from ctrl.noise.models import UniformNoise
-from ctrl.protocol.search import score, search_design
+from ctrl.protocol.search import search_design
 from ctrl.protocol.tree import TreeLayout, build, design_path, stored_design
-from ctrl.sim.faults import fault_distance
+from ctrl.sim.faults import design_score, fault_distance
 from ctrl.sim.lower import to_stim
 
 SEED_D3 = {
@@ -63,7 +63,7 @@ def main() -> None:
     n_anc = 1 + max(max(max(e) for e in edges), max(a for a, _ in pendant))
     layout = TreeLayout(code.n, edges, pendant, coords(code, edges, pendant, n_anc))
     t0 = time.perf_counter()
-    design = search_design(code, layout, args.degree)
+    design = search_design(code, layout, args.degree, design_score)
     circuit = build(code, design)
     distances = [
         fault_distance(to_stim(circuit, proxy, UniformNoise(1e-3)), proxy, code.distance, len(code.faces))
@@ -71,14 +71,14 @@ def main() -> None:
     ]
     if min(distances) < (code.distance + 1) // 2:
         raise SystemExit(f"fault distance {distances} below {(code.distance + 1) // 2}: not stored")
-    p_l, acc = score(circuit)
+    p_l, acc = design_score(circuit)
     path = Path(args.out) if args.out else design_path(args.distance, args.degree)
     # A search only ever improves what is stored: the stored design may come from a wider search (its
     # registers' program order is part of it, and the enumeration here fixes one order per register).
     stored = stored_design(args.distance, args.degree)
     kept = False
     if stored is not None:
-        old = score(build(code, stored))
+        old = design_score(build(code, stored))
         if old is not None and old[0] <= p_l:
             print(f"found p_L ~ {p_l:.3g}; the stored design scores {old[0]:.3g}: kept")
             design, circuit, (p_l, acc), kept = stored, build(code, stored), old, True

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from ctrl.codes.color import ColorCode, check_distance, color_code
 from ctrl.errors import CtrlError
-from ctrl.protocol.ir import Check, Op, ProtocolCircuit, Qubit
+from ctrl.protocol.ir import ProtocolCircuit
 from ctrl.protocol.layout import Layout, build_layout, min_window
 from ctrl.protocol.program import Program, schedule
 from ctrl.protocol.tree import Design, build, stored_design
@@ -124,6 +124,7 @@ def cn20_protocol(distance: int, layout: Layout | Design | None = None) -> Proto
     return _path_protocol(d, layout)
 
 
+@lru_cache(maxsize=16)
 def variants(distance: int) -> tuple[tuple[str, Layout | Design], ...]:
     """The protocol's layout families at a distance, best first: "tree" and "tree4" (the stored
     shared-register designs for degree limits 3 and 4, where the search has produced them) and "path" (one
@@ -177,20 +178,21 @@ def _path_protocol(d: int, layout: Layout) -> ProtocolCircuit:
     encoder_ops = list(prog.ops)
     encoder_phases = list(prog.phases)
 
+    # The logical fan-out's ancillas are reused without a reset: a fault there can leave an X that an RX
+    # would turn into a Z on the cat root, hiding the logical error it made from the first H_L check. A
+    # root the fan-out never touched (the nearest such to the middle) is prepared from a clean |0>.
+    touched = {q for _, targets, tag, _ in encoder_ops if tag == "enc.L" for q in targets}
+    clean = [a for a in cat_path if a not in touched] or list(cat_path)
+    mid = cat_path.index(_middle(cat_path))
+    cat_root = min(clean, key=lambda a: (abs(cat_path.index(a) - mid), a))
+    cat_act = _assign(layout, cat_path, cat_root, tuple(range(code.n)))
+
     def with_rounds(order: tuple[tuple[str, int], ...]) -> Program:
         full = Program()
         full.ops = list(encoder_ops)
         full.phases = list(encoder_phases)
-        # The logical fan-out's ancillas are reused without a reset: a fault there can leave an X that an
-        # RX would turn into a Z on the cat root, hiding the logical error it made from the first H_L
-        # check. A root the fan-out never touched is prepared from a clean |0>.
-        touched = {q for name, targets, tag, _ in encoder_ops if tag == "enc.L" for q in targets}
-        clean = [a for a in cat_path if a not in touched] or list(cat_path)
-        mid = cat_path.index(_middle(cat_path))
         for r in range(rounds):
-            root = min(clean, key=lambda a: (abs(cat_path.index(a) - mid), a))
-            act = _assign(layout, cat_path, root, tuple(range(code.n)))
-            full.cat(cat_path, root, act, "CH", f"r{r}.HL", kinds=("logical-H", "cat-parity"), round_=r)
+            full.cat(cat_path, cat_root, cat_act, "CH", f"r{r}.HL", kinds=("logical-H", "cat-parity"), round_=r)
             for basis, side in order:
                 for f in blocks[basis, side]:
                     seg = layout.segment(f)
@@ -206,23 +208,4 @@ def _path_protocol(d: int, layout: Layout) -> ProtocolCircuit:
         key=lambda p: _exposure(p.ops, schedule(p.ops, p.phases), code.n),
     )
 
-    steps = schedule(prog.ops, prog.phases)
-    order = sorted(range(len(prog.ops)), key=lambda i: (steps[i], i))
-    ops = tuple(Op(prog.ops[i][0], prog.ops[i][1], steps[i], prog.ops[i][2], prog.ops[i][3]) for i in order)
-    step_of_key = {op.key: op.step for op in ops if op.key}
-    checks = tuple(
-        Check(name, kind, keys, max(step_of_key[k] for k in keys), rnd)
-        for name, kind, keys, rnd in prog.checks
-    )
-    qubits = tuple(Qubit(q, "data", code.coords[q]) for q in range(code.n)) + tuple(
-        Qubit(layout.ancilla(k), "ancilla", layout.ancilla_coords[k]) for k in range(len(layout.slots))
-    )
-    return ProtocolCircuit(
-        distance=d,
-        code=code,
-        qubits=qubits,
-        couplers=layout.couplers,
-        ops=ops,
-        checks=tuple(sorted(checks, key=lambda c: (c.step, c.name))),
-        rounds=rounds,
-    )
+    return prog.circuit(code, schedule(prog.ops, prog.phases), layout.ancilla_coords, layout.couplers, rounds)

@@ -3,7 +3,8 @@ list scheduler that turns program order into time steps (shared by every layout 
 
 from __future__ import annotations
 
-from ctrl.protocol.ir import GATES, PREPARATIONS
+from ctrl.codes.color import ColorCode
+from ctrl.protocol.ir import GATES, PREPARATIONS, Check, Op, ProtocolCircuit, Qubit
 
 
 class Program:
@@ -59,6 +60,33 @@ class Program:
             self.add("MX" if a == root else "M", (a,), tag, key)
             name = tag if a == root else f"{tag}/flag/a{a}"
             self.checks.append((name, root_kind if a == root else other_kind, (key,), round_))
+
+    def circuit(
+        self,
+        code: ColorCode,
+        steps: list[int],
+        ancilla_coords: tuple[tuple[float, float], ...],
+        couplers: tuple[tuple[int, int], ...],
+        rounds: int,
+    ) -> ProtocolCircuit:
+        """The program at `steps` as the IR: ops by step, then program order; each check at the step of its
+        last measurement; data qubits 0..n-1, then one ancilla per coordinate."""
+        order = sorted(range(len(self.ops)), key=lambda i: (steps[i], i))
+        ops = tuple(Op(self.ops[i][0], self.ops[i][1], steps[i], self.ops[i][2], self.ops[i][3]) for i in order)
+        step_of = {op.key: op.step for op in ops if op.key}
+        checks = [Check(name, kind, keys, max(step_of[k] for k in keys), rnd) for name, kind, keys, rnd in self.checks]
+        qubits = tuple(Qubit(q, "data", code.coords[q]) for q in range(code.n)) + tuple(
+            Qubit(code.n + k, "ancilla", xy) for k, xy in enumerate(ancilla_coords)
+        )
+        return ProtocolCircuit(
+            distance=code.distance,
+            code=code,
+            qubits=qubits,
+            couplers=couplers,
+            ops=ops,
+            checks=tuple(sorted(checks, key=lambda c: (c.step, c.name))),
+            rounds=rounds,
+        )
 
     def act(self, gate: str, ancilla: int, data: int, tag: str) -> None:
         """One cat qubit's action on a data qubit: CX, CZ, or CH = R_y(-pi/4), CZ, R_y(+pi/4) on the data."""

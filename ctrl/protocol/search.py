@@ -1,11 +1,12 @@
 """Searches for shared-register designs (`ctrl.protocol.tree`): CP-SAT models for one stabilizer block's
 register and for the encoder, and the design search that composes them with the logical-Hadamard cat and
-scores whole protocols. Needs OR-tools; only `tools/search_designs.py` runs it, and its results are stored
-in `ctrl/protocol/designs/`, so compiling never solves anything."""
+ranks whole protocols with a scorer it is handed. Needs OR-tools; only `tools/search_designs.py` runs it,
+and its results are stored in `ctrl/protocol/designs/`, so compiling never solves anything."""
 
 from __future__ import annotations
 
 from ctrl.errors import CtrlError
+from ctrl.protocol.program import Program, schedule
 from ctrl.protocol.tree import Encoder, Register, TreeLayout
 
 
@@ -100,9 +101,8 @@ def block(
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         raise CtrlError("no shared register measures every stabilizer of one type on this layout")
     reg = _register(solver.Value, layout, root, arcs, use, T, anc)
-    assert reg.applied() == {q: frozenset(w) for q, w in want.items() if w} | {
-        q: frozenset() for q in reg.applied() if not want[q]
-    }, "register synthesis is inconsistent"
+    got = reg.applied()
+    assert all(got.get(q, frozenset()) == want[q] for q in want), "register synthesis is inconsistent"
     return reg
 
 
@@ -232,40 +232,17 @@ def cat_options(code, layout: TreeLayout, keep: int = 4) -> list[Register]:
 
 def gadget_steps(reg: Register, gate: str) -> int:
     """Time steps of one gadget scheduled alone."""
-    from ctrl.protocol.program import Program, schedule
-
     p = Program()
     p.register(reg, gate, "g", {label: label for _, label in reg.roots}, ("a", "b"), 0)
     return max(schedule(p.ops, p.phases)) + 1
 
 
-def score(circuit, p: float = 1e-3) -> tuple[float, float] | None:
-    """(leading-order logical error, both proxies summed; acceptance) under uniform:p, or None when some
-    set of at most (d-1)/2 faults passes every check and is decoded wrongly. The leading order counts only
-    the smallest failing sets, so without that guard a fault-distance-1 design would look excellent."""
-    from ctrl.noise.models import UniformNoise
-    from ctrl.sim.faults import faults, leading_order, undetected_failures
-    from ctrl.sim.lower import to_stim
-
-    d = circuit.distance
-    n_faces = len(circuit.code.faces)
-    total = 0.0
-    acceptance = 1.0
-    for proxy in "XZ":
-        stim_circuit = to_stim(circuit, proxy, UniformNoise(p))
-        mechanisms = faults(stim_circuit, proxy, n_faces)
-        if any(undetected_failures(mechanisms, d, size) for size in range(1, (d + 1) // 2)):
-            return None
-        acc, p_l = leading_order(stim_circuit, proxy, d, n_faces)
-        total += p_l
-        acceptance = acc if proxy == "X" else acceptance
-    return total, acceptance
-
-
-def search_design(code, layout: TreeLayout, degree: int, *, registers: int = 200, log=print):
+def search_design(code, layout: TreeLayout, degree: int, score, *, registers: int = 200, log=print):
     """The best design on a layout: the encoder (shallowest, then fewest gates), every register of the
     shortest-span class for the X and the Z block, the shortest cats, both block orders after the cat;
-    every round the same. Ranked by the leading-order logical error at p = 1e-3 (both proxies), then steps."""
+    every round the same. `score(circuit)` ranks them: (logical error, acceptance), lower error first, then
+    fewer steps; None drops a design (`ctrl.sim.faults.design_score` is the one the tool uses: simulation
+    comes after the protocol stage, so the search is handed it rather than importing it)."""
     import itertools
 
     from ctrl.protocol.tree import Design, Gadget, build

@@ -29,7 +29,8 @@ import numpy as np
 
 from ctrl.codes.color import ColorCode
 from ctrl.errors import CtrlError
-from ctrl.protocol.ir import Check, Op, ProtocolCircuit, Qubit
+from ctrl.protocol.ir import ProtocolCircuit
+from ctrl.protocol.program import Program, as_late_as_possible, schedule
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class Gadget:
 @dataclass(frozen=True)
 class Design:
     """Everything a shared-register protocol needs: the layout, the encoder and, per round, its gadgets in
-    program order. Stored as JSON in `ctrl/protocol/designs/` (see `save`/`load`)."""
+    program order. Stored as JSON in `ctrl/protocol/designs/` (`to_doc`, `from_doc`, `stored_design`)."""
 
     distance: int
     degree: int
@@ -248,8 +249,6 @@ def stored_design(distance: int, degree: int = 3) -> Design | None:
 
 def build(code: ColorCode, design: Design) -> ProtocolCircuit:
     """The protocol circuit of a design: encoder, then every round's gadgets, list-scheduled together."""
-    from ctrl.protocol.program import Program, as_late_as_possible, schedule
-
     layout = design.layout
     check_design(code, design)
     prog = Program()
@@ -285,24 +284,7 @@ def build(code: ColorCode, design: Design) -> ProtocolCircuit:
     # Register gates as late as they can go: data wait less after their last check of each type.
     movable = [tag != "enc" and name not in ("M", "MX", "RH") for name, _, tag, _ in prog.ops]
     steps = as_late_as_possible(prog.ops, schedule(prog.ops, prog.phases), movable.__getitem__)
-    order = sorted(range(len(prog.ops)), key=lambda i: (steps[i], i))
-    ops = tuple(Op(prog.ops[i][0], prog.ops[i][1], steps[i], prog.ops[i][2], prog.ops[i][3]) for i in order)
-    step_of = {op.key: op.step for op in ops if op.key}
-    checks = tuple(
-        Check(name, kind, keys, max(step_of[k] for k in keys), rnd) for name, kind, keys, rnd in prog.checks
-    )
-    qubits = tuple(Qubit(q, "data", code.coords[q]) for q in range(code.n)) + tuple(
-        Qubit(layout.ancilla(k), "ancilla", layout.ancilla_coords[k]) for k in range(layout.n_ancillas)
-    )
-    return ProtocolCircuit(
-        distance=code.distance,
-        code=code,
-        qubits=qubits,
-        couplers=layout.couplers,
-        ops=ops,
-        checks=tuple(sorted(checks, key=lambda c: (c.step, c.name))),
-        rounds=len(design.rounds),
-    )
+    return prog.circuit(code, steps, layout.ancilla_coords, layout.couplers, len(design.rounds))
 
 
 def check_design(code: ColorCode, design: Design) -> None:

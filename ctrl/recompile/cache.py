@@ -32,8 +32,8 @@ from ctrl.compile.pipeline import Compiled, compile_program
 from ctrl.compile.placement import Placement
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
-from ctrl.protocol.tree import Design
 from ctrl.files import atomic_file
+from ctrl.protocol.tree import Design
 from ctrl.versions import versions
 
 FORMAT = 1

@@ -119,18 +119,48 @@ def leading_order(circuit: stim.Circuit, proxy: str, distance: int, n_faces: int
     Good where faults are rare (p * mechanisms << 1); it ranks placements in milliseconds.
     """
     mechanisms = faults(circuit, proxy, n_faces)
+    return _leading_order(mechanisms, _smallest_failures(mechanisms, distance)[1])
+
+
+def design_score(circuit, p: float = 1e-3) -> tuple[float, float] | None:
+    """(leading-order logical error, both proxies summed; acceptance) under uniform:p, or None when some
+    set of at most (d-1)/2 faults passes every check and is decoded wrongly. The leading order counts only
+    the smallest failing sets, so without that guard a fault-distance-1 design would look excellent."""
+    from ctrl.noise.models import UniformNoise
+    from ctrl.sim.lower import to_stim
+
+    d = circuit.distance
+    total = 0.0
+    acceptance = 1.0
+    for proxy in "XZ":
+        mechanisms = faults(to_stim(circuit, proxy, UniformNoise(p)), proxy, len(circuit.code.faces))
+        size, bad = _smallest_failures(mechanisms, d)
+        if size is not None and size < (d + 1) // 2:
+            return None
+        acc, p_l = _leading_order(mechanisms, bad)
+        total += p_l
+        acceptance = acc if proxy == "X" else acceptance
+    return total, acceptance
+
+
+def _smallest_failures(mechanisms: list[Fault], distance: int) -> tuple[int | None, list[tuple[int, ...]]]:
+    """The smallest size (up to 3) that has undetected failing sets, and those sets; (None, []) if none."""
+    for size in (1, 2, 3):
+        bad = undetected_failures(mechanisms, distance, size)
+        if bad:
+            return size, bad
+    return None, []
+
+
+def _leading_order(mechanisms: list[Fault], bad: list[tuple[int, ...]]) -> tuple[float, float]:
     acceptance = 1.0
     for m in mechanisms:
         if m.checks:
             acceptance *= 1 - m.p
     wrong = 0.0
-    for size in (1, 2, 3):
-        bad = undetected_failures(mechanisms, distance, size)
-        if bad:
-            for idx in bad:
-                term = 1.0
-                for i in idx:
-                    term *= mechanisms[i].p
-                wrong += term
-            break
+    for idx in bad:
+        term = 1.0
+        for i in idx:
+            term *= mechanisms[i].p
+        wrong += term
     return acceptance, wrong / acceptance if acceptance else 1.0
