@@ -347,6 +347,14 @@ def _add_lab_commands(sub) -> None:
     p.add_argument("--shots", type=int, required=True, help="attempt slots, rounded up to whole batches")
     p.add_argument("--out", required=True, metavar="RESULTS", help="results file (JSON lines; a rerun resumes)")
     p.add_argument("--device", help="device file the program was compiled for (default: the shipped one of its name)")
+    p.add_argument("--key-file", metavar="FILE",
+                   help="the board's HMAC key (default $CTRL_BOARD_KEY_FILE or ~/.config/ctrl/board.key, as "
+                        "ctrl serve-board writes it)")
+    p.add_argument("--insecure-board", action="store_true",
+                   help="talk to qick's own server, which does not authenticate: whatever answers at --board can "
+                        "then run code in this process")
+    p.add_argument("--timeout-s", type=float, default=60.0,
+                   help="seconds a board may stay silent on one call before the run stops (default 60)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("serve-board", help="serve an emulated QICK board (Pyro4, as qick's own server) for ctrl run")
@@ -357,6 +365,9 @@ def _add_lab_commands(sub) -> None:
     p.add_argument("--allow-remote", action="store_true", help="allow an address other than loopback")
     p.add_argument("--noise", default="calibration", help="calibration (default), calibration*SCALE or uniform:P")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--key-file", metavar="FILE",
+                   help="HMAC key every client must sign with (default $CTRL_BOARD_KEY_FILE or "
+                        "~/.config/ctrl/board.key; made if missing)")
     p.set_defaults(func=_cmd_serve_board)
 
 
@@ -373,10 +384,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"({p.accepted}/{p.attempts}), {p.elapsed_s:.1f} s, ETA {eta}")  # fmt: skip
         print(("\r" + line + "   ") if live else line, end="" if live else "\n", flush=True)
 
+    from ctrl.lab.auth import read_key
+
+    if not 0 < args.timeout_s <= 86400:
+        raise CtrlError(f"--timeout-s must be in (0, 86400] seconds, got {args.timeout_s:g}")
+    if args.insecure_board:
+        if args.key_file:
+            raise CtrlError("--insecure-board and --key-file exclude each other")
+        print("ctrl: WARNING: --insecure-board: the board is not authenticated; anything answering at "
+              f"{args.board} can run code in this process", file=sys.stderr)  # fmt: skip
+        key = None
+    else:
+        key = read_key(Path(args.key_file) if args.key_file else None)
     t0 = time.monotonic()
     device = Path(args.device) if args.device else None
     try:
-        r = run(args.board, Path(args.program), args.shots, Path(args.out), device, show)
+        r = run(args.board, Path(args.program), args.shots, Path(args.out), device, show, key=key,
+                timeout_s=args.timeout_s)
     finally:
         if live:
             print()  # end the progress line, also before an error message
@@ -399,12 +423,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_serve_board(args: argparse.Namespace) -> int:
     import time
 
+    from ctrl.lab.auth import default_key_file, ensure_key
     from ctrl.lab.board import serve
 
-    server = serve(Path(args.device), args.board, args.host, args.port, args.allow_remote, args.noise, args.seed)
+    key_file = Path(args.key_file) if args.key_file else default_key_file()
+    key, created = ensure_key(key_file)
+    server = serve(Path(args.device), args.board, args.host, args.port, args.allow_remote, args.noise, args.seed,
+                   key=key)  # fmt: skip
     soc = server.soc
     print(f"emulated board {soc._board} of {args.device} (noise {args.noise}, seed {args.seed}) as "
           f"{server.proxy_name!r}; name server {server.host}:{server.port}; Ctrl-C stops it", flush=True)  # fmt: skip
+    print(f"  clients authenticate with the key in {key_file}{' (new)' if created else ''}: `ctrl run` on this "
+          f"machine finds it; elsewhere copy it (mode 600) and pass --key-file", flush=True)  # fmt: skip
     import signal
 
     stop = []

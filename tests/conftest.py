@@ -6,3 +6,18 @@ def _private_compile_cache(tmp_path_factory, monkeypatch):
     """`ctrl compile` and `ctrl dry-run` keep their results in the compile cache: each test gets its own,
     never the user's ~/.cache/ctrl."""
     monkeypatch.setenv("CTRL_CACHE_DIR", str(tmp_path_factory.mktemp("ctrl-cache")))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_board_key(tmp_path_factory):
+    """Emulated boards and `ctrl run` sign their Pyro messages with the key in $CTRL_BOARD_KEY_FILE: the
+    tests use their own (session-wide, as module-scoped boards serve many tests), never the user's."""
+    import os
+
+    before = os.environ.get("CTRL_BOARD_KEY_FILE")
+    os.environ["CTRL_BOARD_KEY_FILE"] = str(tmp_path_factory.mktemp("ctrl-key") / "board.key")
+    yield
+    if before is None:
+        os.environ.pop("CTRL_BOARD_KEY_FILE", None)
+    else:
+        os.environ["CTRL_BOARD_KEY_FILE"] = before

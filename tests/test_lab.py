@@ -199,8 +199,9 @@ def test_second_client_on_a_busy_board_is_refused(compiled, board, tmp_path, cap
     import Pyro4
 
     _, out = compiled
-    ns = Pyro4.locateNS(host="127.0.0.1", port=board.port)
+    ns = Pyro4.locateNS(host="127.0.0.1", port=board.port, hmac_key=board.key)
     holder = Pyro4.Proxy(ns.lookup("myqick"))
+    holder._pyroHmacKey = board.key
     holder.start_src("internal")  # a run in progress: the board belongs to this connection
     try:
         res = tmp_path / "busy.jsonl"

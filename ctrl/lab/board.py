@@ -19,6 +19,7 @@ import ipaddress
 import json
 import queue
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import numpy as np
 
 from ctrl.errors import CtrlError
 
+MAX_MESSAGE_BYTES = 256 * 2**20  # a program, its envelopes or a batch of readouts is a few MB at most
 PROXY_NAME = "myqick"  # qick.pyro.start_server's default: what make_proxy looks up unless told otherwise
 
 
@@ -39,6 +41,7 @@ def configure_pyro_server() -> None:
     Pyro4.config.SERIALIZER = "pickle"
     Pyro4.config.SERIALIZERS_ACCEPTED = {"pickle"}
     Pyro4.config.PICKLE_PROTOCOL_VERSION = 4
+    Pyro4.config.MAX_MESSAGE_SIZE = MAX_MESSAGE_BYTES
 
 
 @dataclass
@@ -374,20 +377,28 @@ class BoardServer:
     """A Pyro4 name server and daemon (threads in this process) serving `soc` as `proxy_name`."""
 
     def __init__(self, soc: EmulatedSoc, host: str = "127.0.0.1", port: int = 8888, allow_remote: bool = False,
-                 proxy_name: str = PROXY_NAME) -> None:
-        if not _is_loopback(host) and not allow_remote:
-            raise CtrlError(
-                f"refusing to serve the board on {host}: it accepts pickled calls (Pyro4's pickle serializer, "
-                f"which qick requires), and those can run code; pass --allow-remote to serve beyond this machine"
-            )
+                 proxy_name: str = PROXY_NAME, key: bytes | None = None) -> None:
+        """`key`: the HMAC key every message must carry (default: the board key file's, `ctrl.lab.auth`)."""
+        if not _is_loopback(host):
+            if not allow_remote:
+                raise CtrlError(
+                    f"refusing to serve the board on {host}: it accepts pickled calls (Pyro4's pickle serializer, "
+                    f"which qick requires); pass --allow-remote to serve beyond this machine"
+                )
+            print(f"ctrl: warning: serving the board on {host}, beyond this machine: anyone who can reach it and "
+                  f"holds the board key can run code here", file=sys.stderr)  # fmt: skip
         import Pyro4
         import Pyro4.naming
+
+        from ctrl.lab.auth import ensure_key
 
         configure_pyro_server()
         self.soc = soc
         self.proxy_name = proxy_name
+        self.key = key if key is not None else ensure_key()[0]
         try:
-            self.ns_uri, self._ns_daemon, _ = Pyro4.naming.startNS(host=host, port=port, enableBroadcast=False)
+            self.ns_uri, self._ns_daemon, _ = Pyro4.naming.startNS(host=host, port=port, enableBroadcast=False,
+                                                                   hmac=self.key)  # fmt: skip
         except OSError as e:
             raise CtrlError(f"cannot start the name server on {host}:{port}: {e.strerror or e}") from None
         self.host, self.port = self._ns_daemon.sock.getsockname()[:2]
@@ -410,6 +421,7 @@ class BoardServer:
             # elsewhere reaches instead (qick's start_server does the same with its interface lookup)
             nat = {"nathost": _outward_address(), "natport": 0}
         self._daemon = _Daemon(host=host, port=0, **nat)
+        self._daemon._pyroHmacKey = self.key  # messages without this key's HMAC are refused before unpickling
         self.uri = self._daemon.register(soc, objectId="ctrl.emulated_board")
         self._ns_daemon.nameserver.register(proxy_name, self.uri)
         self._threads = [
@@ -435,7 +447,8 @@ class BoardServer:
 
 
 def serve(device_file, board: str | None = None, host: str = "127.0.0.1", port: int = 8888,
-          allow_remote: bool = False, noise: str = "calibration", seed: int = 0) -> BoardServer:
+          allow_remote: bool = False, noise: str = "calibration", seed: int = 0,
+          key: bytes | None = None) -> BoardServer:
     """Load the device, build the emulated board (one board of the device) and serve it."""
     from ctrl.device import load_device
     from ctrl.lab.engine import StimEngine
@@ -452,7 +465,7 @@ def serve(device_file, board: str | None = None, host: str = "127.0.0.1", port: 
         raise CtrlError(f"{device_file}: device {device.name} has no board {board!r} (boards: {', '.join(boards)})")
     _check_noise(noise)
     soc = EmulatedSoc(device.firmware_config(board), StimEngine(device, board, noise, seed), board)
-    return BoardServer(soc, host=host, port=port, allow_remote=allow_remote)
+    return BoardServer(soc, host=host, port=port, allow_remote=allow_remote, key=key)
 
 
 def _check_noise(spec: str) -> None:

@@ -26,7 +26,7 @@ from ctrl.backends.qick.emit import quiet_qick
 from ctrl.compile.timed import TimedProgram, read_program
 from ctrl.errors import CtrlError
 from ctrl.lab import results as res_file
-from ctrl.lab.board import PROXY_NAME
+from ctrl.lab.board import MAX_MESSAGE_BYTES, PROXY_NAME
 from ctrl.sim.sample import wilson
 
 # Fields of a firmware description that are not the firmware: the qick library version of the board's
@@ -72,24 +72,46 @@ def parse_board(spec: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def connect(host: str, port: int, proxy_name: str = PROXY_NAME):
-    """(soc proxy, QickConfig) as `qick.pyro.make_proxy` returns them."""
+TIMEOUT_S = 60.0  # a board silent this long on one call is taken as gone (a batch streams well within it)
+
+
+def connect(host: str, port: int, proxy_name: str = PROXY_NAME, key: bytes | None = None,
+            timeout_s: float = TIMEOUT_S):
+    """(soc proxy, QickConfig) as `qick.pyro.make_proxy` returns them, every message signed with `key` (an
+    HMAC: a board without the key is refused before anything it sends is unpickled). `key=None` talks to an
+    unauthenticated qick server: whatever answers can then run code in this process."""
     import Pyro4
     import Pyro4.errors
     from qick import QickConfig
 
     Pyro4.config.SERIALIZER = "pickle"
     Pyro4.config.PICKLE_PROTOCOL_VERSION = 4
+    Pyro4.config.MAX_MESSAGE_SIZE = MAX_MESSAGE_BYTES
+    Pyro4.config.COMMTIMEOUT = timeout_s  # the name server lookup has no proxy to set it on first
+    hint = ("check that the board and ctrl run use the same key (--key-file), or, for qick's own unauthenticated "
+            "server, pass --insecure-board") if key is not None else "is it an authenticating ctrl serve-board? then pass its key"  # fmt: skip
     try:
-        ns = Pyro4.locateNS(host=host, port=port)
+        ns = Pyro4.locateNS(host=host, port=port, hmac_key=key)
+        ns._pyroTimeout = timeout_s
         soc = Pyro4.Proxy(ns.lookup(proxy_name))
+        soc._pyroHmacKey = key
+        soc._pyroTimeout = timeout_s
         cfg = soc.get_cfg()
     except Pyro4.errors.NamingError as e:
-        raise CtrlError(f"board {host}:{port}: no name server or no proxy {proxy_name!r} there ({e})") from None
+        raise CtrlError(f"board {host}:{port}: no name server or no proxy {proxy_name!r} there ({e}); {hint}") from None
+    except Pyro4.errors.TimeoutError:
+        raise CtrlError(f"board {host}:{port}: no answer within {timeout_s:g} s") from None
+    except Pyro4.errors.SecurityError as e:
+        raise CtrlError(f"board {host}:{port}: refused: the messages are not authenticated alike ({e}); {hint}") from None
     except Pyro4.errors.CommunicationError as e:
-        raise CtrlError(f"board {host}:{port}: cannot reach the board's proxy {proxy_name!r} ({e})") from None
-    with quiet_qick():
-        soccfg = QickConfig(cfg)
+        raise CtrlError(f"board {host}:{port}: cannot reach the board's proxy {proxy_name!r} ({e}); {hint}") from None
+    if not isinstance(cfg, dict):
+        raise CtrlError(f"board {host}:{port}: its firmware description is a {type(cfg).__name__}, not a dict")
+    try:
+        with quiet_qick():
+            soccfg = QickConfig(cfg)
+    except Exception as e:  # noqa: BLE001 - qick's parser on whatever the board sent, as one line
+        raise CtrlError(f"board {host}:{port}: qick cannot read its firmware description ({type(e).__name__}: {e})") from None
     return soc, soccfg
 
 
@@ -240,14 +262,16 @@ COMPONENTS = {"X": "Z-type (proxy X)", "Z": "X-type (proxy Z)"}  # as ctrl emula
 
 
 def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | None = None,
-        progress: ProgressFn | None = None, proxy_name: str = PROXY_NAME) -> dict:
+        progress: ProgressFn | None = None, proxy_name: str = PROXY_NAME, key: bytes | None = None,
+        timeout_s: float = TIMEOUT_S) -> dict:
     """Run `shots` attempt slots (rounded up to whole batches) of the compiled program on the board and
-    return the summary; a results file that already holds batches of the same run is resumed."""
+    return the summary; a results file that already holds batches of the same run is resumed. `key`
+    authenticates the board (`connect`); None only for an unauthenticated qick server."""
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"--shots must be a positive integer, got {shots!r}")
     host, port = parse_board(board)
     compiled = load_compiled(folder, device_file)
-    soc, soccfg = connect(host, port, proxy_name)
+    soc, soccfg = connect(host, port, proxy_name, key, timeout_s)
     try:
         return _run(soc, soccfg, host, port, proxy_name, compiled, shots, out, progress)
     except CtrlError:
@@ -255,6 +279,10 @@ def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | Non
     except Exception as e:  # noqa: BLE001 - whatever the board or the connection raised, as one line
         import Pyro4.errors
 
+        if isinstance(e, Pyro4.errors.TimeoutError):
+            raise CtrlError(
+                f"board {host}:{port}: no answer within {timeout_s:g} s; every completed batch is in {out}, rerun to resume"
+            ) from None
         if isinstance(e, Pyro4.errors.CommunicationError):
             raise CtrlError(
                 f"board {host}:{port}: connection lost ({e}); every completed batch is in {out}, rerun to resume"
