@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from ctrl.errors import CtrlError
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -44,3 +48,53 @@ def _temporary(path: Path) -> tuple[int, str]:
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
         return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+
+
+MIN_SECRET_BYTES = 16
+MAX_SECRET_FILE_BYTES = 4096
+
+
+def read_secret(path: Path, what: str, missing_hint: str = "") -> bytes:
+    """The secret in `path`: a small regular file of its owner's, readable by nobody else (anyone who can
+    read a key that authenticates pickles can run code in the process that trusts it)."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise CtrlError(f"{path}: no {what}{'; ' + missing_hint if missing_hint else ''}") from None
+    except OSError as e:
+        raise CtrlError(f"{path}: cannot open the {what} ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise CtrlError(f"{path}: the {what} must be a regular file")
+        if st.st_mode & 0o077:
+            raise CtrlError(f"{path}: the {what} is readable or writable by others "
+                            f"(mode {stat.S_IMODE(st.st_mode):o}); run `chmod 600 {path}`")  # fmt: skip
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            raise CtrlError(f"{path}: the {what} belongs to another user")
+        data = f.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise CtrlError(f"{path}: a {what} file holds at most {MAX_SECRET_FILE_BYTES} bytes")
+    key = data.strip()
+    if len(key) < MIN_SECRET_BYTES:
+        raise CtrlError(f"{path}: the {what} is {len(key)} bytes; at least {MIN_SECRET_BYTES} are needed")
+    return key
+
+
+def ensure_secret(path: Path, what: str) -> tuple[bytes, bool]:
+    """(secret, created): the secret in `path`, made first (32 random bytes as hex, mode 600, never
+    replacing a file) if missing."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:  # made by another process meanwhile: use that one
+            return read_secret(path, what), False
+        except OSError as e:
+            raise CtrlError(f"{path}: cannot create the {what} ({e.strerror})") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        return read_secret(path, what), True
+    return read_secret(path, what), False

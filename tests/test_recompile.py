@@ -23,6 +23,7 @@ from ctrl.errors import CtrlError
 from ctrl.recompile import (CLASSES, CompileCache, calibration_fields, diff_calibrations, field_class, load_previous,
                             recompile, run)  # fmt: skip
 from ctrl.recompile.cache import compile_key
+from ctrl.recompile.recompile import seal_inputs
 from ctrl.recompile.diff import METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED
 
 CONFIGS = Path(__file__).resolve().parents[1] / "device_configs"
@@ -579,7 +580,8 @@ def test_old_schema_record_is_a_full_compile(tmp_path):
     inputs = yesterday / "compile_inputs.json"
     doc = json.loads(inputs.read_text())
     doc["schema_version"] = 1
-    inputs.write_text(json.dumps(doc))
+    del doc["inputs_sha256"]
+    inputs.write_text(seal_inputs(json.dumps(doc)))
     rec, report, _ = run(yesterday, old, tmp_path / "re", cache_dir=cache)
     assert rec.action == "full" and "schema 1" in report["why"]
 

@@ -11,9 +11,15 @@ The key of a compile is the sha256 of everything its bytes depend on:
   modification time of each of ctrl's own source files (so editing the compiler invalidates the cache
   without a version bump, by the test Python applies to its .pyc files).
 
-An entry holds the `Compiled` result (pickled: the cache is private to its user; do not point it at a
-folder others can write) and, once written, the bytes of its output files, which a pulse-only recompile
-reuses. Default folder: `$CTRL_CACHE_DIR`, else `~/.cache/ctrl`.
+An entry holds the `Compiled` result and, once written, the bytes of its output files, which a
+pulse-only recompile reuses. Default folder: `$CTRL_CACHE_DIR`, else `~/.cache/ctrl`.
+
+Entries are pickles, so nothing is unpickled unless it is authenticated: each file starts with an
+HMAC-SHA256 of its payload under a key that only the cache's owner can read (`root/key`, mode 600, made
+on first use). A file whose HMAC does not match (a flipped byte, a truncated write, a pickle planted by
+someone without the key) is a miss, with a warning, and is compiled again; it is never unpickled. A
+cache folder that is not owned by the user or that others can write is not used at all (a warning says
+why): whoever can replace the key file could sign entries.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import hmac
 import json
 import os
 import pickle
+import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -32,11 +41,13 @@ from ctrl.compile.pipeline import Compiled, compile_program
 from ctrl.compile.placement import Placement
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
-from ctrl.files import atomic_file
+from ctrl.files import atomic_file, ensure_secret
 from ctrl.protocol.tree import Design
 from ctrl.versions import versions
 
-FORMAT = 1
+FORMAT = 2
+MAGIC = b"ctrl-compile-cache/2\n"  # then the payload's HMAC-SHA256 (32 bytes), then the payload
+MAX_ENTRY_BYTES = 2**30  # a d=7 entry with its QICK files is tens of MB
 
 
 def default_cache_dir() -> Path:
@@ -249,10 +260,12 @@ def _entry(header, placement, native_counts, report, files, ops_blob, qick=None,
 
 
 class CompileCache:
-    """Compile results by `CompileKey`, one pickle per entry under `root/compiled/`."""
+    """Compile results by `CompileKey`, one authenticated pickle per entry under `root/compiled/`."""
 
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
+        self._key: bytes | None = None
+        self._refused: str | None = None
 
     def __repr__(self) -> str:
         return f"CompileCache({str(self.root)!r})"
@@ -261,26 +274,76 @@ class CompileCache:
         hexd = key.digest.split(":", 1)[1]
         return self.root / "compiled" / hexd[:2] / f"{hexd}.pickle"
 
+    def _secret(self) -> bytes | None:
+        """The HMAC key, or None (once warned) when the folder is not safely the user's."""
+        if self._key is not None or self._refused is not None:
+            return self._key
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            st = os.lstat(self.root)
+        except OSError as e:
+            raise CtrlError(f"compile cache {self.root}: cannot create or read the folder ({e.strerror})") from None
+        problem = None
+        if not stat.S_ISDIR(st.st_mode):
+            problem = "it is not a folder"
+        elif hasattr(os, "getuid") and st.st_uid != os.getuid():
+            problem = "it belongs to another user"
+        elif st.st_mode & 0o022:
+            problem = f"others can write to it (mode {stat.S_IMODE(st.st_mode):o}; `chmod go-w` it)"
+        if problem is None:
+            try:
+                self._key = ensure_secret(self.root / "key", "compile cache key")[0]
+            except CtrlError as e:
+                problem = str(e)
+        if problem is not None:
+            self._refused = problem
+            print(f"ctrl: warning: compile cache {self.root} not used: {problem}", file=sys.stderr)
+        return self._key
+
     def get(self, key: CompileKey) -> Entry | None:
+        secret = self._secret()
+        if secret is None:
+            return None
         path = self._path(key)
         try:
-            data = path.read_bytes()
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             return None
         except OSError as e:
-            raise CtrlError(f"compile cache {path}: cannot read: {e.strerror}") from None
+            return self._miss(path, f"cannot open it ({e.strerror})")
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY_BYTES:
+                return self._miss(path, "not a regular file of at most 1 GiB")
+            data = f.read()
+        head = len(MAGIC) + 32
+        if not data.startswith(MAGIC) or len(data) < head:
+            return self._miss(path, "not an entry of this cache format")
+        payload = memoryview(data)[head:]
+        if not hmac.compare_digest(data[len(MAGIC):head], hmac.new(secret, payload, hashlib.sha256).digest()):
+            return self._miss(path, "its HMAC does not match (corrupted, or not written with this cache's key)")
         try:
-            entry = pickle.loads(data)
-        except Exception:  # a truncated or foreign file is a miss: it is rewritten on the next put
+            entry = pickle.loads(payload)
+        except Exception:  # noqa: BLE001 - authentic but unreadable (another ctrl's classes): a miss
             return None
         return entry if isinstance(entry, Entry) else None
 
+    @staticmethod
+    def _miss(path: Path, why: str) -> None:
+        print(f"ctrl: warning: compile cache entry {path.name} ignored: {why}; compiling again", file=sys.stderr)
+        return None
+
     def put(self, key: CompileKey, entry: Entry | Compiled) -> None:
+        secret = self._secret()
+        if secret is None:
+            return
         if isinstance(entry, Compiled):
             entry = Entry.of(entry)
+        payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            with atomic_file(self._path(key)) as f:  # streamed: the output files are written, not copied first
-                pickle.dump(entry, f, protocol=pickle.HIGHEST_PROTOCOL)
+            with atomic_file(self._path(key)) as f:
+                f.write(MAGIC + hmac.new(secret, payload, hashlib.sha256).digest())
+                f.write(payload)
         except OSError as e:
             raise CtrlError(f"compile cache {self.root}: cannot write: {e.strerror}") from None
 

@@ -51,7 +51,7 @@ from ctrl.recompile.diff import (METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UN
 DEFAULT_MARGIN = 0.05
 INPUTS_FILE = "compile_inputs.json"
 REPORT_FILE = "recompile.json"
-INPUTS_FORMAT = "ctrl.compile-inputs/1"
+INPUTS_FORMAT = "ctrl.compile-inputs/2"
 FULL_PASSES = ("placement", "protocol", "natives", "schedule", "decisions", "report")
 
 
@@ -168,25 +168,54 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None, dd: str
 _CAL_MARK = ', "calibration": '
 
 
+_SEAL = '{"inputs_sha256": "'
+
+
+def seal_inputs(body: str) -> str:
+    """A compile_inputs.json text (a JSON object) with the sha256 of that text as its first field."""
+    return _SEAL + _sha(body) + '", ' + body[1:]
+
+
+def _unseal(path: Path, text: str) -> str:
+    """The text `seal_inputs` sealed; CtrlError if the digest is missing or does not match."""
+    n = len(_SEAL) + len("sha256:") + 64
+    body = "{" + text[n + 3:]
+    if not text.startswith(_SEAL) or text[n:n + 3] != '", ' or text[len(_SEAL):n] != _sha(body):
+        raise CtrlError(f"{path}: its inputs_sha256 does not match the record (edited, truncated, or written by "
+                        f"an older ctrl); recompile from the old device file instead (--from OLD.yaml)")  # fmt: skip
+    return body
+
+
 def _read_inputs(path: Path) -> tuple[dict, str | None]:
     """compile_inputs.json as written by `compile_inputs` (the calibration last, as pydantic writes it, with
-    the digest of that text): (the other fields, the calibration's text); anything else (a hand-edited or
-    re-serialised record): (the whole document, None)."""
+    the digest of that text): (the other fields, the calibration's text); the whole record must carry its
+    own digest (`seal_inputs`), so an edited placement or calibration is refused, never compiled."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return _read_json(path), None
-    i = text.find(_CAL_MARK)
-    body = text.rstrip()
-    if i > 0 and body.endswith("}"):
-        cal_text = body[i + len(_CAL_MARK):-1]
+    except UnicodeDecodeError:
+        raise CtrlError(f"{path}: not UTF-8 text") from None
+    except OSError as e:
+        raise CtrlError(f"{path}: cannot read ({e.strerror})") from None
+    if not text.startswith(_SEAL):
+        _read_json(path)  # not JSON at all is said as such
+    body = _unseal(path, text)
+    i = body.find(_CAL_MARK)
+    end = body.rstrip()
+    if i > 0 and end.endswith("}"):
+        cal_text = end[i + len(_CAL_MARK):-1]
         try:
-            doc = json.loads(text[:i] + "}")
+            doc = json.loads(body[:i] + "}")
         except json.JSONDecodeError:
             doc = None
         if isinstance(doc, dict) and doc.get("calibration_sha256") == _sha(cal_text):
             return doc, cal_text
-    return _read_json(path), None
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as e:
+        raise CtrlError(f"{path}: not valid JSON: {e.msg}") from None
+    if not isinstance(doc, dict):
+        raise CtrlError(f"{path}: expected a JSON object")
+    return doc, None
 
 
 def _sha(text: str) -> str:
@@ -730,7 +759,7 @@ def compile_inputs(device: Device, placement: Placement, distance: int, policy: 
         doc["protocol"]["dd"] = dd
     # one line: a machine record. The calibration goes last, as pydantic writes it, with the digest of that
     # text: reading it back validates that text directly instead of hashing the calibration again
-    return json.dumps(doc, sort_keys=True)[:-1] + _CAL_MARK + calibration + "}\n"
+    return seal_inputs(json.dumps(doc, sort_keys=True)[:-1] + _CAL_MARK + calibration + "}\n")
 
 
 def write_compiled(compiled: Compiled, out: Path | str, device: Device, policy: str = "asap", exclude=(),
