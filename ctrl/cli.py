@@ -40,6 +40,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from ctrl.sim.report import simulate
 
     noise = parse_noise(args.noise)
+    if args.method == "statevector" and args.shots > MAX_EXACT_SHOTS:
+        raise CtrlError(f"--shots {args.shots}: the statevector method runs at most {MAX_EXACT_SHOTS} shots "
+                        f"(about 1000 per second); use the proxy method, or several runs with other seeds")  # fmt: skip
     result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed)
     if args.json:
         print(json.dumps(result, indent=1, sort_keys=True))
@@ -173,16 +176,17 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     from ctrl.backends.plot import plot_timeline
     from ctrl.compile.pipeline import compile_program
     from ctrl.device import DEFAULT_DEVICE, load_device
-    from ctrl.emulate.run import emulate
+    from ctrl.emulate.run import check_noise, emulate
     from ctrl.recompile import CompileCache, write_compiled
 
     device = load_device(args.device or DEFAULT_DEVICE)
+    check_noise(args.noise)
     out = Path(args.out)
     compiled = compile_program(device, args.distance, dd=args.dd)
     paths, cache_problem = write_compiled(compiled, out, device, dd=args.dd, cache=CompileCache(args.cache))
     result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
     write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
-    plot_timeline(out / "program.json", out / "timeline.png")
+    plot_timeline(compiled.program, out / "timeline.png")
     r = compiled.report
     summary = "\n".join(
         [
@@ -236,28 +240,67 @@ def _human(r: dict) -> str:
     return "\n".join(lines)
 
 
+MAX_SHOTS = 10**9  # a day of sampling at d=3; larger runs are split (ctrl sweep resumes)
+MAX_EXACT_SHOTS = 10**6  # the state-vector method runs about 1000 attempts per second
+
+
+_DISTANCE_HELP = "code distance: odd, 3 to 15"
+_SHOTS_HELP = "attempts to sample, 1 to 10^9"
+
+
+def _bounded_int(text: str, lo: int, hi: int, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer from {lo} to {hi}, got {value}")
+    return value
+
+
+def _distance(text: str) -> int:
+    from ctrl.codes.color import MAX_DISTANCE, check_distance
+
+    try:
+        return check_distance(_bounded_int(text, -(2**31), 2**31, "the distance"))
+    except CtrlError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _shots(text: str) -> int:
+    return _bounded_int(text, 1, MAX_SHOTS, "a shot count")
+
+
+def _shots_or_zero(text: str) -> int:
+    return _bounded_int(text, 0, MAX_SHOTS, "a shot count")
+
+
+def _seed(text: str) -> int:
+    return _bounded_int(text, 0, 2**63 - 1, "the seed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ctrl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("protocol", help="write the protocol IR (JSON) and its Clifford-proxy Stim circuit")
-    p.add_argument("--distance", "-d", type=int, required=True)
+    p.add_argument("--distance", "-d", type=_distance, required=True, help=_DISTANCE_HELP)
     p.add_argument("--noise", help="noise model, e.g. uniform:0.001 (default: noiseless)")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_cmd_protocol)
 
     p = sub.add_parser("simulate", help="acceptance and logical error of the protocol under a noise model")
-    p.add_argument("--distance", "-d", type=int, required=True)
+    p.add_argument("--distance", "-d", type=_distance, required=True, help=_DISTANCE_HELP)
     p.add_argument("--noise", required=True, help="noise model, e.g. uniform:0.001")
-    p.add_argument("--shots", type=int, required=True)
+    p.add_argument("--shots", type=_shots, required=True, help=_SHOTS_HELP)
     p.add_argument("--method", choices=("proxy", "statevector"), default="proxy")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("compile", help="place, translate to native gates and schedule the protocol on a device")
     p.add_argument("--device", required=True, help="device file (YAML)")
-    p.add_argument("--distance", "-d", type=int, required=True)
+    p.add_argument("--distance", "-d", type=_distance, required=True, help=_DISTANCE_HELP)
     p.add_argument("--out", required=True, help="output folder: program.json, program.stim, report.json")
     p.add_argument("--policy", choices=("asap", "alap"), default="asap")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
@@ -267,20 +310,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emulate", help="dry-run the compiled program with the device's noise (Stim)")
     p.add_argument("--device", required=True, help="device file (YAML)")
-    p.add_argument("--distance", "-d", type=int, required=True)
-    p.add_argument("--shots", type=int, required=True)
+    p.add_argument("--distance", "-d", type=_distance, required=True, help=_DISTANCE_HELP)
+    p.add_argument("--shots", type=_shots, required=True, help=_SHOTS_HELP)
     p.add_argument("--noise", default="calibration", help="calibration (default), calibration*SCALE or uniform:P")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--json", action="store_true")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.set_defaults(func=_cmd_emulate)
 
     p = sub.add_parser("dry-run", help="compile the default device for d=3, emulate it, write artifacts and a summary")
     p.add_argument("--device", help="device file (default: device_configs/planar16_d3.yaml)")
-    p.add_argument("--distance", "-d", type=int, default=3)
-    p.add_argument("--shots", type=int, default=100_000)
+    p.add_argument("--distance", "-d", type=_distance, default=3, help=_DISTANCE_HELP + " (default 3)")
+    p.add_argument("--shots", type=_shots, default=100_000, help=_SHOTS_HELP + " (default 100000)")
     p.add_argument("--noise", default="calibration")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", default="dry-run", help="output folder (default: ./dry-run)")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.add_argument("--cache", metavar="DIR", help="compile cache, where the result is kept for ctrl recompile "
@@ -289,10 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="noise/distance/device sweeps as sinter tasks: multi-core, resumable CSV")
     p.add_argument("--device", nargs="+", required=True, help="device files")
-    p.add_argument("--distance", "-d", type=int, nargs="+", default=[3])
+    p.add_argument("--distance", "-d", type=_distance, nargs="+", default=[3], help=_DISTANCE_HELP + " (default 3)")
     p.add_argument("--noise", nargs="+", required=True, help="e.g. uniform:1e-4 uniform:1e-3 calibration*0.1")
-    p.add_argument("--max-shots", type=int, default=100_000)
-    p.add_argument("--max-errors", type=int, default=1000)
+    p.add_argument("--max-shots", type=_shots, default=100_000, help="shots per task, at most 10^9 (default 100000)")
+    p.add_argument("--max-errors", type=_shots, default=1000, help="stop a task after this many logical errors (default 1000)")
     p.add_argument("--csv", required=True, help="statistics file (appended to; a rerun resumes)")
     p.add_argument("--plot", help="PNG of logical error and acceptance against p, with the paper's points")
     p.set_defaults(func=_cmd_sweep)
@@ -322,11 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "compile_inputs.json, recompile.json")
     p.add_argument("--margin", type=float, default=0.05,
                    help="move the placement only if the best one expects this much fewer faults (relative, default 0.05)")
-    p.add_argument("--emulate-shots", type=int, default=0, metavar="N",
+    p.add_argument("--emulate-shots", type=_shots_or_zero, default=0, metavar="N",
                    help="emulate old and new programs with N shots each for acceptance and logical error")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--cache", metavar="DIR", help="compile cache (default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
-    p.add_argument("--distance", "-d", type=int, help="with an old device file: the distance compiled (default 3)")
+    p.add_argument("--distance", "-d", type=_distance, help="with an old device file: the distance compiled (default 3)")
     p.add_argument("--policy", choices=("asap", "alap"), help="with an old device file: the scheduling policy")
     p.add_argument("--dd", choices=("xx", "xy4"),
                    help="with an old device file: the dynamical decoupling sequence compiled (a folder records it)")
@@ -344,7 +387,7 @@ def _add_lab_commands(sub) -> None:
     p = sub.add_parser("run", help="run a compiled program on a QICK board (qick's Pyro4 remote interface)")
     p.add_argument("--board", required=True, metavar="HOST:PORT", help="the board's Pyro name server")
     p.add_argument("--program", required=True, metavar="DIR", help="folder written by ctrl compile")
-    p.add_argument("--shots", type=int, required=True, help="attempt slots, rounded up to whole batches")
+    p.add_argument("--shots", type=_shots, required=True, help="attempt slots, rounded up to whole batches")
     p.add_argument("--out", required=True, metavar="RESULTS", help="results file (JSON lines; a rerun resumes)")
     p.add_argument("--device", help="device file the program was compiled for (default: the shipped one of its name)")
     p.add_argument("--key-file", metavar="FILE",
@@ -364,7 +407,7 @@ def _add_lab_commands(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--allow-remote", action="store_true", help="allow an address other than loopback")
     p.add_argument("--noise", default="calibration", help="calibration (default), calibration*SCALE or uniform:P")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--key-file", metavar="FILE",
                    help="HMAC key every client must sign with (default $CTRL_BOARD_KEY_FILE or "
                         "~/.config/ctrl/board.key; made if missing)")
@@ -454,12 +497,33 @@ def _cmd_serve_board(args: argparse.Namespace) -> int:
     return 0
 
 
+# commands whose files must appear as they are made (a lab run's results, batch by batch), not at the end
+_STREAMING = ("run", "serve-board")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    import os
+
+    from ctrl.files import outputs
+
     try:
-        return args.func(args)
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # a bad argument (said in one line) or --help: a code, as for any other input
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        if args.command in _STREAMING:
+            return args.func(args)
+        with outputs():  # a command that fails leaves no output of its own, and none half-written
+            return args.func(args)
     except CtrlError as e:
         print(f"ctrl: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `ctrl ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as e:  # the disk, not the input: a full disk, an unwritable or missing folder
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"ctrl: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ctrl: interrupted", file=sys.stderr)

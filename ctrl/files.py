@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import secrets
 import stat
@@ -12,14 +13,49 @@ from pathlib import Path
 from ctrl.errors import CtrlError
 
 
+_staged: contextvars.ContextVar[list | None] = contextvars.ContextVar("ctrl_staged_outputs", default=None)
+
+
+@contextmanager
+def outputs():
+    """Every file written through this module inside the block appears together when the block ends, or
+    none does: each is written to a temporary file beside its place, and all are renamed into place only
+    after the last one is complete. An error (a full disk, an unwritable folder, bad input found late)
+    removes the temporary files and leaves every earlier output as it was."""
+    if _staged.get() is not None:  # nested: the outer block commits
+        yield
+        return
+    staged: list[tuple[str, Path]] = []
+    token = _staged.set(staged)
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        _staged.reset(token)
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+def _commit(tmp: str, path: Path) -> None:
+    staged = _staged.get()
+    if staged is None:
+        os.replace(tmp, path)
+    else:
+        staged.append((tmp, path))
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write through a temporary file in the same folder and rename it into place."""
+    """Write through a temporary file in the same folder and rename it into place (inside `outputs()`:
+    when the block ends)."""
     path = Path(path)
     fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode())
-        os.replace(tmp, path)
+        _commit(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -34,7 +70,7 @@ def atomic_file(path: Path):
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
-        os.replace(tmp, path)
+        _commit(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -51,6 +87,42 @@ def _temporary(path: Path) -> tuple[int, str]:
 
 
 MIN_SECRET_BYTES = 16
+MiB = 2**20
+
+
+def read_limited(path: Path, max_bytes: int, what: str) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`; CtrlError (one line, with the path) otherwise.
+    A FIFO or device (`/dev/zero`) is refused before it is read, and a file is never read past the limit."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise CtrlError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CtrlError(f"{path}: is a folder, expected the {what}") from None
+    except OSError as e:
+        raise CtrlError(f"{path}: cannot read the {what} ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise CtrlError(f"{path}: the {what} must be a regular file, not a {_kind(st.st_mode)}")
+        if st.st_size > max_bytes:
+            raise CtrlError(f"{path}: the {what} is {st.st_size / MiB:.1f} MiB; at most {max_bytes / MiB:g} MiB is read")
+        try:
+            data = f.read(max_bytes + 1)
+        except OSError as e:
+            raise CtrlError(f"{path}: cannot read the {what} ({e.strerror})") from None
+    if len(data) > max_bytes:  # it grew while we read
+        raise CtrlError(f"{path}: the {what} is over {max_bytes / MiB:g} MiB")
+    return data
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):  # fmt: skip
+        if test(mode):
+            return name
+    return "special file"
 MAX_SECRET_FILE_BYTES = 4096
 
 

@@ -7,22 +7,25 @@ latency shaded before them. Output format follows the file suffix (.png, .svg, .
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 from ctrl.compile.timed import read_program_doc
 from ctrl.errors import CtrlError
+from ctrl.files import atomic_file
 
 COLORS = {"RX": "#1f77b4", "RY": "#4c9be8", "CZ": "#d62728", "ECR": "#d62728", "MEASURE": "#2ca02c"}
 
 
-def plot_timeline(program_json: Path, out: Path, window_us: tuple[float, float] | None = None) -> None:
+def plot_timeline(program_json, out: Path, window_us: tuple[float, float] | None = None) -> None:
+    """Draw a timed program (a program.json path, or the TimedProgram itself) into `out` (.png/.svg/.pdf)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    doc = read_program_doc(program_json)
+    doc = json.loads(program_json.to_json()) if hasattr(program_json, "to_json") else read_program_doc(program_json)
     if out.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise CtrlError(f"{out}: output must end in .png, .svg or .pdf")
     qubits = [q["device"] for q in doc["qubits"]]
@@ -70,11 +73,10 @@ def plot_timeline(program_json: Path, out: Path, window_us: tuple[float, float] 
     if window_us:
         ax.set_xlim(*window_us)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=130, metadata={"Date": None} if out.suffix.lower() == ".svg" else None)
+    with atomic_file(out) as f:
+        fig.savefig(f, format=out.suffix.lower()[1:], dpi=130,
+                    metadata={"Date": None} if out.suffix.lower() == ".svg" else None)  # fmt: skip
     plt.close(fig)
-    tmp.replace(out)
 
 
 def _latency_us(doc: dict) -> float:

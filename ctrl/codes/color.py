@@ -68,12 +68,15 @@ class ColorCode:
         return tuple(f.index for f in self.faces if qubit in f.qubits)
 
 
+MAX_DISTANCE = 15  # 481 qubits; building d=15 takes tens of seconds, and no device holds more
+
+
 def check_distance(distance: object) -> int:
     """The distance as an int, or a CtrlError saying why it is not a valid one."""
     if isinstance(distance, bool) or not isinstance(distance, int):
-        raise CtrlError(f"distance must be an odd integer >= 3, got {distance!r}")
-    if distance < 3 or distance % 2 == 0:
-        raise CtrlError(f"distance must be an odd integer >= 3, got {distance}")
+        raise CtrlError(f"distance must be an odd integer from 3 to {MAX_DISTANCE}, got {distance!r}")
+    if not 3 <= distance <= MAX_DISTANCE or distance % 2 == 0:
+        raise CtrlError(f"distance must be an odd integer from 3 to {MAX_DISTANCE}, got {distance}")
     return distance
 
 

@@ -122,13 +122,19 @@ class TimedProgram:
         return dumps(doc) + "\n"  # json.dumps(doc, indent=1, sort_keys=True), a third faster
 
 
+MAX_PROGRAM_BYTES = 2**28  # 256 MiB; a d=7 program is a few MiB
+
+
 def read_program_doc(path) -> dict:
     """program.json as a document, checked to be a timed program."""
     from pathlib import Path
 
+    from ctrl.files import read_limited
+
+    data = read_limited(Path(path), MAX_PROGRAM_BYTES, "timed program")
     try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and bad UTF-8 are ValueErrors
         raise CtrlError(f"{path}: cannot read a timed program: {e}") from None
     if not isinstance(doc, dict) or doc.get("format") != "ctrl.timed/1":
         raise CtrlError(f"{path}: not a ctrl timed program (format {doc.get('format') if isinstance(doc, dict) else None!r})")

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ctrl.files import MiB, read_limited
 from ctrl.errors import CtrlError
 
 
@@ -127,9 +128,12 @@ def _parse(path: Path, raw: bytes) -> FirmwareInfo:
     )
 
 
+MAX_FIRMWARE_BYTES = 16 * MiB  # qick firmware descriptions are tens of kB
+
+
 @functools.lru_cache(maxsize=64)
 def _cached(path: Path, mtime_ns: int, size: int) -> FirmwareInfo:
-    return _parse(path, path.read_bytes())
+    return _parse(path, read_limited(path, MAX_FIRMWARE_BYTES, "firmware description"))
 
 
 class FirmwareError(CtrlError):
@@ -148,12 +152,18 @@ def read_firmware(path: Path) -> FirmwareInfo:
         return _cached(path, st.st_mtime_ns, st.st_size)
     except OSError as e:
         raise FirmwareError(path, f"cannot read it ({e.strerror})") from None
+    except FirmwareError:
+        raise
+    except CtrlError as e:  # read_limited's reason, with the path once
+        raise FirmwareError(path, str(e).split(": ", 1)[-1]) from None
+    except RecursionError:
+        raise FirmwareError(path, "nested too deeply") from None
     except (ValueError, TypeError, KeyError, AttributeError) as e:  # JSONDecodeError is a ValueError
         raise FirmwareError(path, f"not a usable QICK firmware description ({e})") from None
 
 
 def firmware_config(path: Path) -> dict:
     """The raw firmware description, ready for `qick.QickConfig(...)` (a fresh dict on every call)."""
-    cfg = json.loads(Path(path).read_bytes())
+    cfg = json.loads(read_limited(Path(path), MAX_FIRMWARE_BYTES, "firmware description"))
     cfg.get("rf", {}).setdefault("dac_power", "20mA")  # older dumps lack it; only QickConfig.__str__ needs it
     return cfg

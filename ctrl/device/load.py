@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from ctrl.files import MiB, read_limited
 from ctrl.device.checks import DEFAULT_FREQUENCY_GUARD_HZ, check
 from ctrl.device.device import Device
 from ctrl.device.model import DeviceFile
@@ -263,15 +264,15 @@ def _sorted(problems) -> list[str]:
     return out
 
 
+MAX_DEVICE_BYTES = 16 * MiB  # a 1000-qubit calibration is about 1 MiB
+
+
 def _read(path: Path) -> str:
+    data = read_limited(path, MAX_DEVICE_BYTES, "device file")
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CtrlError(f"{path}: no such file") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise CtrlError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise CtrlError(f"{path}: cannot read: {e.strerror}") from None
 
 
 def validate_text(text: str, name: str = "<text>", base_dir: Path | str = ".",

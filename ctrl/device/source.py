@@ -112,6 +112,36 @@ def _walk(node, path, marks: Marks, constructor, name: str, problems: list, seen
             _walk(item, path + (i,), marks, constructor, name, problems, seen)
 
 
+MAX_YAML_NODES = 1_000_000  # a 1000-qubit device file has about 50 000; aliases count once per use
+
+
+def _expanded_size(node: yaml.Node, name: str) -> int:
+    """How many nodes the data would hold with every alias expanded, counted without expanding (each
+    distinct node once, memoised): an alias bomb of a few lines is refused before it is constructed."""
+    sizes: dict[int, int] = {}
+    order, stack = [], [node]
+    while stack:  # iterative post-order: deep nesting must not overflow Python's stack
+        n = stack.pop()
+        if id(n) in sizes:
+            continue
+        sizes[id(n)] = -1
+        order.append(n)
+        if isinstance(n, yaml.MappingNode):
+            stack.extend(x for kv in n.value for x in kv)
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    for n in reversed(order):
+        kids = (x for kv in n.value for x in kv) if isinstance(n, yaml.MappingNode) else (
+            n.value if isinstance(n, yaml.SequenceNode) else ())
+        total = 1 + sum(max(sizes[id(k)], 0) for k in kids)
+        if total > MAX_YAML_NODES:
+            line, col = _mark(n)
+            raise CtrlError(f"{name}:{line}:{col}: the data here expands to over {MAX_YAML_NODES} values "
+                            f"(YAML aliases repeated inside each other?); refused")  # fmt: skip
+        sizes[id(n)] = total
+    return sizes[id(node)]
+
+
 def parse(text: str, name: str) -> Source:
     """Parse YAML text; raise CtrlError (with line and column) if it is not YAML or is empty."""
     try:
@@ -120,6 +150,7 @@ def parse(text: str, name: str) -> Source:
             node = loader.get_single_node()
             if node is None:
                 raise CtrlError(f"{name}: the file is empty (expected a YAML mapping with schema_version, ...)")
+            _expanded_size(node, name)
             marks = Marks()
             problems: list[Problem] = []
             _walk(node, (), marks, yaml.SafeLoader(""), name, problems, set())

@@ -97,7 +97,22 @@ def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str,
     return out + (np.bincount(stops[stops >= 0], minlength=len(realtime.points)),)
 
 
+def check_noise(spec: str) -> None:
+    """CtrlError now, before any work, if `spec` is not a noise `emulate` takes."""
+    if spec == "calibration":
+        return
+    if spec.startswith("calibration*"):
+        try:
+            if float(spec.split("*", 1)[1]) >= 0:
+                return
+        except ValueError:
+            pass
+        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with SCALE >= 0, e.g. calibration*0.1")
+    parse_noise(spec)
+
+
 def noise_for(spec: str, device, program: TimedProgram):
+    check_noise(spec)
     if spec == "calibration":
         return CalibrationNoise(device, program.clock_hz)
     if spec.startswith("calibration*"):

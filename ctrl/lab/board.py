@@ -463,21 +463,8 @@ def serve(device_file, board: str | None = None, host: str = "127.0.0.1", port: 
         board = boards[0]
     elif board not in boards:
         raise CtrlError(f"{device_file}: device {device.name} has no board {board!r} (boards: {', '.join(boards)})")
-    _check_noise(noise)
+    from ctrl.emulate.run import check_noise
+
+    check_noise(noise)
     soc = EmulatedSoc(device.firmware_config(board), StimEngine(device, board, noise, seed), board)
     return BoardServer(soc, host=host, port=port, allow_remote=allow_remote, key=key)
-
-
-def _check_noise(spec: str) -> None:
-    from ctrl.noise.models import parse_noise
-
-    if spec == "calibration":
-        return
-    if spec.startswith("calibration*"):
-        try:
-            if float(spec.split("*", 1)[1]) >= 0:
-                return
-        except ValueError:
-            pass
-        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with SCALE >= 0, e.g. calibration*0.1")
-    parse_noise(spec)

@@ -23,7 +23,9 @@ from typing import Callable
 import numpy as np
 
 from ctrl.backends.qick.emit import quiet_qick
-from ctrl.compile.timed import TimedProgram, read_program
+from ctrl.compile.timed import MAX_PROGRAM_BYTES, TimedProgram, read_program
+from ctrl.device.firmware import MAX_FIRMWARE_BYTES
+from ctrl.files import read_limited
 from ctrl.errors import CtrlError
 from ctrl.lab import results as res_file
 from ctrl.lab.board import MAX_MESSAGE_BYTES, PROXY_NAME
@@ -136,14 +138,15 @@ def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
         )
     board = dumps[0].stem[len("qick_"):]
     fw_path = folder / f"firmware_{board}.json"
+    dump_bytes = read_limited(dumps[0], MAX_PROGRAM_BYTES, "QICK program")
+    fw_bytes = read_limited(fw_path, MAX_FIRMWARE_BYTES, "firmware description")
     try:
-        dump_bytes = dumps[0].read_bytes()
         dump = json.loads(dump_bytes)
-        firmware = json.loads(fw_path.read_bytes())
-    except OSError as e:
-        raise CtrlError(f"{folder}: cannot read {e.filename}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise CtrlError(f"{folder}: {dumps[0].name} or {fw_path.name} is not JSON ({e.msg})") from None
+        firmware = json.loads(fw_bytes)
+    except (ValueError, RecursionError) as e:
+        raise CtrlError(f"{folder}: {dumps[0].name} or {fw_path.name} is not JSON ({e})") from None
+    if not isinstance(dump, dict) or not isinstance(firmware, dict):
+        raise CtrlError(f"{folder}: {dumps[0].name} and {fw_path.name} must each hold a JSON object")
     if device_file is None:
         device_file = DEFAULT_DEVICE.parent / f"{program.device}.yaml"
     device = load_device(device_file)
@@ -152,7 +155,12 @@ def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
             f"{device_file}: calibration or wiring differs from the one {folder / 'program.json'} was compiled with; "
             f"pass the device file it was compiled for with --device"
         )
-    attempts = int(dump["loop_dims"][0])
+    try:
+        attempts = int(dump["loop_dims"][0])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise CtrlError(f"{dumps[0]}: no loop_dims: not a qick program dump written by ctrl compile") from None
+    if not 0 < attempts <= 10**6:
+        raise CtrlError(f"{dumps[0]}: {attempts} attempt slots per round; expected 1 to 1000000")
     plan = plan_program(device, program, attempts)[board]
     thresholds = {}
     for blk in (plan.reset, plan.attempt):
@@ -160,7 +168,8 @@ def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
             reads = (it.read,) if isinstance(it, (Flip, Capture)) else it.direct if isinstance(it, Decision) else ()
             for r in reads:
                 thresholds[r.label] = r.threshold
-    h = hashlib.sha256((folder / "program.json").read_bytes() + b"\0" + dump_bytes).hexdigest()
+    h = hashlib.sha256(read_limited(folder / "program.json", MAX_PROGRAM_BYTES, "timed program") + b"\0"
+                       + dump_bytes).hexdigest()  # fmt: skip
     return CompiledRun(
         folder, board, program, dump, firmware, "sha256:" + h, firmware_hash(firmware), attempts,
         {int(k): tuple(v) for k, v in plan.readout_labels.items()}, thresholds,

@@ -41,7 +41,7 @@ from ctrl.compile.placement import Placement, expected_faults, place, typical_st
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
 from ctrl.device.device import canonical_calibration
 from ctrl.errors import CtrlError
-from ctrl.files import write_atomic
+from ctrl.files import read_limited, write_atomic
 from ctrl.jsontext import dumps, encode, encode_flat, esc  # json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.recompile.cache import CompileCache, CompileKey, Entry, compile_key, placement_doc, placement_from_doc
@@ -84,13 +84,17 @@ class Previous:
                 f"calibration {self.calibration_hash[:19]})")  # fmt: skip
 
 
+MAX_RECORD_BYTES = 64 * 2**20  # compile_inputs.json and report.json: a large calibration is about 1 MiB
+
+
 def _read_json(path: Path) -> dict:
+    data = read_limited(path, MAX_RECORD_BYTES, "record")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CtrlError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CtrlError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise CtrlError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except RecursionError:
+        raise CtrlError(f"{path}: nested too deeply") from None
     except json.JSONDecodeError as e:
         raise CtrlError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
     if not isinstance(doc, dict):
@@ -191,11 +195,9 @@ def _read_inputs(path: Path) -> tuple[dict, str | None]:
     the digest of that text): (the other fields, the calibration's text); the whole record must carry its
     own digest (`seal_inputs`), so an edited placement or calibration is refused, never compiled."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_RECORD_BYTES, "record").decode("utf-8")
     except UnicodeDecodeError:
         raise CtrlError(f"{path}: not UTF-8 text") from None
-    except OSError as e:
-        raise CtrlError(f"{path}: cannot read ({e.strerror})") from None
     if not text.startswith(_SEAL):
         _read_json(path)  # not JSON at all is said as such
     body = _unseal(path, text)
@@ -205,12 +207,14 @@ def _read_inputs(path: Path) -> tuple[dict, str | None]:
         cal_text = end[i + len(_CAL_MARK):-1]
         try:
             doc = json.loads(body[:i] + "}")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             doc = None
         if isinstance(doc, dict) and doc.get("calibration_sha256") == _sha(cal_text):
             return doc, cal_text
     try:
         doc = json.loads(body)
+    except RecursionError:
+        raise CtrlError(f"{path}: nested too deeply") from None
     except json.JSONDecodeError as e:
         raise CtrlError(f"{path}: not valid JSON: {e.msg}") from None
     if not isinstance(doc, dict):
