@@ -281,7 +281,8 @@ def test_serving_beyond_loopback_needs_allow_remote(device):
 def test_results_file_refuses_to_mix_runs(tmp_path):
     path = tmp_path / "r.jsonl"
     r = res_file.start(path, {"program_hash": "a", "batch_shots": 10}, {}, "t0")
-    r = res_file.append(r, {"batch": 0, "shots": 10})
+    r = res_file.append(r, {"batch": 0, "first_shot": 0, "shots": 10, "attempts": 10, "accepted": 4,
+                            "decision_mismatches": 0})
     again = res_file.start(path, {"program_hash": "a", "batch_shots": 10}, {}, "t1")
     assert again.batches == r.batches and again.header["resumed_utc"] == ["t1"]
     with pytest.raises(CtrlError, match="program_hash"):
