@@ -294,6 +294,9 @@ def test_a_board_without_ground_truth_reports_acceptance_only(device, compiled, 
         def ctrl_truth(self):  # a QickSoc has no such method: Pyro raises AttributeError for it
             raise AttributeError("no exposed method ctrl_truth")
 
+        def ctrl_stream(self):
+            raise AttributeError("no exposed method ctrl_stream")
+
     _, out = compiled
     soc = RealLike(device.firmware_config("zcu216"), StimEngine(device, "zcu216", NOISE), "zcu216")
     server = BoardServer(soc, port=0)
@@ -307,4 +310,5 @@ def test_a_board_without_ground_truth_reports_acceptance_only(device, compiled, 
     assert "logical error per accepted: not measured" in text
     r = res_file.read_results(res)
     assert "logical_error_rate" not in r.header["summary"] and "truth" not in r.batches[0]
+    assert "stream" not in r.batches[0]  # a real board has no stream to record; the run does without
     assert r.header["summary"]["decision_mismatches"] == 0
