@@ -147,10 +147,9 @@ def test_a_version_1_file_is_refused_with_what_to_do(tmp_path):
 
 def test_the_lock_is_exclusive_and_released(tmp_path):
     path = tmp_path / "r.jsonl"
-    with res_file.locked(path):
-        with pytest.raises(CtrlError, match=r"r\.jsonl: another ctrl run is writing this results file"):
-            with res_file.locked(path):
-                pass
+    message = r"r\.jsonl: another ctrl run is writing this results file"
+    with res_file.locked(path), pytest.raises(CtrlError, match=message), res_file.locked(path):
+        pass
     with res_file.locked(path):  # released when the first run ends
         pass
 
