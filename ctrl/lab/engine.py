@@ -20,6 +20,9 @@
    by the values read: the interpreter runs once per distinct path, and every slot still follows the
    program's branching. One slot is the loaded code with its slot-loop count (the one word identification
    found) set to one.
+4. Stream. The board's attempts are one random stream per seed, counted over every acquisition since the
+   board started (`AttemptSource` samples position i the same whatever came before it): `stream()` says
+   where it stands, `seek()` moves it, so a client resuming a results file can skip what is recorded.
 """
 
 from __future__ import annotations
