@@ -400,7 +400,13 @@ def _skip_recorded(soc, ends: dict, out, note) -> None:
         return
     end = ends.get(stream["seed"], 0)
     if stream["next"] < end:
-        soc.ctrl_seek(end)
+        try:
+            soc.ctrl_seek(end)
+        except AttributeError:
+            raise CtrlError(
+                f"{out}: the board's random stream (seed {stream['seed']}) is at position {stream['next']}, which "
+                f"recorded batches already hold, and the board cannot seek; restart it with another --seed"
+            ) from None
         note(f"{out}: the board's random stream (seed {stream['seed']}) was at position {stream['next']}, "
              f"which recorded batches already hold; moved it to {end}")  # fmt: skip
 

@@ -106,7 +106,7 @@ def read_results(path: Path) -> Results | None:
             raise CtrlError(f"{path}:{n}: expected a JSON object, found {type(doc).__name__}")
         docs.append(doc)
     if not docs:
-        raise CtrlError(f"{path}: empty, not a ctrl lab results file (remove it or use another --out)")
+        raise CtrlError(f"{path}: not a ctrl lab results file (no complete first line); use another --out")
     fmt = docs[0].get("format")
     if fmt in OLD_FORMATS:
         raise CtrlError(
