@@ -443,7 +443,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     device = Path(args.device) if args.device else None
     try:
         r = run(args.board, Path(args.program), args.shots, Path(args.out), device, show, key=key,
-                timeout_s=args.timeout_s)
+                timeout_s=args.timeout_s,
+                note=lambda text: print(f"ctrl: note: {text}", file=sys.stderr, flush=True))
     finally:
         if live:
             print()  # end the progress line, also before an error message

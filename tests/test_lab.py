@@ -281,7 +281,8 @@ def test_serving_beyond_loopback_needs_allow_remote(device):
 def test_results_file_refuses_to_mix_runs(tmp_path):
     path = tmp_path / "r.jsonl"
     r = res_file.start(path, {"program_hash": "a", "batch_shots": 10}, {}, "t0")
-    r = res_file.append(r, {"batch": 0, "shots": 10})
+    r = res_file.append(r, {"batch": 0, "first_shot": 0, "shots": 10, "attempts": 10, "accepted": 4,
+                            "decision_mismatches": 0})
     again = res_file.start(path, {"program_hash": "a", "batch_shots": 10}, {}, "t1")
     assert again.batches == r.batches and again.header["resumed_utc"] == ["t1"]
     with pytest.raises(CtrlError, match="program_hash"):
@@ -292,6 +293,9 @@ def test_a_board_without_ground_truth_reports_acceptance_only(device, compiled, 
     class RealLike(EmulatedSoc):
         def ctrl_truth(self):  # a QickSoc has no such method: Pyro raises AttributeError for it
             raise AttributeError("no exposed method ctrl_truth")
+
+        def ctrl_stream(self):
+            raise AttributeError("no exposed method ctrl_stream")
 
     _, out = compiled
     soc = RealLike(device.firmware_config("zcu216"), StimEngine(device, "zcu216", NOISE), "zcu216")
@@ -306,4 +310,5 @@ def test_a_board_without_ground_truth_reports_acceptance_only(device, compiled, 
     assert "logical error per accepted: not measured" in text
     r = res_file.read_results(res)
     assert "logical_error_rate" not in r.header["summary"] and "truth" not in r.batches[0]
+    assert "stream" not in r.batches[0]  # a real board has no stream to record; the run does without
     assert r.header["summary"]["decision_mismatches"] == 0

@@ -299,6 +299,18 @@ class EmulatedSoc:
         self._claim()
         return self._engine.truth()
 
+    def ctrl_stream(self) -> dict:
+        """Not part of QickSoc: where the emulated board's random stream stands (`StimEngine.stream`), so
+        a client can record which samples each batch holds."""
+        self._claim()
+        return self._engine.stream()
+
+    def ctrl_seek(self, position: int) -> None:
+        """Not part of QickSoc: start the next acquisition at this stream position, so that a board
+        restarted with the same seed resumes past what a results file already holds instead of replaying it."""
+        self._claim()
+        self._engine.seek(position)
+
     def get_decimated(self, ch, address=0, length=None):
         raise RuntimeError("get_decimated: the emulated board has no decimated (waveform) buffers")
 

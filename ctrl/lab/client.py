@@ -272,36 +272,40 @@ COMPONENTS = {"X": "Z-type (proxy X)", "Z": "X-type (proxy Z)"}  # as ctrl emula
 
 def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | None = None,
         progress: ProgressFn | None = None, proxy_name: str = PROXY_NAME, key: bytes | None = None,
-        timeout_s: float = TIMEOUT_S) -> dict:
+        timeout_s: float = TIMEOUT_S, note: Callable[[str], None] | None = None) -> dict:
     """Run `shots` attempt slots (rounded up to whole batches) of the compiled program on the board and
     return the summary; a results file that already holds batches of the same run is resumed. `key`
-    authenticates the board (`connect`); None only for an unauthenticated qick server."""
+    authenticates the board (`connect`); None only for an unauthenticated qick server. `note` hears what
+    the run repaired on the way (a torn last line dropped, the board's stream moved on)."""
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"--shots must be a positive integer, got {shots!r}")
     host, port = parse_board(board)
-    compiled = load_compiled(folder, device_file)
-    soc, soccfg = connect(host, port, proxy_name, key, timeout_s)
-    try:
-        return _run(soc, soccfg, host, port, proxy_name, compiled, shots, out, progress)
-    except CtrlError:
-        raise
-    except Exception as e:  # noqa: BLE001 - whatever the board or the connection raised, as one line
-        import Pyro4.errors
+    # the lock comes first: a second run on the same --out must not touch the board, nor the file
+    with res_file.locked(out):
+        compiled = load_compiled(folder, device_file)
+        soc, soccfg = connect(host, port, proxy_name, key, timeout_s)
+        try:
+            return _run(soc, soccfg, host, port, proxy_name, compiled, shots, out, progress, note or (lambda _: None))
+        except CtrlError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the board or the connection raised, as one line
+            import Pyro4.errors
 
-        if isinstance(e, Pyro4.errors.TimeoutError):
-            raise CtrlError(
-                f"board {host}:{port}: no answer within {timeout_s:g} s; every completed batch is in {out}, rerun to resume"
-            ) from None
-        if isinstance(e, Pyro4.errors.CommunicationError):
-            raise CtrlError(
-                f"board {host}:{port}: connection lost ({e}); every completed batch is in {out}, rerun to resume"
-            ) from None
-        raise CtrlError(f"board {host}:{port}: {e}") from None
-    finally:
-        soc._pyroRelease()
+            if isinstance(e, Pyro4.errors.TimeoutError):
+                raise CtrlError(
+                    f"board {host}:{port}: no answer within {timeout_s:g} s; every completed batch is in {out}, "
+                    f"rerun to resume"
+                ) from None
+            if isinstance(e, Pyro4.errors.CommunicationError):
+                raise CtrlError(
+                    f"board {host}:{port}: connection lost ({e}); every completed batch is in {out}, rerun to resume"
+                ) from None
+            raise CtrlError(f"board {host}:{port}: {e}") from None
+        finally:
+            soc._pyroRelease()
 
 
-def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out, progress) -> dict:
+def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out, progress, note) -> dict:
     from ctrl.emulate.run import program_decisions
     from ctrl.versions import versions
 
@@ -331,6 +335,10 @@ def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out,
         "versions": versions("qick", "Pyro4") | {"qick on the board": str(board_cfg.get("sw_version"))},
     }
     results = res_file.start(out, identity, header, utc_now())
+    if results.note:
+        note(results.note + "; truncated it before resuming")
+    ends = _stream_ends(results.batches)
+    _skip_recorded(soc, ends, out, note)
     decisions = program_decisions(compiled.program)
     keys_of = {n: m for n, _, m in compiled.program.checks}
     prog = _program(compiled, soccfg)
@@ -347,6 +355,9 @@ def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out,
             truth = _truth(soc)
             batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth,
                            decisions, keys_of)  # fmt: skip
+            stream = _stream(soc)
+            if stream is not None:
+                batch["stream"] = _batch_stream(stream, batch, ends, out)
             results = res_file.append(results, batch)
             done_here += batch_shots
             if progress is not None:
@@ -370,6 +381,58 @@ def _program(compiled: CompiledRun, soccfg):
         prog = AcquireProgramV2(soccfg)
         prog.load_prog(compiled.dump)
     return prog
+
+
+def _stream(soc) -> dict | None:
+    """The emulated board's random stream (`EmulatedSoc.ctrl_stream`), or None on a real board."""
+    try:
+        return soc.ctrl_stream()
+    except AttributeError:
+        return None
+
+
+def _stream_ends(batches) -> dict:
+    """seed -> the first stream position past every recorded batch drawn from that seed."""
+    ends: dict = {}
+    for b in batches:
+        st = b.get("stream")
+        if st is not None:
+            ends[st["seed"]] = max(ends.get(st["seed"], 0), st["position"] + b["shots"])
+    return ends
+
+
+def _skip_recorded(soc, ends: dict, out, note) -> None:
+    """A board restarted with the seed of recorded batches would draw their samples again: move its
+    stream past them (the emulated board can), so a resumed file never holds a batch twice."""
+    stream = _stream(soc)
+    if stream is None:
+        return
+    end = ends.get(stream["seed"], 0)
+    if stream["next"] < end:
+        try:
+            soc.ctrl_seek(end)
+        except AttributeError:
+            raise CtrlError(
+                f"{out}: the board's random stream (seed {stream['seed']}) is at position {stream['next']}, which "
+                f"recorded batches already hold, and the board cannot seek; restart it with another --seed"
+            ) from None
+        note(f"{out}: the board's random stream (seed {stream['seed']}) was at position {stream['next']}, "
+             f"which recorded batches already hold; moved it to {end}")  # fmt: skip
+
+
+def _batch_stream(stream: dict, batch: dict, ends: dict, out) -> dict:
+    """The batch's place in the board's stream; a replay of recorded samples is refused, not written."""
+    last = stream.get("last")
+    seed = stream["seed"]
+    if not last or last[1] - last[0] != batch["shots"]:
+        raise CtrlError(f"the board's stream reports {last} for its last acquisition, of {batch['shots']} slots")
+    if last[0] < ends.get(seed, 0):
+        raise CtrlError(
+            f"{out}: the board drew stream positions {last[0]}.. of seed {seed} again, which the file already "
+            f"holds (a replay); restart the board with another --seed, or rerun to resume past them"
+        )
+    ends[seed] = last[1]
+    return {"seed": seed, "position": last[0]}
 
 
 def _truth(soc):

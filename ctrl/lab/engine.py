@@ -20,6 +20,9 @@
    by the values read: the interpreter runs once per distinct path, and every slot still follows the
    program's branching. One slot is the loaded code with its slot-loop count (the one word identification
    found) set to one.
+4. Stream. The board's attempts are one random stream per seed, counted over every acquisition since the
+   board started (`AttemptSource` samples position i the same whatever came before it): `stream()` says
+   where it stands, `seek()` moves it, so a client resuming a results file can skip what is recorded.
 """
 
 from __future__ import annotations
@@ -84,6 +87,10 @@ class StimEngine:
         self._paths: dict[tuple, dict] = {}
         self._truth: list[tuple[str, int]] = []
         self._lock = threading.Lock()
+        # one random stream per board, whatever program runs: a position is never drawn twice unless a
+        # client seeks back, so (seed, position) names an acquisition's samples
+        self.position = 0
+        self._last: tuple[int, int] | None = None  # [start, end) of the last acquisition
         self.interpreted = 0  # slots the interpreter actually ran (distinct paths)
 
     def __repr__(self) -> str:
@@ -249,21 +256,36 @@ class StimEngine:
 
             model = noise_for(self.noise, self.device, ident.program)
             source = self._sources[key] = AttemptSource(ident.program, model, self.seed)
+        source.seek(self.position)
+        start = self.position
         paths = self._paths.setdefault(id(slot), {})  # slots are cached: one trie per configured slot
         # published before the first slot and filled before each slot's data leaves, so a client that
         # has all the data also finds all of the truth
         truth = self._truth = []
+        self._last = (start, start)
         dmem = state.dmem
         for n in range(total):
             if stop.is_set():
                 return
             att = source.next()
+            self.position = source.position
+            self._last = (start, self.position)
             leaf = self._walk(slot, fw, paths, att)
             values = {ro: [(self._value(slot, lab, att), 0) for lab in labs] for ro, labs in leaf.labels.items()}
             if dmem is not None and n < len(dmem):
                 dmem[n] = leaf.outcome
             truth.append((att.proxy, int(att.logical_error)))
             shot(values)
+
+    def stream(self) -> dict:
+        """The board's random stream: its seed, the position the next acquisition starts at, and the
+        [start, end) positions the last acquisition drew (None before the first)."""
+        return {"seed": self.seed, "next": self.position, "last": None if self._last is None else list(self._last)}
+
+    def seek(self, position: int) -> None:
+        if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+            raise RuntimeError(f"ctrl_seek: expected a stream position >= 0, got {position!r}")
+        self.position = position
 
     def truth(self) -> dict:
         """Per slot of the last acquisition: the proxy it was sampled from and the ideal round's verdict."""
