@@ -36,7 +36,12 @@ def outputs():
     finally:
         _staged.reset(token)
     for tmp, path in staged:
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # e.g. a folder where the file goes; the rest stay as they were
+            for t, _ in staged:
+                Path(t).unlink(missing_ok=True)
+            raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _commit(tmp: str, path: Path) -> None:
@@ -56,6 +61,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode())
         _commit(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -71,6 +79,9 @@ def atomic_file(path: Path):
         with os.fdopen(fd, "wb") as f:
             yield f
         _commit(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -80,10 +91,15 @@ def _temporary(path: Path) -> tuple[int, str]:
     """A new file beside `path`, its folders made first if missing (asked only then: a folder's files are
     written one after another, and a mkdir per file is a system call and an exception each time)."""
     try:
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except (NotADirectoryError, FileExistsError):
+        raise CtrlError(f"{path.parent}: not a folder (or inside a file), so {path.name} cannot be written there") from None
+    except OSError as e:
+        raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 MIN_SECRET_BYTES = 16
