@@ -259,7 +259,7 @@ def _bounded_int(text: str, lo: int, hi: int, what: str) -> int:
 
 
 def _distance(text: str) -> int:
-    from ctrl.codes.color import MAX_DISTANCE, check_distance
+    from ctrl.codes.color import check_distance
 
     try:
         return check_distance(_bounded_int(text, -(2**31), 2**31, "the distance"))

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ctrl.errors import CtrlError
 
-
 _staged: contextvars.ContextVar[list | None] = contextvars.ContextVar("ctrl_staged_outputs", default=None)
 
 

@@ -84,7 +84,7 @@ def test_a_file_where_the_output_folder_goes_is_one_line(tmp_path, capsys):
 def test_a_full_disk_midway_leaves_no_output(tmp_path, capsys, monkeypatch):
     """The third file cannot be written: the first two must not appear either, and the folder's previous
     contents stay as they were."""
-    import ctrl.files as files
+    from ctrl import files
 
     out = tmp_path / "o"
     out.mkdir()

@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ctrl.files import MiB, read_limited
 from ctrl.errors import CtrlError
+from ctrl.files import MiB, read_limited
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from ctrl.files import MiB, read_limited
 from ctrl.device.checks import DEFAULT_FREQUENCY_GUARD_HZ, check
 from ctrl.device.device import Device
 from ctrl.device.model import DeviceFile
@@ -22,6 +21,7 @@ from ctrl.device.source import Marks, Problem, parse, path_str
 from ctrl.device.units import Quantity, fmt, yaml_float
 from ctrl.device.upgrade import upgrade
 from ctrl.errors import CtrlError
+from ctrl.files import MiB, read_limited
 
 
 class DeviceError(CtrlError):

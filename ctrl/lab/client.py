@@ -25,8 +25,8 @@ import numpy as np
 from ctrl.backends.qick.emit import quiet_qick
 from ctrl.compile.timed import MAX_PROGRAM_BYTES, TimedProgram, read_program
 from ctrl.device.firmware import MAX_FIRMWARE_BYTES
-from ctrl.files import read_limited
 from ctrl.errors import CtrlError
+from ctrl.files import read_limited
 from ctrl.lab import results as res_file
 from ctrl.lab.board import MAX_MESSAGE_BYTES, PROXY_NAME
 from ctrl.sim.sample import wilson
