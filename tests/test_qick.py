@@ -328,6 +328,86 @@ def test_every_decision_aborts_in_real_time_on_the_default_device():
     assert min(slack) >= 20, slack
 
 
+def _raw_thresholds(name: str) -> dict[str, float]:
+    """Each qubit's readout threshold as the device file states it (plain YAML, not ctrl's loader)."""
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "device_configs" / f"{name}.yaml").read_text())
+    return {q["name"]: float(q["readout"]["threshold"]) for q in doc["calibration"]["qubits"]}
+
+
+def _near_reader(name, device, program, programs, bp, above=(), reset_above=()):
+    """read(ro, t): the integer just above the calibrated threshold (floor + 1) for the measurements
+    `above` (keys) and reset reads `reset_above` ((ro, trigger) pairs), the integer at or just below it
+    (floor) for every other read of the first slot, far below in later slots. The stated rule: a result
+    is 1 iff accumulated I is above the threshold."""
+    thr = _raw_thresholds(name)
+    clk = program.clock_hz
+    base = base_of(programs, program)
+    by_trigger = {}
+    for t in program.ops:
+        if t.op.name == "MEASURE":
+            q = t.op.qubits[0]
+            w = device.qubit_wiring(q).readout
+            if w.board == bp.board:
+                by_trigger[(w.ro, base + t.start + trig_offset(device, q, clk))] = (t.op.key, q)
+    resets: dict[int, list[int]] = {}  # ro -> reset triggers seen, in order: the plan's labels name their qubits
+
+    def read(ro, t):
+        if t < base:
+            seen = resets.setdefault(ro, [])
+            if t not in seen:
+                seen.append(t)
+            label = bp.plan.readout_labels[ro][seen.index(t)]
+            assert label.startswith("reset:"), label
+            return math.floor(thr[label[6:]]) + ((ro, t) in reset_above)
+        key, q = by_trigger.get((ro, t), (None, None))
+        if q is None:  # a later slot
+            return -(10**6)
+        return math.floor(thr[q]) + (key in above)
+
+    return read
+
+
+@pytest.mark.parametrize("name", sorted(DEVICES))
+def test_every_readout_decides_at_its_calibrated_threshold(name):
+    """Each measured qubit's first result one unit above its threshold (everything else at it) aborts at the
+    first real-time decision over a check holding it, on the board that decides it, and nowhere else;
+    every reset read one unit above flips its qubit, at the threshold it does not. Thresholds come from
+    the raw device file, so a threshold off by one, or with its sign flipped, in the emitted code fails."""
+    device, program, programs = compiled(name, DEVICES[name])
+    checks = {n: set(m) for n, _, m in program.checks}
+    realtime = set(programs.report["realtime_decisions"])
+    decisions = sorted(program.decisions, key=lambda d: d.time)
+    first_key = {}
+    for t in sorted(program.ops, key=lambda t: t.start):
+        if t.op.name == "MEASURE" and t.op.key:
+            first_key.setdefault(t.op.qubits[0], t.op.key)
+    tried = 0
+    for bp in programs.boards:
+        mine = {int(i) for i in programs.report["boards"][bp.board]["abort_cycles"]}
+        at = _near_reader(name, device, program, programs, bp)
+        calm = interpret(bp.dump_dict(), bp.firmware_dict(), at)
+        assert dict(calm.dmem)[0] == 0, "results at the threshold must pass"
+        for q, key in sorted(first_key.items()):
+            if device.qubit_wiring(q).readout.board != bp.board:
+                continue
+            tr = interpret(bp.dump_dict(), bp.firmware_dict(),
+                           _near_reader(name, device, program, programs, bp, above={key}))  # fmt: skip
+            deciding = [d for d in decisions if d.index in realtime and any(key in checks[c] for c in d.checks)]
+            if deciding and deciding[0].index in mine:
+                assert dict(tr.dmem)[0] == deciding[0].index + 1, (q, key)
+            else:
+                assert dict(tr.dmem)[0] == 0 and tr.pulses == calm.pulses, (q, key)
+            tried += 1
+        resets = [e for e in calm.of("read") if e.t < base_of(programs, program)]
+        for e in resets:
+            tr = interpret(bp.dump_dict(), bp.firmware_dict(), _near_reader(
+                name, device, program, programs, bp, reset_above={(e.channel, e.source)}))  # fmt: skip
+            assert len(tr.pulses) == len(calm.pulses) + 1, (bp.board, e)
+    assert tried == len(first_key)
+
+
 def test_multi_board_programs_post_select_every_check():
     device, program, programs, traces = all_pass("grid25_cz", 3)
     rep = programs.report
