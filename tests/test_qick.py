@@ -520,18 +520,56 @@ def tiny():
     return device, program, emit_qick(device, program, attempts=2)
 
 
-def test_tiny_program_matches_its_golden_files(tiny):
-    device, program, programs = tiny
+def tiny_golden(device, program, programs) -> dict[str, str]:
+    """The golden files' contents for the tiny program: its assembly and its interpreted trace."""
     (bp,) = programs.boards
-    read = bit_reader(device, program, programs, bp.board)
-    tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
+    tr = interpret(bp.dump_dict(), bp.firmware_dict(), bit_reader(device, program, programs, bp.board))
     text = "\n".join(repr(e) for e in tr.events if e.kind in ("pulse", "trigger", "config", "dmem", "end")) + "\n"
-    for name, got in (("qick_tiny.asm", bp.asm), ("qick_tiny_trace.txt", text)):
-        path = GOLDEN / name
-        if os.environ.get("CTRL_UPDATE_GOLDEN"):
-            path.write_text(got)
-        assert got == path.read_text(), f"{name} changed; review it, then CTRL_UPDATE_GOLDEN=1"
+    return {"qick_tiny.asm": bp.asm, "qick_tiny_trace.txt": text}
+
+
+def golden_thresholds_problems(asm: str, name: str = "planar16_d3") -> list[str]:
+    """Every `TEST s8 - #N` after a `DPORT_RD pP` must use floor(threshold) + 1 of a qubit read on input port
+    P, from the raw device file and firmware description (not ctrl's loader or plan); [] if so."""
+    import re
+
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "device_configs" / f"{name}.yaml").read_text())
+    thr = _raw_thresholds(name)
+    fw_file = {b["name"]: b["firmware"] for b in doc["wiring"]["boards"]}
+    allowed: dict[int, set[int]] = {}
+    for w in doc["wiring"]["qubits"]:
+        ro = w["readout"]
+        fw = json.loads((ROOT / "device_configs" / fw_file[ro["board"]]).read_text())
+        port = fw["readouts"][ro["ro"]]["tproc_ch"]
+        allowed.setdefault(port, set()).add(math.floor(thr[w["name"]]) + 1)
+    problems, port, tests = [], None, 0
+    for n, line in enumerate(asm.splitlines(), 1):
+        if m := re.search(r"DPORT_RD p(\d+)", line):
+            port = int(m.group(1))
+        elif m := re.search(r"TEST -op\(s8 - #(-?\d+)\)", line):
+            tests += 1
+            if port is None or int(m.group(1)) not in allowed.get(port, set()):
+                problems.append(f"line {n}: {line.strip()} after port p{port}: allowed {sorted(allowed.get(port, ()))}")
+    return problems if tests else ["no threshold test in the program"]
+
+
+def test_tiny_program_matches_its_golden_files(tiny):
+    """The files are written only by tools/update_golden.py, which checks them first (as below)."""
+    device, program, programs = tiny
+    for name, got in tiny_golden(device, program, programs).items():
+        assert got == (GOLDEN / name).read_text(), f"{name} changed; review it, then python tools/update_golden.py"
+    (bp,) = programs.boards
+    tr = interpret(bp.dump_dict(), bp.firmware_dict(), bit_reader(device, program, programs, bp.board))
     check_attempt(device, program, {bp.board: (tr, bp.firmware_dict())}, base_of(programs, program))
+
+
+def test_golden_thresholds_are_the_device_files():
+    assert golden_thresholds_problems((GOLDEN / "qick_tiny.asm").read_text()) == []
+    # and the check itself fails on a threshold one unit off
+    asm = (GOLDEN / "qick_tiny.asm").read_text().replace("TEST -op(s8 - #25)", "TEST -op(s8 - #24)", 1)
+    assert len(golden_thresholds_problems(asm)) == 1
 
 
 def _r(phi: float, theta: float) -> np.ndarray:
