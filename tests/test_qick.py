@@ -112,13 +112,13 @@ def frames_and_expectations(device, program):
                 phase = axis  # echo pulses play in the fixed frame (ctrl.compile.dd)
             d = device.qubit_wiring(q).drive
             out.append(("pulse", d.board, d.gen, t, [(cal.frequency_hz, gate.pulse.amplitude * abs(op.angle) / turn,
-                                                      phase)]))  # fmt: skip
+                                                      phase, gate.duration_s)]))  # fmt: skip
         elif op.name == "CZ":
             a, b = op.qubits
             cal = device.coupler(a, b)
             el = cal.flux_pulse.element
             line = device.coupler_wiring(a, b).flux if el == "coupler" else device.qubit_wiring(el).flux
-            out.append(("pulse", line.board, line.gen, t, [(0.0, cal.flux_pulse.pulse.amplitude, None)]))
+            out.append(("pulse", line.board, line.gen, t, [(0.0, cal.flux_pulse.pulse.amplitude, None, cal.duration_s)]))
             for q, p in op.phases:
                 frames[q] = frames.get(q, 0.0) + p
         elif op.name == "ECR":
@@ -154,7 +154,8 @@ def same_phase(deg: float, rad: float) -> bool:
 
 def check_attempt(device, program, traces: dict, base: int) -> int:
     """Every pulse and trigger of the attempt [base, base + duration) on every board is one the timed
-    program asks for, on the right channel, within one cycle; returns the number of events matched.
+    program asks for, on the right channel, at its exact cycle, no pulse longer than its slot; returns the
+    number of events matched.
     `traces`: board -> (Trace, firmware description)."""
     firmware = {b: fw for b, (_, fw) in traces.items()}
     traces = {b: tr for b, (tr, _) in traces.items()}
@@ -172,45 +173,51 @@ def check_attempt(device, program, traces: dict, base: int) -> int:
     for kind, board, ch, t, specs in frames_and_expectations(device, program):
         s, e = base + t.start, base + t.end
         if kind == "pulse":
-            (freq, gain, phase), = specs
-            got = take(board, "pulse", ch, s - 1, s + 1)
+            (freq, gain, phase, duration_s), = specs
+            got = take(board, "pulse", ch, s, s)
             assert len(got) == 1, f"{t}: expected one pulse on {board}/gen{ch} at {s}, got {got}"
             ev = got[0]
             assert abs(ev.freq_hz - freq) < 1e4, (t, ev)
             assert abs(ev.gain - gain) < 2e-4, (t, ev)
             if phase is not None:
                 assert same_phase(ev.phase_deg, phase), (t, ev, math.degrees(phase) % 360)
-            assert ev.t + ev.length <= e + 1, (t, ev)
+            # the stated rounding: a pulse plays its calibrated duration in whole generator fabric cycles rounded
+            # down (never longer than calibrated), and its slot is that duration in timing cycles rounded up
+            f_fabric = firmware[board]["gens"][ch]["f_fabric"] * 1e6
+            fabric = math.floor(duration_s * f_fabric + 1e-6)
+            assert ev.length == math.ceil(fabric * program.clock_hz / f_fabric - 1e-9), (t, ev, duration_s)
+            assert e - s == math.ceil(duration_s * program.clock_hz - 1e-6), (t, duration_s)
+            assert ev.t + ev.length <= e, (t, ev)
         elif kind in ("ecr", "cancel"):
             got = take(board, "pulse", ch, s - 1, e - 1)
             assert len(got) == len(specs), f"{t}: expected {len(specs)} pulses on {board}/gen{ch}, got {got}"
-            assert abs(got[0].t - s) <= 1, (t, got[0])
+            assert got[0].t == s, (t, got[0])
             for ev, (freq, gain, phase) in zip(got, specs):
                 assert abs(ev.freq_hz - freq) < 1e4 and abs(ev.gain - gain) < 2e-4, (t, ev)
                 assert same_phase(ev.phase_deg, phase), (t, ev, math.degrees(phase) % 360)
             for a, b in zip(got, got[1:]):
                 assert a.t + a.length <= b.t, (t, a, b)
-            assert got[-1].t + got[-1].length <= e + 1, (t, got[-1])
+            assert got[-1].t + got[-1].length <= e, (t, got[-1])
         elif kind == "readout":
             (freq, gain, tone), = specs
-            got = [x for x in pool[board] if x.kind == "pulse" and x.channel == ch and abs(x.t - s) <= 1]
+            got = [x for x in pool[board] if x.kind == "pulse" and x.channel == ch and x.t == s]
             assert len(got) == 1, f"{t}: expected a readout pulse on {board}/gen{ch} at {s}, got {got}"
             ev = got[0]
             if tone is not None:
                 assert tone in ev.tones, (t, ev)
             else:
                 assert abs(ev.freq_hz - freq) < 1e4 and abs(ev.gain - gain) < 2e-4, (t, ev)
-            assert ev.t + ev.length <= e + 1, (t, ev)
+            assert ev.t + ev.length <= e, (t, ev)
             if id(ev) in claimed:
                 continue  # a mux pulse serves its whole group
         else:
             (at, window), = specs
-            got = take(board, "trigger", ch, base + at - 1, base + at + 1)
+            got = take(board, "trigger", ch, base + at, base + at)
             assert len(got) == 1, f"{t}: expected a trigger on {board}/ro{ch} at {base + at}, got {got}"
             ev = got[0]
             rocfg = firmware[board]["readouts"][ch]
             assert abs(ev.length - window) <= program.clock_hz / (rocfg["f_output"] * 1e6) + 1, (t, ev, window)
-            assert ev.t + ev.length <= e + 1
+            assert ev.t + ev.length <= e
         for ev in got:
             claimed.add(id(ev))
             n += 1
