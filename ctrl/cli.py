@@ -140,20 +140,28 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _per_accepted(r: dict) -> str:
+    """Logical error per accepted state with its interval, or why it is undefined."""
+    if r.get("logical_error_rate") is None:
+        return "undefined (nothing accepted)"
+    elo, ehi = r["logical_error_rate_ci95"]
+    return f"{r['logical_error_rate']:.3g}  95% CI [{elo:.3g}, {ehi:.3g}]"
+
+
 def _emulation_summary(r: dict) -> str:
     lo, hi = r["acceptance_ci95"]
-    elo, ehi = r["logical_error_rate_ci95"]
+    per_state = ("undefined (nothing accepted)" if r["time_per_accepted_state_s"] is None else
+                 f"{r['expected_attempts_per_accepted_state']:.3g}, time per accepted state "
+                 f"{r['time_per_accepted_state_s'] * 1e3:.3g} ms")  # fmt: skip
     return "\n".join(
         [
             f"{r['device']}: CN20 d={r['distance']}, noise {r['noise']}, {r['shots']} shots per proxy, seed {r['seed']}",
             f"  acceptance                 {r['acceptance']:.4g}  95% CI [{lo:.4g}, {hi:.4g}]",
-            f"  logical error per accepted {r['logical_error_rate']:.3g}  95% CI [{elo:.3g}, {ehi:.3g}]"
-            f"  ({r['logical_errors']} errors, Z-type + X-type)",
+            f"  logical error per accepted {_per_accepted(r)}  ({r['logical_errors']} errors, Z-type + X-type)",
             f"  attempt {r['attempt_s'] * 1e6:.2f} us after a {r['reset_s'] * 1e6:.2f} us reset; mean slot "
             f"{r['mean_attempt_s'] * 1e6:.2f} us (aborted: {r['mean_aborted_attempt_s'] * 1e6:.2f} us, "
             f"{r['aborted_in_real_time']} aborts in real time)",
-            f"  expected attempts per accepted state {r['expected_attempts_per_accepted_state']:.3g}, "
-            f"time per accepted state {r['time_per_accepted_state_s'] * 1e3:.3g} ms",
+            f"  expected attempts per accepted state {per_state}",
             "  discards by check kind: " + ", ".join(f"{k} {v}" for k, v in r["discards_by_kind"].items()),
             f"  calibration {r['provenance']['calibration_hash'][:23]}..., program {r['provenance']['program_hash'][:23]}...",
         ]
@@ -231,11 +239,11 @@ def _human(r: dict) -> str:
         f"CN20 d={r['distance']} {r['noise']} method={r['method']} shots={r['shots']}",
         f"  acceptance          {r['acceptance']:.4f}  95% CI [{r['acceptance_ci95'][0]:.4f}, "
         f"{r['acceptance_ci95'][1]:.4f}]  ({r['accepted']} accepted)",
-        f"  logical error rate  {r['logical_error_rate']:.3e}  95% CI [{r['logical_error_rate_ci95'][0]:.3e}, "
-        f"{r['logical_error_rate_ci95'][1]:.3e}]  ({r['logical_errors']} errors)",
+        f"  logical error rate  {_per_accepted(r)}  ({r['logical_errors']} errors)",
     ]
     for name, c in r.get("components", {}).items():
-        lines.append(f"    {name:28s} {c['logical_error_rate']:.3e} ({c['logical_errors']} / {c['accepted']})")
+        rate = "undefined" if c["logical_error_rate"] is None else f"{c['logical_error_rate']:.3e}"
+        lines.append(f"    {name:28s} {rate} ({c['logical_errors']} / {c['accepted']})")
     lines.append("  discards by first failing check: " + ", ".join(f"{k} {v}" for k, v in r["discards"].items()))
     return "\n".join(lines)
 
@@ -454,8 +462,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         f"  acceptance                 {r['acceptance']:.4g}  95% CI [{lo:.4g}, {hi:.4g}]  ({r['accepted']} accepted)",
     ]
     if "logical_error_rate" in r:
-        elo, ehi = r["logical_error_rate_ci95"]
-        lines.append(f"  logical error per accepted {r['logical_error_rate']:.3g}  95% CI [{elo:.3g}, {ehi:.3g}]  "
+        lines.append(f"  logical error per accepted {_per_accepted(r)}  "
                      f"({r['logical_errors']} errors, Z-type + X-type; emulator ground truth)")  # fmt: skip
     else:
         lines.append("  logical error per accepted: not measured (the board reports no logical readout)")

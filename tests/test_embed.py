@@ -92,3 +92,18 @@ def test_chosen_placement_beats_naive_ones_on_heavy_hex():
         theirs.append(predict(device, program_for(device, p, 3), 0.1))
     assert ours[0] > statistics.median(a for a, _ in theirs)
     assert ours[1] < statistics.median(e for _, e in theirs)
+
+
+def test_a_fragmented_graph_is_searched_where_the_layout_fits():
+    """Thirty loose pairs (degree 1, so first in the low-degree start order) beside a 6x6 grid: the
+    embedding is found in the grid, and a graph with no part big enough is refused with the reason."""
+    g = nx.convert_node_labels_to_integers(nx.grid_2d_graph(6, 6))
+    for k in range(30):
+        g.add_edge(100 + 2 * k, 101 + 2 * k)
+    grid = set(range(36))
+    for seed in range(3):
+        emb = embed_layout(color_code(3), g, seed=seed)
+        assert set(emb.nodes) <= grid
+    small = nx.Graph([(2 * k, 2 * k + 1) for k in range(40)])
+    with pytest.raises(CtrlError, match="no connected part"):
+        embed_layout(color_code(3), small)

@@ -4,6 +4,7 @@ traceback, a hang, a half-written output, or exit 0 with a different program."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import time
@@ -204,3 +205,29 @@ def test_a_damaged_compile_folder_or_cache_never_gives_another_program(compiled,
             assert (out / name).read_bytes() == content, (victim.name, damage, name)
     else:
         assert not out.exists()
+
+
+# ------------------------------------------------------------------------------- undefined figures
+
+
+def _strict_json(text: str):
+    def refuse(name):
+        raise AssertionError(f"{name} in JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_nothing_accepted_gives_null_not_zero_or_infinity(capsys):
+    """At p = 0.5 no attempt passes: the logical error per accepted state and the time per accepted state
+    are undefined (null in JSON, said in words when printed), never 0 or Infinity."""
+    assert main(["emulate", "--device", DEVICE, "-d", "3", "--shots", "40", "--noise", "uniform:0.5", "--json"]) == 0
+    r = _strict_json(capsys.readouterr().out)
+    assert r["accepted"] == 0
+    assert r["logical_error_rate"] is None and r["logical_error_rate_ci95"] is None
+    assert r["expected_attempts_per_accepted_state"] is None and r["time_per_accepted_state_s"] is None
+    assert main(["emulate", "--device", DEVICE, "-d", "3", "--shots", "40", "--noise", "uniform:0.5"]) == 0
+    assert "undefined (nothing accepted)" in capsys.readouterr().out
+    assert main(["simulate", "-d", "3", "--shots", "40", "--noise", "uniform:0.5", "--json"]) == 0
+    r = _strict_json(capsys.readouterr().out)
+    assert r["accepted"] == 0 and r["logical_error_rate"] is None
+    assert all(c["logical_error_rate"] is None for c in r["components"].values())

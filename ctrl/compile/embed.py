@@ -41,15 +41,25 @@ def embed_layout(
     sweeps: int = 400,
 ) -> Embedding:
     rng = random.Random(seed)
-    nodes = sorted(graph.nodes, key=str)
-    if len(nodes) < 2 * code.n:
+    if graph.number_of_nodes() < 2 * code.n:
         raise CtrlError(
-            f"the device has {len(nodes)} usable qubits; distance {code.distance} needs at least {2 * code.n}"
+            f"the device has {graph.number_of_nodes()} usable qubits; distance {code.distance} needs at least "
+            f"{2 * code.n}"
         )
+    # only components that can hold the layout: on a fragmented graph a start elsewhere is wasted
+    big = [c for c in nx.connected_components(graph) if len(c) >= 2 * code.n]
+    if not big:
+        raise CtrlError(
+            f"no connected part of the device's usable coupling graph has the {2 * code.n} qubits distance "
+            f"{code.distance} needs (largest: {max(len(c) for c in nx.connected_components(graph))})"
+        )
+    nodes = sorted(set().union(*big), key=str)
     best: Embedding | None = None
     order = sorted(nodes, key=lambda v: (graph.degree(v), str(v)))
     for i in range(starts):
-        start = order[i % len(order)] if i < len(order) else rng.choice(nodes)
+        # each seed starts from its own run of low-degree nodes (path ends), so seeds search different places
+        j = i + seed * starts
+        start = order[j % len(order)] if j < len(order) else rng.choice(nodes)
         path = _long_path(graph, start, rng)
         found = _assign(code, graph, path, node_cost, rng, sweeps)
         if found and (best is None or found.cost < best.cost):

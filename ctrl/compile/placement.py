@@ -66,12 +66,19 @@ def place(distance: int, device, limit: int = 5000, exclude: frozenset[str] = fr
     graph.remove_nodes_from(exclude)
     code = color_code(distance)
     rate = {q.name: step_s * (1 / q.t1_s + 1 / q.t2_echo_s) for q in device.qubits}
-    candidates = []
+    candidates, failed = [], []
     for seed in range(ADAPTED_SEEDS):
-        emb = embed_layout(code, graph, node_cost=lambda v: 10 * rate.get(v, 0.0), seed=seed)
+        try:
+            emb = embed_layout(code, graph, node_cost=lambda v: 10 * rate.get(v, 0.0), seed=seed)
+        except CtrlError as e:  # one seed's search failing says nothing about the others'
+            failed.append(str(e))
+            continue
         names = tuple(str(v) for v in emb.nodes)
         adapted = cn20_protocol(distance, emb.layout)
         candidates.append((expected_faults(adapted, names, device, step_s), seed, emb, names))
+    if not candidates:
+        raise CtrlError(f"{device.name}: no layout for d={distance} embeds in its usable coupling graph "
+                        f"({ADAPTED_SEEDS} searches; first: {failed[0]})")  # fmt: skip
     candidates.sort(key=lambda c: (c[0], c[1]))
     if distance > 3:  # a fault-distance search at d >= 5 takes minutes: the cheapest, unverified
         cost, _, emb, names = candidates[0]

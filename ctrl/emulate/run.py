@@ -14,7 +14,6 @@ other attempt plays to the end, including one that fails a check decided only af
 from __future__ import annotations
 
 import hashlib
-import math
 
 import numpy as np
 
@@ -25,7 +24,7 @@ from ctrl.noise.calibration import CalibrationNoise
 from ctrl.noise.models import parse_noise
 from ctrl.realtime.decision import DecisionPoint, DecisionProgram, Rule, evaluate_batch, first_failures
 from ctrl.sim.decode import decode_flips
-from ctrl.sim.sample import wilson
+from ctrl.sim.sample import per_accepted, wilson
 from ctrl.versions import versions
 
 CHUNK = 20_000
@@ -150,9 +149,7 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
             index += 1
         out[proxy] = (accepted, errors, by_point, by_rule)
     accepted, _, by_point, by_rule = out["X"]
-    rate = sum(e / a if a else 0.0 for a, e, _, _ in out.values())
-    lo = sum(wilson(e, a)[0] for a, e, _, _ in out.values())
-    hi = min(1.0, sum(wilson(e, a)[1] for a, e, _, _ in out.values()))
+    rate, ci = per_accepted((e, a) for a, e, _, _ in out.values())
     acceptance = accepted / shots
     stop_cycles = np.array([reset + p.time + tails[i] for i, p in enumerate(realtime.points)], dtype=float)
     stopped = int(stops.sum())
@@ -173,12 +170,12 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
         "acceptance_ci95": list(wilson(accepted, shots)),
         "logical_errors": sum(e for _, e, _, _ in out.values()),
         "logical_error_rate": rate,
-        "logical_error_rate_ci95": [lo, hi],
+        "logical_error_rate_ci95": ci,
         "components": {
             "Z-type (proxy X)": {"accepted": out["X"][0], "logical_errors": out["X"][1]},
             "X-type (proxy Z)": {"accepted": out["Z"][0], "logical_errors": out["Z"][1]},
         },
-        "expected_attempts_per_accepted_state": 1 / acceptance if acceptance else math.inf,
+        "expected_attempts_per_accepted_state": 1 / acceptance if acceptance else None,
         "attempt_s": program.seconds(program.duration),
         "attempt_slot_s": program.seconds(reset + attempt),  # reset block + a completed attempt
         "mean_attempt_s": program.seconds(mean_cycles),
@@ -188,7 +185,7 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
             if aborted else 0.0
         ),
         "aborted_in_real_time": stopped,
-        "time_per_accepted_state_s": program.seconds(mean_cycles) / acceptance if acceptance else math.inf,
+        "time_per_accepted_state_s": program.seconds(mean_cycles) / acceptance if acceptance else None,
         "discards_by_kind": dict(sorted(kinds.items())),
         "discards_by_decision_point": {str(i): int(n) for i, n in enumerate(by_point) if n},
         "provenance": {

@@ -29,7 +29,7 @@ from ctrl.errors import CtrlError
 from ctrl.files import read_limited
 from ctrl.lab import results as res_file
 from ctrl.lab.board import MAX_MESSAGE_BYTES, PROXY_NAME
-from ctrl.sim.sample import wilson
+from ctrl.sim.sample import per_accepted, wilson
 
 # Fields of a firmware description that are not the firmware: the qick library version of the board's
 # Python side (`sw_version`) and the DAC output current that newer libraries add (`rf.dac_power`).
@@ -214,11 +214,7 @@ def summarize(batches) -> dict:
             for k, (n, a, e) in sorted(comps.items())
         }
         out["logical_errors"] = sum(e for _, _, e in comps.values())
-        out["logical_error_rate"] = sum(e / a if a else 0.0 for _, a, e in comps.values())
-        out["logical_error_rate_ci95"] = [
-            sum(wilson(e, a)[0] for _, a, e in comps.values()),
-            min(1.0, sum(wilson(e, a)[1] for _, a, e in comps.values())),
-        ]
+        out["logical_error_rate"], out["logical_error_rate_ci95"] = per_accepted((e, a) for _, a, e in comps.values())
     return out
 
 

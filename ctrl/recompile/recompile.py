@@ -957,7 +957,10 @@ def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None =
         o, n = em.get("old"), em.get("new")
 
         def both(key: str, f) -> str:
-            return f"{f(o[key]) if o else '?'} -> {f(n[key]) if n else '?'}"
+            def one(r) -> str:
+                return "?" if not r else "undefined (nothing accepted)" if r[key] is None else f(r[key])
+
+            return f"{one(o)} -> {one(n)}"
 
         lines.append(f"  emulated ({em['shots']} shots, calibration noise): "
                      f"acceptance {both('acceptance', lambda x: f'{x:.4g}')}, "

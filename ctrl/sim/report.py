@@ -11,7 +11,7 @@ from ctrl.codes.color import check_distance
 from ctrl.errors import CtrlError
 from ctrl.noise.models import UniformNoise
 from ctrl.protocol.cn20 import cn20_protocol
-from ctrl.sim.sample import sample_proxy, wilson
+from ctrl.sim.sample import per_accepted, sample_proxy, wilson
 from ctrl.versions import versions
 
 
@@ -38,15 +38,13 @@ def simulate(
         tallies = {proxy: sample_proxy(distance, noise, shots, proxy, seed, workers) for proxy in "XZ"}
         main = tallies["X"]
         errors = sum(t.errors for t in tallies.values())
-        rate = sum(t.errors / t.accepted if t.accepted else 0.0 for t in tallies.values())
-        lo = sum(wilson(t.errors, t.accepted)[0] for t in tallies.values())
-        hi = min(1.0, sum(wilson(t.errors, t.accepted)[1] for t in tallies.values()))
+        rate, ci = per_accepted((t.errors, t.accepted) for t in tallies.values())
         components = {
             label: {
                 "accepted": t.accepted,
                 "logical_errors": t.errors,
-                "logical_error_rate": t.errors / t.accepted if t.accepted else 0.0,
-                "logical_error_rate_ci95": list(wilson(t.errors, t.accepted)),
+                "logical_error_rate": t.errors / t.accepted if t.accepted else None,
+                "logical_error_rate_ci95": list(wilson(t.errors, t.accepted)) if t.accepted else None,
             }
             for label, t in (("Z-type (proxy X)", tallies["X"]), ("X-type (proxy Z)", tallies["Z"]))
         }
@@ -57,7 +55,7 @@ def simulate(
             "acceptance_ci95": list(wilson(main.accepted, main.shots)),
             "logical_errors": errors,
             "logical_error_rate": rate,
-            "logical_error_rate_ci95": [lo, hi],
+            "logical_error_rate_ci95": ci,
             "components": components,
             "discards": main.discards,
         }

@@ -52,6 +52,18 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def per_accepted(parts) -> tuple[float | None, list[float] | None]:
+    """(logical error per accepted state summed over components, its 95% interval) from (errors, accepted)
+    per component; (None, None) when a component accepted nothing: the figure is undefined, not 0."""
+    parts = list(parts)
+    if any(a == 0 for _, a in parts):
+        return None, None
+    rate = sum(e / a for e, a in parts)
+    lo = sum(wilson(e, a)[0] for e, a in parts)
+    hi = min(1.0, sum(wilson(e, a)[1] for e, a in parts))
+    return rate, [lo, hi]
+
+
 def _chunk(args: tuple[int, float, str, int, int]) -> Tally:
     distance, p, proxy, shots, seed = args
     circuit = cn20_protocol(distance)
