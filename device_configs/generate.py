@@ -398,22 +398,27 @@ Controller: 0.4 us from the end of a readout window to the branch (QICK.md: wait
     return header, doc
 
 
-def _d5_with_spares():
-    """The d=5 protocol graph plus 8 spare qubits beside its degree-1 data qubits and a few spare couplers."""
-    c = cn20_protocol(5, dict(variants(5))["path"])  # the d=5 tree design needs degree 4: a grid of its own
+def _d5_with_spares(n_qubits: int = 55):
+    """The d=5 protocol graph (the stored shared-register design, which the compiler prefers at d=5) plus
+    spare qubits beside its lowest-degree qubits, up to `n_qubits`, and a few spare couplers."""
+    c = cn20_protocol(5, dict(variants(5))["tree4"])
     g = nx.Graph()
     for q in c.qubits:
         g.add_node(q.index, pos=q.coords, role=q.role)
     g.add_edges_from(c.couplers)
     cx = sum(q.coords[0] for q in c.qubits) / len(c.qubits)
     cy = sum(q.coords[1] for q in c.qubits) / len(c.qubits)
-    leaves = [n for n in sorted(g) if g.degree(n) == 1][:8]
     nxt = len(c.qubits)
-    for n in leaves:
+    while nxt < n_qubits:  # each spare beside the outermost of the least-coupled protocol qubits
+        n = min((m for m in g if g.nodes[m]["role"] != "spare" and g.degree(m) < 4),
+                key=lambda m: (g.degree(m), -math.dist(g.nodes[m]["pos"], (cx, cy)), m))
         x, y = g.nodes[n]["pos"]
         dx, dy = x - cx, y - cy
         r = math.hypot(dx, dy) or 1.0
-        g.add_node(nxt, pos=(round(x + 0.6 * dx / r, 6), round(y + 0.6 * dy / r, 6)), role="spare")
+        turn = 0.35 * (g.degree(n) - 1)  # a second spare on one qubit goes beside the first, not on it
+        ux, uy = dx / r, dy / r
+        ux, uy = ux * math.cos(turn) - uy * math.sin(turn), ux * math.sin(turn) + uy * math.cos(turn)
+        g.add_node(nxt, pos=(round(x + 0.6 * ux, 6), round(y + 0.6 * uy, 6)), role="spare")
         g.add_edge(n, nxt)
         nxt += 1
     # spare couplers between close pairs that the protocol leaves uncoupled, keeping degree <= 4
@@ -453,9 +458,10 @@ def grid55() -> tuple[str, dict]:
         hi = a if f[a] > f[b] else b  # the higher qubit is fluxed down to the |11>-|02> avoided crossing
         cc.append(cz(d, (name[a], name[b]), name[hi], TUNABLE_NZ))
     header = f"""
-grid55_d5: 55 flux-tunable transmons for the d=5 CN20 protocol. Qubits Q0-Q46 are the protocol's 47
-qubits (the path family of ctrl.protocol.cn20.cn20_protocol(5), same indices, layout coordinates as positions) with its 55
-couplers; Q47-Q54 are spares beside the protocol's degree-1 data qubits, and 6 spare couplers join close
+grid55_d5: 55 flux-tunable transmons for the d=5 CN20 protocol. Qubits Q0-Q{n_protocol - 1} are the protocol's
+{n_protocol} qubits (the shared-register design of ctrl/protocol/designs/d5_degree4.json, the "tree4" family of
+ctrl.protocol.cn20.variants(5), same indices, layout coordinates as positions) with its couplers; Q{n_protocol}-Q54
+are spares beside its least-coupled qubits (degree <= 4 everywhere), and up to 6 spare couplers join close
 pairs the protocol leaves uncoupled. {len(g.edges)} couplers in all.
 
 Native gate: CZ by a net-zero flux pulse on the higher-frequency qubit of the pair (fixed capacitive
