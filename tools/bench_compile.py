@@ -36,7 +36,8 @@ Compile time, in three columns, interleaved call by call, each the median of --r
 - cold, protocol kept: the same, but every protocol family at this distance and its fault-location
   counts are rebuilt before the clock too. They depend on the distance and the stored designs only,
   so a long-lived process that has compiled once keeps them whatever the calibration; the gap to the
-  headline is ctrl building the families it weighs but does not place, and the counts.
+  headline is that protocol-side work (loading the stored designs, building any other family that
+  embeds, the fault-location counts).
 - warm: the same Device and the same Target on every call, after one call each: ctrl's caches of
   what depends only on the distance and the coupling graph (the protocol on its layout, the subgraph
   embeddings) and per-Device lookups are hit; Qiskit redoes its layout on every call either way.
