@@ -159,9 +159,10 @@ def _cold_ctrl(distance: int, layout, keep_protocol: bool) -> None:
     calibration makes it redo. A functools cache anywhere in ctrl, found by walking the loaded modules
     so that one added later is not missed; the compiler's dict caches by name (other module dicts are
     constants). Then rebuilt before the clock: the protocol circuit of the family ctrl places, the
-    input, as the Qiskit circuit is on its side; with `keep_protocol`, also every protocol family at this distance and its
-    fault-location counts, which depend on the distance and the stored designs only, so a process that
-    has compiled once keeps them whatever the calibration (layouts adapted to a device are not kept)."""
+    input, as the Qiskit circuit is on its side; with `keep_protocol`, also every protocol family at
+    this distance and its fault-location counts, which depend on the distance and the stored designs
+    only, so a process that has compiled once keeps them whatever the calibration (layouts adapted to
+    a device are not kept)."""
     import sys
 
     from ctrl.compile import natives, placement, schedule
@@ -175,8 +176,8 @@ def _cold_ctrl(distance: int, layout, keep_protocol: bool) -> None:
         cache.clear()
     cn20_protocol(distance, layout)
     if keep_protocol:
-        for _, layout in variants(distance):
-            placement._protocol(distance, layout)
+        for _, family in variants(distance):
+            placement._protocol(distance, family)
 
 
 def _recalibrated(base: Path, folder: Path, k: int) -> Path:
@@ -281,7 +282,8 @@ def main() -> None:
     us = 1e6
     print(f"compile time (ms), median of {args.repeat} per column; ratio = qiskit/ctrl (> 1: ctrl is faster)")
     print(f"{'device':<18} {'d':>2} | {'cold: ctrl':>10} {'qiskit':>8} {'ratio':>6} | "
-          f"{'cold, protocol kept: ctrl':>25} {'ratio':>6} | {'warm: ctrl':>10} {'qiskit':>8} {'ratio':>6}")  # fmt: skip
+          f"{'cold, protocol kept: ctrl':>25} {'ratio':>6} | "
+          f"{'warm: ctrl':>10} {'qiskit':>8} {'ratio':>6}")  # fmt: skip
     for r in rows:
         print(
             f"{r['device']:<18} {r['distance']:>2} | {r['ctrl_cold_compile_s'] * 1e3:10.2f} "

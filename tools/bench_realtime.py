@@ -147,19 +147,19 @@ def main() -> None:
         if n % 8:  # clear the ideal round's bits that share the last byte
             packed[:, -1] &= np.uint8((1 << (n % 8)) - 1)
         same, accept = numpy_candidates(prog)
-        t_ctrl, aborts = best_of(lambda: evaluate_batch(prog, packed))
+        t_ctrl, aborts = best_of(lambda prog=prog, packed=packed: evaluate_batch(prog, packed))
         unpacked = np.unpackbits(packed, axis=1, bitorder="little")[:, :n]
         assert ((aborts < 0) == reference_accepts(prog, unpacked)).all(), "ctrl disagrees with the definition"
         timed, wrong = {}, []
         for name, fn in same.items():
-            t, out = best_of(lambda: fn(packed))
+            t, out = best_of(lambda fn=fn, packed=packed: fn(packed))
             if np.array_equal(out, aborts):
                 timed[name] = t
             else:
                 wrong.append(name)
         timed_accept = {}
         for name, fn in accept.items():
-            t, out = best_of(lambda: fn(packed))
+            t, out = best_of(lambda fn=fn, packed=packed: fn(packed))
             if np.array_equal(out, aborts < 0):
                 timed_accept[name] = t
             else:
