@@ -317,7 +317,7 @@ def main() -> None:
             f"{r['qiskit_two_qubit_gates']}; one-qubit pulses ctrl {r['ctrl_one_qubit_pulses']} "
             f"qiskit {r['qiskit_one_qubit_pulses']}"
         )
-    print(json.dumps({"bench_compile": rows}, sort_keys=True))
+    print(json.dumps({"bench_compile": rows}, sort_keys=True, allow_nan=False))
 
 
 if __name__ == "__main__":

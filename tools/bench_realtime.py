@@ -199,7 +199,7 @@ def main() -> None:
         if rate_ctrl < rate_np:
             print(f"d={d}: ctrl is SLOWER than plain numpy ({best}) on the same packed records: "
                   f"{rate_ctrl / rate_np:.2f}x its rate")
-    print(json.dumps({"bench_realtime": figures}, sort_keys=True))
+    print(json.dumps({"bench_realtime": figures}, sort_keys=True, allow_nan=False))
 
 
 if __name__ == "__main__":
