@@ -108,11 +108,17 @@ MiB = 2**20
 def read_limited(path: Path, max_bytes: int, what: str) -> bytes:
     """The bytes of a regular file of at most `max_bytes`; CtrlError (one line, with the path) otherwise.
     A FIFO or device (`/dev/zero`) is refused before it is read, and a file is never read past the limit."""
-    path = Path(path)
+    return _read_regular(Path(path), max_bytes, what)[0]
+
+
+def _read_regular(path: Path, max_bytes: int, what: str, nofollow: bool = False,
+                  missing: str | None = None) -> tuple[bytes, os.stat_result]:  # fmt: skip
+    """(bytes, stat) of a regular file; `missing`: what to say when it is absent (None: "no such file")."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (os.O_NOFOLLOW if nofollow else 0))
     except FileNotFoundError:
-        raise CtrlError(f"{path}: no such file") from None
+        said = "no such file" if missing is None else f"no {what}" + (f"; {missing}" if missing else "")
+        raise CtrlError(f"{path}: {said}") from None
     except IsADirectoryError:
         raise CtrlError(f"{path}: is a folder, expected the {what}") from None
     except OSError as e:
@@ -129,7 +135,7 @@ def read_limited(path: Path, max_bytes: int, what: str) -> bytes:
             raise CtrlError(f"{path}: cannot read the {what} ({e.strerror})") from None
     if len(data) > max_bytes:  # it grew while we read
         raise CtrlError(f"{path}: the {what} is over {max_bytes / MiB:g} MiB")
-    return data
+    return data, st
 
 
 def _kind(mode: int) -> str:
@@ -145,24 +151,12 @@ def read_secret(path: Path, what: str, missing_hint: str = "") -> bytes:
     """The secret in `path`: a small regular file of its owner's, readable by nobody else (anyone who can
     read a key that authenticates pickles can run code in the process that trusts it)."""
     path = Path(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise CtrlError(f"{path}: no {what}{'; ' + missing_hint if missing_hint else ''}") from None
-    except OSError as e:
-        raise CtrlError(f"{path}: cannot open the {what} ({e.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise CtrlError(f"{path}: the {what} must be a regular file")
-        if st.st_mode & 0o077:
-            raise CtrlError(f"{path}: the {what} is readable or writable by others "
-                            f"(mode {stat.S_IMODE(st.st_mode):o}); run `chmod 600 {path}`")  # fmt: skip
-        if hasattr(os, "getuid") and st.st_uid != os.getuid():
-            raise CtrlError(f"{path}: the {what} belongs to another user")
-        data = f.read(MAX_SECRET_FILE_BYTES + 1)
-    if len(data) > MAX_SECRET_FILE_BYTES:
-        raise CtrlError(f"{path}: a {what} file holds at most {MAX_SECRET_FILE_BYTES} bytes")
+    data, st = _read_regular(path, MAX_SECRET_FILE_BYTES, what, nofollow=True, missing=missing_hint)
+    if st.st_mode & 0o077:
+        raise CtrlError(f"{path}: the {what} is readable or writable by others "
+                        f"(mode {stat.S_IMODE(st.st_mode):o}); run `chmod 600 {path}`")  # fmt: skip
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise CtrlError(f"{path}: the {what} belongs to another user")
     key = data.strip()
     if len(key) < MIN_SECRET_BYTES:
         raise CtrlError(f"{path}: the {what} is {len(key)} bytes; at least {MIN_SECRET_BYTES} are needed")

@@ -7,10 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +17,7 @@ import pytest
 pytest.importorskip("Pyro4")
 pytest.importorskip("qick")
 
+from lab_support import run_until_batches  # noqa: E402
 from ctrl.cli import main  # noqa: E402
 from ctrl.compile.pipeline import compile_program, write_outputs  # noqa: E402
 from ctrl.device import DEFAULT_DEVICE, load_device  # noqa: E402
@@ -129,17 +127,8 @@ def test_killed_client_loses_no_batch_and_rerun_resumes(compiled, board, tmp_pat
     _, out = compiled
     res = tmp_path / "killed.jsonl"
     args = ["run", "--board", _addr(board), "--program", str(out), "--shots", "20000", "--out", str(res)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "ctrl.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = run_until_batches(args, res, 2)
     try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end and proc.poll() is None:
-            r = res_file.read_results(res) if res.exists() else None
-            if r is not None and len(r.batches) >= 2:
-                break
-            time.sleep(0.01)
-        assert proc.poll() is None, proc.stderr.read().decode()
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     finally:

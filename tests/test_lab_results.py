@@ -5,14 +5,12 @@ small batch records; run-level ones drive `ctrl run` against the emulated board 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from lab_support import run_until_batches
 from ctrl.cli import main
 from ctrl.errors import CtrlError
 from ctrl.lab import results as res_file
@@ -196,17 +194,8 @@ def test_a_second_run_on_the_same_out_fails_at_once_and_the_first_is_intact(comp
     res = tmp_path / "shared.jsonl"
     args = ["run", "--board", f"127.0.0.1:{board.port}", "--program", str(compiled), "--shots", "12000",
             "--out", str(res)]  # fmt: skip
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "ctrl.cli", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = run_until_batches(args, res, 1)
     try:
-        end = time.monotonic() + 60
-        while time.monotonic() < end and proc.poll() is None:
-            r = res_file.read_results(res) if res.exists() else None
-            if r is not None and len(r.batches) >= 1:
-                break
-            time.sleep(0.01)
-        assert proc.poll() is None, proc.stderr.read().decode()
         size = res.stat().st_size
         t0 = time.monotonic()
         # another board, so only the file could stop it

@@ -9,7 +9,6 @@ from __future__ import annotations
 import cmath
 import json
 import math
-import os
 from importlib import metadata
 from pathlib import Path
 
@@ -64,18 +63,24 @@ def readout_if(device, q: str) -> float:
     return abs(cal.frequency_hz - w.lo_frequency_hz) if w.lo_frequency_hz else cal.frequency_hz
 
 
-def bit_reader(device, program, programs, board: str, ones=(), slot_len=None, reset_ones=()):
-    """read(ro, t) giving bit 1 (I far above threshold) for the measurements whose keys are in `ones` during
-    the first attempt, bit 0 (far below) for everything else."""
+def measure_triggers(device, program, programs, board) -> dict:
+    """(ro, trigger cycle) -> (key, qubit) of every measurement of the first attempt read on `board`."""
     clk = program.clock_hz
     base = base_of(programs, program)
-    by_trigger = {}
+    out = {}
     for t in program.ops:
         if t.op.name == "MEASURE":
             q = t.op.qubits[0]
             w = device.qubit_wiring(q).readout
             if w.board == board:
-                by_trigger[(w.ro, base + t.start + trig_offset(device, q, clk))] = (t.op.key, q)
+                out[(w.ro, base + t.start + trig_offset(device, q, clk))] = (t.op.key, q)
+    return out
+
+
+def bit_reader(device, program, programs, board: str, ones=(), slot_len=None, reset_ones=()):
+    """read(ro, t) giving bit 1 (I far above threshold) for the measurements whose keys are in `ones` during
+    the first attempt, bit 0 (far below) for everything else."""
+    by_trigger = measure_triggers(device, program, programs, board)
     ro_qubits = {}
     for q in program.qubits:
         w = device.qubit_wiring(q).readout
@@ -349,15 +354,8 @@ def _near_reader(name, device, program, programs, bp, above=(), reset_above=()):
     (floor) for every other read of the first slot, far below in later slots. The stated rule: a result
     is 1 iff accumulated I is above the threshold."""
     thr = _raw_thresholds(name)
-    clk = program.clock_hz
     base = base_of(programs, program)
-    by_trigger = {}
-    for t in program.ops:
-        if t.op.name == "MEASURE":
-            q = t.op.qubits[0]
-            w = device.qubit_wiring(q).readout
-            if w.board == bp.board:
-                by_trigger[(w.ro, base + t.start + trig_offset(device, q, clk))] = (t.op.key, q)
+    by_trigger = measure_triggers(device, program, programs, bp.board)
     resets: dict[int, list[int]] = {}  # ro -> reset triggers seen, in order: the plan's labels name their qubits
 
     def read(ro, t):

@@ -90,9 +90,14 @@ MAX_RECORD_BYTES = 64 * 2**20  # compile_inputs.json and report.json: a large ca
 def _read_json(path: Path) -> dict:
     data = read_limited(path, MAX_RECORD_BYTES, "record")
     try:
-        doc = json.loads(data.decode("utf-8"))
+        return _json_object(path, data.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise CtrlError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def _json_object(path: Path, text: str) -> dict:
+    try:
+        doc = json.loads(text)
     except RecursionError:
         raise CtrlError(f"{path}: nested too deeply") from None
     except json.JSONDecodeError as e:
@@ -211,15 +216,7 @@ def _read_inputs(path: Path) -> tuple[dict, str | None]:
             doc = None
         if isinstance(doc, dict) and doc.get("calibration_sha256") == _sha(cal_text):
             return doc, cal_text
-    try:
-        doc = json.loads(body)
-    except RecursionError:
-        raise CtrlError(f"{path}: nested too deeply") from None
-    except json.JSONDecodeError as e:
-        raise CtrlError(f"{path}: not valid JSON: {e.msg}") from None
-    if not isinstance(doc, dict):
-        raise CtrlError(f"{path}: expected a JSON object")
-    return doc, None
+    return _json_object(path, body), None
 
 
 def _sha(text: str) -> str:

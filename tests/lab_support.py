@@ -1,0 +1,29 @@
+"""Shared by the lab tests: `ctrl run` in a child process, watched until its results file holds batches."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ctrl.lab import results as res_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_until_batches(args: list[str], res: Path, batches: int, timeout_s: float = 60) -> subprocess.Popen:
+    """Start `ctrl <args>` in a child process and return it, still running, once `res` holds `batches`
+    completed batches (it fails the test if the child ends first)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "ctrl.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end and proc.poll() is None:
+        r = res_file.read_results(res) if res.exists() else None
+        if r is not None and len(r.batches) >= batches:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    return proc
