@@ -1,6 +1,7 @@
 """The emulator runs the compiled program, post-selected by the program's own decision points."""
 
 import collections
+import math
 import json
 from pathlib import Path
 
@@ -243,12 +244,14 @@ def test_program_json_reads_back_to_the_same_noisy_circuit(default, tmp_path):
         assert str(timed_to_stim(back, "X", noise)) == str(timed_to_stim(program, "X", noise))
 
 
-@pytest.mark.parametrize("name", ["planar16_d3", "grid25_cz", "heavyhex65_ecr"])
+@pytest.mark.parametrize("name", ["planar16_d3", "grid25_cz", "heavyhex65_ecr", "grid55_d5"])
 def test_calibration_noise_probabilities_recomputed_from_the_device_file(name):
-    """Every readout flip, reset flip, pulse and two-qubit channel in the Stim circuit of a compiled program,
-    recomputed from the YAML file read here (not through ctrl.device or ctrl.noise): a readout flips with
-    error_0to1, the reset leaves |1> with error_1to0, a pulse is depolarizing at 3/2 of its gate error, a
-    two-qubit gate at 5/4 of its coupler's error (the average-infidelity matches)."""
+    """Every readout flip, reset flip, pulse, two-qubit and idle channel in the Stim circuit of a compiled
+    program, recomputed from the YAML file read here (not through ctrl.device or ctrl.noise): a readout
+    flips with error_0to1, the reset leaves |1> with error_1to0, a pulse is depolarizing at 3/2 of its gate
+    error, a two-qubit gate at 5/4 of its coupler's error (the average-infidelity matches), and an idle of t
+    seconds, a gap between two of the qubit's operations in the timed program, is the twirled T1/T2*
+    decay p_x = p_y = (1 - exp(-t/T1))/4, p_z = (1 - exp(-t/T2*))/2 - p_x."""
     import yaml
 
     path = DEFAULT_DEVICE.parent / f"{name}.yaml"
@@ -258,6 +261,10 @@ def test_calibration_noise_probabilities_recomputed_from_the_device_file(name):
     dev = load_device(path)
     program = compile_program(dev, 3).program
     circuit = timed_to_stim(program, "X", CalibrationNoise(dev, program.clock_hz))
+    gaps = collections.defaultdict(set)  # qubit -> idle gaps between its consecutive operations, in cycles
+    for q in program.qubits:
+        mine = sorted((t.start, t.end) for t in program.ops if q in t.op.qubits)
+        gaps[q] = {b[0] - a[1] for a, b in zip(mine, mine[1:]) if b[0] > a[1]}
     seen = collections.Counter()
     previous = None
     for inst in circuit.flattened():
@@ -276,5 +283,14 @@ def test_calibration_noise_probabilities_recomputed_from_the_device_file(name):
             q = qubits[names[0]]
             assert any(args[0] == pytest.approx(1.5 * q[g]["error"]) for g in ("x90", "x180")), names
             seen["pulse"] += 1
+        elif inst.name == "PAULI_CHANNEL_1":
+            q = qubits[names[0]]
+            cycles = int(inst.tag.rsplit("+", 1)[1])
+            assert cycles in gaps[names[0]], (names, cycles)
+            t = cycles / program.clock_hz
+            px = (1 - math.exp(-t / q["t1_s"])) / 4
+            pz = (1 - math.exp(-t / q["t2_ramsey_s"])) / 2 - px
+            assert args == pytest.approx([px, px, max(pz, 0.0)], rel=1e-9, abs=1e-15), (names, cycles)
+            seen["idle"] += 1
         previous = inst.name
-    assert min(seen.values()) > 0 and len(seen) == 4, seen
+    assert min(seen.values()) > 0 and len(seen) == 5, seen
