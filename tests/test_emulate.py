@@ -266,7 +266,7 @@ def test_calibration_noise_probabilities_recomputed_from_the_device_file(name):
         mine = sorted((t.start, t.end) for t in program.ops if q in t.op.qubits)
         gaps[q] = {b[0] - a[1] for a, b in zip(mine, mine[1:]) if b[0] > a[1]}
     seen = collections.Counter()
-    previous = None
+    previous = previous_tag = None
     for inst in circuit.flattened():
         names = [program.qubits[t.value] for t in inst.targets_copy() if t.is_qubit_target]
         args = inst.gate_args_copy()
@@ -281,7 +281,13 @@ def test_calibration_noise_probabilities_recomputed_from_the_device_file(name):
             seen["two-qubit"] += 1
         elif inst.name == "DEPOLARIZE1":
             q = qubits[names[0]]
-            assert any(args[0] == pytest.approx(1.5 * q[g]["error"]) for g in ("x90", "x180")), names
+            # the pulse: the instruction just before, tagged with its start cycle; up to a quarter turn it
+            # is the calibrated x90 pulse scaled, beyond it the x180
+            start = int(previous_tag.split("@")[1].split("+")[0])
+            (angle,) = [t.op.angle for t in program.ops
+                        if t.start == start and t.op.qubits == (names[0],) and t.op.name in ("RX", "RY")]
+            gate = "x90" if abs(angle) <= math.pi / 2 + 1e-12 else "x180"
+            assert args[0] == pytest.approx(1.5 * q[gate]["error"]), (names, angle)
             seen["pulse"] += 1
         elif inst.name == "PAULI_CHANNEL_1":
             q = qubits[names[0]]
@@ -292,5 +298,5 @@ def test_calibration_noise_probabilities_recomputed_from_the_device_file(name):
             pz = (1 - math.exp(-t / q["t2_ramsey_s"])) / 2 - px
             assert args == pytest.approx([px, px, max(pz, 0.0)], rel=1e-9, abs=1e-15), (names, cycles)
             seen["idle"] += 1
-        previous = inst.name
+        previous, previous_tag = inst.name, inst.tag
     assert min(seen.values()) > 0 and len(seen) == 5, seen

@@ -95,7 +95,8 @@ def run_tests(pkg_root: Path, tests: list[str], timeout_s: float) -> tuple[bool,
     env = dict(os.environ, PYTHONPATH=str(pkg_root), PYTHONDONTWRITEBYTECODE="1")
     t0 = time.monotonic()
     try:
-        r = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        # -P: without it `python -m` puts the working folder (the real package) ahead of PYTHONPATH
+        r = subprocess.run([sys.executable, "-P", "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            timeout=timeout_s)  # fmt: skip
         ok = r.returncode == 0
@@ -115,6 +116,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ctrl-mutants-") as tmp:
         pkg = Path(tmp) / "ctrl"
         shutil.copytree(ROOT / "ctrl", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+        (Path(tmp) / "device_configs").symlink_to(ROOT / "device_configs")  # found beside the package
+        # the tests must import the copy, or every mutant would survive unseen
+        where = subprocess.run([sys.executable, "-P", "-c", "import ctrl.errors; print(ctrl.errors.__file__)"],
+                               cwd=ROOT, env=dict(os.environ, PYTHONPATH=tmp), capture_output=True, text=True)  # fmt: skip
+        if not where.stdout.strip().startswith(tmp):
+            raise SystemExit(f"the tests would import ctrl from {where.stdout.strip()}, not the mutated copy")
         for module in args.module:
             tests = TESTS.get(module)
             if tests is None:
