@@ -276,3 +276,27 @@ def test_every_duration_is_the_calibrations_with_no_slack(compiled):
             assert t.duration == want, (name, d, op, t.duration, want)
             checked[op.name] += 1
         assert checked["MEASURE"] and (checked["CZ"] or checked["ECR"]) and (checked["RX"] or checked["RY"]), name
+
+
+def test_quarter_turns_take_the_x90_pulse_and_larger_turns_the_x180():
+    """On a device whose x180 pulses last twice their x90 (the shipped devices use one length for both, so
+    a boundary off by a hair would pass there), every rotation up to a quarter turn, exact quarter turns
+    included, is scheduled for the x90 duration and every larger one for the x180 duration."""
+    from ctrl.device import Device
+    from ctrl.device.model import DeviceFile
+
+    dev = load_device(CONFIGS / "planar16_d3.yaml")
+    doc = dev.spec.model_dump()
+    for q in doc["calibration"]["qubits"]:
+        q["x180"]["duration_s"] = 2 * q["x90"]["duration_s"]
+    changed = Device(dev.path, DeviceFile.model_validate(doc), dev.firmware)
+    program = compile_program(changed, 3).program
+    clk = program.clock_hz
+    kinds = Counter()
+    for t in program.ops:
+        if t.op.name in ("RX", "RY"):
+            quarter = abs(t.op.angle) <= math.pi / 2 + 1e-12
+            gate = changed.qubit(t.op.qubits[0]).x90 if quarter else changed.qubit(t.op.qubits[0]).x180
+            assert t.duration == math.ceil(gate.duration_s * clk - 1e-6), t
+            kinds[quarter, abs(abs(t.op.angle) - math.pi / 2) < 1e-12] += 1
+    assert kinds[True, True] and kinds[False, False], kinds  # exact quarter turns and larger turns both seen

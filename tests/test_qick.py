@@ -480,6 +480,8 @@ def test_resource_errors_name_limit_board_and_operation():
           r"board zcu216 gen 4: TimedOp\(.*MEASURE.*\): tone \d is not one of the 4 tones")
     fails(lambda fw: fw["tprocs"][0].update(f_time=400.0), r"board zcu216: clock-grid: .* 430.08 MHz .* 400 MHz")
     fails(lambda fw: fw["tprocs"][0].update(type="axis_tproc64x32_x8"), r"board zcu216: .*tProc v1")
+    for revision in (20, 28):  # qick 0.2.436 assembles revisions 21..27 only
+        fails(lambda fw, r=revision: fw["tprocs"][0].update(revision=r), rf"board zcu216: tProc v2 revision {revision}")
     # a polyphase filter with 100 MHz channels that cannot share one (qick refuses it only on a board)
     fails(lambda fw: [r.update(pfb_dds_on_output=False, f_dds=200.0) for r in fw["readouts"] if "pfb_port" in r],
           r"board zcu216 ro \d: PFB channel: Two tones on same PFB channel")

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TESTS = {
     "ctrl/noise/calibration.py": ["tests/test_emulate.py", "tests/test_exact_compiled.py"],
     "ctrl/realtime/decision.py": ["tests/test_realtime.py", "tests/test_emulate.py"],
-    "ctrl/compile/schedule.py": ["tests/test_compile.py"],
+    "ctrl/compile/schedule.py": ["tests/test_compile.py", "tests/test_dd.py"],
     "ctrl/backends/qick/plan.py": ["tests/test_qick.py"],
 }
 

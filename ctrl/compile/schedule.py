@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from operator import add, attrgetter
 from weakref import WeakKeyDictionary
 
-from ctrl.compile.natives import HALF_PI, NativeCircuit, NativeOp, optional
+from ctrl.compile.natives import HALF_PI, NativeCircuit, optional
 from ctrl.compile.timed import TimedDecision, TimedOp
 from ctrl.errors import CtrlError
 
@@ -78,9 +78,6 @@ class _Needs:
                 self.exclusions.setdefault(pair, []).append(f"exclusion{i}")
         self.cache: dict[tuple, Need] = {}
         self.drives: dict[str, str] = {}
-
-    def __call__(self, op: NativeOp) -> Need:
-        return self.need(op.name, op.qubits, op.angle)
 
     def need(self, name: str, qubits: tuple[str, ...], angle: float) -> Need:
         if name == "PREP" or name == "VZ":
