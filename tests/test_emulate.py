@@ -48,6 +48,7 @@ def test_worse_calibration_means_fewer_accepted_attempts(default):
     assert good["mean_aborted_attempt_s"] < good["attempt_slot_s"], "early abort saves time"
     assert good["aborted_in_real_time"] == good["shots"] - good["accepted"]  # one board: every check aborts
     assert good["provenance"]["calibration_hash"] == dev.calibration_hash
+    assert (good["noise"], bad["noise"]) == ("calibration*0.1", "calibration")  # results say which noise
 
 
 def test_slot_timing_is_what_the_qick_program_plays(default):
