@@ -1,6 +1,6 @@
 """Reproduce the CN20 table (PROTOCOL.md section 3) side by side with the paper, in one run.
 
-    python tools/reproduce_cn20.py [--shots-d3 N] [--shots-d5 N] [--exact-runs N]
+    python tools/reproduce_cn20.py [--distance 3 5] [--shots-d3 N] [--shots-d5 N] [--exact-runs N]
 
 For each distance and p: acceptance, logical error per accepted state (Clifford proxies, Z-type + X-type;
 for d=3 also the exact state vector), qubits, time steps, expected qubits (qubits / acceptance), and the
@@ -39,10 +39,13 @@ def main() -> None:
     ap.add_argument("--shots-d5", type=int, default=2_000_000)
     ap.add_argument("--exact-runs", type=int, default=20000, help="state-vector runs per point (d=3)")
     ap.add_argument("--seed", type=int, default=2020)
+    ap.add_argument("--distance", type=int, nargs="+", default=[3, 5], choices=(3, 5), help="rows to run")
     args = ap.parse_args()
 
     rows = []
     for (d, p), paper in PAPER.items():
+        if d not in args.distance:
+            continue
         t0 = time.perf_counter()
         shots = args.shots_d3 if d == 3 else args.shots_d5
         r = simulate(d, UniformNoise(p), shots, method="proxy", seed=args.seed)

@@ -112,44 +112,94 @@ def encoder(
     logical: tuple[int, ...],
     *,
     max_depth: int = 16,
+    min_depth: int = 2,
     seconds: float = 60.0,
+    candidates: dict[str, tuple[int, ...]] | None = None,
+    forbid: tuple[tuple[int, str], ...] = (),
+    deadline: dict[int, int] | None = None,
+    hint: tuple[tuple[tuple[int, int], ...], ...] | None = None,
+    minimize: bool = True,
     log=lambda text: None,
 ) -> Encoder:
     """The shallowest CX circuit on the layout's couplers that takes one fresh bit per face (|+>) and the
-    logical bit (|H>), each starting on some data qubit, to the code state: data qubit q holds the labels
+    logical bit (|H>), each starting on some qubit, to the code state: data qubit q holds the labels
     of its faces, plus L on a logical representative (the given support plus any faces); ancillas clean.
-    Found by CP-SAT, depth by depth; then the fewest gates at that depth."""
+    Found by CP-SAT, depth by depth; then the fewest gates at that depth (unless `minimize` is off).
+
+    `candidates`: where each label's pivot may start (default: any data qubit). Ancilla pivots, e.g. the
+    roots of a stabilizer block's register, make the encoder much shallower (d=5: 10 CX layers against
+    18). `forbid`: (qubit, label) pairs that must never hold the label, e.g. the logical bit on the H_L
+    cat's root (an X fault left there by the encoder would turn into a Z on the root at its RX and hide a
+    logical error). `deadline`: qubit -> last layer (1-based) that may touch it, so the first gadget can
+    start on a qubit before the encoder has finished elsewhere. `hint`: layers to start the search from.
+
+    Each label's bit can be on a qubit at layer t only within graph distance t of its candidates, which
+    prunes most variables; a CX's effect is linearised (at most one gate per qubit per layer)."""
+    import networkx as nx
     from ortools.sat.python import cp_model
 
     labels = sorted(faces) + ["L"]
     n = layout.n_qubits
-    data = range(layout.n_data)
+    cand = candidates or {i: tuple(range(layout.n_data)) for i in labels}
     pairs = [(a, b) for a, b in layout.couplers] + [(b, a) for a, b in layout.couplers]
-    for depth in range(2, max_depth + 1):
+    graph = nx.Graph(layout.couplers)
+    banned: dict[str, set[int]] = {}
+    for q, i in forbid:
+        banned.setdefault(i, set()).add(q)
+    dist: dict[str, dict[int, int]] = {i: {} for i in labels}
+    for i in labels:
+        sub = graph.subgraph([q for q in graph if q not in banned.get(i, ())])
+        for c in cand[i]:
+            for q, k in nx.single_source_shortest_path_length(sub, c).items():
+                dist[i][q] = min(dist[i].get(q, n), k)
+    for depth in range(min_depth, max_depth + 1):
         m = cp_model.CpModel()
-        piv = {(q, i): m.NewBoolVar("") for q in data for i in labels}
+        piv = {(q, i): m.NewBoolVar("") for i in labels for q in cand[i]}
         for i in labels:
-            m.AddExactlyOne(piv[q, i] for q in data)
-        for q in data:
-            m.AddAtMostOne(piv[q, i] for i in labels)
-        x = [{(q, i): (piv[q, i] if q < layout.n_data else m.NewConstant(0)) for q in range(n) for i in labels}]
+            m.AddExactlyOne(piv[q, i] for q in cand[i])
+        for q in range(n):
+            m.AddAtMostOne(piv[q, i] for i in labels if (q, i) in piv)
+        zero = m.NewConstant(0)
+        x = [{(q, i): piv.get((q, i), zero) for q in range(n) for i in labels}]
         g = []
         for t in range(depth):
-            gt = {e: m.NewBoolVar("") for e in pairs}
+            gt = {
+                e: m.NewBoolVar("")
+                for e in pairs
+                if deadline is None or t + 1 <= min(deadline.get(e[0], depth), deadline.get(e[1], depth))
+            }
+            into: dict[int, list] = {q: [] for q in range(n)}
+            touch: dict[int, list] = {q: [] for q in range(n)}
+            for (a, b), v in gt.items():
+                into[b].append((a, v))
+                touch[a].append(v)
+                touch[b].append(v)
             for q in range(n):
-                m.AddAtMostOne(v for (a, b), v in gt.items() if q in (a, b))
+                m.AddAtMostOne(touch[q])
             nxt = {}
             for q in range(n):
                 for i in labels:
-                    v = m.NewBoolVar("")
-                    terms = [x[-1][q, i]]
-                    for (a, b), gv in gt.items():
-                        if b == q:
-                            p = m.NewBoolVar("")
-                            m.AddMultiplicationEquality(p, [gv, x[-1][a, i]])
-                            terms.append(p)
-                    m.AddBoolXOr(terms + [v.Not()])
-                    nxt[q, i] = v
+                    sources = [(a, v) for a, v in into[q] if dist[i].get(a, n) <= t]
+                    if q in banned.get(i, ()):
+                        for a, v in sources:
+                            m.AddBoolOr([v.Not(), x[-1][a, i].Not()])
+                        nxt[q, i] = zero
+                        continue
+                    if dist[i].get(q, n) > t + 1 or not sources:
+                        nxt[q, i] = x[-1][q, i] if dist[i].get(q, n) <= t + 1 else zero
+                        continue
+                    ps = []
+                    for a, v in sources:
+                        p = m.NewBoolVar("")
+                        m.AddImplication(p, v)
+                        m.AddImplication(p, x[-1][a, i])
+                        m.AddBoolOr([v.Not(), x[-1][a, i].Not(), p])
+                        ps.append(p)
+                    y = m.NewBoolVar("")
+                    m.Add(sum(ps) == y)
+                    new = m.NewBoolVar("")
+                    m.AddBoolXOr([x[-1][q, i], y, new.Not()])
+                    nxt[q, i] = new
             x.append(nxt)
             g.append(gt)
         extra = {f: m.NewBoolVar("") for f in faces}
@@ -162,7 +212,13 @@ def encoder(
                 else:
                     terms = [x[-1][q, i]] + [extra[f] for f in faces if q in faces[f]]
                     m.AddBoolXOr(terms + ([] if q in logical else [m.NewConstant(1)]))
-        m.Minimize(sum(v for gt in g for v in gt.values()))
+        if hint:
+            for t, gt in enumerate(g):
+                layer = set(hint[t]) if t < len(hint) else set()
+                for e, v in gt.items():
+                    m.AddHint(v, e in layer)
+        if minimize:
+            m.Minimize(sum(v for gt in g for v in gt.values()))
         solver = cp_model.CpSolver()
         solver.parameters.max_time_in_seconds = seconds
         solver.parameters.num_workers = 1

@@ -147,8 +147,9 @@ def cat(tree: nx.Graph, root: int, actions: list[tuple[int, int]]) -> Register:
 
 @dataclass(frozen=True)
 class Encoder:
-    """A CX circuit that encodes: `pivots` maps each data qubit that starts with a fresh bit to its label
-    ("L" for the |H> input, a face label for a |+>); every other qubit starts in |0>. `layers` are CX(c, t)
+    """A CX circuit that encodes: `pivots` maps each qubit that starts with a fresh bit to its label
+    ("L" for the |H> input, a face label for a |+>); a pivot may be an ancilla (e.g. a stabilizer block's
+    root, prepared in |+>), every other qubit starts in |0>. `layers` are CX(c, t)
     sets run one after another; at the end every ancilla is back in |0>."""
 
     pivots: tuple[tuple[int, str], ...]
@@ -262,7 +263,8 @@ def build(code: ColorCode, design: Design) -> ProtocolCircuit:
             for a in (c, t):
                 if a >= code.n and a not in prepared:
                     prepared.add(a)
-                    prog.add("R", (a,), "enc")
+                    label = pivots.get(a)
+                    prog.add("RH" if label == "L" else "RX" if label else "R", (a,), "enc")
             prog.add("CX", (c, t), "enc")
     # An X block followed by a Z block (or the reverse) hands over the non-root ancillas both use without
     # measuring them in between: one readout instead of two, and no gap in which the data wait.
