@@ -120,15 +120,15 @@ def test_noise_scaling_d3_is_quadratic(default):
 
 
 def test_noise_scaling_d5_is_cubic():
-    """Accepted-and-wrong probability to leading order (sampling cannot reach p^3 at d=5 in a test)."""
+    """Logical error per accepted state to leading order (sampling cannot reach p^3 at d=5 in a test)."""
     from ctrl.sim.faults import leading_order
 
     dev = load_device(DEFAULT_DEVICE.parent / "grid55_d5.yaml")
     program = compile_program(dev, 5).program
     wrong = []
     for s in (0.02, 0.01):
-        acc, err = leading_order(timed_to_stim(program, "X", CalibrationNoise(dev, program.clock_hz, s)), "X", 5, 9)
-        wrong.append(acc * err)
+        _, err = leading_order(timed_to_stim(program, "X", CalibrationNoise(dev, program.clock_hz, s)), "X", 5, 9)
+        wrong.append(err)
     assert np.log2(wrong[0] / wrong[1]) == pytest.approx(3.0, abs=0.15)
 
 

@@ -16,11 +16,9 @@ order from Stim's error model, no sampling:
 - acceptance: the probability that no fault with a check signature fires (X proxy).
 - logical error per accepted state: per proxy, the sum over the smallest undetected failing sets of
   the product of p/(1-p) over their faults (1-p only for faults that fire checks: conditioning on
-  acceptance means those others stayed silent); the proxies combined as 1-(1-e_X)(1-e_Z). Not
-  `ctrl.sim.faults.leading_order`'s figure, which divides the sets' probability by the acceptance
-  and so grows without bound as acceptance falls: against Monte Carlo of the d=3 protocol under
-  uniform noise (400k shots), p=0.003: this 3.6e-3, Monte Carlo 3.7e-3, leading_order 8.2e-3;
-  p=0.02: this 0.149, Monte Carlo 0.165, leading_order 36.
+  acceptance means those others stayed silent), `ctrl.sim.faults.leading_order`; the proxies combined
+  as 1-(1-e_X)(1-e_Z). Against Monte Carlo of the d=3 protocol under uniform noise (400k shots):
+  p=0.003, this 3.6e-3, Monte Carlo 3.7e-3; p=0.02, this 0.149, Monte Carlo 0.165.
   A figure of 1 or more means the expansion does not hold there: null in JSON, "n/a" printed.
 
 The last line is JSON with every figure (null where undefined, never NaN).
@@ -43,7 +41,7 @@ from ctrl.compile.timed import TimedProgram
 from ctrl.device import load_device
 from ctrl.noise.calibration import CalibrationNoise
 from ctrl.noise.models import UniformNoise
-from ctrl.sim.faults import faults, undetected_failures
+from ctrl.sim.faults import faults, leading_order, undetected_failures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,27 +64,11 @@ def keeps_fault_distance(program: TimedProgram, p: float = 1e-3) -> bool:
 def predict(device, program: TimedProgram, scale: float) -> tuple[float, float | None]:
     """(acceptance, logical error per accepted state or None where the leading order fails)."""
     noise = CalibrationNoise(device, program.clock_hz, scale)
-    d = program.distance
-    n_faces = len(color_code(d).faces)
+    n_faces = len(color_code(program.distance).faces)
     acceptance, ok = 1.0, 1.0
     for proxy in "XZ":
-        mechanisms = faults(timed_to_stim(program, proxy, noise), proxy, n_faces)
-        if proxy == "X":
-            for m in mechanisms:
-                if m.checks:
-                    acceptance *= 1 - m.p
-        bad = []
-        for size in range(1, 4):
-            bad = undetected_failures(mechanisms, d, size)
-            if bad:
-                break
-        e = 0.0
-        for members in bad:
-            term = 1.0
-            for i in members:
-                m = mechanisms[i]
-                term *= m.p / (1 - m.p) if m.checks else m.p
-            e += term
+        acc, e = leading_order(timed_to_stim(program, proxy, noise), proxy, program.distance, n_faces)
+        acceptance = acc if proxy == "X" else acceptance
         if not e < 1:
             return acceptance, None
         ok *= 1 - e
