@@ -110,3 +110,24 @@ def test_a_fragmented_graph_is_searched_where_the_layout_fits():
     small = nx.Graph([(2 * k, 2 * k + 1) for k in range(40)])
     with pytest.raises(CtrlError, match="no connected part"):
         embed_layout(color_code(3), small)
+
+
+def test_adapted_placement_avoids_qubits_that_read_badly():
+    """Four qubits of the heavy-hex device's chosen placement made to read 14 % wrong (their T1, T2 and
+    gates untouched): the new placement uses none of them. The embedding search weighed T1 and T2 only,
+    and kept all four."""
+    from ctrl.compile.pipeline import compile_program
+    from ctrl.device import DEFAULT_DEVICE, Device, load_device
+    from ctrl.device.model import DeviceFile
+
+    dev = load_device(DEFAULT_DEVICE.parent / "heavyhex65_ecr.yaml")
+    before = compile_program(dev, 3).placement
+    assert before.method == "adapted"
+    bad = set(before.qubits[len(before.qubits) // 2:][:4])
+    doc = dev.spec.model_dump()
+    for q in doc["calibration"]["qubits"]:
+        if q["name"] in bad:
+            q["readout"]["error_0to1"] = q["readout"]["error_1to0"] = 0.14
+    worse = Device(dev.path, DeviceFile.model_validate(doc), dev.firmware)
+    after = compile_program(worse, 3).placement
+    assert not bad & set(after.qubits), bad & set(after.qubits)

@@ -65,11 +65,16 @@ def place(distance: int, device, limit: int = 5000, exclude: frozenset[str] = fr
     graph = device.graph(usable_only=True)
     graph.remove_nodes_from(exclude)
     code = color_code(distance)
-    rate = {q.name: step_s * (1 / q.t1_s + 1 / q.t2_echo_s) for q in device.qubits}
+    # what one qubit of the protocol costs on each device qubit, for a protocol qubit of average use: its
+    # pulses, readouts and idle steps, each at this qubit's calibrated error (readout error too: a qubit
+    # that reads 14 % wrong is no ancilla, however long it lives)
+    counts = _counts(cn20_protocol(distance, dict(variants(distance))["path"]))
+    mean = [sum(c) / len(c) for c in (counts.pulses, counts.readouts, counts.idle_steps)]
+    per_qubit = {q.name: sum(m * t for m, t in zip(mean, _qubit_terms(q, step_s))) for q in device.qubits}
     candidates, failed = [], []
     for seed in range(ADAPTED_SEEDS):
         try:
-            emb = embed_layout(code, graph, node_cost=lambda v: 10 * rate.get(v, 0.0), seed=seed)
+            emb = embed_layout(code, graph, node_cost=lambda v: 10 * per_qubit.get(v, 0.0), seed=seed)
         except CtrlError as e:  # one seed's search failing says nothing about the others'
             failed.append(str(e))
             continue
