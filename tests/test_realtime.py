@@ -160,3 +160,21 @@ def test_every_protocol_check_is_decided_once_and_aborts_on_its_own(d):
     aborts = evaluate_batch(program, np.packbits(bits, axis=1, bitorder="little"))
     assert (aborts[:-1] >= 0).all(), "a check whose measurement read 1 let the attempt through"
     assert aborts[-1] < 0, "the all-zero record was aborted"
+
+
+@pytest.mark.parametrize("d", [3, 5])
+def test_fast_paths_agree_with_the_point_by_point_evaluation(d):
+    """The word tricks of `evaluate_batch` (one padded word at d=3, two overlapping unaligned words at d=5)
+    give, shot for shot, the aborting point the plain point-by-point evaluation gives, and accept exactly
+    what the reference rule accepts, on noisy records."""
+    from ctrl.realtime.decision import _evaluate_by_points
+
+    c = cn20_protocol(d)
+    prog = decision_program(c, latency=3)
+    rec = to_stim(c, "X", UniformNoise(3e-3)).compile_sampler(seed=d).sample(20000)
+    bits = rec[:, : len(prog.record)].astype(np.uint8)
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    fast = evaluate_batch(prog, packed)
+    assert 0 < (fast < 0).sum() < len(fast)  # both outcomes occur
+    assert (fast == _evaluate_by_points(prog, packed)).all()
+    assert ((fast < 0) == reference_accepts(prog, bits)).all()
