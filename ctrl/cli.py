@@ -52,21 +52,25 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from ctrl.device import DeviceError, load_device
+    from ctrl.device import DeviceError, device_warnings, load_device
 
     if not args.frequency_guard >= 0:
         raise CtrlError(f"--frequency-guard must be >= 0 Hz, got {args.frequency_guard}")
     bad = 0
     for f in args.files:
         try:
-            dev = load_device(f, frequency_guard_hz=args.frequency_guard)
+            with device_warnings(args.strict) as heard:  # said here, file by file
+                dev = load_device(f, frequency_guard_hz=args.frequency_guard)
         except DeviceError as e:
             problems = e.problems
         except CtrlError as e:
             problems = [str(e)]
         else:
             print(f"{f}: ok: {dev.name}, {len(dev.qubits)} qubits, {len(dev.couplers)} couplers, "
-                  f"{len(dev.wiring.boards)} board(s), calibration {dev.calibration_hash}")
+                  f"{len(dev.wiring.boards)} board(s), calibration {dev.calibration_hash}"
+                  + (f"; {len(heard)} warning(s)" if heard else ""))  # fmt: skip
+            for w in heard:
+                print(f"  warning: {w}", file=sys.stderr)
             continue
         bad += 1
         for p in problems:
@@ -289,6 +293,9 @@ def _seed(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ctrl", description=__doc__.splitlines()[0])
+    parser.add_argument("--strict", action="store_true",
+                        help="treat what real devices often show (T2 > 2 T1, spectator frequency collisions) as "
+                             "errors in device files, not warnings")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("protocol", help="write the protocol IR (JSON) and its Clifford-proxy Stim circuit")
@@ -518,11 +525,18 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as e:  # a bad argument (said in one line) or --help: a code, as for any other input
         return e.code if isinstance(e.code, int) else 2
+    from ctrl.device import device_warnings
+
     try:
-        if args.command in _STREAMING:
-            return args.func(args)
-        with outputs():  # a command that fails leaves no output of its own, and none half-written
-            return args.func(args)
+        with device_warnings(args.strict) as heard:
+            try:
+                if args.command in _STREAMING:
+                    return args.func(args)
+                with outputs():  # a command that fails leaves no output of its own, and none half-written
+                    return args.func(args)
+            finally:
+                for w in heard:
+                    print(f"ctrl: warning: {w}", file=sys.stderr)
     except CtrlError as e:
         print(f"ctrl: error: {e}", file=sys.stderr)
         return 2

@@ -6,10 +6,12 @@ Nothing here prints; nothing but `CtrlError` escapes.
 
 from __future__ import annotations
 
+import contextvars
 import difflib
 import re
 import types
 import typing
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -228,30 +230,50 @@ def _located(name: str, marks: Marks, path: tuple, msg: str, key: bool = False) 
 
 
 def _check_text(text: str, name: str, base_dir: Path, guard_hz: float):
-    """(problems, DeviceFile or None, firmware by board)."""
+    """(problems, warnings, DeviceFile or None, firmware by board)."""
     try:
         src = parse(text, name)
     except CtrlError as e:
-        return [str(e)], None, {}
+        return [str(e)], [], None, {}
     problems = list(src.problems)
     data, version_problem = upgrade(src.data, src.marks)
     if version_problem:
         problems.append(_located(name, src.marks, ("schema_version",), version_problem))
-        return _sorted(problems), None, {}
+        return _sorted(problems), [], None, {}
     if not isinstance(data, dict):
         problems.append(Problem(name, *src.marks.at(()), "",
                                 f"expected a mapping with schema_version, name, wiring, calibration; got {_describe(data)}"))
-        return _sorted(problems), None, {}
+        return _sorted(problems), [], None, {}
     try:
         spec = DeviceFile.model_validate(_tuples(data))
     except ValidationError as e:
         for err in e.errors(include_url=False):
             path, key, msg = _message(err)
             problems.append(_located(name, src.marks, path, msg, key))
-        return _sorted(problems), None, {}
-    found, firmware = check(spec, base_dir, guard_hz)
+        return _sorted(problems), [], None, {}
+    found, notes, firmware = check(spec, base_dir, guard_hz)
     problems += [_located(name, src.marks, path, msg) for path, msg in found]
-    return _sorted(problems), spec, firmware
+    warnings = [_located(name, src.marks, path, msg) for path, msg in notes]
+    if _STRICT.get():
+        problems, warnings = problems + warnings, []
+    return _sorted(problems), _sorted(warnings), spec, firmware
+
+
+_STRICT: contextvars.ContextVar[bool] = contextvars.ContextVar("ctrl_strict_devices", default=False)
+_HEARD: contextvars.ContextVar[list | None] = contextvars.ContextVar("ctrl_device_warnings", default=None)
+
+
+@contextmanager
+def device_warnings(strict: bool = False):
+    """Collect the warnings of every device file loaded inside the block (a list, filled as they load);
+    `strict`: those findings are errors instead."""
+    heard: list[str] = []
+    tokens = (_STRICT.set(strict), _HEARD.set(heard))
+    try:
+        yield heard
+    finally:
+        _HEARD.reset(tokens[1])
+        _STRICT.reset(tokens[0])
 
 
 def _sorted(problems) -> list[str]:
@@ -295,7 +317,10 @@ def load_device(path: Path | str, frequency_guard_hz: float = DEFAULT_FREQUENCY_
     """The device in `path`; DeviceError (a CtrlError listing every problem) if it is not valid."""
     path = Path(path)
     text = _read(path)
-    problems, spec, firmware = _check_text(text, str(path), path.parent, frequency_guard_hz)
+    problems, warnings, spec, firmware = _check_text(text, str(path), path.parent, frequency_guard_hz)
     if problems:
         raise DeviceError(problems)
+    heard = _HEARD.get()
+    if heard is not None:
+        heard.extend(w for w in warnings if w not in heard)
     return Device(path.resolve(), spec, firmware)

@@ -158,18 +158,6 @@ class QubitCalibration(Strict):
     x180: SingleQubitGate
     readout: Readout
 
-    @model_validator(mode="after")
-    def _t2_bound(self):
-        # T2 <= 2 T1 holds for any Markovian decoherence; 5% slack for fit scatter
-        for field in ("t2_ramsey_s", "t2_echo_s"):
-            t2 = getattr(self, field)
-            if t2 > 2.1 * self.t1_s:
-                raise ValueError(
-                    f"{field} = {u.fmt(t2)} s exceeds 2*T1 = {u.fmt(2 * self.t1_s)} s, which no decoherence "
-                    "allows: check the units of T1 and T2"
-                )
-        return self
-
 
 # -------------------------------------------------------------------------------------------- couplers
 

@@ -104,8 +104,6 @@ CASES = [
     Case("phase_in_degrees", "an IQ rotation in degrees", (("        iq_rotation_rad: 2.3\n", "        iq_rotation_rad: 132\n"),),
          ("calibration.qubits[2].readout.iq_rotation_rad", "if that is 132 degrees, write 2.30383"),
          at="iq_rotation_rad: 132"),
-    Case("t2_exceeds_2t1", "T2 longer than 2 T1", (("      t2_echo_s: 5.5e-05\n", "      t2_echo_s: 2.5e-04\n"),),
-         ("calibration.qubits[3]", "t2_echo_s = 0.00025 s exceeds 2*T1 = 0.00012 s"), at="    - name: Q3\n      position"),
     Case("sigma_too_wide", "a Gaussian wider than its pulse",
          (("pulse: {shape: drag, amplitude: 0.13, sigma_s: 8.1e-09", "pulse: {shape: drag, amplitude: 0.13, sigma_s: 2.0e-08"),),
          ("calibration.qubits[1].x90", "sigma_s 2e-08 s is more than half the pulse duration 3.3e-08 s"),

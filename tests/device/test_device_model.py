@@ -220,3 +220,34 @@ def test_cli_validate_and_schema(capsys, tmp_path):
     assert (tmp_path / "s.json").read_text() == json_schema_text()
     assert main(["validate", "--frequency-guard", "-1", str(MINIMAL)]) == 2
     assert "--frequency-guard" in capsys.readouterr().err
+
+
+def _edited(tmp_path, old: str, new: str):
+    text = MINIMAL.read_text()
+    assert text.count(old) == 1
+    path = tmp_path / "dev.yaml"
+    path.write_text(text.replace(old, new).replace("firmware: ../../", f"firmware: {MINIMAL.parents[2]}/"))
+    return path
+
+
+@pytest.mark.parametrize("old, new, said", [
+    ("      t2_echo_s: 5.5e-05\n", "      t2_echo_s: 2.5e-04\n", "t2_echo_s = 0.00025 s exceeds 2*T1 = 0.00012 s"),
+    ("      frequency_hz: 5.0e+09\n", "      frequency_hz: 4.91e+09\n", "Q0 and Q2 share neighbour Q1"),
+])  # fmt: skip
+def test_what_real_devices_show_is_a_warning_and_strict_refuses_it(tmp_path, capsys, old, new, said):
+    """T2 above 2 T1 (fit scatter) and a spectator frequency collision: real snapshots have both, so the
+    device loads, with a located warning printed by every command; --strict makes them errors."""
+    from ctrl.device import DeviceError, device_warnings
+
+    path = _edited(tmp_path, old, new)
+    with device_warnings() as heard:
+        load_device(path)
+    assert len(heard) == 1 and said in heard[0] and f"{path}:" in heard[0]
+    with device_warnings(strict=True), pytest.raises(DeviceError, match=re.escape(said)):
+        load_device(path)
+    assert main(["validate", str(path)]) == 0
+    assert said in capsys.readouterr().err
+    assert main(["--strict", "validate", str(path)]) == 2
+    assert said in capsys.readouterr().err
+    assert main(["protocol", "-d", "3", "--out", str(tmp_path / "p")]) == 0  # no device: nothing to say
+    assert "warning" not in capsys.readouterr().err
