@@ -21,3 +21,15 @@ def _private_board_key(tmp_path_factory):
         os.environ.pop("CTRL_BOARD_KEY_FILE", None)
     else:
         os.environ["CTRL_BOARD_KEY_FILE"] = before
+
+
+@pytest.fixture(scope="session")
+def default_program(tmp_path_factory):
+    """A folder written by `write_outputs` for the default device at d=3 (read only: lab tests run it)."""
+    from ctrl.compile.pipeline import compile_program, write_outputs
+    from ctrl.device import DEFAULT_DEVICE, load_device
+
+    device = load_device(DEFAULT_DEVICE)
+    out = tmp_path_factory.mktemp("default-program")
+    write_outputs(compile_program(device, 3), out, device)
+    return out

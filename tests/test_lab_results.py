@@ -167,14 +167,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")  # in
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    from ctrl.compile.pipeline import compile_program, write_outputs
-    from ctrl.device import DEFAULT_DEVICE, load_device
-
-    device = load_device(DEFAULT_DEVICE)
-    out = tmp_path_factory.mktemp("compiled")
-    write_outputs(compile_program(device, 3), out, device)
-    return out
+def compiled(default_program):
+    return default_program
 
 
 def _serve(seed: int):

@@ -18,7 +18,6 @@ import Pyro4.errors  # noqa: E402
 import Pyro4.naming  # noqa: E402
 
 from ctrl.cli import main  # noqa: E402
-from ctrl.compile.pipeline import compile_program, write_outputs  # noqa: E402
 from ctrl.device import DEFAULT_DEVICE, load_device  # noqa: E402
 from ctrl.errors import CtrlError  # noqa: E402
 from ctrl.lab.auth import ensure_key, read_key  # noqa: E402
@@ -39,11 +38,8 @@ class _Payload:
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory):
-    device = load_device(DEFAULT_DEVICE)
-    out = tmp_path_factory.mktemp("compiled")
-    write_outputs(compile_program(device, 3), out, device)
-    return out
+def compiled(default_program):
+    return default_program
 
 
 @pytest.fixture(scope="module")
