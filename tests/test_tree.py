@@ -118,3 +118,18 @@ def test_unknown_design_format_is_refused():
     with pytest.raises(CtrlError, match="format"):
         Design.from_doc(doc)
     assert isinstance(stored_design(3, 3).layout, TreeLayout)
+
+
+def test_late_readout_moves_only_the_flagged_gadgets_readout_later():
+    code = color_code(3)
+    design = stored_design(3, 3)
+    last = tuple(dataclasses.replace(g, late_readout=g.kind != "HL") for g in design.rounds[-1])
+    late = dataclasses.replace(design, rounds=design.rounds[:-1] + (last,))
+    assert Design.from_doc(late.to_doc()) == late and "late_readout" not in str(design.to_doc())
+    before, after = build(code, design), build(code, late)
+    assert after.n_steps == before.n_steps
+    step = {op.key: op.step for op in before.ops if op.key}
+    moved = {op.key: op.step for op in after.ops if op.key}
+    flagged = {f"r{len(design.rounds) - 1}.{g.kind}" for g in last if g.late_readout}
+    assert all(moved[k] == step[k] for k in step if k.split("/")[0] not in flagged)
+    assert all(moved[k] >= step[k] for k in step) and any(moved[k] > step[k] for k in step)

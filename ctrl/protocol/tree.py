@@ -158,10 +158,16 @@ class Encoder:
 
 @dataclass(frozen=True)
 class Gadget:
-    """One gadget of a round: "HL" (the logical-Hadamard cat), "X" or "Z" (a stabilizer block)."""
+    """One gadget of a round: "HL" (the logical-Hadamard cat), "X" or "Z" (a stabilizer block).
+
+    `late_readout`: the gadget's measurements may move as late as the next operation on their qubits
+    allows, like its gates, so its unspread and data actions move later too. Worth it in the last round:
+    the data then wait less between their last check and the end of the attempt. Elsewhere it only lets
+    ancillas idle longer before their readout (fewer attempts accepted, nothing gained)."""
 
     kind: str
     register: Register
+    late_readout: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,10 @@ class Design:
                 "pivots": [[q, label] for q, label in self.encoder.pivots],
                 "layers": [[list(g) for g in layer] for layer in self.encoder.layers],
             },
-            "rounds": [[{"kind": g.kind} | reg(g.register) for g in r] for r in self.rounds],
+            "rounds": [
+                [{"kind": g.kind} | reg(g.register) | ({"late_readout": True} if g.late_readout else {}) for g in r]
+                for r in self.rounds
+            ],
         }
 
     @classmethod
@@ -227,7 +236,9 @@ class Design:
             tuple((int(q), str(label)) for q, label in doc["encoder"]["pivots"]),
             tuple(pairs(layer) for layer in doc["encoder"]["layers"]),
         )
-        rounds = tuple(tuple(Gadget(str(g["kind"]), reg(g)) for g in r) for r in doc["rounds"])
+        rounds = tuple(
+            tuple(Gadget(str(g["kind"]), reg(g), bool(g.get("late_readout", False))) for g in r) for r in doc["rounds"]
+        )
         return cls(int(doc["distance"]), int(doc["degree"]), layout, enc, rounds)
 
 
@@ -269,6 +280,7 @@ def build(code: ColorCode, design: Design) -> ProtocolCircuit:
     # An X block followed by a Z block (or the reverse) hands over the non-root ancillas both use without
     # measuring them in between: one readout instead of two, and no gap in which the data wait.
     seq = [(r, g) for r, gadgets in enumerate(design.rounds) for g in gadgets]
+    late = {f"r{r}.{g.kind}" for r, g in seq if g.late_readout}
     kept: frozenset[int] = frozenset()
     for i, (r, g) in enumerate(seq):
         tag = f"r{r}.{g.kind}"
@@ -283,8 +295,12 @@ def build(code: ColorCode, design: Design) -> ProtocolCircuit:
             gate = "CX" if g.kind == "X" else "CZ"
             prog.register(g.register, gate, tag, names, ("syndrome", "flag"), r, keep=keep, kept=kept)
         kept = keep
-    # Register gates as late as they can go: data wait less after their last check of each type.
-    movable = [tag != "enc" and name not in ("M", "MX", "RH") for name, _, tag, _ in prog.ops]
+    # Register gates as late as they can go: data wait less after their last check of each type. A gadget
+    # with a late readout moves its measurements too, and with them its unspread and its data actions.
+    movable = [
+        tag != "enc" and (name not in ("M", "MX", "RH") or (name in ("M", "MX") and tag in late))
+        for name, _, tag, _ in prog.ops
+    ]
     steps = as_late_as_possible(prog.ops, schedule(prog.ops, prog.phases), movable.__getitem__)
     return prog.circuit(code, steps, layout.ancilla_coords, layout.couplers, len(design.rounds))
 
