@@ -133,3 +133,16 @@ def test_late_readout_moves_only_the_flagged_gadgets_readout_later():
     flagged = {f"r{len(design.rounds) - 1}.{g.kind}" for g in last if g.late_readout}
     assert all(moved[k] == step[k] for k in step if k.split("/")[0] not in flagged)
     assert all(moved[k] >= step[k] for k in step) and any(moved[k] > step[k] for k in step)
+
+
+def test_the_search_tries_late_readouts_on_the_last_round_only():
+    from ctrl.protocol.search import late_last_round
+    from ctrl.sim.faults import design_score
+
+    design = stored_design(3, 3)
+    late = late_last_round(design)
+    assert [[g.late_readout for g in r] for r in late.rounds[:-1]] == [[False] * len(r) for r in design.rounds[:-1]]
+    assert [g.late_readout for g in late.rounds[-1]] == [g.kind != "HL" for g in design.rounds[-1]]
+    # the variant keeps fault distance and the step count, and scores as its own design
+    assert design_score(build(color_code(3), late)) is not None
+    assert build(color_code(3), late).n_steps == build(color_code(3), design).n_steps
