@@ -28,19 +28,17 @@ def outputs():
     token = _staged.set(staged)
     try:
         yield
+        for tmp, path in staged:
+            try:
+                os.replace(tmp, path)
+            except OSError as e:  # e.g. a folder where the file goes; the rest stay as they were
+                raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
         raise
     finally:
         _staged.reset(token)
-    for tmp, path in staged:
-        try:
-            os.replace(tmp, path)
-        except OSError as e:  # e.g. a folder where the file goes; the rest stay as they were
-            for t, _ in staged:
-                Path(t).unlink(missing_ok=True)
-            raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _commit(tmp: str, path: Path) -> None:
@@ -54,24 +52,14 @@ def _commit(tmp: str, path: Path) -> None:
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write through a temporary file in the same folder and rename it into place (inside `outputs()`:
     when the block ends)."""
-    path = Path(path)
-    fd, tmp = _temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data if isinstance(data, bytes) else data.encode())
-        _commit(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
 
 
 @contextmanager
 def atomic_file(path: Path):
-    """A binary file to write into (a stream: a large pickle need not be built in memory first); it replaces
-    `path` when the block ends without an error, as write_atomic does."""
+    """A binary file to write into, which replaces `path` when the block ends without an error (inside
+    `outputs()`: when that block ends); `write_atomic` is one write into it."""
     path = Path(path)
     fd, tmp = _temporary(path)
     try:
@@ -101,14 +89,16 @@ def _temporary(path: Path) -> tuple[int, str]:
         raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
-MIN_SECRET_BYTES = 16
 MiB = 2**20
+MIN_SECRET_BYTES = 16
+MAX_SECRET_FILE_BYTES = 4096
 
 
-def read_limited(path: Path, max_bytes: int, what: str) -> bytes:
+def read_limited(path: Path, max_bytes: int, what: str, nofollow: bool = False) -> bytes:
     """The bytes of a regular file of at most `max_bytes`; CtrlError (one line, with the path) otherwise.
-    A FIFO or device (`/dev/zero`) is refused before it is read, and a file is never read past the limit."""
-    return _read_regular(Path(path), max_bytes, what)[0]
+    A FIFO or device (`/dev/zero`) is refused before it is read, and a file is never read past the limit;
+    `nofollow`: a symbolic link is refused too."""
+    return _read_regular(Path(path), max_bytes, what, nofollow)[0]
 
 
 def _read_regular(path: Path, max_bytes: int, what: str, nofollow: bool = False,
@@ -144,7 +134,6 @@ def _kind(mode: int) -> str:
         if test(mode):
             return name
     return "special file"
-MAX_SECRET_FILE_BYTES = 4096
 
 
 def read_secret(path: Path, what: str, missing_hint: str = "") -> bytes:
@@ -167,15 +156,17 @@ def ensure_secret(path: Path, what: str) -> tuple[bytes, bool]:
     """(secret, created): the secret in `path`, made first (32 random bytes as hex, mode 600, never
     replacing a file) if missing."""
     path = Path(path)
+    created = False
     if not os.path.lexists(path):
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except FileExistsError:  # made by another process meanwhile: use that one
-            return read_secret(path, what), False
+            pass
         except OSError as e:
             raise CtrlError(f"{path}: cannot create the {what} ({e.strerror})") from None
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32) + "\n")
-        return read_secret(path, what), True
-    return read_secret(path, what), False
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            created = True
+    return read_secret(path, what), created

@@ -41,7 +41,7 @@ from ctrl.compile.pipeline import Compiled, compile_program
 from ctrl.compile.placement import Placement
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
-from ctrl.files import atomic_file, ensure_secret
+from ctrl.files import atomic_file, ensure_secret, read_limited
 from ctrl.protocol.tree import Design
 from ctrl.versions import versions
 
@@ -259,6 +259,10 @@ def _entry(header, placement, native_counts, report, files, ops_blob, qick=None,
     return Entry(header, placement, native_counts, report, (), files, ops_blob, qick=qick, cz=cz, phases=phases)
 
 
+def _sign(secret: bytes, payload) -> bytes:
+    return hmac.new(secret, payload, hashlib.sha256).digest()
+
+
 class CompileCache:
     """Compile results by `CompileKey`, one authenticated pickle per entry under `root/compiled/`."""
 
@@ -305,22 +309,17 @@ class CompileCache:
         if secret is None:
             return None
         path = self._path(key)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except FileNotFoundError:
+        if not os.path.lexists(path):
             return None
-        except OSError as e:
-            return self._miss(path, f"cannot open it ({e.strerror})")
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_ENTRY_BYTES:
-                return self._miss(path, "not a regular file of at most 1 GiB")
-            data = f.read()
+        try:
+            data = read_limited(path, MAX_ENTRY_BYTES, "cache entry", nofollow=True)
+        except CtrlError as e:
+            return self._miss(path, str(e).removeprefix(f"{path}: "))
         head = len(MAGIC) + 32
         if not data.startswith(MAGIC) or len(data) < head:
             return self._miss(path, "not an entry of this cache format")
         payload = memoryview(data)[head:]
-        if not hmac.compare_digest(data[len(MAGIC):head], hmac.new(secret, payload, hashlib.sha256).digest()):
+        if not hmac.compare_digest(data[len(MAGIC):head], _sign(secret, payload)):
             return self._miss(path, "its HMAC does not match (corrupted, or not written with this cache's key)")
         try:
             entry = pickle.loads(payload)
@@ -340,12 +339,9 @@ class CompileCache:
         if isinstance(entry, Compiled):
             entry = Entry.of(entry)
         payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            with atomic_file(self._path(key)) as f:
-                f.write(MAGIC + hmac.new(secret, payload, hashlib.sha256).digest())
-                f.write(payload)
-        except OSError as e:
-            raise CtrlError(f"compile cache {self.root}: cannot write: {e.strerror}") from None
+        with atomic_file(self._path(key)) as f:  # a write error is atomic_file's one-line CtrlError
+            f.write(MAGIC + _sign(secret, payload))
+            f.write(payload)
 
     def compile(self, device, distance: int, policy: str = "asap", exclude=frozenset(),
                 placement: Placement | None = None, dd: str | None = None) -> tuple[Compiled, Entry | None]:  # fmt: skip
