@@ -204,7 +204,7 @@ def _read_inputs(path: Path) -> tuple[dict, str | None]:
     except UnicodeDecodeError:
         raise CtrlError(f"{path}: not UTF-8 text") from None
     if not text.startswith(_SEAL):
-        _read_json(path)  # not JSON at all is said as such
+        _json_object(path, text)  # not JSON at all is said as such
     body = _unseal(path, text)
     i = body.find(_CAL_MARK)
     end = body.rstrip()
