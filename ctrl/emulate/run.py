@@ -96,31 +96,30 @@ def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str,
     return out + (np.bincount(stops[stops >= 0], minlength=len(realtime.points)),)
 
 
+def _calibration_scale(spec: str) -> float | None:
+    """SCALE of "calibration" (1) or "calibration*SCALE"; None for another spec (`parse_noise`'s)."""
+    if spec == "calibration":
+        return 1.0
+    if not spec.startswith("calibration*"):
+        return None
+    try:
+        scale = float(spec.split("*", 1)[1])
+    except ValueError:
+        scale = -1.0
+    if not scale >= 0:
+        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with SCALE >= 0, e.g. calibration*0.1")
+    return scale
+
+
 def check_noise(spec: str) -> None:
     """CtrlError now, before any work, if `spec` is not a noise `emulate` takes."""
-    if spec == "calibration":
-        return
-    if spec.startswith("calibration*"):
-        try:
-            if float(spec.split("*", 1)[1]) >= 0:
-                return
-        except ValueError:
-            pass
-        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with SCALE >= 0, e.g. calibration*0.1")
-    parse_noise(spec)
+    if _calibration_scale(spec) is None:
+        parse_noise(spec)
 
 
 def noise_for(spec: str, device, program: TimedProgram):
-    check_noise(spec)
-    if spec == "calibration":
-        return CalibrationNoise(device, program.clock_hz)
-    if spec.startswith("calibration*"):
-        try:
-            scale = float(spec.split("*", 1)[1])
-        except ValueError:
-            raise CtrlError(f"noise {spec!r}: expected calibration*SCALE, e.g. calibration*0.5") from None
-        return CalibrationNoise(device, program.clock_hz, scale)
-    return parse_noise(spec)
+    scale = _calibration_scale(spec)
+    return parse_noise(spec) if scale is None else CalibrationNoise(device, program.clock_hz, scale)
 
 
 def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration", seed: int = 0) -> dict:
