@@ -68,7 +68,7 @@ def place(distance: int, device, limit: int = 5000, exclude: frozenset[str] = fr
     # what one qubit of the protocol costs on each device qubit, for a protocol qubit of average use: its
     # pulses, readouts and idle steps, each at this qubit's calibrated error (readout error too: a qubit
     # that reads 14 % wrong is no ancilla, however long it lives)
-    counts = _counts(cn20_protocol(distance, dict(variants(distance))["path"]))
+    _, counts = _protocol(distance, dict(variants(distance))["path"])
     mean = [sum(c) / len(c) for c in (counts.pulses, counts.readouts, counts.idle_steps)]
     per_qubit = {q.name: sum(m * t for m, t in zip(mean, _qubit_terms(q, step_s))) for q in device.qubits}
     candidates, failed = [], []
