@@ -168,13 +168,13 @@ def evaluate_batch(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
     packed = np.asarray(packed, dtype=np.uint8)
     if packed.ndim != 2 or packed.shape[1] != program.n_bytes:
         raise CtrlError(f"expected records of shape (shots, {program.n_bytes}), got {packed.shape}")
-    point_of_bit, in_order, words, multi = _tables(program)
+    point_of_bit, in_order, union, multi = _tables(program)
     if not in_order:
         return _evaluate_by_points(program, packed)
-    if words is not None:
-        out = _lowest_fired_two_words(packed, point_of_bit, *words)
+    if 8 < program.n_bytes <= 16:
+        out = _lowest_fired_two_words(packed, point_of_bit, union)
     else:
-        out = _lowest_fired_padded(program, packed, point_of_bit)
+        out = _lowest_fired_padded(packed, point_of_bit, union)
     for point, rule in multi:
         fired = _parity(packed, program.rules[rule].bits)
         later = fired & ((out < 0) | (out > point))
@@ -185,24 +185,22 @@ def evaluate_batch(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
 @functools.lru_cache(maxsize=16)
 def _tables(program: DecisionProgram):
     """What evaluating a batch needs of the program alone, built once per program: each record bit's
-    decision point, whether points follow record order, the two words' masks (records of 9 to 16
-    bytes) and the multi-bit rules."""
+    decision point, whether points follow record order, the union of the single-bit checks' masks (one
+    byte per record byte) and the multi-bit rules."""
     point_of_bit = _point_of_bit(program)
     used = point_of_bit[point_of_bit >= 0]
     in_order = bool((np.diff(used) >= 0).all())
-    words = None
-    nb = program.n_bytes
-    if 8 < nb <= 16:
-        union = np.bitwise_or.reduce(program.masks(), axis=0)
-        high = union[nb - 8:].copy()
-        high[: 16 - nb] = 0  # bytes the first word holds already
-        words = (nb, union[:8].copy().view("<u8")[0], high.view("<u8")[0])
-    return point_of_bit, in_order, words, tuple(_multi_bit_rules(program))
+    union = np.bitwise_or.reduce(program.masks(), axis=0)
+    return point_of_bit, in_order, union, tuple(_multi_bit_rules(program))
 
 
-def _lowest_fired_two_words(packed: np.ndarray, point_of_bit: np.ndarray, nb: int, m0, m1) -> np.ndarray:
+def _lowest_fired_two_words(packed: np.ndarray, point_of_bit: np.ndarray, union: np.ndarray) -> np.ndarray:
     """Records of 9 to 16 bytes (d=5) read as two overlapping unaligned 64-bit words, bytes [0, 8) and
     [nb-8, nb), the overlap masked out of the second: no padded copy of the records, no argmax."""
+    nb = len(union)
+    high = union[nb - 8:].copy()
+    high[: 16 - nb] = 0  # bytes the first word holds already
+    m0, m1 = union[:8].copy().view("<u8")[0], high.view("<u8")[0]
     records = np.ascontiguousarray(packed)
     w0 = records[:, :8].view("<u8")[:, 0] & m0
     w1 = records[:, nb - 8:].view("<u8")[:, 0] & m1
@@ -211,42 +209,38 @@ def _lowest_fired_two_words(packed: np.ndarray, point_of_bit: np.ndarray, nb: in
 
 
 def _low_bit(w: np.ndarray) -> np.ndarray:
-    """Index of each word's lowest set bit, read off the float exponent of that isolated bit (an exact
-    power of two; much faster than log2); a zero word gives a very negative index."""
-    low = w & (~w + np.uint64(1))
+    """Index of each word's lowest set bit (uint32 or uint64 words): the isolated bit is an exact power of
+    two, whose index is its float exponent (much faster than log2). A zero word gives a very negative
+    index, which the callers clip to -1, which point_of_bit maps to -1 = accepted."""
+    low = w & (~w + w.dtype.type(1))
+    if w.dtype == np.uint32:
+        return (low.astype(np.float32).view(np.int32) >> 23) - 127
     return (low.astype(np.float64).view(np.int64) >> 52) - 1023
 
 
-def _lowest_fired_padded(program: DecisionProgram, packed: np.ndarray, point_of_bit: np.ndarray) -> np.ndarray:
+def _lowest_fired_padded(packed: np.ndarray, point_of_bit: np.ndarray, union: np.ndarray) -> np.ndarray:
     """Any record length: padded to whole 32- or 64-bit words, the first word with a fired bit found by
     argmax."""
-    word_bytes = 8 if program.n_bytes > 4 else 4
-    n_words = -(-program.n_bytes // word_bytes)
+    nb = len(union)
+    word_bytes = 8 if nb > 4 else 4
+    n_words = -(-nb // word_bytes)
     dtype = np.uint64 if word_bytes == 8 else np.uint32
-    if program.n_bytes == n_words * word_bytes:
+    if nb == n_words * word_bytes:
         words = np.ascontiguousarray(packed).view(dtype)
     else:
         padded = np.zeros((packed.shape[0], n_words * word_bytes), dtype=np.uint8)
-        padded[:, : program.n_bytes] = packed
+        padded[:, :nb] = packed
         words = padded.view(dtype)
-    union = np.zeros(n_words * word_bytes, dtype=np.uint8)
-    union[: program.n_bytes] = np.bitwise_or.reduce(program.masks(), axis=0)
-    hit = words & union.view(dtype)
+    mask = np.zeros(n_words * word_bytes, dtype=np.uint8)
+    mask[:nb] = union
+    hit = words & mask.view(dtype)
     if n_words == 1:
         first_word = 0
         low = hit[:, 0]
     else:
         first_word = np.argmax(hit != 0, axis=1)
         low = hit[np.arange(hit.shape[0]), first_word]
-    # Isolate each shot's lowest fired bit, an exact power of two, and read its index off the float
-    # exponent field (much faster than log2). Nothing fired gives a very negative index, clipped to -1,
-    # which point_of_bit maps to -1 = accepted.
-    low &= ~low + dtype(1)
-    if dtype is np.uint32:
-        exponent = (low.astype(np.float32).view(np.int32) >> 23) - 127
-    else:
-        exponent = (low.astype(np.float64).view(np.int64) >> 52) - 1023
-    return point_of_bit[np.maximum(first_word * 8 * word_bytes + exponent, -1)]
+    return point_of_bit[np.maximum(first_word * 8 * word_bytes + _low_bit(low), -1)]
 
 
 def _evaluate_by_points(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
