@@ -256,15 +256,19 @@ MAX_SHOTS = 10**9  # a day of sampling at d=3; larger runs are split (ctrl sweep
 MAX_EXACT_SHOTS = 10**6  # the state-vector method runs about 1000 attempts per second
 
 
-_DISTANCE_HELP = "code distance: odd, 3 to 15"
-_SHOTS_HELP = "attempts to sample, 1 to 10^9"
+_DISTANCE_HELP = "code distance: odd, 3 to 15"  # ctrl.codes.color.MAX_DISTANCE (not imported to start up)
+_SHOTS_HELP = f"attempts to sample, 1 to {MAX_SHOTS:,}"
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
 
 
 def _bounded_int(text: str, lo: int, hi: int, what: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+    value = _int(text, what)
     if not lo <= value <= hi:
         raise argparse.ArgumentTypeError(f"{what} must be an integer from {lo} to {hi}, got {value}")
     return value
@@ -274,7 +278,7 @@ def _distance(text: str) -> int:
     from ctrl.codes.color import check_distance
 
     try:
-        return check_distance(_bounded_int(text, -(2**31), 2**31, "the distance"))
+        return check_distance(_int(text, "the distance"))
     except CtrlError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -349,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", nargs="+", required=True, help="device files")
     p.add_argument("--distance", "-d", type=_distance, nargs="+", default=[3], help=_DISTANCE_HELP + " (default 3)")
     p.add_argument("--noise", nargs="+", required=True, help="e.g. uniform:1e-4 uniform:1e-3 calibration*0.1")
-    p.add_argument("--max-shots", type=_shots, default=100_000, help="shots per task, at most 10^9 (default 100000)")
+    p.add_argument("--max-shots", type=_shots, default=100_000, help=f"shots per task, at most {MAX_SHOTS:,} (default 100000)")
     p.add_argument("--max-errors", type=_shots, default=1000, help="stop a task after this many logical errors (default 1000)")
     p.add_argument("--csv", required=True, help="statistics file (appended to; a rerun resumes)")
     p.add_argument("--plot", help="PNG of logical error and acceptance against p, with the paper's points")

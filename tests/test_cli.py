@@ -58,3 +58,11 @@ def test_simulate_json(capsys):
     assert r["shots"] == 2000 and 0 < r["accepted"] <= 2000
     assert r["acceptance_ci95"][0] <= r["acceptance"] <= r["acceptance_ci95"][1]
     assert sum(r["discards"].values()) == r["shots"] - r["accepted"]
+
+
+def test_the_help_states_the_bounds_the_parser_enforces():
+    from ctrl import cli
+    from ctrl.codes.color import MAX_DISTANCE
+
+    assert cli._DISTANCE_HELP.endswith(f"3 to {MAX_DISTANCE}")
+    assert cli._SHOTS_HELP.endswith(f"{cli.MAX_SHOTS:,}")

@@ -348,10 +348,10 @@ def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out,
             more = prog.finish_round()
             raw = [np.asarray(a) for a in prog.get_raw()]
             outcomes = np.asarray(soc.read_mem(batch_shots, "dmem", 0), dtype=np.int64)
-            truth = _truth(soc)
+            truth = _emulator_only(soc, "ctrl_truth")
             batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth,
                            decisions, keys_of)  # fmt: skip
-            stream = _stream(soc)
+            stream = _emulator_only(soc, "ctrl_stream")
             if stream is not None:
                 batch["stream"] = _batch_stream(stream, batch, ends, out)
             results = res_file.append(results, batch)
@@ -379,14 +379,6 @@ def _program(compiled: CompiledRun, soccfg):
     return prog
 
 
-def _stream(soc) -> dict | None:
-    """The emulated board's random stream (`EmulatedSoc.ctrl_stream`), or None on a real board."""
-    try:
-        return soc.ctrl_stream()
-    except AttributeError:
-        return None
-
-
 def _stream_ends(batches) -> dict:
     """seed -> the first stream position past every recorded batch drawn from that seed."""
     ends: dict = {}
@@ -400,7 +392,7 @@ def _stream_ends(batches) -> dict:
 def _skip_recorded(soc, ends: dict, out, note) -> None:
     """A board restarted with the seed of recorded batches would draw their samples again: move its
     stream past them (the emulated board can), so a resumed file never holds a batch twice."""
-    stream = _stream(soc)
+    stream = _emulator_only(soc, "ctrl_stream")
     if stream is None:
         return
     end = ends.get(stream["seed"], 0)
@@ -431,10 +423,11 @@ def _batch_stream(stream: dict, batch: dict, ends: dict, out) -> dict:
     return {"seed": seed, "position": last[0]}
 
 
-def _truth(soc):
-    """The emulated board's ground truth, or None on a real board (it has no such method)."""
+def _emulator_only(soc, method: str):
+    """What the emulated board's `method` returns (`ctrl_truth`: the ground truth; `ctrl_stream`: where its
+    random stream stands), or None on a real board, which has no such method."""
     try:
-        return soc.ctrl_truth()
+        return getattr(soc, method)()
     except AttributeError:
         return None
 
