@@ -193,7 +193,7 @@ def _qubit_terms(q, step_s: float) -> tuple[float, float, float]:
     ro = q.readout
     return (
         q.x90.error, (ro.error_0to1 + ro.error_1to0) / 2,
-        1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_echo_s) / 2,
+        1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_s(echo=True)) / 2,
     )  # fmt: skip
 
 
@@ -279,7 +279,7 @@ def _cost(counts: _Counts, names: tuple[str, ...], device, step_s: float) -> flo
         q = device.qubit(name)
         ro = q.readout
         total += counts.pulses[i] * q.x90.error + counts.readouts[i] * (ro.error_0to1 + ro.error_1to0) / 2
-        total += counts.idle_steps[i] * (1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_echo_s) / 2)
+        total += counts.idle_steps[i] * (1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_s(echo=True)) / 2)
     for a, b, k in counts.couplers:
         total += k * device.coupler(names[a], names[b]).error
     return total

@@ -158,6 +158,13 @@ class QubitCalibration(Strict):
     x180: SingleQubitGate
     readout: Readout
 
+    def t2_s(self, echo: bool) -> float:
+        """The dephasing time the noise model uses: the Hahn-echo time inside an echo sequence, else the
+        Ramsey time; an unknown one is replaced by the other (echo for a missing Ramsey time is optimistic,
+        which `ctrl validate` warns about), and by T1 if neither was measured."""
+        first, second = (self.t2_echo_s, self.t2_ramsey_s) if echo else (self.t2_ramsey_s, self.t2_echo_s)
+        return first if first is not None else second if second is not None else self.t1_s
+
 
 # -------------------------------------------------------------------------------------------- couplers
 

@@ -52,5 +52,5 @@ class CalibrationNoise:
         q = self.device.qubit(qubit)
         t = cycles / self.clock_hz * self.scale
         px = (1 - math.exp(-t / q.t1_s)) / 4
-        pz = max(0.0, (1 - math.exp(-t / (q.t2_echo_s if echo else q.t2_ramsey_s))) / 2 - px)
+        pz = max(0.0, (1 - math.exp(-t / q.t2_s(echo))) / 2 - px)
         return (px, px, pz)
