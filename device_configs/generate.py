@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import networkx as nx  # noqa: E402
 
+from ctrl.device.model import SCHEMA_VERSION  # noqa: E402
 from ctrl.device.units import yaml_float  # noqa: E402
 from ctrl.protocol.cn20 import cn20_protocol, variants  # noqa: E402
 
@@ -282,7 +283,7 @@ def document(name: str, description: str, boards: list[str], wiring_q, wiring_c,
     cal = {"calibrated_at": date, "qubits": cal_q, "couplers": cal_c}
     if excl:
         cal["crosstalk_exclusions"] = excl
-    return {"schema_version": 2, "name": name, "description": description, "wiring": wiring, "calibration": cal}
+    return {"schema_version": SCHEMA_VERSION, "name": name, "description": description, "wiring": wiring, "calibration": cal}
 
 
 # Fixed-frequency transmons with cross resonance (IBM Falcon/Eagle class, 2021-2023 backend properties):

@@ -15,7 +15,7 @@ from pathlib import Path
 import networkx as nx
 
 from ctrl.device.firmware import FirmwareError, FirmwareInfo, GenInfo, read_firmware
-from ctrl.device.model import Channel, CrossResonanceGate, DeviceFile
+from ctrl.device.model import COMPILED_KINDS, Channel, CrossResonanceGate, DeviceFile
 from ctrl.device.units import fmt
 
 DEFAULT_FREQUENCY_GUARD_HZ = 20e6
@@ -86,12 +86,38 @@ class _Checker:
         # T2 <= 2 T1 holds for any Markovian decoherence, yet fitted snapshots of real devices report T2/T1
         # up to 20 on a few qubits (fit scatter on a short T1); the noise model takes the numbers as given
         for i, q in enumerate(self.spec.calibration.qubits):
+            if q.t1_s is None:
+                if q.usable:
+                    self.problem(("calibration", "qubits", i, "t1_s"),
+                                 f"{q.name} is usable but its T1 is unknown: give t1_s, or mark it usable: false")
+                continue
             for field in ("t2_ramsey_s", "t2_echo_s"):
                 t2 = getattr(q, field)
-                if t2 > 2.1 * q.t1_s:
+                if t2 is not None and t2 > 2.1 * q.t1_s:
                     self.warn(("calibration", "qubits", i, field),
                               f"{field} = {fmt(t2)} s exceeds 2*T1 = {fmt(2 * q.t1_s)} s, which no Markovian "
                               "decoherence allows: a fit's scatter, or the units of T1 or T2")  # fmt: skip
+
+    def defaults(self):
+        """One warning per unknown number the noise model or the schedule replaces by its default."""
+        rules = (
+            ("t2_ramsey_s", lambda q: q.t2_ramsey_s is None and q.t2_echo_s is not None,
+             "the noise model uses the echo T2 for idles outside echo sequences (optimistic)"),
+            ("t2_echo_s", lambda q: q.t2_echo_s is None and q.t2_ramsey_s is not None,
+             "the noise model uses the Ramsey T2 inside echo sequences (pessimistic)"),
+            ("t2_ramsey_s", lambda q: q.t2_ramsey_s is None and q.t2_echo_s is None,
+             "neither T2 is known: the noise model takes T2 = T1"),
+            ("readout.window_s", lambda q: q.readout.window_s is None,
+             "the result is taken to be in at the end of the readout pulse (window = pulse, time of flight 0)"),
+            ("readout.reset", lambda q: q.readout.reset is None,
+             "the reset is taken to be active: one readout plus one x180"),
+        )
+        for field, unknown, default in rules:
+            where = [(i, q.name) for i, q in enumerate(self.spec.calibration.qubits) if q.usable and unknown(q)]
+            if where:
+                names = ", ".join(n for _, n in where[:6]) + (f" and {len(where) - 6} more" if len(where) > 6 else "")
+                path = ("calibration", "qubits", where[0][0]) + tuple(field.split("."))
+                self.warn(path, f"{field} unknown on {len(where)} usable qubit(s) ({names}): {default}")
 
     # ------------------------------------------------------------------------------ calibration
 
@@ -105,7 +131,9 @@ class _Checker:
             else:
                 self.q[q.name] = i
         self.qubit = {q.name: q for q in cal.qubits}
-        self.c: dict[frozenset, int] = {}
+        self.c: dict[frozenset, int] = {}  # pair -> its first gate
+        self.entries: list[int] = []  # every gate with valid names
+        kinds: dict[tuple, int] = {}
         for i, c in enumerate(cal.couplers):
             path = ("calibration", "couplers", i)
             a, b = c.qubits
@@ -118,12 +146,30 @@ class _Checker:
                 self.problem(path + ("qubits",), f"coupler {a}-{b} couples a qubit to itself")
                 ok = False
             key = frozenset(c.qubits)
-            if ok and key in self.c:
-                self.problem(path + ("qubits",), f"duplicate coupler {a}-{b} (also calibration.couplers[{self.c[key]}])")
+            kind = (key, c.gate, getattr(c, "control", None))
+            if ok and kind in kinds:
+                what = c.gate + (f" controlled by {c.control}" if kind[2] else "")
+                self.problem(path + ("qubits",),
+                             f"duplicate {what} on coupler {a}-{b} (also calibration.couplers[{kinds[kind]}])")
                 ok = False
             if ok:
-                self.c[key] = i
+                kinds[kind] = i
+                self.c.setdefault(key, i)
+                self.entries.append(i)
             self._gate(path, c)
+        zz: dict[frozenset, int] = {}
+        for i, z in enumerate(cal.static_zz):
+            path = ("calibration", "static_zz", i, "qubits")
+            a, b = z.qubits
+            unknown = [n for n in z.qubits if n not in self.q]
+            if unknown:
+                self.problem(path, f"static ZZ of {a}-{b} references unknown qubit '{unknown[0]}'")
+            elif a == b:
+                self.problem(path, f"static ZZ of {a}-{b} pairs a qubit with itself")
+            elif frozenset(z.qubits) in zz:
+                self.problem(path, f"static ZZ of {a}-{b} given twice (also calibration.static_zz[{zz[frozenset(z.qubits)]}])")
+            else:
+                zz[frozenset(z.qubits)] = i
 
     def _gate(self, path, c):
         a, b = c.qubits
@@ -134,12 +180,12 @@ class _Checker:
             if c.control not in c.qubits:
                 self.problem(path + ("control",), f"control '{c.control}' is not one of the coupler's qubits {a}, {b}")
             return
-        if c.flux_pulse.element not in ("coupler", a, b):
+        if c.flux_pulse is not None and c.flux_pulse.element not in ("coupler", a, b):
             self.problem(path + ("flux_pulse", "element"),
                          f"flux pulse element must be 'coupler', '{a}' or '{b}', got '{c.flux_pulse.element}'")
         if not c.usable:
             return
-        if c.gate == "cz":
+        if c.gate == "cz" and c.conditional_phase_rad is not None:
             off = abs((c.conditional_phase_rad - math.pi + math.pi) % (2 * math.pi) - math.pi)
             if off > CZ_PHASE_TOLERANCE_RAD:
                 self.problem(path + ("conditional_phase_rad",),
@@ -183,15 +229,19 @@ class _Checker:
             a, b = c.qubits
             if not (c.usable and a in good and b in good):
                 continue
+            qa, qb = self.qubit[a], self.qubit[b]
+            if qa.frequency_hz is None or qb.frequency_hz is None:
+                continue  # an unknown frequency collides with nothing we can tell
             nbrs[a].add(b)
             nbrs[b].add(a)
-            qa, qb = self.qubit[a], self.qubit[b]
             where = ("calibration", "qubits", self.q[b], "frequency_hz")
             d = abs(qa.frequency_hz - qb.frequency_hz)
             if d < guard:
                 self.problem(where, f"frequency collision: {a} ({_ghz(qa.frequency_hz)}) and {b} "
                                     f"({_ghz(qb.frequency_hz)}) are coupled and {_mhz(d)} apart (guard {_mhz(guard)})")
             for x, y in ((qa, qb), (qb, qa)):
+                if y.anharmonicity_hz is None:
+                    continue
                 d = abs(x.frequency_hz - (y.frequency_hz + y.anharmonicity_hz))
                 if d < guard:
                     self.problem(where, f"frequency collision: {x.name}'s 0-1 transition is {_mhz(d)} from "
@@ -207,6 +257,33 @@ class _Checker:
                                   f"(guard {_mhz(guard)})")
 
     # ------------------------------------------------------------------------------ wiring
+
+    def qick_fields(self):
+        """The numbers only QICK programs need, on every wired qubit and its usable compiled gates."""
+        wired = {w.name for w in self.spec.wiring.qubits} & set(self.q)
+        need = ("frequency_hz", "anharmonicity_hz", "x90.pulse", "x180.pulse", "readout.frequency_hz",
+                "readout.pulse", "readout.window_s", "readout.time_of_flight_s", "readout.iq_rotation_rad",
+                "readout.threshold", "readout.reset")  # fmt: skip
+        for name in sorted(wired, key=self.q.get):
+            q = self.qubit[name]
+            for field in need:
+                obj = q
+                for part in field.split("."):
+                    obj = getattr(obj, part)
+                if obj is None:
+                    self.problem(("calibration", "qubits", self.q[name]) + tuple(field.split(".")),
+                                 f"{name} is wired to QICK, whose programs need its {field}: give it, or drop "
+                                 "the wiring section to compile without QICK programs")  # fmt: skip
+        for i in self.entries:
+            c = self.spec.calibration.couplers[i]
+            if not (c.usable and set(c.qubits) <= wired) or c.gate not in COMPILED_KINDS:
+                continue
+            fields = ("cr_pulse", "cr_segment_s", "cr_phase_rad") if isinstance(c, CrossResonanceGate) else ("flux_pulse",)
+            for field in fields + (("conditional_phase_rad",) if c.gate == "cz" else ()):
+                if getattr(c, field) is None:
+                    self.problem(("calibration", "couplers", i, field),
+                                 f"{c.gate} on {coupler_name(c.qubits)} is wired to QICK, whose programs need its "
+                                 f"{field}: give it, mark the gate usable: false, or drop the wiring section")
 
     def boards(self):
         w = self.spec.wiring
@@ -282,10 +359,12 @@ class _Checker:
                 key = (qw.drive.board, g.index)
                 self.drive[qw.name] = key
                 self._use(key, _Use("drive", qw.name, path + ("drive",)), qw.drive)
-                self.tones[key].append(_Tone(f"{qw.name}'s drive", q.frequency_hz, path + ("drive",)))
+                if q.frequency_hz is not None:
+                    self.tones[key].append(_Tone(f"{qw.name}'s drive", q.frequency_hz, path + ("drive",)))
                 for gname in ("x90", "x180"):
                     gate = getattr(q, gname)
-                    self.envs[key].append(_Env(f"{qw.name} {gname}", gate.pulse, gate.duration_s, qcal + (gname, "duration_s")))
+                    if gate.pulse is not None:
+                        self.envs[key].append(_Env(f"{qw.name} {gname}", gate.pulse, gate.duration_s, qcal + (gname, "duration_s")))
             if qw.flux is not None:
                 self.flux_declared.add(qw.name)
                 g = self._envelope_gen(path + ("flux",), qw.flux, f"{qw.name}'s flux line")
@@ -321,6 +400,8 @@ class _Checker:
 
     def _readout(self, path, qw, q, qcal, ro_users, tone_users, resonators):
         ch = qw.readout
+        if q.readout.frequency_hz is None or q.readout.pulse is None or q.readout.window_s is None:
+            return  # qick_fields reports what is missing
         g = self._gen(path, ch)
         if g is not None:
             key = (ch.board, g.index)
@@ -393,16 +474,17 @@ class _Checker:
                 self.coupler_flux[key] = None
 
     def _two_qubit_pulses(self):
-        for key, i in self.c.items():
+        for i in self.entries:
             c = self.spec.calibration.couplers[i]
+            key = frozenset(c.qubits)
             path = ("calibration", "couplers", i)
             name = coupler_name(c.qubits)
             if isinstance(c, CrossResonanceGate):
-                if c.control not in c.qubits:
+                if c.control not in c.qubits or c.cr_pulse is None or c.cr_segment_s is None:
                     continue
                 target = c.qubits[1] if c.control == c.qubits[0] else c.qubits[0]
                 gk = self.drive.get(c.control)
-                if gk is not None:
+                if gk is not None and self.qubit[target].frequency_hz is not None:
                     self.tones[gk].append(_Tone(f"{name}'s CR tone (at {target}'s frequency)",
                                                 self.qubit[target].frequency_hz, path + ("control",)))
                     self.envs[gk].append(_Env(f"{name} CR", c.cr_pulse, c.cr_segment_s, path + ("cr_segment_s",)))
@@ -410,6 +492,8 @@ class _Checker:
                 if tk is not None and c.cancellation_pulse is not None:
                     self.envs[tk].append(_Env(f"{name} cancellation", c.cancellation_pulse, c.cr_segment_s,
                                               path + ("cr_segment_s",)))
+                continue
+            if c.flux_pulse is None:
                 continue
             el = c.flux_pulse.element
             if el == "coupler":
@@ -493,10 +577,13 @@ def check(spec: DeviceFile, base_dir: Path, guard_hz: float = DEFAULT_FREQUENCY_
     """(problems, warnings) as [(path, message)], and the firmware summaries by board name."""
     ch = _Checker(spec, Path(base_dir), guard_hz)
     ch.coherence()
+    ch.defaults()
     ch.names()
     ch.graph()
     ch.collisions()
-    ch.boards()
-    ch.wiring()
-    ch.generators()
+    if spec.wiring is not None:
+        ch.qick_fields()
+        ch.boards()
+        ch.wiring()
+        ch.generators()
     return ch.out, ch.notes, ch.firmware

@@ -13,7 +13,8 @@ from typing import Mapping
 import networkx as nx
 
 from ctrl.device.firmware import FirmwareInfo, firmware_config
-from ctrl.device.model import Calibration, CouplerWiring, DeviceFile, QubitCalibration, QubitWiring, Wiring
+from ctrl.device.model import (COMPILED_KINDS, Calibration, CouplerWiring, DeviceFile, QubitCalibration, QubitWiring,
+                               Wiring)  # fmt: skip
 from ctrl.errors import CtrlError
 
 
@@ -26,17 +27,22 @@ def canonical_calibration(cal: Calibration) -> str:
     things (qubits, couplers, exclusions) and the order of a coupler's two qubits."""
     d = cal.model_dump(mode="json")
     d["qubits"] = sorted(d["qubits"], key=lambda q: q["name"])
-    for c in d["couplers"]:
+    for c in d["couplers"] + d["static_zz"]:
         c["qubits"] = sorted(c["qubits"])
-    d["couplers"] = sorted(d["couplers"], key=lambda c: c["qubits"])
+    d["couplers"] = sorted(d["couplers"], key=lambda c: (c["qubits"], c["gate"], c.get("control") or ""))
+    d["static_zz"] = sorted(d["static_zz"], key=lambda c: c["qubits"])
+    if not d["static_zz"]:
+        del d["static_zz"]  # a schema 2 calibration keeps its hash
     for ex in d["crosstalk_exclusions"]:
         ex["couplers"] = sorted(sorted(p) for p in ex["couplers"])
     d["crosstalk_exclusions"] = sorted(d["crosstalk_exclusions"], key=lambda e: json.dumps(e, sort_keys=True))
     return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def canonical_wiring(wiring: Wiring, firmware_sha256: Mapping[str, str]) -> str:
+def canonical_wiring(wiring: Wiring | None, firmware_sha256: Mapping[str, str]) -> str:
     """The wiring as canonical JSON, including the content hash of each board's firmware description."""
+    if wiring is None:
+        return "null"
     d = wiring.model_dump(mode="json")
     for b in d["boards"]:
         # The firmware by content, not by path: a copy of the device file elsewhere is the same wiring.
@@ -48,6 +54,20 @@ def canonical_wiring(wiring: Wiring, firmware_sha256: Mapping[str, str]) -> str:
         c["qubits"] = sorted(c["qubits"])
     d["couplers"] = sorted(d["couplers"], key=lambda c: c["qubits"])
     return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def chosen_gates(couplers) -> dict:
+    """Pair -> the gate the compiler uses there: of the usable gates of a kind it compiles, the one of least
+    error (then shortest, then by kind and control, so the choice is stable); a pair with none such keeps
+    its best entry anyway, so that messages name what is there."""
+    by_pair: dict[frozenset, list] = {}
+    for c in couplers:
+        by_pair.setdefault(frozenset(c.qubits), []).append(c)
+
+    def rank(c):
+        return (not (c.usable and c.gate in COMPILED_KINDS), c.error, c.duration_s, c.gate, getattr(c, "control", ""))
+
+    return {pair: min(gates, key=rank) for pair, gates in by_pair.items()}
 
 
 def _sha(text: str) -> str:
@@ -66,8 +86,9 @@ class Device:
         object.__setattr__(self, "firmware", MappingProxyType(dict(self.firmware)))
 
     def __repr__(self) -> str:
+        boards = f"{len(self.wiring.boards)} board(s)" if self.wiring is not None else "no QICK wiring"
         return (f"Device({self.name!r}, {len(self.qubits)} qubits, {len(self.couplers)} couplers, "
-                f"{len(self.wiring.boards)} board(s), calibration {self.calibration_hash[:19]})")
+                f"{boards}, calibration {self.calibration_hash[:19]})")
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Device) and self.spec == other.spec
@@ -81,7 +102,8 @@ class Device:
         return self.spec.name
 
     @property
-    def wiring(self) -> Wiring:
+    def wiring(self) -> Wiring | None:
+        """The QICK wiring; None for a device file without one (no QICK programs, an ideal controller)."""
         return self.spec.wiring
 
     @property
@@ -114,7 +136,11 @@ class Device:
 
     @functools.cached_property
     def _coupler_index(self) -> dict:
-        return {frozenset(c.qubits): c for c in self.couplers}
+        return chosen_gates(self.couplers)
+
+    @functools.cached_property
+    def _zz_index(self) -> dict:
+        return {frozenset(z.qubits): z.zz_hz for z in self.calibration.static_zz}
 
     def qubit(self, name: str) -> QubitCalibration:
         try:
@@ -123,13 +149,36 @@ class Device:
             raise CtrlError(f"device {self.name} has no qubit '{name}'") from None
 
     def coupler(self, a: str, b: str):
-        """The calibration of the coupler between `a` and `b` (either order)."""
+        """The gate the compiler uses between `a` and `b` (either order): of several calibrated ones (per
+        kind, per cross-resonance direction), the usable one of least error that it compiles."""
         try:
             return self._coupler_index[frozenset((a, b))]
         except KeyError:
             raise CtrlError(f"device {self.name} has no coupler {a}-{b}") from None
 
+    def gates(self, a: str, b: str) -> tuple:
+        """Every calibrated two-qubit gate between `a` and `b`, in file order."""
+        pair = frozenset((a, b))
+        return tuple(c for c in self.couplers if frozenset(c.qubits) == pair)
+
+    def static_zz_hz(self, a: str, b: str) -> float:
+        """The measured static ZZ of a pair (0.0 where none is given)."""
+        return self._zz_index.get(frozenset((a, b)), 0.0)
+
+    @functools.cached_property
+    def zz_neighbours(self) -> Mapping[str, tuple[tuple[str, float], ...]]:
+        """Qubit -> ((neighbour, zz_hz), ...) over the pairs with a nonzero static ZZ."""
+        out: dict[str, list] = {}
+        for z in self.calibration.static_zz:
+            a, b = z.qubits
+            if z.zz_hz:
+                out.setdefault(a, []).append((b, z.zz_hz))
+                out.setdefault(b, []).append((a, z.zz_hz))
+        return MappingProxyType({k: tuple(sorted(v)) for k, v in out.items()})
+
     def qubit_wiring(self, name: str) -> QubitWiring:
+        if self.wiring is None:
+            raise CtrlError(f"device {self.name} has no QICK wiring")
         for w in self.wiring.qubits:
             if w.name == name:
                 return w
@@ -137,7 +186,7 @@ class Device:
 
     def coupler_wiring(self, a: str, b: str) -> CouplerWiring | None:
         """The flux line of a tunable coupler, or None (fixed coupling, or cross resonance)."""
-        for w in self.wiring.couplers:
+        for w in self.wiring.couplers if self.wiring is not None else ():
             if frozenset(w.qubits) == frozenset((a, b)):
                 return w
         return None
@@ -151,9 +200,9 @@ class Device:
         for q in self.qubits:
             if q.usable or not usable_only:
                 g.add_node(q.name, position=q.position)
-        for c in self.couplers:
+        for c in self._coupler_index.values():
             a, b = c.qubits
-            if not usable_only or (c.usable and a in g and b in g):
+            if not usable_only or (c.usable and c.gate in COMPILED_KINDS and a in g and b in g):
                 g.add_edge(a, b, gate=c.gate)
         return g
 

@@ -1,4 +1,4 @@
-"""The device file, schema version 2, as frozen pydantic models.
+"""The device file, schema version 3, as frozen pydantic models.
 
 Three sections with three owners:
 
@@ -8,7 +8,11 @@ Three sections with three owners:
   plus the chip's qubits and couplers themselves (their names and layout positions). Changes daily.
 - header: `schema_version`, `name`, `description`.
 
-Field names carry their unit (`_s`, `_hz`, `_rad`); bare names are dimensionless. Models are strict (no
+Field names carry their unit (`_s`, `_hz`, `_rad`); bare names are dimensionless. What only the QICK
+programs need (pulse shapes, frequencies, readout windows and thresholds) may be left out (null) when a
+device file has no wiring, as an imported snapshot of a device run by another controller has not; the
+numbers the noise model needs have documented defaults where labs often lack them (`t2_s`,
+`Readout.window_end_s`, `QubitCalibration.reset_s`), and `ctrl validate` warns when one is used. Models are strict (no
 string-to-number coercion), frozen, and refuse unknown keys. Cross-references (names, channels, firmware)
 are checked in `checks.py`, not here, so every problem of a file is reported at once.
 """
@@ -22,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from ctrl.device import units as u
 from ctrl.device.units import Q
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Name = Annotated[
     str,
@@ -105,11 +109,11 @@ class SingleQubitGate(Strict):
     duration_s: Q(u.GATE_1Q, "gate duration (the pulse length)")
     error: Q(u.PROBABILITY, "error per gate (e.g. from randomized benchmarking)")
     leakage: Q(u.PROBABILITY, "leakage out of the qubit subspace per gate, if measured") | None = None
-    pulse: Pulse
+    pulse: Pulse | None = Field(None, description="the envelope (needed to make QICK programs)")
 
     @model_validator(mode="after")
     def _edges_fit(self):
-        p = pulse_width_problem(self.pulse, self.duration_s)
+        p = self.pulse and pulse_width_problem(self.pulse, self.duration_s)
         if p:
             raise ValueError(p)
         return self
@@ -123,23 +127,29 @@ class Reset(Strict):
 
 
 class Readout(Strict):
-    frequency_hz: Q(u.READOUT_FREQUENCY, "readout tone frequency (resonator, qubit in |0>)")
-    pulse: Pulse
-    pulse_duration_s: Q(u.READOUT_TIME, "readout pulse length")
-    window_s: Q(u.READOUT_TIME, "integration window length")
-    time_of_flight_s: Q(u.TIME_OF_FLIGHT, "delay from pulse start to window start (QICK trig_offset)")
-    iq_rotation_rad: Q(u.PHASE, "rotation that puts the state information into I")
-    threshold: Q(u.THRESHOLD, "decision threshold on rotated I, accumulated (not averaged) over the window")
+    """A qubit's measurement. Null fields are unknown; the QICK programs need every one of them."""
+
+    frequency_hz: Q(u.READOUT_FREQUENCY, "readout tone frequency (resonator, qubit in |0>)") | None = None
+    pulse: Pulse | None = Field(None, description="the readout tone's envelope (needed to make QICK programs)")
+    pulse_duration_s: Q(u.READOUT_TIME, "readout pulse length (a snapshot's readout length)")
+    window_s: Q(u.READOUT_TIME, "integration window length (default: the pulse length)") | None = None
+    time_of_flight_s: Q(u.TIME_OF_FLIGHT, "delay from pulse start to window start (QICK trig_offset; default 0)") | None = None
+    iq_rotation_rad: Q(u.PHASE, "rotation that puts the state information into I") | None = None
+    threshold: Q(u.THRESHOLD, "decision threshold on rotated I, accumulated (not averaged) over the window") | None = None
     error_0to1: Q(u.PROBABILITY, "P(read 1 | prepared 0)")
     error_1to0: Q(u.PROBABILITY, "P(read 0 | prepared 1)")
-    reset: Reset
+    reset: Reset | None = Field(None, description="how the qubit is reset (default: active, see QubitCalibration.reset_s)")
 
     @model_validator(mode="after")
     def _edges_fit(self):
-        p = pulse_width_problem(self.pulse, self.pulse_duration_s)
+        p = self.pulse and pulse_width_problem(self.pulse, self.pulse_duration_s)
         if p:
             raise ValueError(p)
         return self
+
+    def window_end_s(self) -> float:
+        """When the result is in, from the start of the readout pulse (unknown window: the pulse's end)."""
+        return (self.time_of_flight_s or 0.0) + (self.window_s if self.window_s is not None else self.pulse_duration_s)
 
 
 class QubitCalibration(Strict):
@@ -149,11 +159,11 @@ class QubitCalibration(Strict):
     )
     usable: bool = Field(True, description="false marks a bad qubit the compiler must not use")
     note: str | None = None
-    frequency_hz: Q(u.QUBIT_FREQUENCY, "0-1 transition frequency at the idle point (the drive frequency)")
-    anharmonicity_hz: Q(u.ANHARMONICITY, "f12 - f01 (negative for transmons)")
-    t1_s: Q(u.COHERENCE, "energy relaxation time T1")
-    t2_ramsey_s: Q(u.COHERENCE, "Ramsey dephasing time T2*")
-    t2_echo_s: Q(u.COHERENCE, "Hahn-echo dephasing time T2E")
+    frequency_hz: Q(u.QUBIT_FREQUENCY, "0-1 transition frequency at the idle point (the drive frequency)") | None = None
+    anharmonicity_hz: Q(u.ANHARMONICITY, "f12 - f01 (negative for transmons)") | None = None
+    t1_s: Q(u.COHERENCE, "energy relaxation time T1 (required on a usable qubit)") | None = None
+    t2_ramsey_s: Q(u.COHERENCE, "Ramsey dephasing time T2*") | None = None
+    t2_echo_s: Q(u.COHERENCE, "Hahn-echo dephasing time T2E") | None = None
     x90: SingleQubitGate
     x180: SingleQubitGate
     readout: Readout
@@ -164,6 +174,11 @@ class QubitCalibration(Strict):
         which `ctrl validate` warns about), and by T1 if neither was measured."""
         first, second = (self.t2_echo_s, self.t2_ramsey_s) if echo else (self.t2_ramsey_s, self.t2_echo_s)
         return first if first is not None else second if second is not None else self.t1_s
+
+    def reset_s(self) -> float:
+        """The reset's duration; unknown: an active reset, one readout then one conditional x180."""
+        reset = self.readout.reset
+        return reset.duration_s if reset is not None else self.readout.pulse_duration_s + self.x180.duration_s
 
 
 # -------------------------------------------------------------------------------------------- couplers
@@ -191,8 +206,16 @@ class _TwoQubitGate(Strict):
 
 class CZGate(_TwoQubitGate):
     gate: Literal["cz"]
-    conditional_phase_rad: Q(u.PHASE, "measured conditional phase (pi for a perfect CZ)")
-    flux_pulse: FluxPulse
+    conditional_phase_rad: Q(u.PHASE, "measured conditional phase (pi for a perfect CZ)") | None = None
+    flux_pulse: FluxPulse | None = Field(None, description="the flux pulse (needed to make QICK programs)")
+
+
+class RZZGate(_TwoQubitGate):
+    """RZZ(pi/2) = exp(-i pi/4 Z Z): a CZ up to a virtual Z of -pi/2 on each qubit, which the compiler adds
+    to `phase_corrections_rad`. Fractional-angle families calibrate their error at this angle."""
+
+    gate: Literal["rzz"]
+    flux_pulse: FluxPulse | None = Field(None, description="the flux pulse (needed to make QICK programs)")
 
 
 class ISwapGate(_TwoQubitGate):
@@ -201,7 +224,7 @@ class ISwapGate(_TwoQubitGate):
     gate: Literal["iswap", "sqrt_iswap", "fsim"]
     swap_angle_rad: Q(u.PHASE, "fSim theta")
     conditional_phase_rad: Q(u.PHASE, "fSim phi")
-    flux_pulse: FluxPulse
+    flux_pulse: FluxPulse | None = Field(None, description="the flux pulse (needed to make QICK programs)")
 
 
 class CrossResonanceGate(_TwoQubitGate):
@@ -212,15 +235,17 @@ class CrossResonanceGate(_TwoQubitGate):
 
     gate: Literal["cr", "ecr"]
     control: Name
-    cr_pulse: Pulse = Field(description="one CR segment, played on the control's drive line")
-    cr_segment_s: Q(u.GATE_2Q, "length of one CR segment")
-    cr_phase_rad: Q(u.PHASE, "phase of the CR tone")
+    cr_pulse: Pulse | None = Field(None, description="one CR segment, played on the control's drive line")
+    cr_segment_s: Q(u.GATE_2Q, "length of one CR segment") | None = None
+    cr_phase_rad: Q(u.PHASE, "phase of the CR tone") | None = None
     cancellation_pulse: Pulse | None = Field(None, description="simultaneous tone on the target's drive line")
     cancellation_phase_rad: Q(u.PHASE, "phase of the cancellation tone") = 0.0
 
     @model_validator(mode="after")
     def _segments_fit(self):
         n = 2 if self.gate == "ecr" else 1
+        if self.cr_segment_s is None:
+            return self
         if n * self.cr_segment_s > self.duration_s * (1 + 1e-9):
             raise ValueError(
                 f"{n} CR segment(s) of {u.fmt(self.cr_segment_s)} s do not fit in duration_s {u.fmt(self.duration_s)} s"
@@ -231,8 +256,16 @@ class CrossResonanceGate(_TwoQubitGate):
         return self
 
 
-CouplerCalibration = Annotated[Union[CZGate, ISwapGate, CrossResonanceGate], Field(discriminator="gate")]
-GATE_KINDS = ("cz", "iswap", "sqrt_iswap", "fsim", "cr", "ecr")
+CouplerCalibration = Annotated[Union[CZGate, RZZGate, ISwapGate, CrossResonanceGate], Field(discriminator="gate")]
+GATE_KINDS = ("cz", "rzz", "iswap", "sqrt_iswap", "fsim", "cr", "ecr")
+COMPILED_KINDS = ("cz", "rzz", "ecr")  # the kinds the compiler translates to (`ctrl.compile.natives`)
+
+
+class StaticZZ(Strict):
+    """The always-on ZZ interaction of a pair: f(11) - f(10) - f(01) + f(00)."""
+
+    qubits: Pair
+    zz_hz: Q(u.STATIC_ZZ, "static ZZ rate")
 
 
 class CrosstalkExclusion(Strict):
@@ -243,8 +276,11 @@ class CrosstalkExclusion(Strict):
 class Calibration(Strict):
     calibrated_at: str | None = Field(None, description="when these numbers were measured (ISO 8601)")
     qubits: tuple[QubitCalibration, ...] = Field(min_length=1)
-    couplers: tuple[CouplerCalibration, ...] = ()
+    couplers: tuple[CouplerCalibration, ...] = Field(
+        (), description="two-qubit gates; a pair may have several (one per kind and, for cross resonance, per control)"
+    )
     crosstalk_exclusions: tuple[CrosstalkExclusion, ...] = ()
+    static_zz: tuple[StaticZZ, ...] = Field((), description="measured static ZZ of coupled pairs")
 
 
 # ---------------------------------------------------------------------------------------------- wiring
@@ -307,12 +343,12 @@ class Wiring(Strict):
 
 
 class DeviceFile(Strict):
-    """A superconducting-qubit device and its QICK wiring (ctrl device file, schema version 2)."""
+    """A superconducting-qubit device and its QICK wiring (ctrl device file, schema version 3)."""
 
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] = Field(
         description="device name: a letter or digit, then up to 63 letters, digits, '_', '.' or '-'"
     )
     description: str | None = None
-    wiring: Wiring
+    wiring: Wiring | None = Field(None, description="QICK wiring; without it ctrl compiles and emulates, but makes no QICK programs")
     calibration: Calibration

@@ -8,6 +8,9 @@ History
 - 1 (draft format): `wiring.decision_latency_s`; one symmetric `readout.assignment_error` per qubit.
 - 2: `wiring.controller` {readout_to_decision_latency_s, inter_board_latency_s, alignment};
   `readout.error_0to1` and `readout.error_1to0` separately.
+- 3: optional what labs often lack (frequencies, T2s, pulses, readout window and threshold, reset) and
+  the whole `wiring`; several two-qubit gates per pair (per kind, per cross-resonance control); gate
+  `rzz`; `calibration.static_zz`. Every v2 file is a v3 file with another version number.
 """
 
 from __future__ import annotations
@@ -46,7 +49,12 @@ def _v1_to_v2(data: dict, marks: Marks) -> dict:
     return data
 
 
-UPGRADES = {1: _v1_to_v2}  # from-version -> step to the next version
+def _v2_to_v3(data: dict, marks: Marks) -> dict:
+    data["schema_version"] = 3
+    return data
+
+
+UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}  # from-version -> step to the next version
 
 
 def upgrade(data: object, marks: Marks) -> tuple[object, str | None]:

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from ctrl.device import model as m
 from ctrl.device import units as u
+from ctrl.device.device import chosen_gates
 from ctrl.device.units import Quantity, fmt
 
 METADATA, PULSE, QUALITY, TIMING, STRUCTURE = "metadata", "pulse", "quality", "timing", "structure"
@@ -41,7 +42,7 @@ CLASSES = (METADATA, PULSE, QUALITY, TIMING, STRUCTURE)  # in order of the work 
 
 _PULSE_MODELS = (m.ConstPulse, m.GaussianPulse, m.DragPulse, m.FlatTopPulse, m.NetZeroPulse)
 _BY_QUANTITY = {
-    u.COHERENCE: QUALITY, u.PROBABILITY: QUALITY, u.COORDINATE: QUALITY,
+    u.COHERENCE: QUALITY, u.PROBABILITY: QUALITY, u.COORDINATE: QUALITY, u.STATIC_ZZ: QUALITY,
     u.GATE_1Q: TIMING, u.GATE_2Q: TIMING, u.READOUT_TIME: TIMING, u.TIME_OF_FLIGHT: TIMING, u.RESET_TIME: TIMING,
     u.QUBIT_FREQUENCY: PULSE, u.READOUT_FREQUENCY: PULSE, u.ANHARMONICITY: PULSE, u.PHASE: PULSE,
     u.AMPLITUDE: PULSE, u.DRAG: PULSE, u.THRESHOLD: PULSE, u.PULSE_EDGE: PULSE,
@@ -349,6 +350,13 @@ def _diff_collections(old, new, key, label, section: str, out: list, classify, a
         out.append(Change(section, "order in the file", added_kind, common_a, common_b, "-"))
 
 
+def _single_pairs(cal: m.Calibration) -> set[frozenset]:
+    seen: dict[frozenset, int] = {}
+    for c in cal.couplers:
+        seen[frozenset(c.qubits)] = seen.get(frozenset(c.qubits), 0) + 1
+    return {p for p, n in seen.items() if n == 1}
+
+
 def diff_calibrations(old: m.Calibration, new: m.Calibration) -> CalibrationDiff:
     """Every changed field of the calibration, qubits matched by name and couplers by their pair."""
     out: list[Change] = []
@@ -356,8 +364,26 @@ def diff_calibrations(old: m.Calibration, new: m.Calibration) -> CalibrationDiff
         out.append(Change("calibration", "calibrated_at", field_class(m.Calibration, "calibrated_at"),
                           old.calibrated_at, new.calibrated_at, "-"))  # fmt: skip
     _diff_collections(old.qubits, new.qubits, lambda q: q.name, str, "qubits", out, field_class, STRUCTURE)
-    _diff_collections(old.couplers, new.couplers, lambda c: frozenset(c.qubits), _pair_name, "couplers", out,
-                      field_class, STRUCTURE)  # fmt: skip
+    # a pair with one gate in both files is matched by its pair (its kind may change: `timing`); where a
+    # pair has several, each is matched by its kind and control
+    single = _single_pairs(old) & _single_pairs(new)
+
+    def gate_key(c):
+        pair = frozenset(c.qubits)
+        return pair if pair in single else (pair, c.gate, getattr(c, "control", None))
+
+    def gate_label(k):
+        return _pair_name(k) if isinstance(k, frozenset) else f"{_pair_name(k[0])} {k[1]}" + (f" ({k[2]})" if k[2] else "")
+
+    _diff_collections(old.couplers, new.couplers, gate_key, gate_label, "couplers", out, field_class, STRUCTURE)
+    was, now = chosen_gates(old.couplers), chosen_gates(new.couplers)
+    for pair in sorted(set(was) & set(now), key=lambda p: _natural(_pair_name(p))):
+        a, b = was[pair], now[pair]
+        if (a.gate, getattr(a, "control", None)) != (b.gate, getattr(b, "control", None)):
+            out.append(Change(_pair_name(pair), "gate the compiler uses", TIMING, gate_label((pair, a.gate, getattr(a, "control", None))),
+                              gate_label((pair, b.gate, getattr(b, "control", None))), "-"))  # fmt: skip
+    _diff_collections(old.static_zz, new.static_zz, lambda z: frozenset(z.qubits), lambda k: f"static_zz {_pair_name(k)}",
+                      "static_zz", out, field_class, QUALITY)  # fmt: skip
     ex_a, ex_b = old.crosstalk_exclusions, new.crosstalk_exclusions
     if len(ex_a) != len(ex_b):
         out.append(Change("crosstalk_exclusions", "", TIMING, _plain(ex_a), _plain(ex_b), "-"))

@@ -157,7 +157,7 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None, dd: str
         raise CtrlError(f"{folder} was compiled with dynamical decoupling {was_dd or 'off'}, not {dd}: "
                         "another sequence is a new compile (ctrl compile --dd)")  # fmt: skip
     calibration, problem = None, None
-    if schema != SCHEMA_VERSION:
+    if not (isinstance(schema, int) and 2 <= schema <= SCHEMA_VERSION):  # a v2 calibration reads as v3
         problem = f"the previous calibration was recorded under schema {schema}, this ctrl reads {SCHEMA_VERSION}"
     else:
         try:

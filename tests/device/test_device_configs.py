@@ -150,5 +150,5 @@ def test_firmware_is_copied_with_provenance_and_loads_in_qick():
 def test_schema_file_is_json_and_names_units():
     s = json.loads((CONFIGS / "device.schema.json").read_text())
     q = s["$defs"]["QubitCalibration"]["properties"]
-    assert q["t1_s"]["x-unit"] == "s" and q["frequency_hz"]["x-unit"] == "Hz"
+    assert q["t1_s"]["anyOf"][0]["x-unit"] == "s" and q["frequency_hz"]["anyOf"][0]["x-unit"] == "Hz"
     assert s["$defs"]["QubitCalibration"]["additionalProperties"] is False

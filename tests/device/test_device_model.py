@@ -10,6 +10,7 @@ import yaml
 
 from ctrl.cli import main
 from ctrl.device import (
+    SCHEMA_VERSION,
     DEFAULT_DEVICE,
     Device,
     DeviceError,
@@ -150,7 +151,7 @@ def test_v1_files_are_upgraded():
     assert "decision_latency_s" in v1 and "assignment_error" in v1
     assert validate_text(v1, "v1.yaml", HERE) == []
     dev = _load_text(v1)
-    assert dev.spec.schema_version == 2
+    assert dev.spec.schema_version == SCHEMA_VERSION
     assert dev.wiring.controller.readout_to_decision_latency_s == 4.0e-7
     assert dev.qubit("Q0").readout.error_0to1 == dev.qubit("Q0").readout.error_1to0 == 0.006
 
@@ -166,9 +167,9 @@ def test_errors_in_v1_files_point_at_the_v1_line():
     assert msg.startswith(f"v1.yaml:{line}:") and "ns" in msg
 
 
-@pytest.mark.parametrize("version, fragment", [("0", "must be 1..2"), ('"2"', "must be an integer"), ("true", "must be an integer")])
+@pytest.mark.parametrize("version, fragment", [("0", "must be 1..3"), ('"2"', "must be an integer"), ("true", "must be an integer")])
 def test_bad_schema_versions(version, fragment):
-    [msg] = validate_text(TEXT.replace("schema_version: 2", f"schema_version: {version}"), "t.yaml", HERE)
+    [msg] = validate_text(TEXT.replace("schema_version: 3", f"schema_version: {version}"), "t.yaml", HERE)
     assert fragment in msg and msg.startswith("t.yaml:4:")
 
 
@@ -196,14 +197,14 @@ def test_unusable_qubits_are_exempt_from_collision_checks():
 def test_json_schema_describes_units_ranges_and_closed_objects():
     s = json_schema()
     defs = s["$defs"]
-    t1 = defs["QubitCalibration"]["properties"]["t1_s"]
-    assert (t1["x-unit"], t1["minimum"], t1["maximum"]) == ("s", 1e-7, 0.1)
+    t1 = defs["QubitCalibration"]["properties"]["t1_s"]["anyOf"]  # optional: a number or null
+    assert (t1[0]["x-unit"], t1[0]["minimum"], t1[0]["maximum"], t1[1]) == ("s", 1e-7, 0.1, {"type": "null"})
     assert all(d.get("additionalProperties") is False for d in defs.values() if d.get("type") == "object")
     gates = set()
-    for name in ("CZGate", "ISwapGate", "CrossResonanceGate"):
+    for name in ("CZGate", "RZZGate", "ISwapGate", "CrossResonanceGate"):
         g = defs[name]["properties"]["gate"]
         gates |= set(g.get("enum", [g.get("const")]))
-    assert gates == {"cz", "iswap", "sqrt_iswap", "fsim", "cr", "ecr"}
+    assert gates == {"cz", "rzz", "iswap", "sqrt_iswap", "fsim", "cr", "ecr"}
     assert json_schema_text() == json_schema_text()
 
 
