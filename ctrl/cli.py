@@ -67,7 +67,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             problems = [str(e)]
         else:
             print(f"{f}: ok: {dev.name}, {len(dev.qubits)} qubits, {len(dev.couplers)} couplers, "
-                  f"{len(dev.wiring.boards)} board(s), calibration {dev.calibration_hash}"
+                  + (f"{len(dev.wiring.boards)} board(s)" if dev.wiring is not None else "no QICK wiring")
+                  + f", calibration {dev.calibration_hash}"
                   + (f"; {len(heard)} warning(s)" if heard else ""))  # fmt: skip
             for w in heard:
                 print(f"  warning: {w}", file=sys.stderr)
@@ -108,8 +109,16 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     for p in compiled.passes:
         print(f"  pass {p.name:<10} {p.kind:<14} {p.seconds * 1e3:8.1f} ms")
     print("wrote " + ", ".join(str(p) for p in paths))
+    _say_no_qick(device)
     _warn_cache(cache_problem)
     return 0
+
+
+def _say_no_qick(device) -> None:
+    from ctrl.compile.pipeline import NO_QICK_WHY
+
+    if device.wiring is None:
+        print(f"no QICK programs: {NO_QICK_WHY}")
 
 
 def _warn_cache(problem: str | None) -> None:
@@ -213,6 +222,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     write_atomic(out / "summary.txt", summary + "\n")
     print(summary)
     print(f"wrote {out}/")
+    _say_no_qick(device)
     _warn_cache(cache_problem)
     return 0
 

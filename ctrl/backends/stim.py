@@ -80,7 +80,7 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
         if model is not None:
             for q, name in zip(qs, op.qubits):
                 if q in last_end and last_end[q] < t.start:
-                    model.idle(out, q, name, t.start - last_end[q], echo=dd or q in echoed)
+                    model.idle(out, q, name, t.start - last_end[q], echo=dd or q in echoed, live=last_end)
                 if op.name in _ANCHORS:
                     model.anchor(out, q, op, q in last_end)
         if op.name == "PREP":
@@ -174,7 +174,7 @@ class _UniformModel:
         self.first_prep: set[int] = set()
         self.again: set[tuple[int, int]] = set()  # (qubit, step) of preparations that are gates
 
-    def idle(self, out, q, name, cycles, echo=False):
+    def idle(self, out, q, name, cycles, echo=False, live=()):
         pass
 
     def anchor(self, out, q, op, live):
@@ -216,9 +216,11 @@ class _UniformModel:
 class _CalibrationModel:
     def __init__(self, noise: CalibrationNoise) -> None:
         self.n = noise
+        self.zz = bool(noise.device.zz_neighbours)
+        self.names: tuple[str, ...] = ()
 
     def start(self, program):
-        pass
+        self.names = program.qubits
 
     def anchor(self, out, q, op, live):
         pass
@@ -226,8 +228,10 @@ class _CalibrationModel:
     def finish(self, out, live):
         pass
 
-    def idle(self, out, q, name, cycles, echo=False):
-        px, py, pz = self.n.idle(name, cycles, echo)
+    def idle(self, out, q, name, cycles, echo=False, live=()):
+        # the neighbours live when the gap ends stand for those live through it
+        names = self.names
+        px, py, pz = self.n.idle(name, cycles, echo, frozenset(names[i] for i in live) if self.zz else frozenset())
         if px + py + pz > 0:
             out.append(stim.CircuitInstruction("PAULI_CHANNEL_1", [q], [px, py, pz], tag=f"idle+{cycles}"))
 

@@ -163,9 +163,7 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
                 if phases is _CZ_PHASES:
                     phases = phases_of.get(qubits)
                     if phases is None:
-                        cal = gates[frozenset(qubits)]
-                        corrections = cal.phase_corrections_rad.items()
-                        phases = phases_of[qubits] = tuple(sorted((k, float(v)) for k, v in corrections))
+                        phases = phases_of[qubits] = gates[frozenset(qubits)].virtual_z_rad()
                 o = new(NativeOp)
                 d = o.__dict__
                 d["name"], d["qubits"], d["tag"], d["angle"] = name, qubits, tag, angle
@@ -299,22 +297,22 @@ def _translate(op_name: str, names: tuple[str, ...], gates: dict, symbolic: bool
 
     def cz(a: str, b: str) -> None:
         cal = coupler(a, b)
-        if cal.gate == "cz":
+        if cal.gate in ("cz", "rzz"):  # RZZ(pi/2) is a CZ up to virtual Z's (its virtual_z_rad)
             if symbolic:
                 phases = _CZ_PHASES
             else:
-                phases = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+                phases = cal.virtual_z_rad()
             emit(("CZ", (a, b), 0.0, zero, phases))
         elif cal.gate == "ecr":
             hadamard(b)
             cx(a, b)
             hadamard(b)
         else:
-            raise CtrlError(f"coupler {a}-{b}: native gate {cal.gate!r} is not supported yet (cz, ecr are)")
+            raise CtrlError(f"coupler {a}-{b}: native gate {cal.gate!r} is not supported yet (cz, rzz, ecr are)")
 
     def cx(c: str, t: str) -> None:
         cal = coupler(c, t)
-        if cal.gate == "cz":
+        if cal.gate in ("cz", "rzz"):
             pulse("y", t, -HALF_PI)
             cz(c, t)
             pulse("y", t, HALF_PI)
@@ -331,7 +329,7 @@ def _translate(op_name: str, names: tuple[str, ...], gates: dict, symbolic: bool
                 hadamard(c)
                 hadamard(t)
         else:
-            raise CtrlError(f"coupler {c}-{t}: native gate {cal.gate!r} is not supported yet (cz, ecr are)")
+            raise CtrlError(f"coupler {c}-{t}: native gate {cal.gate!r} is not supported yet (cz, rzz, ecr are)")
 
     if op_name == "R":
         emit(("PREP", names, 0.0, zero, ()))

@@ -99,15 +99,10 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
     if placement is None:
         placement = run("placement", "analysis", lambda: place(distance, device, exclude=exclude))
     circuit = run("protocol", "transformation", lambda: cn20_protocol(distance, placement.layout))
-    gates = {frozenset(c.qubits): c for c in device.couplers if c.usable}
+    gates = {pair: c for pair, c in device.chosen_gates.items() if c.usable}
     native = run("natives", "transformation", lambda: to_native(circuit, placement.qubits, gates))
     counts = native.counts()
-    used = set(placement.qubits)
-    boards = {w.drive.board for w in device.wiring.qubits if w.name in used}
-    clocks = {device.firmware[b].f_time_hz for b in boards}
-    if len(clocks) != 1:
-        raise CtrlError(f"boards {sorted(boards)} run timing clocks {sorted(clocks)}: one shared clock is required")
-    clock_hz = clocks.pop()
+    clock_hz = _clock_hz(device, set(placement.qubits))
     timed, last_end, ready, walk = run(
         "schedule", "transformation", lambda: scheduled(native, device, clock_hz, policy, channels)
     )
@@ -115,11 +110,12 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
     if dd is not None:
         timed, padding = run("dd", "transformation", lambda: pad(timed, dd, pi_pulses(device, clock_hz)))
     checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
-    latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clock_hz))
+    latency_s = decision_latency_s(device)
+    latency = int(round(latency_s * clock_hz))
     realtime = _realtime_rule(device, placement, circuit)
     points = run("decisions", "analysis", lambda: decisions(timed, checks, latency, realtime, ready))
     duration = max([last_end] + [d.time for d in points])
-    abort = max(device.qubit(q).readout.reset.duration_s for q in placement.qubits)
+    abort = max(device.qubit(q).reset_s() for q in placement.qubits)
     program = TimedProgram(
         device=device.name,
         calibration_hash=device.calibration_hash,
@@ -138,15 +134,39 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
                    "expected_faults": round(placement.cost, 9), "embeddings_scored": placement.considered},
     )  # fmt: skip
     report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end, walk))
-    report["latency_budget"] = latency_budget(program, device.wiring.controller.readout_to_decision_latency_s, ready)
+    report["latency_budget"] = latency_budget(program, latency_s, ready)
     report["dynamical_decoupling"] = None if padding is None else padding.report(clock_hz)
     return Compiled(program, placement, counts, report, tuple(log))
+
+
+# A device file without wiring is compiled for an ideal controller: one clock of 1 GHz (timing in
+# nanoseconds), every qubit its own lines, every result in real time after the latency QICK's tProc v2
+# needs to branch on a readout (wait_auto and delay_auto, 0.4 us; docs/qick.md).
+IDEAL_CLOCK_HZ = 1e9
+IDEAL_DECISION_LATENCY_S = 4e-7
+
+
+def _clock_hz(device, used: set[str]) -> float:
+    if device.wiring is None:
+        return IDEAL_CLOCK_HZ
+    boards = {w.drive.board for w in device.wiring.qubits if w.name in used}
+    clocks = {device.firmware[b].f_time_hz for b in boards}
+    if len(clocks) != 1:
+        raise CtrlError(f"boards {sorted(boards)} run timing clocks {sorted(clocks)}: one shared clock is required")
+    return clocks.pop()
+
+
+def decision_latency_s(device) -> float:
+    """From the end of a readout window until the controller can branch on its result."""
+    return IDEAL_DECISION_LATENCY_S if device.wiring is None else device.wiring.controller.readout_to_decision_latency_s
 
 
 def _realtime_rule(device, placement, circuit):
     """Whether a check can abort the attempt in real time: its results all reach the tProc, and the whole
     program runs on that one board. Across boards an abort on one board cannot stop the others (the
     firmware here has no board-to-board link), so such programs post-select every check after the run."""
+    if device.wiring is None:
+        return lambda keys: True
     wiring = {w.name: w for w in device.wiring.qubits}
     qubit_of = {op.key: placement.qubits[op.targets[0]] for op in circuit.measurements}
     used = set(placement.qubits)
@@ -231,7 +251,7 @@ def output_files(compiled: Compiled, device=None) -> tuple[dict[str, str], objec
     leaves the folder as it was."""
     program = compiled.program
     qick = None
-    if device is not None:
+    if device is not None and device.wiring is not None:
         from ctrl.backends.qick import emit_qick
 
         qick = emit_qick(device, program)
@@ -239,8 +259,14 @@ def output_files(compiled: Compiled, device=None) -> tuple[dict[str, str], objec
     if qick is not None:
         files |= qick.texts()
     doc = report_doc(compiled.report, compiled.passes, qick.report if qick is not None else None)
+    if device is not None and device.wiring is None:
+        doc["qick"] = {"programs": None, "why": NO_QICK_WHY}
     files["report.json"] = dumps(doc) + "\n"
     return files, qick
+
+
+NO_QICK_WHY = ("the device file has no wiring section, so there are no QICK channels to compile for: "
+               "the timed program and the Stim circuit assume an ideal controller (1 ns grid, 0.4 us decisions)")
 
 
 def report_doc(report: dict, passes, qick_report: dict | None) -> dict:

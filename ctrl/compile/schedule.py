@@ -70,8 +70,10 @@ class _Needs:
     def __init__(self, device, clock_hz: float) -> None:
         self.device = device
         self.clock_hz = clock_hz
-        self.wiring = {w.name: w for w in device.wiring.qubits}
-        self.coupler_flux = {frozenset(w.qubits): w.flux for w in device.wiring.couplers}
+        # no wiring: an ideal controller, a drive and a readout line of its own for every qubit
+        self.ideal = device.wiring is None
+        self.wiring = {w.name: w for w in device.wiring.qubits} if not self.ideal else {}
+        self.coupler_flux = {frozenset(w.qubits): w.flux for w in device.wiring.couplers} if not self.ideal else {}
         self.exclusions: dict[frozenset, list[str]] = {}
         for i, group in enumerate(device.calibration.crosstalk_exclusions):
             for pair in {frozenset(p) for p in group.couplers}:
@@ -104,7 +106,7 @@ class _Needs:
         """A qubit's drive generator, named once: its pulses of both sizes and its couplers' ECRs ask."""
         found = self.drives.get(name)
         if found is None:
-            found = self.drives[name] = _chan(self._qubit_wiring(name).drive)
+            found = self.drives[name] = f"drive:{name}" if self.ideal else _chan(self._qubit_wiring(name).drive)
         return found
 
     def _compute(self, name: str, qubits: tuple[str, ...], angle: float) -> Need:
@@ -117,7 +119,9 @@ class _Needs:
             a, b = qubits
             cal = device.coupler(a, b)
             chans = []
-            if name == "CZ":
+            if name == "CZ" and self.ideal:
+                chans.append(f"coupler:{'-'.join(sorted((a, b)))}")
+            elif name == "CZ":
                 element = cal.flux_pulse.element
                 if element == "coupler":
                     line = self.coupler_flux.get(frozenset((a, b)))
@@ -138,16 +142,18 @@ class _Needs:
         if name == "MEASURE":
             q = device.qubit(qubits[0])
             ro = q.readout
+            window_end = ro.window_end_s()
+            busy = max(ro.pulse_duration_s, window_end)
+            tail = self._cyc(optional(ro, "ringdown_s", 0.0))
+            if self.ideal:
+                return Need(self._cyc(busy), (f"readout:{q.name}",), ready=self._cyc(window_end), tail=tail)
             w = self._qubit_wiring(q.name).readout
             gen = _chan(w)
             fw = device.firmware[w.board]
-            window_end = ro.time_of_flight_s + ro.window_s
-            busy = max(ro.pulse_duration_s, window_end)
             mux = fw.gens[w.gen].mux
             exclusive = (f"{w.board}/ro{w.ro}",) + (() if mux else (gen,))
             return Need(
-                self._cyc(busy), exclusive, mux=gen if mux else "", ready=self._cyc(window_end),
-                tail=self._cyc(optional(ro, "ringdown_s", 0.0)),
+                self._cyc(busy), exclusive, mux=gen if mux else "", ready=self._cyc(window_end), tail=tail,
             )  # fmt: skip
         raise CtrlError(f"cannot schedule native op {name}")
 

@@ -156,6 +156,11 @@ class Device:
         except KeyError:
             raise CtrlError(f"device {self.name} has no coupler {a}-{b}") from None
 
+    @property
+    def chosen_gates(self) -> Mapping[frozenset, object]:
+        """Pair -> the gate the compiler uses there (`chosen_gates`), for every pair with a gate."""
+        return MappingProxyType(self._coupler_index)
+
     def gates(self, a: str, b: str) -> tuple:
         """Every calibrated two-qubit gate between `a` and `b`, in file order."""
         pair = frozenset((a, b))

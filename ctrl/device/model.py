@@ -19,6 +19,7 @@ are checked in `checks.py`, not here, so every problem of a file is reported at 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -203,6 +204,10 @@ class _TwoQubitGate(Strict):
         description="virtual-Z corrections applied after the gate, by qubit name (single-qubit phases)",
     )
 
+    def virtual_z_rad(self) -> tuple[tuple[str, float], ...]:
+        """The virtual Z's played after the gate, by qubit name (sorted): its calibrated corrections."""
+        return tuple(sorted((k, float(v)) for k, v in self.phase_corrections_rad.items()))
+
 
 class CZGate(_TwoQubitGate):
     gate: Literal["cz"]
@@ -216,6 +221,12 @@ class RZZGate(_TwoQubitGate):
 
     gate: Literal["rzz"]
     flux_pulse: FluxPulse | None = Field(None, description="the flux pulse (needed to make QICK programs)")
+
+    def virtual_z_rad(self) -> tuple[tuple[str, float], ...]:
+        """The calibrated corrections plus the -pi/2 on each qubit that make RZZ(pi/2) a CZ."""
+        extra = {q: -math.pi / 2 for q in self.qubits}
+        return tuple(sorted((k, float(self.phase_corrections_rad.get(k, 0.0)) + extra.get(k, 0.0))
+                            for k in set(self.phase_corrections_rad) | set(extra)))
 
 
 class ISwapGate(_TwoQubitGate):

@@ -199,7 +199,10 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
 
 def slot_timing(device, program: TimedProgram) -> tuple[int, list[int], int]:
     """(reset block, abort branch per real-time decision point, full attempt) in cycles, as the QICK
-    programs play them; the longest board sets the pace, since boards start every slot together."""
+    programs play them; the longest board sets the pace, since boards start every slot together. Without
+    QICK wiring: the program's own reset and attempt, and an abort that takes effect at its decision."""
+    if device.wiring is None:
+        return program.abort_duration, [0 for d in program.decisions if d.realtime], program.duration
     from ctrl.backends.qick.plan import plan_program
 
     plans = plan_program(device, program, 1).values()

@@ -6,6 +6,10 @@
 - an idle gap of length t on a live qubit: amplitude and phase damping, Pauli-twirled:
   p_x = p_y = (1 - exp(-t/T1))/4, p_z = (1 - exp(-t/T2))/2 - p_x, with T2 the Ramsey time, or the
   Hahn-echo time for a gap inside a dynamical decoupling sequence (next to one of its pulses);
+- static ZZ of strength zeta (Hz) between an idling qubit and a live neighbour: a Z error with the
+  probability sin^2(pi zeta t / 2) over an idle of length t (the Pauli-twirled ZZ rotation's effect on
+  the idling qubit; its correlation with the neighbour is dropped), composed with the T2 term. An echo
+  refocuses it, so idles inside a dynamical decoupling sequence get none;
 - a readout: its result flips with the probability of reading 1 from |0> (`error_0to1`), which is what
   decides how often a good attempt is thrown away; a missed |1> is modelled with the same probability
   (Stim has no state-dependent readout error), so `error_1to0` enters only through that approximation;
@@ -45,12 +49,18 @@ class CalibrationNoise:
     def reset_flip(self, qubit: str) -> float:
         return min(0.5, self.device.qubit(qubit).readout.error_1to0 * self.scale)
 
-    def idle(self, qubit: str, cycles: int, echo: bool = False) -> tuple[float, float, float]:
+    def idle(self, qubit: str, cycles: int, echo: bool = False, live: frozenset[str] = frozenset()) -> tuple[float, float, float]:
         """Pauli-twirled T1/T2 decay over the idle; `echo`: the idle is part of an echo sequence, whose
         refocusing leaves the Hahn-echo rate T2E instead of T2* (a Markovian model has no other way to
-        show what an echo does: twirled channels commute with the pulses)."""
+        show what an echo does: twirled channels commute with the pulses); `live`: the qubits holding
+        state meanwhile, whose static ZZ with this one dephases it."""
         q = self.device.qubit(qubit)
         t = cycles / self.clock_hz * self.scale
         px = (1 - math.exp(-t / q.t1_s)) / 4
         pz = max(0.0, (1 - math.exp(-t / q.t2_s(echo))) / 2 - px)
+        if not echo:
+            for other, zz_hz in self.device.zz_neighbours.get(qubit, ()):
+                if other in live:
+                    flip = min(0.5, math.sin(math.pi * zz_hz * t / 2) ** 2)
+                    pz = pz + flip - 2 * pz * flip
         return (px, px, pz)

@@ -394,9 +394,13 @@ def diff_calibrations(old: m.Calibration, new: m.Calibration) -> CalibrationDiff
     return CalibrationDiff(tuple(out))
 
 
-def diff_wiring(old: m.Wiring, new: m.Wiring, old_firmware: dict, new_firmware: dict) -> CalibrationDiff:
+def diff_wiring(old: m.Wiring | None, new: m.Wiring | None, old_firmware: dict, new_firmware: dict) -> CalibrationDiff:
     """Wiring changes (any of them means a full compile), firmware file contents included."""
     out: list[Change] = []
+    if old is None or new is None:
+        if old is not new:
+            out.append(Change("wiring", "", WIRING, "none" if old is None else "present", "none" if new is None else "present", "-"))
+        return CalibrationDiff(tuple(out))
     _diff_models(old, new, (), "wiring", out, lambda owner, name: WIRING)
     for board in sorted(set(old_firmware) | set(new_firmware)):
         a, b = old_firmware.get(board), new_firmware.get(board)

@@ -476,7 +476,7 @@ def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry
         got = corrections.get(qubits)
         if got is None:
             cal = new.coupler(*qubits)
-            got = corrections[qubits] = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+            got = corrections[qubits] = cal.virtual_z_rad()
         return got
 
     if old._blob is not None and cz is not None:
@@ -955,7 +955,12 @@ def summary(doc: dict, rec: Recompiled | None = None, paths: list[Path] | None =
 
         def both(key: str, f) -> str:
             def one(r) -> str:
-                return "?" if not r else "undefined (nothing accepted)" if r[key] is None else f(r[key])
+                if not r:
+                    return "?"
+                if r[key] is None:
+                    return "undefined (nothing accepted)"
+                ci = r.get(f"{key}_ci95")  # a sampled rate is printed with its 95% interval
+                return f(r[key]) + (f" [{f(ci[0])}, {f(ci[1])}]" if ci and None not in ci else "")
 
             return f"{one(o)} -> {one(n)}"
 

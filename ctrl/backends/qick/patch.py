@@ -177,7 +177,7 @@ def _frames(sheet: QickSheet, device):
             cal = device.coupler(a, b)
         except CtrlError as e:
             raise NotPatchable(str(e)) from None
-        new = tuple(sorted((k, float(v)) for k, v in cal.phase_corrections_rad.items()))
+        new = cal.virtual_z_rad()
         if tuple(k for k, _ in new) != tuple(k for k, _ in old):
             raise NotPatchable(f"coupler {a}-{b}: its phase corrections name other qubits")
         out[(a, b)] = new

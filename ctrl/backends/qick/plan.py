@@ -796,7 +796,7 @@ class _Lowering(Units):
             dt = self.delay(tw)
             for when, extra in ((t.start, math.pi), (t_seg2 - dc, 0.0)):
                 self.play(self.items[tw.board], ("canc", c, tq, extra), when + dt, t.end + dt, what)
-        corrections = sorted(cal.phase_corrections_rad.items())
+        corrections = cal.virtual_z_rad()
         self.corrections[(c, tq)] = tuple(corrections)
         for q, v in corrections:
             self.turn(q, v, ("ecr", c, tq))
