@@ -245,10 +245,9 @@ def _convert(doc: dict, syntax: str, raw: bytes, source: str, r: _Reader) -> Imp
 
     header = [source_line(raw, source),
               f"format: qibolab 0.1 runcard ({syntax}); ns -> s, Hz and rad kept; qibolab's 0 = not measured"]
-    if any(str(q) != n[1:] for q, n in names.items()):
-        header.append("qubit names: " + ", ".join(f"{q} -> {n}" for q, n in names.items()))
-    else:
-        header.append("qubit names: Q<id> for the runcard's qubit ids")
+    renamed = [f"{q} -> {n}" for q, n in names.items() if not (q.isdigit() and n == f"Q{q}") and q != n]
+    header.append("qubit names: Q<id> for numeric ids, other ids kept" +
+                  (f"; sanitised: {names_list(renamed)}" if renamed else ""))
 
     relax = r.num(settings, "relaxation_time", "settings", required=False)
     reset = {"method": "passive", "duration_s": scaled(relax, -9)} if relax else None
@@ -429,8 +428,8 @@ def _convert(doc: dict, syntax: str, raw: bytes, source: str, r: _Reader) -> Imp
         entry["position"] = pos[entry["name"]]
 
     header += [
-        f"positions: not in the runcard; networkx spring layout of the topology (seed {LAYOUT_SEED}), "
-        f"scaled by {LAYOUT_SCALE:g}, rounded to 0.001",
+        (f"positions: not in the runcard; networkx spring layout of the topology (seed {LAYOUT_SEED}), "
+        f"scaled by {LAYOUT_SCALE:g}, rounded to 0.001"),
         "frequency_hz: characterization drive_frequency (RX frequency where that is 0 or absent)",
     ]
     if notes["drive_differs"]:
@@ -471,8 +470,9 @@ def _convert(doc: dict, syntax: str, raw: bytes, source: str, r: _Reader) -> Imp
         header.append(f"usable: false (T1 not measured): {names_list(notes['unusable'])}")
     if notes["no_pulse"]:
         header.append(f"pulses left out: {names_list(notes['no_pulse'], 6)}")
-    header.append("CZ: duration = the flux pulse's end, flux_pulse from it, phase_corrections_rad from its "
-                  "virtual_z phases; conditional phase not in the runcard")
+    if couplers:
+        header.append("CZ: duration = the flux pulse's end, flux_pulse from it, phase_corrections_rad from its "
+                      "virtual_z phases; conditional phase not in the runcard")
     if no_gate:
         header.append(f"topology pairs without a CZ (no coupler written): {names_list(no_gate)}")
     if left_out:

@@ -153,8 +153,8 @@ def _convert(doc: dict, raw: bytes, source: str, name: str) -> Imported:
     lo_ch = L.values(los, "ch", "hw.soc.lo", kind="any", required=False)
 
     header = [source_line(raw, source),
-              "format: slab_qick_calib configuration (qick-lab); MHz -> Hz, us -> s, degrees -> rad; "
-              "0 in a list = not measured",
+              ("format: slab_qick_calib configuration (qick-lab); MHz -> Hz, us -> s, degrees -> rad; "
+              "0 in a list = not measured"),
               "qubit names: Q<i> for list index i",
               "positions: not in the file; one qubit at [0, 0]"]
     notes: dict[str, list] = {k: [] for k in ("unusable", "lo", "direct", "no_ro_f", "ro_default", "no_pulse",
@@ -162,7 +162,10 @@ def _convert(doc: dict, raw: bytes, source: str, name: str) -> Imported:
     qubits = []
     for i in range(n):
         q = f"Q{i}"
-        known = lambda lst: lst[i] if lst[i] else None  # noqa: E731  (0 and None: not measured)
+
+        def known(lst, i=i):
+            return lst[i] if lst[i] else None  # 0 and None: not measured
+
         entry: dict = {"name": q, "position": None}
         reasons = []
         if tuned[i] is False:
@@ -249,12 +252,12 @@ def _convert(doc: dict, raw: bytes, source: str, name: str) -> Imported:
     header += [
         "x180: pulses.pi_ge (gain -> amplitude, sigma, duration = sigma * sigma_inc, gauss -> gaussian)",
         "x90: not in the file; the pi_ge pulse at half the gain, same duration and sigma",
-        f"gate errors: DEFAULTS, NOT MEASURED (the file has none): max({DEFAULT_1Q_ERROR_FLOOR:g}, coherence "
-        "limit over the gate from T1 and T2)",
-        "readout: const pulse at readout gain; pulse_duration_s = window_s = readout_length; time_of_flight_s = "
-        "trig_offset; iq_rotation_rad = phase; threshold as given",
-        "readout errors: fidelity read as 1 - P(1|0) - P(0|1) (slab's histogram contrast); error_0to1 = "
-        "error_1to0 = (1 - fidelity)/2, the split is not in the file",
+        (f"gate errors: DEFAULTS, NOT MEASURED (the file has none): max({DEFAULT_1Q_ERROR_FLOOR:g}, coherence "
+        "limit over the gate from T1 and T2)"),
+        ("readout: const pulse at readout gain; pulse_duration_s = window_s = readout_length; time_of_flight_s = "
+        "trig_offset; iq_rotation_rad = phase; threshold as given"),
+        ("readout errors: fidelity read as 1 - P(1|0) - P(0|1) (slab's histogram contrast); error_0to1 = "
+        "error_1to0 = (1 - fidelity)/2, the split is not in the file"),
     ]
     if notes["lo"]:
         header.append(f"readout.frequency_hz: LO + readout frequency (upper sideband ASSUMED, the file does not say) "
