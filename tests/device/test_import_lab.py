@@ -282,3 +282,11 @@ def test_slab_malformed(tmp_path, mutate, needle):
     before = sorted(tmp_path.iterdir())
     one_line_error("qick-lab", src, "bad.yml", needle)
     assert sorted(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("fmt, text", [("qibolab", "[" * 100000), ("qibolab", "a:\n" + "- " * 50000 + "1\n"),
+                                       ("qick-lab", "[" * 100000)])
+def test_deeply_nested_refused(tmp_path, fmt, text):
+    src = tmp_path / "deep.txt"
+    src.write_text(text)
+    one_line_error(fmt, src, "deep.txt")

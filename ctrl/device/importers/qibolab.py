@@ -148,6 +148,8 @@ def _load(raw: bytes, source: str):
             return json.loads(text), "JSON"
         except json.JSONDecodeError as e:
             raise fail(source, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+        except RecursionError:
+            raise fail(source, "nested too deeply to be a calibration file") from None
     try:
         return yaml.safe_load(text), "YAML"
     except yaml.YAMLError as e:
@@ -155,6 +157,8 @@ def _load(raw: bytes, source: str):
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         what = getattr(e, "problem", None) or type(e).__name__
         raise fail(source, f"invalid YAML{where}: {what}") from None
+    except RecursionError:
+        raise fail(source, "nested too deeply to be a calibration file") from None
 
 
 class _Reader:

@@ -66,6 +66,8 @@ def _load(raw: bytes, source: str):
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         what = getattr(e, "problem", None) or type(e).__name__
         raise fail(source, f"invalid YAML{where}: {what}") from None
+    except RecursionError:
+        raise fail(source, "nested too deeply to be a calibration file") from None
 
 
 class _Lists:
