@@ -26,6 +26,8 @@ from ctrl.files import MiB, read_limited
 # format name -> module under ctrl.device.importers with convert(raw, source) -> Imported
 FORMATS = {
     "ibm": "ibm",
+    "qibolab": "qibolab",
+    "qick-lab": "slab",
 }
 MAX_SOURCE_BYTES = 64 * MiB  # a 1000-qubit backend properties file is about 3 MiB
 
