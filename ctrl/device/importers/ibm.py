@@ -20,7 +20,6 @@ import math
 import re
 import statistics
 
-
 import networkx as nx
 
 from ctrl.device import units as u
@@ -58,7 +57,10 @@ def _number(v) -> bool:
 def to_si(value: float, unit: str) -> float:
     """`value` in `unit` as SI (a unit of UNITS)."""
     _, mul, div = UNITS[unit]
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond any float: implausible wherever it stands
+        x = math.inf if value > 0 else -math.inf
     return x * mul / div if mul != 1 else (x / div if div != 1 else x)
 
 
@@ -218,7 +220,6 @@ def convert(raw: bytes, source: str) -> Imported:
         vals = [p[field] for (k, _), p in sorted(one_q.items()) if k == kind and field in p]
         return statistics.median(vals) if vals else None
 
-    header_fills: list[str] = []
     x_from_sx, readout_from_total = [], []
     unmeasured: dict[str, list[str]] = {}
     qubits, q_items = [], []
@@ -245,7 +246,7 @@ def convert(raw: bytes, source: str) -> Imported:
             if params is not None and "gate_length" in params and "gate_error" in params:
                 d, e = params["gate_length"], params["gate_error"]
             elif params is None and base is not None and "gate_length" in base and "gate_error" in base:
-                d, e = base["gate_length"] * 2, min(base["gate_error"] * 2, 1.0)
+                d, e = base["gate_length"] * 2, base["gate_error"] * 2
                 x_from_sx.append(it.what)
             else:
                 kind = "sx" if name == "x90" else "x"
@@ -436,11 +437,11 @@ def convert(raw: bytes, source: str) -> Imported:
         f"IBM backend properties: {backend or 'unnamed'}" + (f" version {version}" if version else "")
         + f", last update {updated or 'not given'}; {n} qubits (qubit i is Q{{i}}), two-qubit gates: "
         + (", ".join(kinds) or "none"),
-        "every number converted to SI by its entry's unit, nothing rounded; positions are computed (IBM gives "
-        "none): Kamada-Kawai layout of the coupling graph (networkx), median coupler length 1, 3 decimals",
+        ("every number converted to SI by its entry's unit, nothing rounded; positions are computed (IBM gives "
+         "none): Kamada-Kawai layout of the coupling graph (networkx), median coupler length 1, 3 decimals"),
         "T2 is IBM's Hahn-echo T2 -> t2_echo_s; no t2_ramsey_s in IBM properties: the noise model uses T2E",
-        "readout: pulse_duration_s = readout_length, error_0to1 = prob_meas1_prep0, error_1to0 = prob_meas0_prep1; "
-        "readout.reset: active, the reset gate's gate_length (where a reset gate is listed)",
+        ("readout: pulse_duration_s = readout_length, error_0to1 = prob_meas1_prep0, error_1to0 = prob_meas0_prep1; "
+         "readout.reset: active, the reset gate's gate_length (where a reset gate is listed)"),
         "x90 = IBM's sx gate, x180 = its x gate (duration = gate_length, error = gate_error)",
     ]
     if x_from_sx:
