@@ -14,6 +14,7 @@ import pytest
 from ctrl.cli import main
 from ctrl.device import load_device
 from ctrl.device.importers import import_device
+from ctrl.device.importers.ibm import zz_pair
 from ctrl.device.model import COMPILED_KINDS
 from ctrl.errors import CtrlError
 
@@ -247,3 +248,13 @@ def test_cli_round_trip(tmp_path, capsys, raw):
     assert "--force" in capsys.readouterr().err and out.read_text() == "keep me"
     assert main(["import", "ibm", str(FIXTURE), "--out", str(out), "--force"]) == 0
     assert out.read_text() == import_device("ibm", FIXTURE)
+
+
+def test_zz_names_are_split_by_the_coupling_map():
+    assert zz_pair("1213", 27, {(12, 13)}) == (12, 13)
+    assert zz_pair("1213", 300, {(1, 213)}) == (1, 213)
+    assert zz_pair("1213", 300, {(12, 13), (1, 213)}) is None  # both splits are coupled pairs: ambiguous
+    assert zz_pair("1213", 27, {(1, 2)}) is None  # no split is a coupled pair
+    assert zz_pair("1213", 200, {(1, 213)}) is None  # 213 is not a qubit of a 200-qubit device
+    assert zz_pair("1020", 30, {(10, 20), (1, 20)}) == (10, 20)  # "020" is no index
+    assert zz_pair("7", 30, {(0, 7)}) is None

@@ -382,19 +382,10 @@ def convert(raw: bytes, source: str) -> Imported:
         if v == 0:
             zz_zero += 1
             continue
-        digits = m.group(1)
-        cands = set()
-        for cut in range(1, len(digits)):
-            sa, sb = digits[:cut], digits[cut:]
-            if any(len(s) > 1 and s[0] == "0" for s in (sa, sb)):
-                continue
-            pa, pb = int(sa), int(sb)
-            if pa < n and pb < n and tuple(sorted((pa, pb))) in edges:
-                cands.add(tuple(sorted((pa, pb))))
-        if len(cands) != 1:
+        pair = zz_pair(m.group(1), n, edges)
+        if pair is None:
             zz_ambiguous.append(e["name"])
             continue
-        pair = cands.pop()
         if u.STATIC_ZZ.problem(v) is not None:
             zz_bad.append(f"{e['name']} = {u.fmt(v)} Hz")
             continue
@@ -486,6 +477,20 @@ def convert(raw: bytes, source: str) -> Imported:
     header.append("no pulses, no readout frequency, window, threshold or IQ rotation: compile makes no QICK "
                   "programs without a wiring section")
     return Imported(data, tuple(header))
+
+
+def zz_pair(digits: str, n: int, edges) -> tuple[int, int] | None:
+    """The qubit pair of a `zz_<digits>` name: the one split of the digits into two indices (no leading zeros,
+    below `n`) that is a coupled pair in `edges` ({(low, high)}); None if no split or several fit."""
+    fits = set()
+    for cut in range(1, len(digits)):
+        a, b = digits[:cut], digits[cut:]
+        if any(len(x) > 1 and x[0] == "0" for x in (a, b)):
+            continue
+        pair = tuple(sorted((int(a), int(b))))
+        if pair[1] < n and pair in edges:
+            fits.add(pair)
+    return fits.pop() if len(fits) == 1 else None
 
 
 def _names(items: list[str], most: int = 8) -> str:
