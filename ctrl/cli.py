@@ -79,6 +79,29 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 2 if bad else 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from ctrl.device.importers import import_device
+    from ctrl.device.load import _check_text
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise CtrlError(f"{out}: is a folder, expected the device file to write")
+    if (out.exists() or out.is_symlink()) and not args.force:
+        raise CtrlError(f"{out}: exists; pass --force to replace it")
+    text = import_device(args.format, args.source, args.wiring)  # validated: DeviceError lists every problem
+    base = Path(args.wiring).parent if args.wiring else Path(".")
+    _, warnings, spec, _ = _check_text(text, str(out), base, args.frequency_guard)
+    write_atomic(out, text)
+    cal = spec.calibration
+    print(f"wrote {out}: {spec.name}, {len(cal.qubits)} qubits ({sum(q.usable for q in cal.qubits)} usable), "
+          f"{len(cal.couplers)} two-qubit gates ({sum(c.usable for c in cal.couplers)} usable), "
+          f"{len(cal.static_zz)} static ZZ, {'QICK wiring' if spec.wiring is not None else 'no QICK wiring'}; "
+          f"{len(warnings)} warning(s)")
+    for w in warnings:
+        print(f"  warning: {w}", file=sys.stderr)
+    return 0
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from ctrl.device.schema import json_schema_text
 
@@ -381,6 +404,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest allowed detuning between coupled or next-nearest qubits, and between "
                         "resonators on one feedline (default 20e6)")
     p.set_defaults(func=_cmd_validate)
+
+    from ctrl.device.importers import FORMATS
+
+    p = sub.add_parser("import", help="turn a lab's calibration file into a ctrl device file (validated before writing)")
+    p.add_argument("format", choices=sorted(FORMATS), help="the source's format")
+    p.add_argument("source", help="the calibration file, e.g. an IBM props_*.json")
+    p.add_argument("--out", required=True, metavar="DEVICE.yaml", help="device file to write")
+    p.add_argument("--wiring", metavar="WIRING.yaml",
+                   help="YAML file whose 'wiring:' section is added (default: none; the device then makes no QICK programs)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (default: refuse)")
+    p.add_argument("--frequency-guard", type=float, default=20e6, metavar="HZ",
+                   help="the guard for the frequency-collision warnings printed after the import (default 20e6; "
+                        "the import itself is checked as ctrl validate checks with its default)")
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("schema", help="print the JSON Schema of device files (for editors)")
     p.add_argument("--out", help="write it to this file instead")
