@@ -80,22 +80,26 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ctrl.device import lint_text
     from ctrl.device.importers import import_device
-    from ctrl.device.load import _check_text
 
     out = Path(args.out)
     if out.is_dir():
         raise CtrlError(f"{out}: is a folder, expected the device file to write")
     if (out.exists() or out.is_symlink()) and not args.force:
         raise CtrlError(f"{out}: exists; pass --force to replace it")
-    text = import_device(args.format, args.source, args.wiring)  # validated: DeviceError lists every problem
-    base = Path(args.wiring).parent if args.wiring else Path(".")
-    _, warnings, spec, _ = _check_text(text, str(out), base, args.frequency_guard)
-    write_atomic(out, text)
-    cal = spec.calibration
-    print(f"wrote {out}: {spec.name}, {len(cal.qubits)} qubits ({sum(q.usable for q in cal.qubits)} usable), "
-          f"{len(cal.couplers)} two-qubit gates ({sum(c.usable for c in cal.couplers)} usable), "
-          f"{len(cal.static_zz)} static ZZ, {'QICK wiring' if spec.wiring is not None else 'no QICK wiring'}; "
+    # validated before anything is written: DeviceError lists every problem
+    text = import_device(args.format, args.source, args.wiring, out.parent)
+    _, warnings = lint_text(text, str(out), out.parent, args.frequency_guard)
+    write_atomic(out, text)  # committed when the command ends (ctrl.files.outputs)
+    doc = yaml.safe_load(text)  # the text just validated
+    cal = doc["calibration"]
+    qubits, gates = cal["qubits"], cal.get("couplers", [])
+    print(f"wrote {out}: {doc['name']}, {len(qubits)} qubits ({sum(q.get('usable', True) for q in qubits)} usable), "
+          f"{len(gates)} two-qubit gates ({sum(c.get('usable', True) for c in gates)} usable), "
+          f"{len(cal.get('static_zz', []))} static ZZ, {'QICK wiring' if 'wiring' in doc else 'no QICK wiring'}; "
           f"{len(warnings)} warning(s)")
     for w in warnings:
         print(f"  warning: {w}", file=sys.stderr)

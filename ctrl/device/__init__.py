@@ -19,7 +19,7 @@ from pathlib import Path
 from ctrl.device.checks import DEFAULT_FREQUENCY_GUARD_HZ
 from ctrl.device.device import Device
 from ctrl.device.firmware import FirmwareInfo, GenInfo, ReadoutInfo
-from ctrl.device.load import DeviceError, device_warnings, load_device, validate, validate_text
+from ctrl.device.load import DeviceError, device_warnings, lint_text, load_device, validate, validate_text
 from ctrl.device.model import (
     SCHEMA_VERSION,
     Calibration,
@@ -41,7 +41,7 @@ DEFAULT_DEVICE = Path(__file__).resolve().parents[2] / "device_configs" / "plana
 
 __all__ = [
     "DEFAULT_DEVICE", "DEFAULT_FREQUENCY_GUARD_HZ", "SCHEMA_VERSION",
-    "Device", "DeviceError", "device_warnings", "load_device", "validate", "validate_text", "json_schema",
+    "Device", "DeviceError", "device_warnings", "lint_text", "load_device", "validate", "validate_text", "json_schema",
     "DeviceFile", "Wiring", "Calibration", "QubitCalibration", "QubitWiring", "ReadoutChannel", "Channel",
     "Controller", "CouplerWiring", "CZGate", "ISwapGate", "CrossResonanceGate",
     "FirmwareInfo", "GenInfo", "ReadoutInfo",

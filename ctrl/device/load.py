@@ -303,6 +303,13 @@ def validate_text(text: str, name: str = "<text>", base_dir: Path | str = ".",
     return _check_text(text, name, Path(base_dir), frequency_guard_hz)[0]
 
 
+def lint_text(text: str, name: str = "<text>", base_dir: Path | str = ".",
+              frequency_guard_hz: float = DEFAULT_FREQUENCY_GUARD_HZ) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of a device file given as text."""
+    problems, warnings, _, _ = _check_text(text, name, Path(base_dir), frequency_guard_hz)
+    return problems, warnings
+
+
 def validate(path: Path | str, frequency_guard_hz: float = DEFAULT_FREQUENCY_GUARD_HZ) -> list[str]:
     """Every problem of a device file, one located message each; [] if the file is valid."""
     path = Path(path)

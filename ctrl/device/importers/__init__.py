@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from ctrl.device.load import DeviceError, validate_text
+from ctrl.device.load import DeviceError, lint_text
 from ctrl.device.source import parse
 from ctrl.errors import CtrlError
 from ctrl.files import MiB, read_limited
@@ -85,9 +86,11 @@ def source_line(raw: bytes, source: str) -> str:
     return f"imported from {Path(source).name} (sha256:{hashlib.sha256(raw).hexdigest()})"
 
 
-def import_device(fmt: str, source: Path | str, wiring: Path | str | None = None) -> str:
-    """The device file text for `source` in format `fmt`, with the `wiring:` section of the YAML file
-    `wiring` if given; checked as `ctrl validate` checks it (DeviceError listing every problem)."""
+def import_device(fmt: str, source: Path | str, wiring: Path | str | None = None,
+                  out_dir: Path | str = ".") -> str:
+    """The device file text for `source` in format `fmt`, with the `wiring:` section of
+    the YAML file `wiring` if given, its firmware paths made relative to `out_dir` (where the file is to
+    be written); checked as `ctrl validate` checks it (DeviceError listing every problem)."""
     if fmt not in FORMATS:
         raise CtrlError(f"unknown import format {fmt!r} (known: {', '.join(sorted(FORMATS))})")
     source = Path(source)
@@ -95,16 +98,16 @@ def import_device(fmt: str, source: Path | str, wiring: Path | str | None = None
     module = importlib.import_module(f"ctrl.device.importers.{FORMATS[fmt]}")
     imported = module.convert(raw, str(source))
     if wiring is not None:
-        imported = _with_wiring(imported, Path(wiring))
+        imported = _with_wiring(imported, Path(wiring), Path(out_dir))
     text = render(imported)
-    base = Path(wiring).parent if wiring is not None else Path(".")
-    problems = validate_text(text, f"{source} (imported)", base)
+    # line numbers are those of the text about to be written, not of the source
+    problems, _ = lint_text(text, f"{source} as imported", out_dir)
     if problems:
         raise DeviceError(problems)
     return text
 
 
-def _with_wiring(imported: Imported, path: Path) -> Imported:
+def _with_wiring(imported: Imported, path: Path, out_dir: Path) -> Imported:
     text = read_limited(path, 16 * MiB, "wiring file").decode("utf-8", errors="replace")
     src = parse(text, str(path))
     if src.problems:
@@ -113,6 +116,10 @@ def _with_wiring(imported: Imported, path: Path) -> Imported:
     wiring = doc.get("wiring") if isinstance(doc, dict) else None
     if not isinstance(wiring, dict):
         raise CtrlError(f"{path}: expected a mapping with a 'wiring' section (boards, controller, qubits)")
+    for board in wiring.get("boards") or ():
+        if isinstance(board, dict) and isinstance(board.get("firmware"), str):
+            where = (path.parent / board["firmware"]).resolve()
+            board["firmware"] = os.path.relpath(where, out_dir.resolve())
     data = dict(imported.data)
     data = {k: v for k, v in data.items() if k != "calibration"} | {"wiring": wiring, "calibration": data["calibration"]}
     return Imported(data, imported.header + (f"wiring: from {path.name}",))
