@@ -332,8 +332,30 @@ def _seed(text: str) -> int:
     return _bounded_int(text, 0, 2**63 - 1, "the seed")
 
 
+DESCRIPTION = ("Fault-tolerant |H> magic-state preparation: compile the protocol for a device, emulate it with "
+               "the device's noise, run it as QICK FPGA programs. Start with: ctrl dry-run")
+
+
+class _Version(argparse.Action):
+    """`ctrl --version`: ctrl's version and those of the libraries its results depend on, looked up only
+    when asked (every command builds the parser)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        import ctrl
+        from ctrl.versions import versions
+
+        found = versions("qick")
+        libs = ", ".join(f"{name} {found[name]}" for name in ("stim", "qick", "numpy"))
+        print(f"ctrl {ctrl.__version__} ({libs}; python {found['python']})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ctrl", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="ctrl", description=DESCRIPTION)
+    parser.add_argument("--version", action=_Version, help="print the versions of ctrl, stim, qick and numpy")
     parser.add_argument("--strict", action="store_true",
                         help="treat what real devices often show (T2 > 2 T1, spectator frequency collisions) as "
                              "errors in device files, not warnings")
@@ -375,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_emulate)
 
     p = sub.add_parser("dry-run", help="compile the default device for d=3, emulate it, write artifacts and a summary")
-    p.add_argument("--device", help="device file (default: device_configs/planar16_d3.yaml)")
+    p.add_argument("--device", help="device file (default: the shipped planar16_d3.yaml, 16 qubits on one ZCU216)")
     p.add_argument("--distance", "-d", type=_distance, default=3, help=_DISTANCE_HELP + " (default 3)")
     p.add_argument("--shots", type=_shots, default=100_000, help=_SHOTS_HELP + " (default 100000)")
     p.add_argument("--noise", default="calibration")

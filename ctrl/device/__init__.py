@@ -8,12 +8,13 @@ wired to QICK boards. The scheduler, the emitters and the emulator all read it t
     dev.graph(usable_only=True) # networkx graph for placement
 
 Public API: `load_device`, `validate`, `validate_text`, `json_schema`, `Device`, `DeviceError`,
-`DEFAULT_DEVICE`, the section models (`DeviceFile`, `Wiring`, `Calibration`, ...) and the firmware summaries
+`DEFAULT_DEVICE` (the shipped planar16_d3.yaml, found wherever ctrl is installed), the section models (`DeviceFile`, `Wiring`, `Calibration`, ...) and the firmware summaries
 (`FirmwareInfo`, `GenInfo`, `ReadoutInfo`). The file format is documented in docs/device.md.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from ctrl.device.checks import DEFAULT_FREQUENCY_GUARD_HZ
@@ -37,7 +38,26 @@ from ctrl.device.model import (
 )
 from ctrl.device.schema import json_schema
 
-DEFAULT_DEVICE = Path(__file__).resolve().parents[2] / "device_configs" / "planar16_d3.yaml"
+
+
+def _shipped_devices() -> Path:
+    """The folder of the shipped devices, the schema and firmware/ (a real folder: device files name their
+    firmware by a path relative to themselves).
+
+    Installed (a wheel), it is the package data `ctrl.device_configs`; in a source checkout (an editable
+    install, or the repository on PYTHONPATH) that name is not importable and the folder is the
+    repository's own device_configs/, beside the package."""
+    try:
+        folder = resources.files("ctrl.device_configs")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "device_configs"
+    path = folder / "planar16_d3.yaml"  # a namespace package's files() joins to a plain Path
+    if not isinstance(path, Path):  # e.g. imported from a zip file: no real folder to name firmware from
+        raise ImportError(f"ctrl's shipped devices must be files on disk, not inside {folder}")
+    return path.parent
+
+
+DEFAULT_DEVICE = _shipped_devices() / "planar16_d3.yaml"
 
 __all__ = [
     "DEFAULT_DEVICE", "DEFAULT_FREQUENCY_GUARD_HZ", "SCHEMA_VERSION",
