@@ -1,4 +1,4 @@
-"""Reproduce the CN20 table (PROTOCOL.md section 3) side by side with the paper, in one run.
+"""Reproduce the CN20 paper's table (its data; docs/protocol.md, "Against the paper") side by side with the paper, in one run.
 
     python tools/reproduce_cn20.py [--distance 3 5] [--shots-d3 N] [--shots-d5 N] [--exact-runs N]
 
@@ -16,7 +16,7 @@ import time
 from ctrl.noise.models import UniformNoise
 from ctrl.sim.report import simulate
 
-# PROTOCOL.md section 3 (paper's data). Rows without a printed value use the paper's fit.
+# The paper's data (CN20, npj QI 6, 91, 2020; docs/protocol.md, "Against the paper"). Rows without a printed value use the paper's fit.
 PAPER = {
     (3, 1e-4): {"p_L": 3.45e-6, "acceptance": 0.970, "expected_qubits": 16.5},
     (3, 3e-4): {"p_L": 342 * 3e-4**2, "acceptance": None, "expected_qubits": None},

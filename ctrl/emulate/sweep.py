@@ -25,7 +25,8 @@ from ctrl.device import load_device
 from ctrl.emulate.run import CHUNK, noise_for, program_decisions, sample_chunk
 from ctrl.errors import CtrlError
 
-PAPER = [  # (distance, p, logical error per accepted state, acceptance): PROTOCOL.md section 3
+PAPER = [  # (distance, p, logical error per accepted state, acceptance): the paper's data
+    # (CN20, npj QI 6, 91, 2020), as docs/protocol.md "Against the paper" lists it
     (3, 1e-4, 3.45e-6, 0.970), (3, 1e-3, 3.40e-4, 0.741), (5, 1e-4, 3.6e-8, 0.811), (5, 1e-3, 4.6e-5, 0.124),
 ]  # fmt: skip
 

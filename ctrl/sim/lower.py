@@ -2,7 +2,7 @@
 
 Three forms, one instruction list:
 
-- `proxy="X"`: the Clifford proxy of PROTOCOL.md section 4. R_y(+-pi/4) -> R_y(+-pi/2) (SQRT_Y, SQRT_Y_DAG),
+- `proxy="X"`: the Clifford proxy (docs/protocol.md, "How it is simulated"). R_y(+-pi/4) -> R_y(+-pi/2) (SQRT_Y, SQRT_Y_DAG),
   so |H> -> |+>, CH -> CNOT, H_L -> X_L. Sees Z-type output errors.
 - `proxy="Z"`: R_y(+-pi/4) -> identity, so |H> -> |0>, CH -> CZ, H_L -> Z_L. Sees X-type output errors.
 - `proxy="exact"`: the real circuit; each R_y(+-pi/4) is an `I` instruction tagged `RY_P4` or `RY_M4`

@@ -1,4 +1,5 @@
-"""The exact check: the real protocol, R_y(+-pi/4) rotations and all, as a state vector (PROTOCOL.md section 4).
+"""The exact check: the real protocol, R_y(+-pi/4) rotations and all, as a state vector (docs/protocol.md,
+"How it is simulated": at d=3, 16 qubits, a plain state vector is cheap and measures what the proxies estimate).
 
 `ctrl.sim.lower.to_stim(circuit, "exact", noise)` keeps every R_y(+-pi/4) as an `I` tagged `RY_P4`/`RY_M4`;
 `Program` compiles that circuit into state-vector operations and runs it with an explicit set of Pauli

@@ -2,7 +2,7 @@
 
 The program is written as tProc v2 assembly instructions (`asm_inst`), not through qick's timing macros:
 every time is an explicit cycle count relative to the reference time, which the program only moves with
-explicit `TIME inc_ref` (QICK.md: the macros' timestamp bookkeeping ignores jumps). Structure:
+explicit `TIME inc_ref` (docs/qick.md, Time: the macros' timestamp bookkeeping follows the program text and ignores jumps). Structure:
 
     counter := 0; ref += initial delay; r0 := 0
     SLOT:   reset block;                      ref += reset length
@@ -332,7 +332,8 @@ class _Writer:
             elif isinstance(it, Decision):
                 if it.direct:
                     self.wait(max(r.arrives for r in it.direct) - ref)
-                # the reference time moves past the decision before the branch (QICK.md branch-timing pitfall)
+                # the reference time moves past the decision before the branch: qick's timestamp bookkeeping ignores
+                # jumps, so a time moved inside a branch would be lost on the other path (docs/qick.md, Time)
                 self.inc_ref(it.t - ref)
                 ref = it.t
                 target = f"ABORT_{it.index}"
