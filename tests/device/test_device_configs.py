@@ -1,4 +1,4 @@
-"""The shipped devices: valid, built as documented, and reproducible from device_configs/generate.py."""
+"""The shipped devices: valid, built as documented, and reproducible from tools/generate_devices.py."""
 
 import importlib.util
 import json
@@ -19,7 +19,7 @@ FILES = sorted(CONFIGS.glob("*.yaml"))
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("device_generate", CONFIGS / "generate.py")
+    spec = importlib.util.spec_from_file_location("device_generate", CONFIGS.parent / "tools" / "generate_devices.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -58,7 +58,7 @@ def test_header_documents_the_device(path):
 def test_generator_reproduces_the_shipped_files():
     gen = _generator()
     for name in gen.DEVICES:
-        assert gen.render(name) == (CONFIGS / name).read_text(), f"{name} is stale: run python device_configs/generate.py"
+        assert gen.render(name) == (CONFIGS / name).read_text(), f"{name} is stale: run python tools/generate_devices.py"
     assert (CONFIGS / "device.schema.json").read_text() == json_schema_text()
 
 

@@ -1,4 +1,4 @@
-"""Writes the shipped device files. Run from the repository root: `python device_configs/generate.py`.
+"""Writes the shipped device files. Run from the repository root: `python tools/generate_devices.py`.
 
 The devices are illustrative, not measurements of one chip: every number is drawn, with a fixed seed, from
 a distribution centred on published figures for that kind of device (the header of each file says which),
@@ -15,8 +15,9 @@ import re
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "device_configs"
+sys.path.insert(0, str(ROOT))
 
 import networkx as nx  # noqa: E402
 
@@ -374,13 +375,13 @@ coordinates, the {len(c.couplers)} couplers are its couplers (the shared-registe
 degree 3). Native two-qubit gate: echoed cross resonance (no flux
 lines, which is what lets one board drive it).
 
-Numbers: illustrative, drawn (seed 16, device_configs/generate.py) around published figures for
+Numbers: illustrative, drawn (seed 16, tools/generate_devices.py) around published figures for
 fixed-frequency cross-resonance transmons (IBM Falcon/Eagle backend properties 2021-2023): T1 ~120 us,
 T2E ~100 us, sx 35.6 ns at ~2.5e-4, ECR 300-650 ns at ~7e-3, anharmonicity ~-335 MHz, readout ~1.5 %.
 Frequencies 4.9-5.2 GHz, allocated so no coupled or next-nearest pair is within 30 MHz and no 0-1 line
-is within 30 MHz of a neighbour's 1-2 line. Field conventions follow the QICK labs' files in
-../shared/qick_calib_examples (slab_qick_calib: trig_offset -> time_of_flight_s, phase -> iq_rotation_rad,
-threshold in accumulated I), converted to SI.
+is within 30 MHz of a neighbour's 1-2 line. Field conventions follow QICK labs' calibration files
+(slab_qick_calib: trig_offset -> time_of_flight_s, phase -> iq_rotation_rad, threshold in accumulated I),
+converted to SI.
 
 Wiring: one ZCU216, firmware {FIRMWARE}
 (tProc v2 rev 21: 4 full-speed gens, 1 eight-tone mux gen, 11 interpolated gens; 2 tProc-controlled
@@ -392,7 +393,7 @@ readouts, 8 PFB readouts of which 6 reach the tProc). Readout through an externa
 Drive: 13 generators left for 16 qubits. Pairs {shared_text} time-share one generator each (a
 shared generator plays one pulse at a time; these pairs are busy together least often); every other qubit
 has its own.
-Controller: 0.4 us from the end of a readout window to the branch (QICK.md: wait_auto(0.1) + delay_auto(0.3)).
+Controller: 0.4 us from the end of a readout window to the branch (docs/qick.md: wait_auto(0.1) + delay_auto(0.3)).
 """
     doc = document("planar16_d3", "16-qubit planar device for the d=3 CN20 protocol, ECR gates, one ZCU216",
                    [board], wq, [], cq, cc, excl, "2025-06-02T08:30:00Z")
