@@ -403,6 +403,9 @@ def typical_step_s(device) -> float:
 class _Counts:
     """Per protocol qubit and coupler, how many of each fault location one attempt has."""
 
+    # x90 pulses: each protocol pulse turns by 90 degrees or less (a hadamard, the |+> preparation, the
+    # CX's target turns, MX, the controlled-Hadamard's 45 degrees), and the native translation plays any
+    # such turn with the x90 pulse; the one x180 of the protocol's natives, the ECR echo, is `_pair_error`'s
     pulses: tuple[int, ...]
     readouts: tuple[int, ...]
     idle_steps: tuple[int, ...]
