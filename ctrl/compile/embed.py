@@ -70,7 +70,7 @@ def embed_candidates(
     nodes = sorted(set().union(*big), key=str)
     found: dict[tuple, Embedding] = {}
     for start in spread_starts(graph, big, starts, seed):
-        path = _long_path(graph, start, rng)
+        path = _long_path(graph, start, rng, PATH_CAP * code.n)
         emb = _assign(code, graph, path, node_cost, rng, sweeps)
         if emb is not None and (emb.nodes not in found or emb.cost < found[emb.nodes].cost):
             found[emb.nodes] = emb
@@ -109,11 +109,17 @@ def spread_starts(graph: nx.Graph, components, starts: int, seed: int) -> list[N
     return out
 
 
-def _long_path(graph: nx.Graph, start: Node, rng: random.Random) -> list[Node]:
-    """A long simple path: depth-first, preferring neighbours that keep free nodes beside the path."""
+PATH_CAP = 6  # path length cap per data qubit, for the searched paths (see `_long_path`)
+
+
+def _long_path(graph: nx.Graph, start: Node, rng: random.Random, cap: int | None = None) -> list[Node]:
+    """A long simple path: depth-first, preferring neighbours that keep free nodes beside the path. `cap`
+    stops it: a layout uses a window of a few ancillas per data qubit, and on a large device an uncapped
+    path wanders over all of it, which makes every step of the assignment search slower (its cost grows
+    with the path) and the search less local, which is what starts spread over the device are for."""
     path = [start]
     on = {start}
-    while True:
+    while cap is None or len(path) < cap:
         options = [v for v in graph.neighbors(path[-1]) if v not in on]
         if not options:
             return path
@@ -123,6 +129,7 @@ def _long_path(graph: nx.Graph, start: Node, rng: random.Random) -> list[Node]:
         nxt = options[0] if rng.random() < 0.8 else options[-1]
         path.append(nxt)
         on.add(nxt)
+    return path
 
 
 def random_embedding(code: ColorCode, graph: nx.Graph, rng: random.Random, tries: int = 1000) -> Embedding:

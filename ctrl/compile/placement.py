@@ -116,11 +116,12 @@ def _place(distance: int, device, limit: int, exclude: frozenset[str]) -> Placem
         zz_near[b] = zz_near.get(b, 0.0) + p
     per_qubit = {q.name: sum(m * t for m, t in zip(mean, _qubit_terms(q, step_s))) + mean[2] * zz_near.get(q.name, 0.0)
                  for q in device.qubits}  # fmt: skip
-    # A larger device gets more starts per seed (spread over all of it, `spread_starts`) and more
-    # candidates kept per seed, so each region has its cheapest embedding ranked by expected faults.
-    # The shipped devices (25-65 qubits) keep 24 starts and one candidate per seed.
+    # Each seed's 24 starts are spread over the whole usable graph (`spread_starts`: on a 144-qubit grid
+    # none is more than 3 hops from every qubit), so six seeds try every region of a 127-133 qubit
+    # device several times; a larger device keeps more of each search's best embeddings (one per 40
+    # qubits) for the ranking by expected faults. The shipped devices (25-65 qubits) keep one per seed.
     size = graph.number_of_nodes()
-    starts, keep = max(24, size // 3), max(1, size // 40)
+    starts, keep = 24, max(1, size // 40)
     candidates, failed, seen = [], [], set()
     for seed in range(ADAPTED_SEEDS):
         try:
