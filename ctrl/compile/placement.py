@@ -186,19 +186,24 @@ def _protocol(distance: int, layout: Layout | Design) -> tuple[ProtocolCircuit, 
     return circuit, _counts(circuit)
 
 
-@lru_cache(maxsize=512)
-def _of_shape(distance: int, layout: Layout | Design) -> tuple[tuple[tuple[int, int], ...], int, _Counts]:
-    circuit = cn20_protocol(distance, layout)
-    return circuit.couplers, len(circuit.qubits), _counts(circuit)
+_SHAPES: dict = {}  # (distance, layout without coordinates) -> (couplers, qubit count, counts)
 
 
 def _shape(distance: int, layout: Layout | Design) -> tuple[tuple[tuple[int, int], ...], int, _Counts]:
     """A layout's protocol couplers, qubit count and fault-location counts. An adapted layout's ancilla
     coordinates only label the circuit, so layouts of one shape in different places of a device share
-    one protocol build (0.1 s each)."""
+    one protocol build (0.1-0.2 s each). The build itself is of the layout as given, so the compile that
+    follows finds it in `cn20_protocol`'s cache."""
+    key = layout
     if isinstance(layout, Layout):
-        layout = dataclasses.replace(layout, ancilla_coords=((0.0, 0.0),) * len(layout.slots))
-    return _of_shape(distance, layout)
+        key = dataclasses.replace(layout, ancilla_coords=((0.0, 0.0),) * len(layout.slots))
+    got = _SHAPES.get((distance, key))
+    if got is None:
+        circuit = cn20_protocol(distance, layout)
+        if len(_SHAPES) >= 512:
+            _SHAPES.clear()
+        got = _SHAPES[distance, key] = (circuit.couplers, len(circuit.qubits), _counts(circuit))
+    return got
 
 
 def _shape_counts(distance: int, layout: Layout) -> _Counts:
