@@ -41,7 +41,8 @@ from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import color_code
 from ctrl.compile.embed import random_embedding
 from ctrl.compile.pipeline import compile_program
-from ctrl.compile.placement import Placement, _cost, _shape, typical_step_s
+from ctrl.compile.placement import Placement, _cost, _shape, _usable, random_embeddings, typical_step_s
+from ctrl.errors import CtrlError
 from ctrl.compile.timed import TimedProgram
 from ctrl.device import load_device
 from ctrl.noise.calibration import CalibrationNoise
@@ -103,23 +104,35 @@ def compare(path: str, n: int, distance: int) -> dict:
     code = color_code(distance)
     graph = device.graph(usable_only=True)
     step_s = typical_step_s(device)
-    rng = random.Random(1)
+    draws = []
+    if chosen.placement.method == "subgraph":
+        # the device holds the protocol's own layout: random places of that layout are the naive choice
+        layout = chosen.placement.layout
+        couplers, n_qubits, _ = _shape(distance, layout)
+        nodes, edges = _usable(device, frozenset())
+        draws = [(layout, q) for q in random_embeddings(nodes, edges, couplers, n_qubits, n, seed=1)]
+    else:
+        rng = random.Random(1)
+        for _ in range(n):
+            try:
+                emb = random_embedding(code, graph, rng)
+            except CtrlError:  # counted as not drawn, not as rejected
+                continue
+            draws.append((emb.layout, tuple(str(v) for v in emb.nodes)))
     kept, kept_costs = [], []
-    for _ in range(n):
-        emb = random_embedding(code, graph, rng)
-        names = tuple(str(v) for v in emb.nodes)
-        cost = _cost(_shape(distance, emb.layout)[2], names, device, step_s)
-        placement = Placement("random", emb.layout, names, cost, 1)
+    for layout, names in draws:
+        cost = _cost(_shape(distance, layout)[2], names, device, step_s)
+        placement = Placement("random", layout, names, cost, 1)
         program = program_for(device, placement, distance)
         if keeps_fault_distance(program):
             kept.append(program)
             kept_costs.append(cost)
-    rejected = n - len(kept)
+    rejected = len(draws) - len(kept)
     ours_cost = chosen.placement.cost
     best_cost = min(kept_costs) if kept_costs else None
     median_cost = statistics.median(kept_costs) if kept_costs else None
     figures = {
-        "device": device.name, "device_file": str(path), "distance": distance, "random_candidates": n,
+        "device": device.name, "device_file": str(path), "distance": distance, "random_candidates": len(draws),
         "random_rejected_not_fault_tolerant": rejected, "random_fault_tolerant": len(kept),
         "ctrl_keeps_fault_distance": chosen_ft, "ctrl_placement_method": chosen.placement.method,
         "ctrl_expected_faults": ours_cost, "best_random_expected_faults": best_cost,
@@ -128,7 +141,7 @@ def compare(path: str, n: int, distance: int) -> dict:
     }  # fmt: skip
     print(f"{device.name} ({path}), d={distance}: ctrl's placement against random placements that keep fault "
           f"distance {(distance + 1) // 2}")  # fmt: skip
-    print(f"  random candidates {n}: {rejected} rejected (compiled program loses fault distance), "
+    print(f"  random candidates {len(draws)} of {n} drawn: {rejected} rejected (compiled program loses fault distance), "
           f"{len(kept)} kept; ctrl's placement {'keeps' if chosen_ft else 'LOSES'} it")  # fmt: skip
     print(f"  expected faults per attempt: ctrl {_g(ours_cost)}, random best {_g(best_cost)}, "
           f"random median {_g(median_cost)} ({figures['random_cheaper_than_ctrl']}/{len(kept)} random cheaper)")
