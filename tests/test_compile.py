@@ -161,6 +161,23 @@ def test_every_device_compiles_and_multi_board_checks_are_reported(compiled):
     assert len(after) + len(realtime) == len(c.program.checks), "no check is dropped"
 
 
+def test_report_compares_the_placement_with_random_ones(compiled):
+    """Every compile's report holds the random comparison as plain numbers, the chosen placement costs no
+    more than the best random one, and a compile given that placement reports the same figures (they
+    depend on the layout and calibration, not on how the placement was reached)."""
+    for (name, d), (dev, c) in compiled.items():
+        figures = c.report["placement"]["random_placements"]
+        assert figures is not None, name
+        assert figures["n"] >= 1 and figures["best"] <= figures["median"], name
+        assert c.report["placement"]["expected_faults_per_attempt"] <= figures["best"], name
+        json.dumps(figures, allow_nan=False)
+    dev, c = compiled["heavyhex65_ecr.yaml", 3]
+    given = compile_program(dev, 3, placement=type(c.placement)(*[getattr(c.placement, f) for f in
+                                                              ("method", "layout", "qubits", "cost", "considered")]))
+    assert given.placement.random is None
+    assert given.report["placement"]["random_placements"] == c.report["placement"]["random_placements"]
+
+
 def test_outputs_are_deterministic(tmp_path):
     dev = load_device(CONFIGS / "planar16_d3.yaml")
     a, b = tmp_path / "a", tmp_path / "b"

@@ -736,3 +736,21 @@ def test_qick_patch_conversions_match_qick():
     for old in (0, -7, 100):
         for thr in [0, 1, -1, 2**23 - 1, -(2**23)] + [rng.randint(-(2**23), 2**23 - 1) for _ in range(50)]:
             assert board.test_word(thr, old, assembled(old)) == assembled(thr)
+
+
+def test_a_new_ecr_control_re_evaluates_the_placement(tmp_path, calls):
+    """An ECR control is a timing change for the schedule, but the placement's cost charges the echo's x180
+    to the control: the placement is re-evaluated, and the result equals a full compile."""
+
+    def swapped(doc):
+        c = doc["calibration"]["couplers"][0]
+        c["control"] = next(q for q in c["qubits"] if q != c["control"])
+
+    cache = tmp_path / "cache"
+    yesterday = day0(tmp_path, variant(tmp_path, "old"), cache)
+    new = variant(tmp_path, "new", swapped)
+    calls.clear()
+    rec, doc, _ = run(yesterday, new, tmp_path / "re", cache_dir=cache)
+    assert TIMING in rec.diff.classes and calls["placement"] == 1
+    _, paths = full(new, tmp_path / "full")
+    assert_same_outputs(paths, tmp_path / "full", tmp_path / "re")

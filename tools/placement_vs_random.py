@@ -1,6 +1,11 @@
 """Does placement matter? ctrl's chosen placement against random fault-tolerant placements, one run.
 
-    python tools/placement_vs_random.py [--device device_configs/heavyhex65_ecr.yaml] [--n 100]
+    python tools/placement_vs_random.py [--device FILE [--device FILE ...]] [--n 100] [--distance 3]
+
+Any device file `ctrl validate` accepts works (a shipped one, an imported lab snapshot); each is
+compared in turn. Per device it prints ctrl's expected faults per attempt (the placement's first-order
+score) against the best and the median of the random placements that keep fault distance, then the
+predictions below.
 
 Random candidates: the protocol adapted to the device from a random start with random data
 assignment and no optimisation (or random subgraph embeddings where the device contains the layout).
@@ -21,7 +26,7 @@ order from Stim's error model, no sampling:
   p=0.003, this 3.6e-3, Monte Carlo 3.7e-3; p=0.02, this 0.149, Monte Carlo 0.165.
   A figure of 1 or more means the expansion does not hold there: null in JSON, "n/a" printed.
 
-The last line is JSON with every figure (null where undefined, never NaN).
+The last line is JSON with every figure of every device (null where undefined, never NaN).
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import color_code
 from ctrl.compile.embed import random_embedding
 from ctrl.compile.pipeline import compile_program
-from ctrl.compile.placement import Placement
+from ctrl.compile.placement import Placement, _cost, _shape, _usable, random_embeddings, typical_step_s
+from ctrl.errors import CtrlError
 from ctrl.compile.timed import TimedProgram
 from ctrl.device import load_device
 from ctrl.noise.calibration import CalibrationNoise
@@ -90,35 +96,55 @@ def _g(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3g}"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default=str(ROOT / "device_configs" / "heavyhex65_ecr.yaml"))
-    ap.add_argument("--n", type=int, default=100, help="random candidates drawn, before the fault-tolerance filter")
-    ap.add_argument("--distance", type=int, default=3)
-    args = ap.parse_args()
-    device = load_device(args.device)
-    chosen = compile_program(device, args.distance)
+def compare(path: str, n: int, distance: int) -> dict:
+    """One device: ctrl's placement against `n` random ones (printed); every figure, for the JSON line."""
+    device = load_device(path)
+    chosen = compile_program(device, distance)
     chosen_ft = keeps_fault_distance(chosen.program)
-    code = color_code(args.distance)
+    code = color_code(distance)
     graph = device.graph(usable_only=True)
-    rng = random.Random(1)
-    kept = []
-    for _ in range(args.n):
-        emb = random_embedding(code, graph, rng)
-        placement = Placement("random", emb.layout, tuple(str(v) for v in emb.nodes), 0.0, 1)
-        program = program_for(device, placement, args.distance)
+    step_s = typical_step_s(device)
+    draws = []
+    if chosen.placement.method == "subgraph":
+        # the device holds the protocol's own layout: random places of that layout are the naive choice
+        layout = chosen.placement.layout
+        couplers, n_qubits, _ = _shape(distance, layout)
+        nodes, edges = _usable(device, frozenset())
+        draws = [(layout, q) for q in random_embeddings(nodes, edges, couplers, n_qubits, n, seed=1)]
+    else:
+        rng = random.Random(1)
+        for _ in range(n):
+            try:
+                emb = random_embedding(code, graph, rng)
+            except CtrlError:  # counted as not drawn, not as rejected
+                continue
+            draws.append((emb.layout, tuple(str(v) for v in emb.nodes)))
+    kept, kept_costs = [], []
+    for layout, names in draws:
+        cost = _cost(_shape(distance, layout)[2], names, device, step_s)
+        placement = Placement("random", layout, names, cost, 1)
+        program = program_for(device, placement, distance)
         if keeps_fault_distance(program):
             kept.append(program)
-    rejected = args.n - len(kept)
+            kept_costs.append(cost)
+    rejected = len(draws) - len(kept)
+    ours_cost = chosen.placement.cost
+    best_cost = min(kept_costs) if kept_costs else None
+    median_cost = statistics.median(kept_costs) if kept_costs else None
     figures = {
-        "device": device.name, "distance": args.distance, "random_candidates": args.n,
+        "device": device.name, "device_file": str(path), "distance": distance, "random_candidates": len(draws),
         "random_rejected_not_fault_tolerant": rejected, "random_fault_tolerant": len(kept),
-        "ctrl_keeps_fault_distance": chosen_ft,
+        "ctrl_keeps_fault_distance": chosen_ft, "ctrl_placement_method": chosen.placement.method,
+        "ctrl_expected_faults": ours_cost, "best_random_expected_faults": best_cost,
+        "median_random_expected_faults": median_cost,
+        "random_cheaper_than_ctrl": sum(1 for c in kept_costs if c < ours_cost),
     }  # fmt: skip
-    print(f"{device.name}, d={args.distance}: ctrl's placement against random placements that keep fault "
-          f"distance {(args.distance + 1) // 2}")  # fmt: skip
-    print(f"  random candidates {args.n}: {rejected} rejected (compiled program loses fault distance), "
+    print(f"{device.name} ({path}), d={distance}: ctrl's placement against random placements that keep fault "
+          f"distance {(distance + 1) // 2}")  # fmt: skip
+    print(f"  random candidates {len(draws)} of {n} drawn: {rejected} rejected (compiled program loses fault distance), "
           f"{len(kept)} kept; ctrl's placement {'keeps' if chosen_ft else 'LOSES'} it")  # fmt: skip
+    print(f"  expected faults per attempt: ctrl {_g(ours_cost)}, random best {_g(best_cost)}, "
+          f"random median {_g(median_cost)} ({figures['random_cheaper_than_ctrl']}/{len(kept)} random cheaper)")
     print(f"  {'calibration':<11} | {'acceptance: ctrl':>16} {'random median':>13} | "
           f"{'logical error per accepted: ctrl':>32} {'random median':>13} | {'random worse on both':>20}")
     for scale in (1.0, 0.1):
@@ -136,7 +162,18 @@ def main() -> None:
             "ctrl_logical_error": ours[1], "median_random_logical_error": med_err,
             "random_worse_on_both": better, "random_logical_error_undefined": undefined,
         }  # fmt: skip
-    print(json.dumps({"placement_vs_random": figures}, sort_keys=True, allow_nan=False))
+    return figures
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", action="append", help="a device file; repeat for several (default: heavyhex65_ecr)")
+    ap.add_argument("--n", type=int, default=100, help="random candidates drawn, before the fault-tolerance filter")
+    ap.add_argument("--distance", type=int, default=3)
+    args = ap.parse_args()
+    paths = args.device or [str(ROOT / "device_configs" / "heavyhex65_ecr.yaml")]
+    every = [compare(path, args.n, args.distance) for path in paths]
+    print(json.dumps({"placement_vs_random": every}, sort_keys=True, allow_nan=False))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ qubit coupled to at least one ancilla of the path; each face then uses the short
 that reaches all its qubits. A square grid or a heavy-hex lattice has no odd cycles, so the default
 face-tour layout does not embed, but such a path with pendant data qubits is easy to find there.
 
-Search: long simple paths from several starts (randomised depth-first, seeded), then an assignment of
+Search: long simple paths from starts spread over every component that can hold the layout (randomised
+depth-first, seeded), then an assignment of
 the code's data qubits to the path's free neighbours by local search, minimising the total length of
 the face stretches (shorter cats, fewer conflicts) plus the node costs the caller supplies.
 """
@@ -40,6 +41,19 @@ def embed_layout(
     starts: int = 24,
     sweeps: int = 400,
 ) -> Embedding:
+    return embed_candidates(code, graph, node_cost, seed, starts, sweeps)[0]
+
+
+def embed_candidates(
+    code: ColorCode,
+    graph: nx.Graph,
+    node_cost: Callable[[Node], float] = lambda v: 0.0,
+    seed: int = 0,
+    starts: int = 24,
+    sweeps: int = 400,
+    keep: int = 1,
+) -> list[Embedding]:
+    """The `keep` cheapest distinct embeddings (by their search cost) of one seeded search, cheapest first."""
     rng = random.Random(seed)
     if graph.number_of_nodes() < 2 * code.n:
         raise CtrlError(
@@ -54,29 +68,58 @@ def embed_layout(
             f"{code.distance} needs (largest: {max(len(c) for c in nx.connected_components(graph))})"
         )
     nodes = sorted(set().union(*big), key=str)
-    best: Embedding | None = None
-    order = sorted(nodes, key=lambda v: (graph.degree(v), str(v)))
-    for i in range(starts):
-        # each seed starts from its own run of low-degree nodes (path ends), so seeds search different places
-        j = i + seed * starts
-        start = order[j % len(order)] if j < len(order) else rng.choice(nodes)
-        path = _long_path(graph, start, rng)
-        found = _assign(code, graph, path, node_cost, rng, sweeps)
-        if found and (best is None or found.cost < best.cost):
-            best = found
-    if best is None:
+    found: dict[tuple, Embedding] = {}
+    for start in spread_starts(graph, big, starts, seed):
+        path = _long_path(graph, start, rng, PATH_CAP * code.n)
+        emb = _assign(code, graph, path, node_cost, rng, sweeps)
+        if emb is not None and (emb.nodes not in found or emb.cost < found[emb.nodes].cost):
+            found[emb.nodes] = emb
+    if not found:
         raise CtrlError(
             f"no ancilla path with every one of the {code.n} data qubits of distance {code.distance} "
             f"coupled to it fits in the device graph ({len(nodes)} usable qubits)"
         )
-    return best
+    # stable sort: among equal costs the first found wins, as a scan in start order would choose
+    return sorted(found.values(), key=lambda e: e.cost)[:keep]
 
 
-def _long_path(graph: nx.Graph, start: Node, rng: random.Random) -> list[Node]:
-    """A long simple path: depth-first, preferring neighbours that keep free nodes beside the path."""
+def spread_starts(graph: nx.Graph, components, starts: int, seed: int) -> list[Node]:
+    """Path starts over every component, in proportion to its size (at least one each), each component's
+    spread by farthest-point sampling in hops. The first start of a component is a low-degree node (a
+    path end leaves the most of the path's neighbours free for data), one per seed, so seeds begin in
+    different places; farthest-point sampling then reaches every region before it revisits one."""
+    comps = sorted((sorted(c, key=str) for c in components), key=lambda c: (-len(c), str(c[0])))
+    total = sum(len(c) for c in comps)
+    rng = random.Random(seed)
+    out: list[Node] = []
+    for comp in comps:
+        k = min(len(comp), max(1, round(starts * len(comp) / total)))
+        ends = sorted(comp, key=lambda v: (graph.degree(v), str(v)))
+        chosen = [ends[seed % len(ends)]]
+        near = nx.single_source_shortest_path_length(graph, chosen[0])
+        while len(chosen) < k:
+            far = max(near.values())
+            # ties are broken at random (seeded): on a regular lattice many nodes are equally far
+            nxt = rng.choice([v for v in comp if near[v] == far])
+            chosen.append(nxt)
+            for v, dist in nx.single_source_shortest_path_length(graph, nxt).items():
+                if dist < near[v]:
+                    near[v] = dist
+        out.extend(chosen)
+    return out
+
+
+PATH_CAP = 6  # path length cap per data qubit, for the searched paths (see `_long_path`)
+
+
+def _long_path(graph: nx.Graph, start: Node, rng: random.Random, cap: int | None = None) -> list[Node]:
+    """A long simple path: depth-first, preferring neighbours that keep free nodes beside the path. `cap`
+    stops it: a layout uses a window of a few ancillas per data qubit, and on a large device an uncapped
+    path wanders over all of it, which makes every step of the assignment search slower (its cost grows
+    with the path) and the search less local, which is what starts spread over the device are for."""
     path = [start]
     on = {start}
-    while True:
+    while cap is None or len(path) < cap:
         options = [v for v in graph.neighbors(path[-1]) if v not in on]
         if not options:
             return path
@@ -86,6 +129,7 @@ def _long_path(graph: nx.Graph, start: Node, rng: random.Random) -> list[Node]:
         nxt = options[0] if rng.random() < 0.8 else options[-1]
         path.append(nxt)
         on.add(nxt)
+    return path
 
 
 def random_embedding(code: ColorCode, graph: nx.Graph, rng: random.Random, tries: int = 1000) -> Embedding:

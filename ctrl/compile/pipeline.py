@@ -25,7 +25,7 @@ from pathlib import Path
 from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import check_distance
 from ctrl.compile.natives import to_native
-from ctrl.compile.placement import Placement, place
+from ctrl.compile.placement import Placement, place, random_comparison
 from ctrl.compile.dd import check_sequence, is_dd, pad
 from ctrl.compile.schedule import decisions, pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
@@ -134,6 +134,10 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
                    "expected_faults": round(placement.cost, 9), "embeddings_scored": placement.considered},
     )  # fmt: skip
     report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end, walk))
+    # A given placement (recompiles, tools) is compared too, and as `place` compares it: the figures
+    # follow from device, distance, layout and exclusions alone, so every path to a program agrees.
+    compared = placement.random or random_comparison(distance, device, placement.layout, frozenset(exclude))
+    report["placement"]["random_placements"] = None if compared is None else compared.doc()
     report["latency_budget"] = latency_budget(program, latency_s, ready)
     report["dynamical_decoupling"] = None if padding is None else padding.report(clock_hz)
     return Compiled(program, placement, counts, report, tuple(log))

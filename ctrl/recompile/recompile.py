@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from ctrl.compile.dd import check_sequence
 from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files, report_doc
-from ctrl.compile.placement import Placement, expected_faults, place, typical_step_s
+from ctrl.compile.placement import Placement, expected_faults, place, random_comparison, typical_step_s
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
 from ctrl.device.device import canonical_calibration
 from ctrl.errors import CtrlError
@@ -352,7 +352,8 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
             cache.put(old_key, old)
     old_placement = old.placement if old is not None else prev.placement
 
-    replace_needed = QUALITY in diff.classes or typical_step_s(old_device) != typical_step_s(new)
+    replace_needed = (QUALITY in diff.classes or typical_step_s(old_device) != typical_step_s(new)
+                      or _echo_controls(old_device) != _echo_controls(new))  # fmt: skip
     if replace_needed:
         decision, chosen, searched = log.run(
             "placement", "analysis", lambda: _decide(old_placement, old_device, new, d, exclude, margin))
@@ -389,7 +390,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
         base = None
     else:
         phases = any(c.field.startswith("phase_corrections_rad") for c in diff.changes)
-        patched = log.run("patch", "transformation", lambda: _patch(old, new, chosen, phases))
+        patched = log.run("patch", "transformation", lambda: _patch(old, new, chosen, phases, d, exclude))
         entry = patched.derived(passes=tuple(log.records))
         entry.phase_edits = getattr(patched, "phase_edits", None)
         what = {METADATA: "notes", PULSE: "pulse parameters", QUALITY: "quality figures"}
@@ -425,6 +426,12 @@ def _blocked(placement: Placement, device: Device, exclude, couplers) -> list[st
     return out
 
 
+def _echo_controls(device: Device) -> dict:
+    """Gate kind and ECR control per coupler: a `timing` change for the schedule, but the placement's cost
+    charges each ECR coupler's echo pulse to its control, so a new control re-evaluates the placement."""
+    return {frozenset(c.qubits): (c.gate, getattr(c, "control", None)) for c in device.couplers}
+
+
 def _decide(old: Placement, old_device: Device, new: Device, d: int, exclude, margin: float):
     """(decision, chosen placement, whether it is the one a full compile finds)."""
     best = place(d, new, exclude=exclude)
@@ -452,7 +459,7 @@ def _decide(old: Placement, old_device: Device, new: Device, d: int, exclude, ma
     return decision(False, why, kept), kept, False
 
 
-def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry:
+def _patch(old: Entry, new: Device, placement: Placement, phases: bool, d: int, exclude) -> Entry:
     """The previous compile on the new calibration, for changes that reach no pass: the calibration hash,
     the couplers' virtual-Z corrections (carried by CZ ops; looked at only if some changed), and the
     placement's expected faults. The operations stay the previous ones, as bytes; new corrections go beside
@@ -464,8 +471,10 @@ def _patch(old: Entry, new: Device, placement: Placement, phases: bool) -> Entry
         header["placement"] = summary
     report = dict(old.report)
     report["calibration_hash"] = new.calibration_hash
+    compared = placement.random or random_comparison(d, new, placement.layout, frozenset(exclude))
     report["placement"] = dict(report["placement"], expected_faults_per_attempt=round(placement.cost, 9),
-                               embeddings_scored=placement.considered)  # fmt: skip
+                               embeddings_scored=placement.considered,
+                               random_placements=None if compared is None else compared.doc())  # fmt: skip
     entry = old.derived(header=header, placement=placement, report=report, passes=())
     if not phases or not entry.native_counts.get("CZ"):  # only CZ operations carry corrections
         return entry
