@@ -24,9 +24,9 @@ from pathlib import Path
 
 from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import check_distance
+from ctrl.compile.dd import check_sequence, is_dd, pad
 from ctrl.compile.natives import to_native
 from ctrl.compile.placement import Placement, place, random_comparison
-from ctrl.compile.dd import check_sequence, is_dd, pad
 from ctrl.compile.schedule import decisions, pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError

@@ -29,8 +29,8 @@ import numpy as np
 import rustworkx as rx
 
 from ctrl.codes.color import color_code
-from ctrl.device.model import COMPILED_KINDS
 from ctrl.compile.embed import embed_candidates
+from ctrl.device.model import COMPILED_KINDS
 from ctrl.errors import CtrlError
 from ctrl.protocol.cn20 import cn20_protocol, variant_name, variants
 from ctrl.protocol.ir import MEASUREMENTS, PREPARATIONS, ProtocolCircuit
