@@ -121,7 +121,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from ctrl.compile.pipeline import compile_program
     from ctrl.device import load_device
-    from ctrl.recompile import CompileCache, write_compiled
+    from ctrl.outputs import CompileCache, write_compiled
 
     device = load_device(args.device)
     compiled = compile_program(device, args.distance, policy=args.policy, dd=args.dd)
@@ -142,7 +142,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _say_no_qick(device) -> None:
-    from ctrl.compile.pipeline import NO_QICK_WHY
+    from ctrl.outputs import NO_QICK_WHY
 
     if device.wiring is None:
         print(f"no QICK programs: {NO_QICK_WHY}")
@@ -225,7 +225,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     from ctrl.compile.pipeline import compile_program
     from ctrl.device import DEFAULT_DEVICE, load_device
     from ctrl.emulate.run import check_noise, emulate
-    from ctrl.recompile import CompileCache, write_compiled
+    from ctrl.outputs import CompileCache, write_compiled
 
     device = load_device(args.device or DEFAULT_DEVICE)
     check_noise(args.noise)

@@ -26,8 +26,9 @@ def _private_board_key(tmp_path_factory):
 @pytest.fixture(scope="session")
 def default_program(tmp_path_factory):
     """A folder written by `write_outputs` for the default device at d=3 (read only: lab tests run it)."""
-    from ctrl.compile.pipeline import compile_program, write_outputs
+    from ctrl.compile.pipeline import compile_program
     from ctrl.device import DEFAULT_DEVICE, load_device
+    from ctrl.outputs import write_outputs
 
     device = load_device(DEFAULT_DEVICE)
     out = tmp_path_factory.mktemp("default-program")

@@ -12,7 +12,7 @@ import pytest
 
 from ctrl.cli import main
 from ctrl.device import DEFAULT_DEVICE, load_device
-from ctrl.recompile.cache import MAGIC, CompileCache, compile_key
+from ctrl.outputs.cache import MAGIC, CompileCache, compile_key
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ import pytest
 import stim
 
 from ctrl.backends.stim import timed_to_stim
-from ctrl.compile.pipeline import compile_program, critical_path, write_outputs
+from ctrl.compile.pipeline import compile_program, critical_path
 from ctrl.device import load_device
 from ctrl.noise.models import UniformNoise
+from ctrl.outputs import write_outputs
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.sim.faults import fault_distance
 from ctrl.sim.lower import IDEAL

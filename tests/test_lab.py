@@ -19,7 +19,8 @@ pytest.importorskip("qick")
 
 from lab_support import run_until_batches  # noqa: E402
 from ctrl.cli import main  # noqa: E402
-from ctrl.compile.pipeline import compile_program, write_outputs  # noqa: E402
+from ctrl.compile.pipeline import compile_program  # noqa: E402
+from ctrl.outputs import write_outputs  # noqa: E402
 from ctrl.device import DEFAULT_DEVICE, load_device  # noqa: E402
 from ctrl.emulate.run import emulate, program_decisions  # noqa: E402
 from ctrl.errors import CtrlError  # noqa: E402

@@ -18,12 +18,13 @@ import pytest
 from ctrl.backends.qick import emit_qick, interpret, load_program, write_qick
 from ctrl.backends.qick.plan import INITIAL_DELAY_S, INPUT_DELAY_S
 from ctrl.compile.natives import NativeCircuit, NativeOp
-from ctrl.compile.pipeline import compile_program, write_outputs
+from ctrl.compile.pipeline import compile_program
 from ctrl.compile.schedule import decisions as schedule_decisions
 from ctrl.compile.schedule import schedule
 from ctrl.compile.timed import TimedProgram
 from ctrl.device import DEFAULT_DEVICE, load_device
 from ctrl.errors import CtrlError
+from ctrl.outputs import write_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -934,10 +935,9 @@ def test_patch_converts_as_qick_does():
     from qick.asm_v2 import QickParam, Waveform
     from qick.helpers import NpEncoder
 
-    from ctrl.backends.qick.convert import Converter
+    from ctrl.backends.qick.convert import Converter, wave_words
     from ctrl.backends.qick.dumpjson import dumps, render_dump
     from ctrl.backends.qick.emit import quiet_qick
-    from ctrl.backends.qick.convert import wave_words
     from ctrl.backends.qick.patch import _RAD_TO_DEG
     from ctrl.backends.qick.plan import play_phase
 
@@ -967,8 +967,9 @@ def test_patch_converts_as_qick_does():
 def test_faster_emission_writes_what_qick_writes(monkeypatch):
     """The emitter spares qick's assembler a deep copy (its AcquireProgramV2) and converts constant and
     envelope pulses itself (convert.py) instead of add_pulse; qick's plain class and add_pulse give the same."""
-    import ctrl.backends.qick.emit as emit_module
     from qick.asm_v2 import AcquireProgramV2
+
+    import ctrl.backends.qick.emit as emit_module
 
     fast = {name: compiled(name, 3) for name in ("planar16_d3", "grid25_cz")}
     monkeypatch.setattr(emit_module, "_PROGRAM", AcquireProgramV2)

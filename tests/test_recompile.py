@@ -13,17 +13,18 @@ import yaml
 import ctrl.backends.qick as qick_backend
 import ctrl.backends.qick.patch as qick_patch
 import ctrl.compile.pipeline as pipeline
+import ctrl.outputs.folder as folder
 from ctrl.cli import main
-from ctrl.compile.pipeline import compile_program, write_outputs
+from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
 from ctrl.device import units as u
 from ctrl.device.model import QubitCalibration, Strict
 from ctrl.device.units import Q, Quantity
 from ctrl.errors import CtrlError
-from ctrl.recompile import (CLASSES, CompileCache, calibration_fields, diff_calibrations, field_class, load_previous,
-                            recompile, run)  # fmt: skip
-from ctrl.recompile.cache import compile_key
-from ctrl.recompile.recompile import seal_inputs
+from ctrl.outputs import CompileCache, write_outputs
+from ctrl.outputs.cache import compile_key
+from ctrl.outputs.folder import seal_inputs
+from ctrl.recompile import CLASSES, calibration_fields, diff_calibrations, field_class, load_previous, recompile, run
 from ctrl.recompile.diff import METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED
 
 CONFIGS = Path(__file__).resolve().parents[1] / "device_configs"
@@ -72,7 +73,7 @@ def calls(monkeypatch):
     wrap(driver, "place", "placement")
     wrap(pipeline, "to_native", "natives")
     wrap(pipeline, "scheduled" if hasattr(pipeline, "scheduled") else "schedule", "schedule")
-    wrap(pipeline, "timed_to_stim", "stim")
+    wrap(folder, "timed_to_stim", "stim")
     wrap(qick_backend, "emit_qick", "qick")  # looked up there by write_outputs and by the driver at call time
     wrap(qick_patch, "emit_qick", "qick")  # reemit_qick's fallback
     wrap(qick_patch, "patch_qick", "qick_patch")
@@ -453,7 +454,7 @@ def test_a_recompile_never_reuses_stale_parts(tmp_path, monkeypatch):
     assert starts(fresh) == starts(compile_program(new, 3))
     # a different ctrl (source) or protocol never shares an entry
     before = compile_key(old, 3).digest
-    monkeypatch.setattr("ctrl.recompile.cache.source_hash", lambda: "sha256:other")
+    monkeypatch.setattr("ctrl.outputs.cache.source_hash", lambda: "sha256:other")
     assert compile_key(old, 3).digest != before
     assert compile_key(old, 3, policy="alap").digest != compile_key(old, 3).digest
 
@@ -461,7 +462,7 @@ def test_a_recompile_never_reuses_stale_parts(tmp_path, monkeypatch):
 def test_editing_a_source_file_changes_the_source_hash(tmp_path, monkeypatch, request):
     import os
 
-    import ctrl.recompile.cache as cache_module
+    import ctrl.outputs.cache as cache_module
 
     request.addfinalizer(cache_module.source_hash.cache_clear)  # the real tree's hash, not this one's
     tree = tmp_path / "ctrl"
@@ -663,7 +664,7 @@ def test_a_ctrl_compile_folder_is_patched_like_a_recompiled_one(tmp_path, calls)
 
 
 def test_a_compile_folder_without_its_cache_entry_is_lowered_on_its_placement(tmp_path, calls):
-    from ctrl.recompile import write_compiled
+    from ctrl.outputs import write_compiled
 
     old = variant(tmp_path, "old")
     compiled = compile_program(load_device(old), 3)

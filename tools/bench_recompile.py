@@ -50,9 +50,10 @@ from pathlib import Path
 import yaml
 
 from ctrl.backends.qick import emit_qick, patch_qick
-from ctrl.compile.pipeline import compile_program, write_outputs
+from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
-from ctrl.recompile import CompileCache, load_previous, recompile, run, write, write_compiled
+from ctrl.outputs import CompileCache, write_compiled, write_outputs
+from ctrl.recompile import load_previous, recompile, run, write
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = (("planar16_d3", 3), ("grid25_cz", 3), ("grid55_d5", 5), ("heavyhex65_ecr", 3))  # every shipped device

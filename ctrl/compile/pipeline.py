@@ -20,9 +20,7 @@ import gc
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import check_distance
 from ctrl.compile.dd import check_sequence, is_dd, pad
 from ctrl.compile.natives import to_native
@@ -30,11 +28,9 @@ from ctrl.compile.placement import Placement, place, random_comparison
 from ctrl.compile.schedule import decisions, pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
-from ctrl.files import write_atomic
-from ctrl.jsontext import dumps
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
-from ctrl.versions import version, versions
+from ctrl.versions import versions
 
 
 @dataclass(frozen=True)
@@ -235,49 +231,3 @@ def _report(
         "checks_decided_after_the_run": sorted(c for d in program.decisions if not d.realtime for c in d.checks),
         "versions": versions(),
     }  # fmt: skip
-
-
-def write_outputs(compiled: Compiled, out: Path | str, device=None) -> list[Path]:
-    """program.json, program.stim, report.json; with `device` (the device compiled for) also the QICK
-    tProc v2 programs per board (qick_<board>.asm, qick_<board>.json, firmware_<board>.json; see
-    docs/qick.md) and their summary under `qick` in report.json."""
-    out = Path(out)
-    files, _ = output_files(compiled, device)
-    for name, text in files.items():
-        write_atomic(out / name, text)
-    first = ("program.json", "program.stim", "report.json")
-    return [out / name for name in first] + [out / name for name in files if name not in first]
-
-
-def output_files(compiled: Compiled, device=None) -> tuple[dict[str, str], object]:
-    """What write_outputs writes, by file name in the order it writes them (report.json last), and the QICK
-    programs (None without `device`). Everything is rendered before any file is written: a refused program
-    leaves the folder as it was."""
-    program = compiled.program
-    qick = None
-    if device is not None and device.wiring is not None:
-        from ctrl.backends.qick import emit_qick
-
-        qick = emit_qick(device, program)
-    files = {"program.json": program.to_json(), "program.stim": str(timed_to_stim(program, "X")) + "\n"}
-    if qick is not None:
-        files |= qick.texts()
-    doc = report_doc(compiled.report, compiled.passes, qick.report if qick is not None else None)
-    if device is not None and device.wiring is None:
-        doc["qick"] = {"programs": None, "why": NO_QICK_WHY}
-    files["report.json"] = dumps(doc) + "\n"
-    return files, qick
-
-
-NO_QICK_WHY = ("the device file has no wiring section, so there are no QICK channels to compile for: "
-               "the timed program and the Stim circuit assume an ideal controller (1 ns grid, 0.4 us decisions)")
-
-
-def report_doc(report: dict, passes, qick_report: dict | None) -> dict:
-    """report.json's content: the compile's report, the passes that ran and, with QICK programs, their
-    summary and the version of qick that assembled them."""
-    doc = dict(report) | {"passes": [{"name": p.name, "kind": p.kind} for p in passes]}
-    if qick_report is not None:
-        doc["qick"] = qick_report
-        doc["versions"] = doc["versions"] | {"qick": version("qick")}
-    return doc

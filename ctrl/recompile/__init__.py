@@ -1,22 +1,20 @@
 """Calibration-aware recompilation: diff two calibrations, classify each change by the work it causes,
 and redo only that work, with a compile cache keyed by content hashes (docs/recompile.md).
 
-    from ctrl.recompile import load_previous, recompile, write, CompileCache, diff_devices
+    from ctrl.outputs import CompileCache
+    from ctrl.recompile import load_previous, recompile, write, diff_devices
     prev = load_previous("yesterday/", new_device)       # a folder of ctrl compile/recompile, or a device file
     rec = recompile(prev, new_device, margin=0.05, cache=CompileCache())
     paths, report = write(rec, "today/", new_device, cache)
 """
 
-from ctrl.recompile.cache import CompileCache, CompileKey, compile_key, default_cache_dir
 from ctrl.recompile.diff import (CLASSES, CalibrationDiff, Change, calibration_fields, diff_calibrations,
                                  diff_devices, field_class)  # fmt: skip
 from ctrl.recompile.recompile import (DEFAULT_MARGIN, PlacementDecision, Previous, Recompiled, emit, emulate_both,
-                                      load_previous, recompile, report, run, summary, write,
-                                      write_compiled)  # fmt: skip
+                                      load_previous, recompile, report, run, summary, write)  # fmt: skip
 
 __all__ = [
     "CLASSES", "CalibrationDiff", "Change", "calibration_fields", "diff_calibrations", "diff_devices", "field_class",
-    "CompileCache", "CompileKey", "compile_key", "default_cache_dir",
     "DEFAULT_MARGIN", "PlacementDecision", "Previous", "Recompiled", "emit", "emulate_both", "load_previous",
-    "recompile", "report", "run", "summary", "write", "write_compiled",
+    "recompile", "report", "run", "summary", "write",
 ]

@@ -4,7 +4,7 @@
     rec = recompile(previous, new, margin=0.05, cache=CompileCache(dir))
     paths, report = write(rec, "out2/", new, cache)  # write_outputs' files, compile_inputs.json, recompile.json
 
-`write_compiled` writes a full compile's folder (what `ctrl compile` writes) so that it can be a `previous`.
+A folder written by `ctrl compile` (`ctrl.outputs.write_compiled`) can be a `previous`.
 
 What is redone, by the classes of `ctrl.recompile.diff` present:
 - nothing changed: the cached result (no pass runs);
@@ -36,22 +36,22 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ctrl.compile.dd import check_sequence
-from ctrl.compile.pipeline import Compiled, PassRecord, compile_program, output_files, report_doc
+from ctrl.compile.pipeline import Compiled, PassRecord, compile_program
 from ctrl.compile.placement import Placement, expected_faults, place, random_comparison, typical_step_s
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
 from ctrl.device.device import canonical_calibration
 from ctrl.errors import CtrlError
 from ctrl.files import read_limited, write_atomic
 from ctrl.jsontext import dumps, encode, encode_flat, esc  # json.dumps(..., sort_keys=True, indent=1), faster
+from ctrl.outputs.cache import CompileCache, CompileKey, Entry, compile_key, placement_from_doc
+from ctrl.outputs.folder import (INPUTS_FILE, INPUTS_FORMAT, MAX_RECORD_BYTES, compile_inputs, json_object, read_inputs,
+                                 report_doc, write_all)  # fmt: skip
 from ctrl.protocol.cn20 import cn20_protocol
-from ctrl.recompile.cache import CompileCache, CompileKey, Entry, compile_key, placement_doc, placement_from_doc
 from ctrl.recompile.diff import (METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED, WIRING, CalibrationDiff,
                                  Change, _natural, diff_calibrations, diff_wiring)  # fmt: skip
 
 DEFAULT_MARGIN = 0.05
-INPUTS_FILE = "compile_inputs.json"
 REPORT_FILE = "recompile.json"
-INPUTS_FORMAT = "ctrl.compile-inputs/2"
 FULL_PASSES = ("placement", "protocol", "natives", "schedule", "decisions", "report")
 
 
@@ -84,27 +84,12 @@ class Previous:
                 f"calibration {self.calibration_hash[:19]})")  # fmt: skip
 
 
-MAX_RECORD_BYTES = 64 * 2**20  # compile_inputs.json and report.json: a large calibration is about 1 MiB
-
-
 def _read_json(path: Path) -> dict:
     data = read_limited(path, MAX_RECORD_BYTES, "record")
     try:
-        return _json_object(path, data.decode("utf-8"))
+        return json_object(path, data.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise CtrlError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
-def _json_object(path: Path, text: str) -> dict:
-    try:
-        doc = json.loads(text)
-    except RecursionError:
-        raise CtrlError(f"{path}: nested too deeply") from None
-    except json.JSONDecodeError as e:
-        raise CtrlError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
-    if not isinstance(doc, dict):
-        raise CtrlError(f"{path}: expected a JSON object")
-    return doc
 
 
 def load_previous(path: Path | str, new: Device | None = None, distance: int | None = None,
@@ -131,7 +116,7 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None, dd: str
             raise CtrlError(f"{folder}: no {INPUTS_FILE}, so the calibration it was compiled for is unknown "
                             "(ctrl compile does not record it): pass the old device file as --from")  # fmt: skip
         raise CtrlError(f"{folder}: not an output folder of ctrl recompile (no {INPUTS_FILE})")
-    doc, cal_text = _read_inputs(inputs)
+    doc, cal_text = read_inputs(inputs)
     if doc.get("format") != INPUTS_FORMAT:
         raise CtrlError(f"{inputs}: format {doc.get('format')!r}, expected {INPUTS_FORMAT!r}")
     try:
@@ -174,49 +159,6 @@ def _from_folder(folder: Path, distance: int | None, policy: str | None, dd: str
                     searched, problem=problem, report_file=folder / "report.json", dd=was_dd)  # fmt: skip
 
 
-_CAL_MARK = ', "calibration": '
-
-
-_SEAL = '{"inputs_sha256": "'
-
-
-def seal_inputs(body: str) -> str:
-    """A compile_inputs.json text (a JSON object) with the sha256 of that text as its first field."""
-    return _SEAL + _sha(body) + '", ' + body[1:]
-
-
-def _unseal(path: Path, text: str) -> str:
-    """The text `seal_inputs` sealed; CtrlError if the digest is missing or does not match."""
-    n = len(_SEAL) + len("sha256:") + 64
-    body = "{" + text[n + 3:]
-    if not text.startswith(_SEAL) or text[n:n + 3] != '", ' or text[len(_SEAL):n] != _sha(body):
-        raise CtrlError(f"{path}: its inputs_sha256 does not match the record (edited, truncated, or written by "
-                        f"an older ctrl); recompile from the old device file instead (--from OLD.yaml)")  # fmt: skip
-    return body
-
-
-def _read_inputs(path: Path) -> tuple[dict, str | None]:
-    """compile_inputs.json as written by `compile_inputs` (the calibration last, as pydantic writes it, with
-    the digest of that text): (the other fields, the calibration's text); the whole record must carry its
-    own digest (`seal_inputs`), so an edited placement or calibration is refused, never compiled."""
-    try:
-        text = read_limited(path, MAX_RECORD_BYTES, "record").decode("utf-8")
-    except UnicodeDecodeError:
-        raise CtrlError(f"{path}: not UTF-8 text") from None
-    if not text.startswith(_SEAL):
-        _json_object(path, text)  # not JSON at all is said as such
-    body = _unseal(path, text)
-    i = body.find(_CAL_MARK)
-    end = body.rstrip()
-    if i > 0 and end.endswith("}"):
-        cal_text = end[i + len(_CAL_MARK):-1]
-        try:
-            doc = json.loads(body[:i] + "}")
-        except (json.JSONDecodeError, RecursionError):
-            doc = None
-        if isinstance(doc, dict) and doc.get("calibration_sha256") == _sha(cal_text):
-            return doc, cal_text
-    return _json_object(path, body), None
 
 
 def _sha(text: str) -> str:
@@ -624,7 +566,7 @@ def _emit(rec: Recompiled, out: Path, device: Device | None):
     # a patch keeps the base's operations and times by construction (CZ corrections aside)
     kept = rec.action == "patch" and base is rec.old
     if not (reusable and (same_ops or kept or _same_schedule(base.compiled.program, new.compiled.program))):
-        return _write_all(new.compiled, out, device)
+        return write_all(new.compiled, out, device)
     has_qick = any(not _known_program_file(k) for k in base.files)
     if (same_ops and new.header == base.header and "report.json" in base.files
             and has_qick == (device is not None)):  # fmt: skip
@@ -722,15 +664,6 @@ def _r12(x: float) -> float:
     return float(f"{x:.12g}")  # as ctrl.compile.timed writes numbers
 
 
-def _write_all(compiled: Compiled, out: Path, device: Device | None):
-    """What write_outputs writes, rendered by it (so a new output is never missed), and the QICK sheet."""
-    texts, qick = output_files(compiled, device)
-    files = {name: text.encode() for name, text in texts.items()}
-    for name, data in files.items():
-        write_atomic(out / name, data)
-    return files, "write_outputs", qick.sheet if qick is not None else None
-
-
 def _write_qick(qick, out: Path) -> dict[str, bytes]:
     """write_qick's files, returned as bytes."""
     files = {name: text.encode() for name, text in qick.texts().items()}
@@ -749,51 +682,6 @@ def _previous_qick(base: Entry):
         return programs_from_sheet(base.qick, base.files)
     except KeyError:
         return None
-
-
-def compile_inputs(device: Device, placement: Placement, distance: int, policy: str = "asap", exclude=(),
-                   searched: bool = True, dd: str | None = None) -> str:  # fmt: skip
-    """compile_inputs.json: what a folder was compiled from, so the next recompile can start from it."""
-    calibration = device.calibration.model_dump_json()  # file order: the compile follows it
-    doc = {
-        "format": INPUTS_FORMAT,
-        "device": device.name,
-        "schema_version": SCHEMA_VERSION,
-        "calibration_hash": device.calibration_hash,
-        "calibration_sha256": _sha(calibration),
-        "wiring_hash": device.wiring_hash,
-        "protocol": {"name": "cn20", "distance": distance, "policy": policy, "exclude": sorted(exclude)},
-        "placement": placement_doc(placement) | {"searched": searched},
-    }
-    if dd is not None:
-        doc["protocol"]["dd"] = dd
-    # one line: a machine record. The calibration goes last, as pydantic writes it, with the digest of that
-    # text: reading it back validates that text directly instead of hashing the calibration again
-    return seal_inputs(json.dumps(doc, sort_keys=True)[:-1] + _CAL_MARK + calibration + "}\n")
-
-
-def write_compiled(compiled: Compiled, out: Path | str, device: Device, policy: str = "asap", exclude=(),
-                   dd: str | None = None, cache: CompileCache | None = None,
-                   ) -> tuple[list[Path], str | None]:  # fmt: skip
-    """What `ctrl compile` writes: `write_outputs(compiled, out, device)`'s files and compile_inputs.json,
-    what they were compiled from, so that `ctrl recompile --from out` can start there. With `cache`, the
-    result also goes into it with its files and QICK sheet, as a recompile's does: the first recompile
-    from `out` then patches instead of lowering the protocol again.
-
-    Returns (paths written, None), or with why the cache could not be written instead of None: the
-    outputs are complete without it, so that is not an error here."""
-    out = Path(out)
-    files, _, sheet = _write_all(compiled, out, device)
-    d = compiled.program.distance
-    write_atomic(out / INPUTS_FILE, compile_inputs(device, compiled.placement, d, policy, exclude, dd=dd))
-    paths = [out / k for k in files] + [out / INPUTS_FILE]
-    if cache is None:
-        return paths, None
-    try:
-        cache.put(compile_key(device, d, policy, frozenset(exclude), None, dd), Entry.of(compiled, files, sheet))
-    except CtrlError as e:
-        return paths, str(e)
-    return paths, None
 
 
 def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache | None = None,
