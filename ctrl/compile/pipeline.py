@@ -17,27 +17,20 @@ bytes: nothing here depends on wall-clock time, except the pass log, which goes 
 from __future__ import annotations
 
 import gc
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ctrl.codes.color import check_distance
 from ctrl.compile.dd import check_sequence, is_dd, pad
 from ctrl.compile.natives import to_native
-from ctrl.compile.placement import Placement, place, random_comparison
+from ctrl.compile.passes import FACETS, Pass, PassManager, PassRecord
+from ctrl.compile.placement import Placement, place, random_comparison, typical_step_s
 from ctrl.compile.schedule import decisions, pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
 from ctrl.versions import versions
-
-
-@dataclass(frozen=True)
-class PassRecord:
-    name: str
-    kind: str  # "analysis" or "transformation"
-    seconds: float
 
 
 @dataclass(frozen=True)
@@ -83,60 +76,138 @@ def _no_collection():
         gc.enable()
 
 
-def _compile(device, distance, policy, exclude, placement, channels, dd) -> Compiled:
-    log: list[PassRecord] = []
+def _placement(p) -> tuple:
+    given = p["placement_given"]
+    placement = given if given is not None else place(p["distance"], p["device"], exclude=p["exclude"])
+    return placement, (placement.layout, placement.qubits)
 
-    def run(name: str, kind: str, fn):
-        t0 = time.perf_counter()
-        out = fn()
-        log.append(PassRecord(name, kind, time.perf_counter() - t0))
-        return out
 
-    if placement is None:
-        placement = run("placement", "analysis", lambda: place(distance, device, exclude=exclude))
-    circuit = run("protocol", "transformation", lambda: cn20_protocol(distance, placement.layout))
+def _protocol(p) -> tuple:
+    return (cn20_protocol(p["distance"], p["placement"].layout),)
+
+
+def _natives(p) -> tuple:
+    device, placement = p["device"], p["placement"]
     gates = {pair: c for pair, c in device.chosen_gates.items() if c.usable}
-    native = run("natives", "transformation", lambda: to_native(circuit, placement.qubits, gates))
-    counts = native.counts()
-    clock_hz = _clock_hz(device, set(placement.qubits))
-    timed, last_end, ready, walk = run(
-        "schedule", "transformation", lambda: scheduled(native, device, clock_hz, policy, channels)
-    )
-    padding = None
-    if dd is not None:
-        timed, padding = run("dd", "transformation", lambda: pad(timed, dd, pi_pulses(device, clock_hz)))
+    native = to_native(p["circuit"], placement.qubits, gates)
+    return native, native.counts()
+
+
+def _schedule(p) -> tuple:
+    device = p["device"]
+    clock_hz = _clock_hz(device, set(p["placement"].qubits))
+    timed, last_end, ready, walk = scheduled(p["native"], device, clock_hz, p["policy"], p["channels"])
+    return clock_hz, tuple(timed), last_end, ready, walk, None
+
+
+def _dd(p) -> tuple:
+    timed, padding = pad(list(p["timed"]), p["dd"], pi_pulses(p["device"], p["clock_hz"]))
+    return tuple(timed), padding
+
+
+def _decisions(p) -> tuple:
+    device, placement, circuit = p["device"], p["placement"], p["circuit"]
     checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
-    latency_s = decision_latency_s(device)
-    latency = int(round(latency_s * clock_hz))
+    latency = int(round(decision_latency_s(device) * p["clock_hz"]))
     realtime = _realtime_rule(device, placement, circuit)
-    points = run("decisions", "analysis", lambda: decisions(timed, checks, latency, realtime, ready))
-    duration = max([last_end] + [d.time for d in points])
+    return checks, latency, decisions(p["timed"], checks, latency, realtime, p["ready"])
+
+
+def _report_pass(p) -> tuple:
+    device, placement, circuit, clock_hz = p["device"], p["placement"], p["circuit"], p["clock_hz"]
+    points = p["points"]
     abort = max(device.qubit(q).reset_s() for q in placement.qubits)
     program = TimedProgram(
         device=device.name,
         calibration_hash=device.calibration_hash,
         wiring_hash=device.wiring_hash,
-        distance=distance,
+        distance=p["distance"],
         clock_hz=clock_hz,
         qubits=placement.qubits,
         roles=tuple(q.role for q in circuit.qubits),
-        ops=tuple(timed),
+        ops=p["timed"],
         record=circuit.record,
-        checks=checks,
+        checks=p["checks"],
         decisions=points,
-        duration=duration,
+        duration=max([p["last_end"]] + [d.time for d in points]),
         abort_duration=int(round(abort * clock_hz)),
         placement={"method": placement.method, "variant": placement.variant,
                    "expected_faults": round(placement.cost, 9), "embeddings_scored": placement.considered},
     )  # fmt: skip
-    report = run("report", "analysis", lambda: _report(program, placement, counts, circuit, latency, last_end, walk))
+    report = _report(program, placement, p["counts"], circuit, p["latency"], p["last_end"], p["walk"])
     # A given placement (recompiles, tools) is compared too, and as `place` compares it: the figures
     # follow from device, distance, layout and exclusions alone, so every path to a program agrees.
-    compared = placement.random or random_comparison(distance, device, placement.layout, frozenset(exclude))
+    compared = placement.random or random_comparison(p["distance"], device, placement.layout, frozenset(p["exclude"]))
     report["placement"]["random_placements"] = None if compared is None else compared.doc()
-    report["latency_budget"] = latency_budget(program, latency_s, ready)
+    report["latency_budget"] = latency_budget(program, decision_latency_s(device), p["ready"])
+    padding = p["padding"]
     report["dynamical_decoupling"] = None if padding is None else padding.report(clock_hz)
-    return Compiled(program, placement, counts, report, tuple(log))
+    return program, report
+
+
+# The compiler. `device` is the context every pass reads its calibration facets through; the facets a pass
+# requires are what a recalibration must change for the pass to be stale (`PassManager.stale`).
+PIPELINE = PassManager((
+    Pass("placement", "analysis",
+         ("distance", "exclude", "placement_given", "calibration.quality", "calibration.step", "calibration.gates",
+          "calibration.structure"),
+         ("placement", "layout"), _placement, when=lambda p: p["placement_given"] is None),
+    Pass("protocol", "transformation", ("distance", "layout"), ("circuit",), _protocol),
+    Pass("natives", "transformation", ("circuit", "layout", "calibration.gates", "calibration.phases"),
+         ("native", "counts"), _natives),
+    Pass("schedule", "transformation",
+         ("native", "layout", "policy", "channels", "calibration.timing", "calibration.structure"),
+         ("clock_hz", "timed", "last_end", "ready", "walk", "padding"), _schedule),
+    Pass("dd", "transformation", ("timed", "dd", "clock_hz", "calibration.timing"), ("timed", "padding"), _dd,
+         when=lambda p: p["dd"] is not None),
+    Pass("decisions", "analysis",
+         ("timed", "ready", "circuit", "layout", "clock_hz", "calibration.timing", "calibration.structure"),
+         ("checks", "latency", "points"), _decisions),
+    Pass("report", "analysis",
+         ("timed", "points", "placement", "counts", "circuit", "last_end", "walk", "padding", "distance", "exclude",
+          "calibration.hash", "calibration.quality", "calibration.timing"),
+         ("program", "report"), _report_pass),
+))  # fmt: skip
+
+
+_CLASS_FACETS = {"metadata": (), "pulse": ("calibration.pulse",), "quality": ("calibration.quality",),
+                 "timing": ("calibration.timing",)}  # fmt: skip
+
+
+def computed_facets(device) -> dict[str, object]:
+    """The facets passes read that are computed from the calibration rather than named by a change class."""
+    chosen = sorted((tuple(sorted(pair)), c) for pair, c in device.chosen_gates.items() if c.usable)
+    # the placement cost charges every ECR's echo pulse to its control
+    controls = sorted((tuple(sorted(c.qubits)), c.gate, getattr(c, "control", None) or "") for c in device.couplers)
+    return {
+        "calibration.gates": tuple((pair, c.gate, getattr(c, "control", None)) for pair, c in chosen),
+        "calibration.phases": tuple((pair, c.virtual_z_rad()) for pair, c in chosen),
+        "calibration.step": (typical_step_s(device), tuple(controls)),
+    }
+
+
+def invalid_facets(classes, old_device, new_device) -> frozenset[str]:
+    """The calibration facets a change between two devices invalidates: those its change classes name
+    (`ctrl.recompile.diff`; a class with no facet of its own, as `structure`, invalidates every facet),
+    and the computed ones whose values differ."""
+    if not classes:
+        return frozenset()
+    out = {"calibration.hash"}
+    for k in classes:
+        out.update(_CLASS_FACETS.get(k, FACETS))
+    before, after = computed_facets(old_device), computed_facets(new_device)
+    out.update(k for k in before if before[k] != after[k])
+    return frozenset(out)
+
+
+def _compile(device, distance, policy, exclude, placement, channels, dd) -> Compiled:
+    inputs = {"device": device, "distance": distance, "policy": policy, "exclude": exclude,
+              "placement_given": placement, "channels": channels, "dd": dd}  # fmt: skip
+    if placement is not None:
+        inputs["layout"] = (placement.layout, placement.qubits)
+        inputs["placement"] = placement
+    p, log = PIPELINE.run(inputs)
+    return Compiled(p["program"], p["placement"], p["counts"], p["report"], log)
 
 
 # A device file without wiring is compiled for an ideal controller: one clock of 1 GHz (timing in

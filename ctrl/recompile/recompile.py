@@ -36,7 +36,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ctrl.compile.dd import check_sequence
-from ctrl.compile.pipeline import Compiled, PassRecord, compile_program
+from ctrl.compile.passes import PassRecord
+from ctrl.compile.pipeline import PIPELINE, Compiled, compile_program, invalid_facets
 from ctrl.compile.placement import Placement, expected_faults, place, random_comparison, typical_step_s
 from ctrl.device import SCHEMA_VERSION, Calibration, Device, load_device
 from ctrl.device.device import canonical_calibration
@@ -47,7 +48,7 @@ from ctrl.outputs.cache import CompileCache, CompileKey, Entry, compile_key, pla
 from ctrl.outputs.folder import (INPUTS_FILE, INPUTS_FORMAT, MAX_RECORD_BYTES, compile_inputs, json_object, read_inputs,
                                  report_doc, write_all)  # fmt: skip
 from ctrl.protocol.cn20 import cn20_protocol
-from ctrl.recompile.diff import (METADATA, PULSE, QUALITY, STRUCTURE, TIMING, UNCLASSIFIED, WIRING, CalibrationDiff,
+from ctrl.recompile.diff import (METADATA, PULSE, QUALITY, STRUCTURE, UNCLASSIFIED, WIRING, CalibrationDiff,
                                  Change, _natural, diff_calibrations, diff_wiring)  # fmt: skip
 
 DEFAULT_MARGIN = 0.05
@@ -278,10 +279,13 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
 
     log = _Log()
     old_device = _old_device(prev, new)
+    # what to redo is what the pipeline's declarations say the invalid facets reach (ctrl.compile.passes)
+    invalid = invalid_facets(diff.classes, old_device, new)
+    stale = PIPELINE.stale(invalid, decided=("placement",))
     old_key = compile_key(old_device, d, policy, exclude, None if prev.searched else prev.placement, dd)
-    # a timing change reschedules whatever the previous compile was: its cache entry (a few MB with its
-    # output files) is read only when it can be patched or its placement is not recorded
-    need_old = TIMING not in diff.classes or prev.placement is None
+    # a reschedule starts from whatever the previous compile was: its cache entry (a few MB with its output
+    # files) is read only when it can be patched or its placement is not recorded
+    need_old = not _lowers(stale, invalid) or prev.placement is None
     old = cache.get(old_key) if cache is not None and need_old else None
     base = old
     old_passes: tuple[PassRecord, ...] = ()
@@ -294,9 +298,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
             cache.put(old_key, old)
     old_placement = old.placement if old is not None else prev.placement
 
-    replace_needed = (QUALITY in diff.classes or typical_step_s(old_device) != typical_step_s(new)
-                      or _echo_controls(old_device) != _echo_controls(new))  # fmt: skip
-    if replace_needed:
+    if "placement" in stale:
         decision, chosen, searched = log.run(
             "placement", "analysis", lambda: _decide(old_placement, old_device, new, d, exclude, margin))
     else:
@@ -305,9 +307,11 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
                "two-qubit duration)")  # fmt: skip
         q, cost = old_placement.qubits, old_placement.cost
         decision = PlacementDecision(False, why, q, q, cost, cost, None, margin)
+    # the placement's cost is new whenever it was re-evaluated; its layout only if it moved
+    invalid |= {"placement", "layout"} if decision.moved else {"placement"} if "placement" in stale else set()
+    stale = PIPELINE.stale(invalid, decided=("placement",))
 
     key = compile_key(new, d, policy, exclude, None if searched else chosen, dd)
-    classes = diff.classes
     if old_passes and key.digest == old_key.digest:
         why = "the previous device file had not been compiled: compiled it; nothing changed since"
         return Recompiled(old.derived(passes=old_passes), diff, "full", why, decision, searched, key, None, old, (),
@@ -319,26 +323,48 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
         why = ("no calibration change: the previous result, from the cache" if not diff
                else "this calibration was compiled before: the result comes from the cache")  # fmt: skip
         return Recompiled(entry, diff, action, why, decision, searched, key, hit, old, old_passes, prev)
-    if TIMING in classes or decision.moved or old is None:
+    lowered = [x for x in stale if x not in ("placement", "report")]
+    if _lowers(stale, invalid) or decision.moved or old is None:
+        # the plain path: every stale pass after the placement runs again
         compiled = compile_program(new, d, policy, exclude, chosen, dd=dd)
         entry = Entry.of(replace(compiled, passes=tuple(log.records) + compiled.passes))
         if decision.moved:
             action, why = "reschedule", "the placement moved: lowered and scheduled on the new placement"
-        elif TIMING in classes:
+        elif lowered:
             action = "reschedule"
-            why = "durations or other timing inputs changed: re-lowered and rescheduled, placement kept"
+            read = sorted(f.removeprefix("calibration.") for x in lowered for f in PIPELINE.reading(x, invalid)
+                          if f.startswith("calibration."))  # fmt: skip
+            why = ("durations or other timing inputs changed" if "timing" in read else
+                   f"what the lowering reads changed ({', '.join(dict.fromkeys(read))})")
+            why += ": re-lowered and rescheduled, placement kept"
         else:
             action, why = "reschedule", "the previous compile is not in the cache: re-lowered on the kept placement"
         base = None
     else:
-        phases = any(c.field.startswith("phase_corrections_rad") for c in diff.changes)
+        # the fenced fast path: nothing a lowering pass reads changed but the couplers' virtual-Z corrections,
+        # which only CZ operations carry and no later pass reads, so the previous operations stand with those
+        # replaced (tests/test_recompile.py: the result equals the plain path's, byte for byte)
+        phases = "calibration.phases" in invalid
         patched = log.run("patch", "transformation", lambda: _patch(old, new, chosen, phases, d, exclude))
         entry = patched.derived(passes=tuple(log.records))
         entry.phase_edits = getattr(patched, "phase_edits", None)
         what = {METADATA: "notes", PULSE: "pulse parameters", QUALITY: "quality figures"}
-        changed = ", ".join(what[k] for k in classes if k in what) or "nothing"
+        changed = ", ".join(what[k] for k in diff.classes if k in what) or "nothing"
         action, why = "patch", f"{changed} changed: the previous timed program stands (no scheduling)"
     return Recompiled(entry, diff, action, why, decision, searched, key, base, old, old_passes, prev)
+
+
+def _lowers(stale: tuple[str, ...], invalid: frozenset[str]) -> bool:
+    """Whether the plain path must lower again: a lowering pass is stale other than by new corrections."""
+    return any(x not in ("placement", "report") for x in stale) and not _phases_only(invalid)
+
+
+def _phases_only(invalid: frozenset[str]) -> bool:
+    """Whether the lowering passes are stale only because the virtual-Z corrections changed: natives reads
+    no other invalid facet, and no later lowering pass reads one of its own."""
+    if PIPELINE.reading("natives", invalid) != {"calibration.phases"}:
+        return False
+    return all(not (PIPELINE.reading(x, invalid) & invalid) for x in ("schedule", "dd", "decisions"))
 
 
 def _full(prev: Previous, new: Device, diff: CalibrationDiff, why: str, cache, margin: float) -> Recompiled:
@@ -366,12 +392,6 @@ def _blocked(placement: Placement, device: Device, exclude, couplers) -> list[st
         if not device.coupler(qa, qb).usable:
             out.append(f"coupler {qa}-{qb} (marked unusable)")
     return out
-
-
-def _echo_controls(device: Device) -> dict:
-    """Gate kind and ECR control per coupler: a `timing` change for the schedule, but the placement's cost
-    charges each ECR coupler's echo pulse to its control, so a new control re-evaluates the placement."""
-    return {frozenset(c.qubits): (c.gate, getattr(c, "control", None)) for c in device.couplers}
 
 
 def _decide(old: Placement, old_device: Device, new: Device, d: int, exclude, margin: float):
