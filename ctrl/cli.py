@@ -158,14 +158,21 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ctrl.emulate import sweep
 
     csv = Path(args.csv)
-    task_list = sweep.tasks(args.device, args.distance, args.noise)
-    stats = sweep.run(task_list, csv, args.max_shots, args.max_errors)
-    rows = sweep.summarize(stats)
+    task_list, devices = sweep.tasks(args.device, args.distance, args.noise)
+    # sinter returns every task in the CSV; only the asked ones are summarized and plotted.
+    stats = sweep.asked_stats(sweep.run(task_list, devices, csv, args.max_shots, args.max_errors, args.workers),
+                              task_list)  # fmt: skip
+    rows = sweep.summarize(stats, task_list)
+
+    def g(x, fmt):
+        return "undefined" if x is None else format(x, fmt)
+
     for r in rows:
-        print(f"{r['device']:<16} d={r['distance']} {r['noise']:<18} acceptance {r.get('acceptance', 0):.4g}  "
-              f"p_L {r['p_L']:.3g}  (shots {r.get('shots_X', 0)} + {r.get('shots_Z', 0)})")
+        ci = "" if r["p_L_ci95"] is None else f" [{r['p_L_ci95'][0]:.3g}, {r['p_L_ci95'][1]:.3g}]"
+        print(f"{r['device']:<16} d={r['distance']} {r['noise']:<22} acceptance {g(r['acceptance'], '.4g')}  "
+              f"p_L {g(r['p_L'], '.3g')}{ci}  (shots {r['shots_X']} + {r['shots_Z']})")  # fmt: skip
     if args.plot:
-        sweep.plot(rows, Path(args.plot))
+        sweep.plot(rows, stats, Path(args.plot))
         print(f"wrote {args.plot}")
     print(f"statistics in {csv} (sinter CSV; run again to add shots)")
     return 0
@@ -415,7 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-shots", type=_shots, default=100_000, help=f"shots per task, at most {MAX_SHOTS:,} (default 100000)")
     p.add_argument("--max-errors", type=_shots, default=1000, help="stop a task after this many logical errors (default 1000)")
     p.add_argument("--csv", required=True, help="statistics file (appended to; a rerun resumes)")
-    p.add_argument("--plot", help="PNG of logical error and acceptance against p, with the paper's points")
+    p.add_argument("--plot", help="PNG of logical error and discard rate against p (uniform:P) and the scale "
+                                  "(calibration*SCALE), 95%% intervals, with the paper's points")
+    p.add_argument("--workers", type=lambda s: _bounded_int(s, 1, 1024, "a worker count"),
+                   help="sampling processes (default: every core)")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")

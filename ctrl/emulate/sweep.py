@@ -1,7 +1,12 @@
 """Parameter sweeps (device, distance, noise) as sinter tasks: multi-core, CSV statistics, resumable.
 
 Each task is one Clifford proxy of one compiled program under one noise model; its circuit is the
-program's Stim lowering and its `json_metadata` says how to rebuild the program. The `ctrl` sampler
+program's Stim lowering. A task's identity (sinter's strong_id: circuit, decoder, `json_metadata`) is
+content only: the device file's sha256, its name, calibration and wiring hashes, the protocol and its
+distance, and the noise (canonical spec and its numeric `p` or calibration `scale`). No file path is in
+it, so the same device given at another path resumes the same CSV rows instead of adding new ones. The
+sampler rebuilds the program from a {device sha256: path} map it carries (sinter pickles it to its
+worker processes) and checks the file it opens is still that content. The `ctrl` sampler
 (a `sinter.Sampler`) post-selects with the program's own decision points and scores accepted shots
 through the ideal round, so sinter's `discards` are aborted attempts and its `errors` are logical errors
 of accepted states. Abort counts by check kind go to `custom_counts`. sinter appends to the CSV as it
@@ -10,6 +15,8 @@ goes and, given the same CSV back, continues where it stopped.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import sys
 import time
@@ -24,6 +31,7 @@ from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
 from ctrl.emulate.run import CHUNK, noise_for, program_decisions, sample_chunk
 from ctrl.errors import CtrlError
+from ctrl.sim.sample import binomial_ci, either_fails
 
 PAPER = [  # (distance, p, logical error per accepted state, acceptance): the paper's data
     # (CN20, npj QI 6, 91, 2020), as docs/protocol.md "Against the paper" lists it
@@ -31,31 +39,94 @@ PAPER = [  # (distance, p, logical error per accepted state, acceptance): the pa
 ]  # fmt: skip
 
 
+PROTOCOL = "cn20"
+CONFIDENCE = 0.95
+
+
+def file_sha256(path: str | Path) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 @lru_cache(maxsize=16)
-def _compiled(device_path: str, distance: int):
+def _compiled(device_path: str, distance: int, sha: str):
+    # `sha` is in the key so that a file rewritten between two calls is compiled again, not served stale.
     device = load_device(device_path)
     program = compile_program(device, distance).program
     return device, program, program_decisions(program)
 
 
-def tasks(devices: list[str], distances: list[int], noises: list[str]) -> list[sinter.Task]:
-    out = []
+def noise_params(spec: str) -> dict:
+    """Canonical spec, family and numeric parameter of a noise spec, for the metadata and the plot axes:
+    uniform:P -> {"noise": "uniform:P", "family": "uniform", "p": P}; calibration[*S] -> {"noise":
+    "calibration*S", "family": "calibration", "scale": S}. Canonical, so "uniform:1e-3" and
+    "uniform:0.001" are one task."""
+    kind, _, value = spec.partition(":")
+    if kind == "uniform":
+        from ctrl.noise.models import parse_noise
+
+        p = parse_noise(spec).p
+        return {"noise": f"uniform:{p!r}", "family": "uniform", "p": p}
+    if spec != "calibration" and not spec.startswith("calibration*"):
+        raise CtrlError(f"unknown noise {spec!r}: expected uniform:P, calibration or calibration*SCALE")
+    try:
+        scale = float(spec.partition("*")[2] or 1)
+    except ValueError:
+        scale = math.nan
+    if not (math.isfinite(scale) and scale >= 0):
+        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with SCALE >= 0, e.g. calibration*0.1")
+    return {"noise": f"calibration*{scale!r}", "family": "calibration", "scale": scale}
+
+
+def tasks(devices: list[str], distances: list[int], noises: list[str]) -> tuple[list[sinter.Task], dict[str, str]]:
+    """(the tasks, {device sha256: path}) for every (device, distance, noise, proxy) asked; the map is
+    what `CtrlSampler` needs to rebuild programs, kept out of the tasks' identity."""
+    out, where, ids = [], {}, set()
+    noise_meta = [noise_params(n) for n in noises]
     for path in devices:
+        resolved = str(Path(path).resolve())
+        sha = file_sha256(resolved)
+        where.setdefault(sha, resolved)
         for d in distances:
-            device, program, _ = _compiled(str(Path(path).resolve()), d)
-            for noise in noises:
-                model = noise_for(noise, device, program)
+            device, program, _ = _compiled(resolved, d, sha)
+            for nm in noise_meta:
+                model = noise_for(nm["noise"], device, program)
                 for proxy in "XZ":
-                    meta = {"device": str(Path(path).resolve()), "name": device.name, "d": d, "noise": noise,
-                            "proxy": proxy, "calibration_hash": device.calibration_hash}  # fmt: skip
-                    out.append(sinter.Task(circuit=timed_to_stim(program, proxy, model), json_metadata=meta))
-    return out
+                    meta = {"name": device.name, "device_sha256": sha, "calibration_hash": device.calibration_hash,
+                            "wiring_hash": device.wiring_hash, "protocol": PROTOCOL, "d": d, **nm, "proxy": proxy}  # fmt: skip
+                    circuit = timed_to_stim(program, proxy, model)
+                    task = sinter.Task(circuit=circuit, decoder="ctrl", detector_error_model=_dem(circuit),
+                                       json_metadata=meta)  # fmt: skip
+                    if task.strong_id() not in ids:  # a device or noise listed twice (or by two paths)
+                        ids.add(task.strong_id())
+                        out.append(task)
+    return out, where
+
+
+def _dem(circuit):
+    """The detector error model, set here rather than left to sinter's workers: it is part of the strong_id,
+    and the summary needs the asked tasks' strong_ids in this process. Our sampler does not use it."""
+    try:
+        return circuit.detector_error_model(approximate_disjoint_errors=True)
+    except ValueError:
+        return circuit.detector_error_model(approximate_disjoint_errors=True, flatten_loops=True)
 
 
 class CtrlSampler(sinter.Sampler):
+    """Post-selects with the program's decision points; `devices` maps a device file's sha256 (from the
+    task metadata) to where the file is on this machine."""
+
+    def __init__(self, devices: dict[str, str]) -> None:
+        self.devices = dict(devices)
+
     def compiled_sampler_for_task(self, task: sinter.Task) -> sinter.CompiledSampler:
         m = task.json_metadata
-        _, program, decisions = _compiled(m["device"], m["d"])
+        sha = m["device_sha256"]
+        if sha not in self.devices:
+            raise CtrlError(f"no device file with content {sha} was given to this sweep")
+        path = self.devices[sha]
+        if file_sha256(path) != sha:  # changed on disk since the tasks were made from it
+            raise CtrlError(f"{path} changed during the sweep (content is no longer {sha})")
+        _, program, decisions = _compiled(path, m["d"], sha)
         return _Compiled(task.circuit, decisions, program, m["proxy"])
 
 
@@ -78,8 +149,10 @@ class _Compiled(sinter.CompiledSampler):
         )
 
 
-def run(task_list: list[sinter.Task], csv: Path, max_shots: int, max_errors: int, workers: int | None = None):
-    """Collect into `csv` (appending; existing rows count towards the limits, so a rerun resumes)."""
+def run(task_list: list[sinter.Task], devices: dict[str, str], csv: Path, max_shots: int, max_errors: int,
+        workers: int | None = None) -> list[sinter.TaskStats]:
+    """Collect into `csv` (appending; existing rows of the same tasks count towards the limits, so a rerun
+    resumes). Returns what sinter returns: every task in the CSV, asked or not (see `summarize`)."""
     if max_shots < 1:
         raise CtrlError(f"max shots must be positive, got {max_shots}")
     csv.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +160,7 @@ def run(task_list: list[sinter.Task], csv: Path, max_shots: int, max_errors: int
         num_workers=workers or os.cpu_count() or 1,
         tasks=task_list,
         decoders=["ctrl"],
-        custom_decoders={"ctrl": CtrlSampler()},
+        custom_decoders={"ctrl": CtrlSampler(devices)},
         max_shots=max_shots,
         max_errors=max_errors,
         save_resume_filepath=str(csv),
@@ -95,55 +168,133 @@ def run(task_list: list[sinter.Task], csv: Path, max_shots: int, max_errors: int
     )
 
 
-def summarize(stats: list[sinter.TaskStats]) -> list[dict]:
-    """One row per (device, distance, noise): acceptance (proxy X) and logical error (Z + X type)."""
-    rows: dict[tuple, dict] = {}
+def _finite(x):
+    """JSON has no NaN: undefined numbers are None."""
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def asked_stats(stats: list[sinter.TaskStats], task_list: list[sinter.Task]) -> list[sinter.TaskStats]:
+    """The statistics of exactly the asked tasks (by strong_id), rows of one task merged."""
+    want = {t.strong_id() for t in task_list}
+    merged: dict[str, sinter.TaskStats] = {}
     for s in stats:
-        m = s.json_metadata
-        key = (m["name"], m["d"], m["noise"])
-        row = rows.setdefault(key, {"device": m["name"], "distance": m["d"], "noise": m["noise"], "p_L": 0.0})
-        kept = s.shots - s.discards
-        row["p_L"] += s.errors / kept if kept else 0.0
-        row[f"shots_{m['proxy']}"] = s.shots
-        row[f"errors_{m['proxy']}"] = s.errors
-        if m["proxy"] == "X":
-            row["acceptance"] = kept / s.shots if s.shots else 0.0
+        if s.strong_id in want:
+            merged[s.strong_id] = merged[s.strong_id] + s if s.strong_id in merged else s
+    return list(merged.values())
+
+
+def summarize(stats: list[sinter.TaskStats], task_list: list[sinter.Task]) -> list[dict]:
+    """One row per asked (device content, distance, noise), also when it has no shots yet.
+
+    acceptance: accepted/shots of proxy X (the proxy the lab's attempts match), Clopper-Pearson 95%.
+    p_L: logical error per accepted state, 1 - (1 - e_X)(1 - e_Z) over the two proxies' components, with
+    `either_fails`' interval (>= 95% coverage); None when a proxy accepted nothing."""
+    by_id = {s.strong_id: s for s in asked_stats(stats, task_list)}
+    rows: dict[tuple, dict] = {}
+    for t in task_list:
+        m = t.json_metadata
+        key = (m["name"], m["device_sha256"], m["d"], m["noise"])
+        row = rows.setdefault(key, {
+            "device": m["name"], "device_sha256": m["device_sha256"], "calibration_hash": m["calibration_hash"],
+            "distance": m["d"], "noise": m["noise"], "family": m["family"],
+            "p": m.get("p"), "scale": m.get("scale"),
+        })  # fmt: skip
+        s = by_id.get(t.strong_id())
+        shots, discards, errors = (s.shots, s.discards, s.errors) if s else (0, 0, 0)
+        row[f"shots_{m['proxy']}"] = shots
+        row[f"accepted_{m['proxy']}"] = shots - discards
+        row[f"errors_{m['proxy']}"] = errors
+    for row in rows.values():
+        rate, ci = either_fails([(row["errors_X"], row["accepted_X"]), (row["errors_Z"], row["accepted_Z"])], CONFIDENCE)
+        row["p_L"], row["p_L_ci95"] = _finite(rate), ci
+        n, k = row["shots_X"], row["accepted_X"]
+        row["acceptance"] = k / n if n else None
+        row["acceptance_ci95"] = list(binomial_ci(k, n, CONFIDENCE)) if n else None
     return [rows[k] for k in sorted(rows)]
 
 
-def plot(rows: list[dict], out: Path) -> None:
-    """Logical error per accepted state and acceptance against p (uniform:P rows), with the paper's."""
-    import matplotlib
+def _x(family: str, m: dict) -> float:
+    return m["p"] if family == "uniform" else m["scale"]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    groups: dict[tuple, list] = {}
-    for r in rows:
-        if r["noise"].startswith("uniform:"):
-            groups.setdefault((r["device"], r["distance"]), []).append((float(r["noise"].split(":")[1]), r))
-    for (dev, d), pts in sorted(groups.items()):
-        pts.sort()
-        ps = [p for p, _ in pts]
-        a1.loglog(ps, [max(r["p_L"], 1e-12) for _, r in pts], "o-", label=f"ctrl {dev} d={d}")
-        a2.semilogx(ps, [r["acceptance"] for _, r in pts], "o-", label=f"ctrl {dev} d={d}")
-    for d, p, pl, acc in PAPER:
-        a1.loglog([p], [pl], "k*" if d == 3 else "kP", ms=10, label=f"paper d={d}" if p == 1e-4 else None)
-        a2.semilogx([p], [acc], "k*" if d == 3 else "kP", ms=10, label=f"paper d={d}" if p == 1e-4 else None)
-    a1.set_xlabel("p (uniform circuit noise)")
-    a1.set_ylabel("logical error per accepted state")
-    a2.set_xlabel("p (uniform circuit noise)")
-    a2.set_ylabel("acceptance")
-    for a in (a1, a2):
-        a.grid(True, which="both", alpha=0.3)
-        a.legend(fontsize=7)
+XLABEL = {"uniform": "p (uniform circuit noise)", "calibration": "scale of the device's calibrated noise"}
+# Wilks: a likelihood ratio of exp(chi2_1(0.95)/2) ~ 6.83 bounds the 95% interval, so sinter's highlight
+# (for the discard panels) means the same confidence as the error bars of the logical error panels.
+LIKELIHOOD_95 = math.exp(3.841458820694124 / 2)
+
+
+def plot(rows: list[dict], stats: list[sinter.TaskStats], out: Path):
+    """Logical error per accepted state (top) and discard rate (bottom), one panel column per noise family
+    present (x: p for uniform:P, the scale for calibration*SCALE), one curve per (device, distance) with
+    its 95% interval as error bars; a point with no logical error is drawn as its upper bound (a downward
+    triangle), not at an invented floor. The paper's points go on the uniform panels. Written to `out`
+    (PNG) and returned as a matplotlib Figure; no pyplot state is touched, so the session's backend stays.
+
+    `rows` is `summarize`'s output, `stats` `asked_stats`'."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    families = [f for f in ("uniform", "calibration") if any(r["family"] == f for r in rows)]
+    fig = Figure(figsize=(5.5 * max(1, len(families)), 8.4))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, max(1, len(families)), squeeze=False)
+    curves = sorted({(r["device"], r["device_sha256"], r["distance"]) for r in rows})
+    colors = {c: f"C{i % 10}" for i, c in enumerate(curves)}
+    markers = "osD^p"
+    for col, family in enumerate(families):
+        a1, a2 = axes[0][col], axes[1][col]
+        for c in curves:
+            dev, sha, d = c
+            pts = sorted((_x(family, r), r) for r in rows
+                         if r["family"] == family and (r["device"], r["device_sha256"], r["distance"]) == c)  # fmt: skip
+            pts = [(x, r) for x, r in pts if r["p_L_ci95"] is not None]
+            if not pts:
+                continue
+            color, marker = colors[c], markers[d // 2 % len(markers)]
+            label = f"ctrl {dev} d={d}" + (f" [{sha[7:15]}]" if sum(k[0] == dev and k[2] == d for k in curves) > 1 else "")
+            seen = [(x, r) for x, r in pts if r["errors_X"] + r["errors_Z"] > 0]
+            zero = [(x, r) for x, r in pts if r["errors_X"] + r["errors_Z"] == 0]
+            if seen:
+                xs = [x for x, _ in seen]
+                ys = [r["p_L"] for _, r in seen]
+                lo = [r["p_L"] - r["p_L_ci95"][0] for _, r in seen]
+                hi = [r["p_L_ci95"][1] - r["p_L"] for _, r in seen]
+                a1.errorbar(xs, ys, yerr=[lo, hi], color=color, marker=marker, capsize=3, label=label)
+            if zero:
+                a1.plot([x for x, _ in zero], [r["p_L_ci95"][1] for _, r in zero], linestyle="none", marker="v",
+                        color=color, label=f"{label}: no error seen, 95% upper bound")  # fmt: skip
+        # Discards through sinter: proxy X stats of this family, sinter's binomial fit as the band.
+        fam = [s for s in stats if s.json_metadata["family"] == family and s.json_metadata["proxy"] == "X"]
+        if fam:
+            sinter.plot_discard_rate(
+                ax=a2, stats=fam, x_func=lambda s, f=family: _x(f, s.json_metadata),
+                group_func=lambda s: (s.json_metadata["name"], s.json_metadata["device_sha256"], s.json_metadata["d"]),
+                plot_args_func=lambda i, g, _s: {"color": colors.get(g, "C9"), "marker": markers[g[2] // 2 % len(markers)],
+                                                 "label": f"ctrl {g[0]} d={g[2]}"},
+                highlight_max_likelihood_factor=LIKELIHOOD_95,
+            )  # fmt: skip
+        if family == "uniform":
+            for d, p, pl, acc in PAPER:
+                mk = "k*" if d == 3 else "kP"
+                a1.plot([p], [pl], mk, ms=10, label=f"paper d={d}" if p == 1e-4 else None)
+                a2.plot([p], [1 - acc], mk, ms=10, label=f"paper d={d}" if p == 1e-4 else None)
+        a1.set_xscale("log")
+        a1.set_yscale("log")
+        a2.set_xscale("log")
+        a1.set_ylabel("logical error per accepted state (95%)")
+        a2.set_ylabel("discard rate (1 - acceptance)")
+        a1.set_title(f"{family} noise")
+        for a in (a1, a2):
+            a.set_xlabel(XLABEL[family])
+            a.grid(True, which="both", alpha=0.3)
+            if a.get_legend_handles_labels()[0]:
+                a.legend(fontsize=7)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
+    fig.savefig(tmp, dpi=120, format="png")
     tmp.replace(out)
+    return fig
 
 
 def read(csv: Path) -> list[sinter.TaskStats]:
@@ -152,4 +303,4 @@ def read(csv: Path) -> list[sinter.TaskStats]:
     return sinter.read_stats_from_csv_files(str(csv))
 
 
-__all__ = ["tasks", "run", "summarize", "plot", "read", "CtrlSampler"]
+__all__ = ["tasks", "run", "asked_stats", "summarize", "plot", "read", "noise_params", "CtrlSampler"]

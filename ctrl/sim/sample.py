@@ -54,7 +54,12 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
 
 def per_accepted(parts) -> tuple[float | None, list[float] | None]:
     """(logical error per accepted state summed over components, its 95% interval) from (errors, accepted)
-    per component; (None, None) when a component accepted nothing: the figure is undefined, not 0."""
+    per component; (None, None) when a component accepted nothing: the figure is undefined, not 0.
+
+    Kept bit for bit because `emulate`, `simulate` and the lab client write it into locked outputs. Its
+    interval (sum of each component's 95% Wilson bounds) covers only about 0.95**2 of the time; the sweep
+    uses `either_fails`, which is the honest one, and these callers should move to it with a reviewed
+    relock (tools/lock_outputs.py)."""
     parts = list(parts)
     if any(a == 0 for _, a in parts):
         return None, None
@@ -114,3 +119,35 @@ def sample_proxy(
     if progress:
         print(file=sys.stderr)
     return total
+
+
+def binomial_ci(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact) interval for k hits in n trials, from scipy; (0, 1) when n == 0."""
+    if n == 0:
+        return (0.0, 1.0)
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="exact")
+    return (float(ci.low), float(ci.high))
+
+
+def either_fails(parts, confidence: float = 0.95) -> tuple[float | None, list[float] | None]:
+    """(rate that at least one component fails, its interval) from (errors, accepted) per component.
+
+    The components (the X and Z proxies) are independent samples of independent failure modes, so the
+    protocol's logical error per accepted state is 1 - prod(1 - e_i) (~ sum e_i when small). Interval:
+    each component gets a Clopper-Pearson interval at confidence**(1/m) (m components); by independence
+    all m hold together with probability >= confidence, and 1 - prod(1 - e_i) increases in every e_i, so
+    [f(lows), f(highs)] covers the true rate with probability >= confidence. Conservative, never short
+    (summing 95% bounds, as `per_accepted` does, covers only ~0.95**m).
+    (None, None) when a component accepted nothing: the rate is undefined, not 0."""
+    parts = [(int(e), int(a)) for e, a in parts]
+    if not parts or any(a == 0 for _, a in parts):
+        return None, None
+    each = confidence ** (1 / len(parts))
+    bounds = [binomial_ci(e, a, each) for e, a in parts]
+
+    def f(rates):
+        return 1.0 - math.prod(1.0 - r for r in rates)
+
+    return f(e / a for e, a in parts), [f(lo for lo, _ in bounds), f(hi for _, hi in bounds)]
