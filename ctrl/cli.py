@@ -154,6 +154,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         print(f"  pass {p.name:<10} {p.kind:<14} {p.seconds * 1e3:8.1f} ms")
     print("wrote " + ", ".join(str(p) for p in paths))
     _say_no_qick(device)
+    _say_removed()
     _warn_cache(cache_problem)
     return 0
 
@@ -163,6 +164,15 @@ def _say_no_qick(device) -> None:
 
     if device.wiring is None:
         print(f"no QICK programs: {NO_QICK_WHY}")
+
+
+def _say_removed() -> None:
+    from ctrl.files import removed_outputs
+
+    stale = removed_outputs()
+    if stale:
+        names = ", ".join(p.name for p in stale[:6]) + (f" and {len(stale) - 6} more" if len(stale) > 6 else "")
+        print(f"removed {len(stale)} stale QICK file(s) of an earlier compile that this one did not write: {names}")
 
 
 def _warn_cache(problem: str | None) -> None:
@@ -267,6 +277,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     print(summary)
     print(f"wrote {out}/")
     _say_no_qick(device)
+    _say_removed()
     _warn_cache(cache_problem)
     return 0
 
@@ -278,6 +289,7 @@ def _cmd_recompile(args: argparse.Namespace) -> int:
                           seed=args.seed, cache_dir=args.cache, distance=args.distance, policy=args.policy,
                           dd=args.dd)  # fmt: skip
     print(summary(doc, rec, paths))
+    _say_removed()
     return 0
 
 
