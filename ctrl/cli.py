@@ -14,7 +14,24 @@ from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in its help, unless the help already says it or there is none to say (an
+    unset option, a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS  # not 0
+        if unset or "default" in text or not action.option_strings:
+            return text
+        shown = " ".join(map(str, action.default)) if isinstance(action.default, list) else action.default
+        return f"{text} (default: {str(shown).replace('%', '%%')})"
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)  # subcommands too: add_parser makes a _Parser
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
         print(f"ctrl: error: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -137,6 +154,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         print(f"  pass {p.name:<10} {p.kind:<14} {p.seconds * 1e3:8.1f} ms")
     print("wrote " + ", ".join(str(p) for p in paths))
     _say_no_qick(device)
+    _say_removed()
     _warn_cache(cache_problem)
     return 0
 
@@ -146,6 +164,15 @@ def _say_no_qick(device) -> None:
 
     if device.wiring is None:
         print(f"no QICK programs: {NO_QICK_WHY}")
+
+
+def _say_removed() -> None:
+    from ctrl.files import removed_outputs
+
+    stale = removed_outputs()
+    if stale:
+        names = ", ".join(p.name for p in stale[:6]) + (f" and {len(stale) - 6} more" if len(stale) > 6 else "")
+        print(f"removed {len(stale)} stale QICK file(s) of an earlier compile that this one did not write: {names}")
 
 
 def _warn_cache(problem: str | None) -> None:
@@ -257,6 +284,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     print(summary)
     print(f"wrote {out}/")
     _say_no_qick(device)
+    _say_removed()
     _warn_cache(cache_problem)
     return 0
 
@@ -268,6 +296,7 @@ def _cmd_recompile(args: argparse.Namespace) -> int:
                           seed=args.seed, cache_dir=args.cache, distance=args.distance, policy=args.policy,
                           dd=args.dd)  # fmt: skip
     print(summary(doc, rec, paths))
+    _say_removed()
     return 0
 
 
@@ -279,16 +308,21 @@ def _cmd_diff_device(args: argparse.Namespace) -> int:
     diff = diff_devices(old, new)
     print(f"{args.old} -> {args.new}: {len(diff.changes)} change(s)" + (f" ({', '.join(diff.classes)})" if diff else ""))
     print(diff.text())
-    return 0
+    return 1 if diff.changes else 0  # as diff(1): 0 the same, 1 different, 2 trouble (a bad file)
 
 
 def _human(r: dict) -> str:
+    # the statevector method counts probability, not shots: 116.44 accepted is acceptance x shots, and
+    # reading it as a count of attempts would be wrong, so the summary says so
+    weighted = ", weighted" if r["method"] == "statevector" else ""
     lines = [
         f"CN20 d={r['distance']} {r['noise']} method={r['method']} shots={r['shots']}",
         f"  acceptance          {r['acceptance']:.4f}  95% CI [{r['acceptance_ci95'][0]:.4f}, "
-        f"{r['acceptance_ci95'][1]:.4f}]  ({r['accepted']} accepted)",
-        f"  logical error rate  {_per_accepted(r)}  ({r['logical_errors']} errors)",
+        f"{r['acceptance_ci95'][1]:.4f}]  ({r['accepted']} accepted{weighted})",
+        f"  logical error rate  {_per_accepted(r)}  ({r['logical_errors']} errors{weighted})",
     ]
+    if weighted:
+        lines.append("  (weighted: exact probabilities times shots, not counts of sampled attempts)")
     for name, c in r.get("components", {}).items():
         rate = "undefined" if c["logical_error_rate"] is None else f"{c['logical_error_rate']:.3e}"
         lines.append(f"    {name:28s} {rate} ({c['logical_errors']} / {c['accepted']})")
@@ -302,6 +336,8 @@ MAX_EXACT_SHOTS = 10**6  # the state-vector method runs about 1000 attempts per 
 
 _DISTANCE_HELP = "code distance: odd, 3 to 15"  # ctrl.codes.color.MAX_DISTANCE (not imported to start up)
 _SHOTS_HELP = f"attempts to sample, 1 to {MAX_SHOTS:,}"
+_SEED_HELP = "random seed: the same seed and inputs give the same numbers"
+_NOISE_HELP = "noise model: calibration (the device's own errors), calibration*SCALE, or uniform:P"
 
 
 def _int(text: str, what: str) -> int:
@@ -343,6 +379,18 @@ DESCRIPTION = ("Fault-tolerant |H> magic-state preparation: compile the protocol
                "the device's noise, run it as QICK FPGA programs. Start with: ctrl dry-run")
 
 
+EPILOG = """\
+examples:
+  ctrl dry-run                                   compile, emulate and plot the default device at d=3
+  ctrl compile --device DEV.yaml -d 3 --out OUT  program.json, Stim circuit, QICK programs per board
+  ctrl emulate --device DEV.yaml -d 3 --shots 100000
+  ctrl plot OUT/program.json -o timeline.png     the pulse diagram (--window-us FROM TO to zoom)
+  ctrl recompile --from OUT --device NEW.yaml --out OUT2
+  ctrl diff-device OLD.yaml NEW.yaml             exit 1 if they differ, as diff
+
+`ctrl COMMAND --help` lists a command's options with their defaults."""
+
+
 class _Version(argparse.Action):
     """`ctrl --version`: ctrl's version and those of the libraries its results depend on, looked up only
     when asked (every command builds the parser)."""
@@ -361,7 +409,8 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ctrl", description=DESCRIPTION)
+    parser = _Parser(prog="ctrl", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)  # the epilog's lines kept
     parser.add_argument("--version", action=_Version, help="print the versions of ctrl, stim, qick and numpy")
     parser.add_argument("--strict", action="store_true",
                         help="treat what real devices often show (T2 > 2 T1, spectator frequency collisions) as "
@@ -378,16 +427,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distance", "-d", type=_distance, required=True, help=_DISTANCE_HELP)
     p.add_argument("--noise", required=True, help="noise model, e.g. uniform:0.001")
     p.add_argument("--shots", type=_shots, required=True, help=_SHOTS_HELP)
-    p.add_argument("--method", choices=("proxy", "statevector"), default="proxy")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--method", choices=("proxy", "statevector"), default="proxy",
+                   help="proxy: Clifford proxy circuits in Stim (fast, weighted counts); statevector: exact, "
+                        f"at most {MAX_EXACT_SHOTS:,} shots")
+    p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("compile", help="place, translate to native gates and schedule the protocol on a device")
     p.add_argument("--device", required=True, help="device file (YAML)")
     p.add_argument("--distance", "-d", type=_distance, required=True, help=_DISTANCE_HELP)
     p.add_argument("--out", required=True, help="output folder: program.json, program.stim, report.json")
-    p.add_argument("--policy", choices=("asap", "alap"), default="asap")
+    p.add_argument("--policy", choices=("asap", "alap"), default="asap",
+                   help="schedule each operation as soon as possible (asap) or as late as possible (alap)")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.add_argument("--cache", metavar="DIR", help="compile cache, where the result is kept for ctrl recompile "
                                                   "(default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
@@ -397,9 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", required=True, help="device file (YAML)")
     p.add_argument("--distance", "-d", type=_distance, required=True, help=_DISTANCE_HELP)
     p.add_argument("--shots", type=_shots, required=True, help=_SHOTS_HELP)
-    p.add_argument("--noise", default="calibration", help="calibration (default), calibration*SCALE or uniform:P")
-    p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--noise", default="calibration", help=_NOISE_HELP)
+    p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
+    p.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.set_defaults(func=_cmd_emulate)
 
@@ -407,8 +459,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="device file (default: the shipped planar16_d3.yaml, 16 qubits on one ZCU216)")
     p.add_argument("--distance", "-d", type=_distance, default=3, help=_DISTANCE_HELP + " (default 3)")
     p.add_argument("--shots", type=_shots, default=100_000, help=_SHOTS_HELP + " (default 100000)")
-    p.add_argument("--noise", default="calibration")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--noise", default="calibration", help=_NOISE_HELP)
+    p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     p.add_argument("--out", default="dry-run", help="output folder (default: ./dry-run)")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.add_argument("--cache", metavar="DIR", help="compile cache, where the result is kept for ctrl recompile "
@@ -431,11 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")
     p.add_argument("program", help="program.json written by ctrl compile")
     p.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf")
-    p.add_argument("--window-us", type=float, nargs=2, metavar=("FROM", "TO"), help="zoom to a time window")
+    p.add_argument("--window-us", type=float, nargs=2, metavar=("FROM", "TO"),
+                   help="draw only the operations between FROM and TO microseconds (default: the whole attempt)")
     p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("validate", help="check device files (model, graph, wiring against the QICK firmware)")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="device files (YAML) to check")
     p.add_argument("--frequency-guard", type=float, default=20e6, metavar="HZ",
                    help="smallest allowed detuning between coupled or next-nearest qubits, and between "
                         "resonators on one feedline (default 20e6)")
@@ -469,15 +522,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="move the placement only if the best one expects this much fewer faults (relative, default 0.05)")
     p.add_argument("--emulate-shots", type=_shots_or_zero, default=0, metavar="N",
                    help="emulate old and new programs with N shots each for acceptance and logical error")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     p.add_argument("--cache", metavar="DIR", help="compile cache (default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
     p.add_argument("--distance", "-d", type=_distance, help="with an old device file: the distance compiled (default 3)")
-    p.add_argument("--policy", choices=("asap", "alap"), help="with an old device file: the scheduling policy")
+    p.add_argument("--policy", choices=("asap", "alap"),
+                   help="with an old device file: the scheduling policy compiled (default asap; a folder records it)")
     p.add_argument("--dd", choices=("xx", "xy4"),
                    help="with an old device file: the dynamical decoupling sequence compiled (a folder records it)")
     p.set_defaults(func=_cmd_recompile)
 
-    p = sub.add_parser("diff-device", help="the calibration (and wiring) changes between two device files")
+    p = sub.add_parser("diff-device", help="the calibration (and wiring) changes between two device files; "
+                                           "exit 0 if none, 1 if any, 2 on a bad file (as diff)")
     p.add_argument("old", help="old device file")
     p.add_argument("new", help="new device file")
     p.set_defaults(func=_cmd_diff_device)
@@ -508,8 +563,8 @@ def _add_lab_commands(sub) -> None:
     p.add_argument("--port", type=int, default=8888, help="name server port (default 8888, qick's; 0: any free)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--allow-remote", action="store_true", help="allow an address other than loopback")
-    p.add_argument("--noise", default="calibration", help="calibration (default), calibration*SCALE or uniform:P")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--noise", default="calibration", help=_NOISE_HELP)
+    p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     p.add_argument("--key-file", metavar="FILE",
                    help="HMAC key every client must sign with (default $CTRL_BOARD_KEY_FILE or "
                         "~/.config/ctrl/board.key; made if missing)")
@@ -603,9 +658,32 @@ def _cmd_serve_board(args: argparse.Namespace) -> int:
 _STREAMING = ("run", "serve-board")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered for the closed pipe is dropped, so the
+    interpreter's flush at exit has nowhere to fail."""
     import os
 
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (pytest's capture): nothing is flushed at exit either
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit code. `ctrl ... | head` ends quietly (code 141, as a shell reports a
+    SIGPIPE) wherever the pipe closes: in a command, in --help, or in the last flush."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's flush at exit
+        return code
+    except BrokenPipeError:  # the reader has what it wanted
+        _quiet_stdout()
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     from ctrl.files import outputs
 
     try:
@@ -627,9 +705,8 @@ def main(argv: list[str] | None = None) -> int:
     except CtrlError as e:
         print(f"ctrl: error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `ctrl ... | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+    except BrokenPipeError:  # `ctrl ... | head`: said by main, before OSError below calls it a disk error
+        raise
     except OSError as e:  # the disk, not the input: a full disk, an unwritable or missing folder
         where = f"{e.filename}: " if e.filename else ""
         print(f"ctrl: error: {where}{e.strerror or e}", file=sys.stderr)

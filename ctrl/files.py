@@ -30,15 +30,35 @@ def outputs():
         yield
         for tmp, path in staged:
             try:
-                os.replace(tmp, path)
+                if tmp is None:  # a stale output of an earlier run (remove_output)
+                    path.unlink(missing_ok=True)
+                else:
+                    os.replace(tmp, path)
             except OSError as e:  # e.g. a folder where the file goes; the rest stay as they were
                 raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
     except BaseException:
         for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
         raise
     finally:
         _staged.reset(token)
+
+
+def remove_output(path: Path) -> None:
+    """Remove an output file of an earlier run, with the new outputs (inside `outputs()`: when the block
+    ends, so a command that fails leaves the folder as it was)."""
+    staged = _staged.get()
+    if staged is None:
+        Path(path).unlink(missing_ok=True)
+    else:
+        staged.append((None, Path(path)))
+
+
+def removed_outputs() -> list[Path]:
+    """The files `remove_output` was asked to remove in the current `outputs()` block (for the command to
+    say so)."""
+    return list(dict.fromkeys(path for tmp, path in _staged.get() or () if tmp is None))  # asked twice: once
 
 
 def _commit(tmp: str, path: Path) -> None:
@@ -57,12 +77,18 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 @contextmanager
-def atomic_file(path: Path):
+def atomic_file(path: Path, private: bool = False):
     """A binary file to write into, which replaces `path` when the block ends without an error (inside
-    `outputs()`: when that block ends); `write_atomic` is one write into it."""
+    `outputs()`: when that block ends); `write_atomic` is one write into it.
+
+    The file gets the mode any new file would (0666 less the umask: 0644 under the usual 022), so a lab's
+    shared folder stays readable by the group; `private`: mode 0600 whatever the umask (the compile cache,
+    whose pickles are trusted by whoever holds its key)."""
     path = Path(path)
     fd, tmp = _temporary(path)
     try:
+        if not private:  # mkstemp makes 0600 for its own safety; the output itself is not a secret
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             yield f
         _commit(tmp, path)
@@ -72,6 +98,21 @@ def atomic_file(path: Path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system says it (Linux: /proc), since
+    setting it to read it back is a moment in which another thread's files get the wrong mode."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and put back at once
+    os.umask(mask)
+    return mask
 
 
 def _temporary(path: Path) -> tuple[int, str]:

@@ -339,7 +339,7 @@ class CompileCache:
         if isinstance(entry, Compiled):
             entry = Entry.of(entry)
         payload = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
-        with atomic_file(self._path(key)) as f:  # a write error is atomic_file's one-line CtrlError
+        with atomic_file(self._path(key), private=True) as f:  # a write error is atomic_file's one-line CtrlError
             f.write(MAGIC + _sign(secret, payload))
             f.write(payload)
 

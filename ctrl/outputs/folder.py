@@ -19,7 +19,7 @@ from ctrl.compile.pipeline import Compiled
 from ctrl.compile.placement import Placement
 from ctrl.device import SCHEMA_VERSION, Device
 from ctrl.errors import CtrlError
-from ctrl.files import read_limited, write_atomic
+from ctrl.files import read_limited, remove_output, write_atomic
 from ctrl.jsontext import dumps
 from ctrl.outputs.cache import CompileCache, Entry, compile_key, placement_doc
 from ctrl.versions import version
@@ -38,6 +38,7 @@ def write_outputs(compiled: Compiled, out: Path | str, device=None) -> list[Path
     files, _ = output_files(compiled, device)
     for name, text in files.items():
         write_atomic(out / name, text)
+    remove_stale(out, files)
     first = ("program.json", "program.stim", "report.json")
     return [out / name for name in first] + [out / name for name in files if name not in first]
 
@@ -172,7 +173,29 @@ def write_all(compiled: Compiled, out: Path, device: Device | None):
     files = {name: text.encode() for name, text in texts.items()}
     for name, data in files.items():
         write_atomic(out / name, data)
+    remove_stale(out, files)
     return files, "write_outputs", qick.sheet if qick is not None else None
+
+
+# what the QICK backend names its files: an earlier compile's that this one did not write are stale (an
+# 8-board program's qick_zcu216_7.* beside a 2-board one would be loaded by a lab script globbing qick_*)
+STALE_PATTERNS = ("qick_*.asm", "qick_*.json", "firmware_*.json")
+
+
+def remove_stale(out: Path, written) -> list[Path]:
+    """Remove the files in `out` named as QICK outputs (STALE_PATTERNS, nothing else) that are not in
+    `written` (file names this run wrote); with the outputs (ctrl.files.remove_output). Returns them."""
+    import fnmatch
+
+    try:
+        entries = sorted(Path(out).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    stale = [p for p in entries if p.name not in written and any(fnmatch.fnmatchcase(p.name, pat) for pat in STALE_PATTERNS)
+             and (p.is_symlink() or p.is_file())]  # fmt: skip
+    for p in stale:
+        remove_output(p)
+    return stale
 
 
 def _sha(text: str) -> str:

@@ -177,13 +177,36 @@ class Change:
         return f"Change({self.component} {self.field or '-'} [{self.kind}])"
 
     def describe(self) -> str:
-        """One line: `Q3 t1_s: 1.59e-04 s -> 8.0e-05 s (-49.7%) [quality]`."""
+        """One line: `Q3 t1_s: 159 us -> 80 us (-49.7%) [quality]` (seconds and hertz with a prefix)."""
         where = f"{self.component} {self.field}" if self.field else self.component
-        return f"{where}: {_show(self.old, self.unit)} -> {_show(self.new, self.unit)}{_relative(self)} [{self.kind}]"
+        old, new = _show_pair(self.old, self.new, self.unit)
+        return f"{where}: {old} -> {new}{_relative(self)} [{self.kind}]"
 
     def to_json(self) -> dict:
         return {"component": self.component, "field": self.field, "class": self.kind,
                 "old": self.old, "new": self.new, "unit": self.unit}  # fmt: skip
+
+
+_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p"))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _show_pair(a, b, unit: str) -> tuple[str, str]:
+    """`a` and `b` as a reader compares them: seconds and hertz in one SI prefix chosen by the larger
+    magnitude (153 us -> 98 us, not 0.000153 s -> 9.8e-05 s), with as few digits as keep two different
+    values different (a 3 kHz shift of a 5 GHz qubit reads 5.123 GHz -> 5.12303 GHz, not twice 5.12 GHz)."""
+    if unit not in ("s", "Hz") or not (_is_number(a) or _is_number(b)):
+        return _show(a, unit), _show(b, unit)
+    top = max(abs(v) for v in (a, b) if _is_number(v))
+    scale, prefix = next(((f, p) for f, p in _PREFIXES if top >= f), _PREFIXES[-1]) if top else (1.0, "")
+    for digits in range(3, 13):
+        shown = [_show(v, unit) if not _is_number(v) else f"{v / scale:.{digits}g} {prefix}{unit}" for v in (a, b)]
+        if shown[0] != shown[1] or a == b:
+            return shown[0], shown[1]
+    return shown[0], shown[1]
 
 
 def _show(v, unit: str) -> str:

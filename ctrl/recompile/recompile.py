@@ -46,7 +46,7 @@ from ctrl.files import read_limited, write_atomic
 from ctrl.jsontext import dumps, encode, encode_flat, esc  # json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.outputs.cache import CompileCache, CompileKey, Entry, compile_key, placement_from_doc
 from ctrl.outputs.folder import (INPUTS_FILE, INPUTS_FORMAT, MAX_RECORD_BYTES, compile_inputs, json_object, read_inputs,
-                                 report_doc, write_all)  # fmt: skip
+                                 remove_stale, report_doc, write_all)  # fmt: skip
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.recompile.diff import (METADATA, PULSE, QUALITY, STRUCTURE, UNCLASSIFIED, WIRING, CalibrationDiff,
                                  Change, _natural, diff_calibrations, diff_wiring)  # fmt: skip
@@ -711,6 +711,7 @@ def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache 
     written, the report)."""
     out = Path(out)
     files, how, sheet = _emit(rec, out, device if qick else None)
+    remove_stale(out, files)  # every path of _emit: QICK files of an earlier compile it did not write
     if cache is not None:
         cache.put(rec.key, rec.entry.derived(passes=(), files=files, qick=sheet))
     prev = rec.previous
