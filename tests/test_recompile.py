@@ -167,7 +167,7 @@ def test_diff_names_component_field_units_and_class(tmp_path):
                         ("Q2-Q9", "phase_corrections_rad.Q2"), ("calibration", "calibrated_at")}  # fmt: skip
     t1 = got["Q3", "t1_s"]
     assert (t1.kind, t1.old, t1.new, t1.unit) == (QUALITY, 1.59e-04, 8.0e-05, "s")
-    assert t1.describe() == "Q3 t1_s: 0.000159 s -> 8e-05 s (-49.7%) [quality]"
+    assert t1.describe() == "Q3 t1_s: 159 us -> 80 us (-49.7%) [quality]"  # human units, SI in files
     assert got["Q5", "readout.window_s"].kind == TIMING
     assert got["Q2-Q9", "phase_corrections_rad.Q2"].unit == "rad"
     assert diff.classes == (METADATA, PULSE, QUALITY, TIMING)
@@ -639,9 +639,9 @@ def test_recompile_from_a_device_file_with_emulation(tmp_path, capsys):
 def test_diff_device_prints_the_changes_with_units(tmp_path, capsys):
     old = variant(tmp_path, "old")
     new = variant(tmp_path, "new", _edit_timing)
-    assert main(["diff-device", str(old), str(new)]) == 0
+    assert main(["diff-device", str(old), str(new)]) == 1  # like diff: 1 when the files differ
     out = capsys.readouterr().out
-    assert "Q3 x90.duration_s: 3.56e-08 s -> 4.4e-08 s (+23.6%) [timing]" in out
+    assert "Q3 x90.duration_s: 35.6 ns -> 44 ns (+23.6%) [timing]" in out
     assert "Q9 readout.time_of_flight_s:" in out
     assert main(["diff-device", str(old), str(old)]) == 0
     assert "no changes" in capsys.readouterr().out
