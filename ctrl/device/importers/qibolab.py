@@ -138,7 +138,8 @@ def names_list(names, limit: int = 12) -> str:
 # ---------------------------------------------------------------------------------------------- qibolab
 
 
-def _load(raw: bytes, source: str):
+def load_document(raw: bytes, source: str):
+    """(the parsed document, "JSON" or "YAML"), or one-line Fail naming `source`."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -209,7 +210,7 @@ def _shape(spec, duration_ns, amplitude, r: _Reader, path: str):
 
 
 def convert(raw: bytes, source: str) -> Imported:
-    doc, syntax = _load(raw, source)
+    doc, syntax = load_document(raw, source)
     name = Path(source).name
     if not isinstance(doc, dict):
         raise fail(name, "expected a qibolab runcard (a mapping with qubits, native_gates, ...)")

@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-import yaml
 
 from ctrl.device.importers import Imported, source_line
 from ctrl.device.importers.qibolab import (
@@ -45,6 +44,7 @@ from ctrl.device.importers.qibolab import (
     fail,
     is_number,
     layout,
+    load_document,
     names_list,
     scaled,
 )
@@ -52,22 +52,6 @@ from ctrl.device.importers.qibolab import (
 
 def _dec(x) -> Decimal:
     return Decimal(repr(x)) if isinstance(x, float) else Decimal(int(x))
-
-
-def _load(raw: bytes, source: str):
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise fail(source, f"not UTF-8 text (byte {e.start})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        what = getattr(e, "problem", None) or type(e).__name__
-        raise fail(source, f"invalid YAML{where}: {what}") from None
-    except RecursionError:
-        raise fail(source, "nested too deeply to be a calibration file") from None
 
 
 class _Lists:
@@ -105,7 +89,7 @@ def convert(raw: bytes, source: str) -> Imported:
     from pathlib import Path
 
     name = Path(source).name
-    doc = _load(raw, name)
+    doc, _ = load_document(raw, name)  # a slab file is YAML (JSON reads as well)
     if not isinstance(doc, dict):
         raise fail(name, "expected a slab_qick_calib configuration (a mapping with device.qubit, device.readout)")
     try:
