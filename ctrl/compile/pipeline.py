@@ -27,13 +27,14 @@ from ctrl.codes.color import check_distance
 from ctrl.compile.dd import check_sequence, is_dd, pad
 from ctrl.compile.natives import to_native
 from ctrl.compile.placement import Placement, place, random_comparison
-from ctrl.compile.schedule import decisions, pi_pulses, scheduled, timeline
+from ctrl.compile.schedule import pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
 from ctrl.jsontext import dumps
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
+from ctrl.realtime.decision import decision_program
 from ctrl.versions import version, versions
 
 
@@ -109,12 +110,11 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
     padding = None
     if dd is not None:
         timed, padding = run("dd", "transformation", lambda: pad(timed, dd, pi_pulses(device, clock_hz)))
-    checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
     latency_s = decision_latency_s(device)
     latency = int(round(latency_s * clock_hz))
     realtime = _realtime_rule(device, placement, circuit)
-    points = run("decisions", "analysis", lambda: decisions(timed, checks, latency, realtime, ready))
-    duration = max([last_end] + [d.time for d in points])
+    rule = run("decisions", "analysis",
+               lambda: decision_program(circuit.checks, ready, latency, realtime=realtime, duration=last_end))
     abort = max(device.qubit(q).reset_s() for q in placement.qubits)
     program = TimedProgram(
         device=device.name,
@@ -126,9 +126,8 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
         roles=tuple(q.role for q in circuit.qubits),
         ops=tuple(timed),
         record=circuit.record,
-        checks=checks,
-        decisions=points,
-        duration=duration,
+        decisions=rule,
+        duration=rule.duration,
         abort_duration=int(round(abort * clock_hz)),
         placement={"method": placement.method, "variant": placement.variant,
                    "expected_faults": round(placement.cost, 9), "embeddings_scored": placement.considered},
@@ -138,7 +137,7 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
     # follow from device, distance, layout and exclusions alone, so every path to a program agrees.
     compared = placement.random or random_comparison(distance, device, placement.layout, frozenset(exclude))
     report["placement"]["random_placements"] = None if compared is None else compared.doc()
-    report["latency_budget"] = latency_budget(program, latency_s, ready)
+    report["latency_budget"] = latency_budget(rule)
     report["dynamical_decoupling"] = None if padding is None else padding.report(clock_hz)
     return Compiled(program, placement, counts, report, tuple(log))
 
@@ -204,8 +203,8 @@ def _timeline(program: TimedProgram, latency: int, walk: tuple | None = None) ->
         results = {ops[i].op.key: r for i, r in line.results.items()}
         walk = (line.chain, results, {q: line.spans[n] for q, n in names.items() if n in line.spans})
     end, ready_at, span = walk
-    for _, _, keys in program.checks:
-        end = max(end, max([ready_at[k] for k in keys]) + latency)
+    for r in program.decisions.rules:
+        end = max(end, max([ready_at[k] for k in r.keys]) + latency)
     return end, {q: st[1] - st[0] - st[2] for q in program.qubits if (st := span.get(q)) is not None}
 
 
@@ -231,8 +230,9 @@ def _report(
         "critical_path_cycles": lower,
         "duration_over_critical_path": program.duration / lower if lower else None,
         "idle_s_per_qubit": {q: round(v, 12) for q, v in idle.items()},
-        "decision_points": len(program.decisions),
-        "checks_decided_after_the_run": sorted(c for d in program.decisions if not d.realtime for c in d.checks),
+        "decision_points": len(program.decisions.points),
+        "checks_decided_after_the_run": sorted(c for d in program.decisions.points if not d.realtime
+                                               for c in program.decisions.names(d)),
         "versions": versions(),
     }  # fmt: skip
 

@@ -22,7 +22,7 @@ import sinter
 from ctrl.backends.stim import timed_to_stim
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
-from ctrl.emulate.run import CHUNK, noise_for, program_decisions, sample_chunk
+from ctrl.emulate.run import CHUNK, noise_for, sample_chunk
 from ctrl.errors import CtrlError
 
 PAPER = [  # (distance, p, logical error per accepted state, acceptance): the paper's data
@@ -35,7 +35,7 @@ PAPER = [  # (distance, p, logical error per accepted state, acceptance): the pa
 def _compiled(device_path: str, distance: int):
     device = load_device(device_path)
     program = compile_program(device, distance).program
-    return device, program, program_decisions(program)
+    return device, program, program.decisions
 
 
 def tasks(devices: list[str], distances: list[int], noises: list[str]) -> list[sinter.Task]:
