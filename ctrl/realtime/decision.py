@@ -136,7 +136,7 @@ def decision_program(
         first = at[pending[0]] + latency
         t = first if last is None else max(first, last + spacing)
         due = [i for i in pending if at[i] + latency <= t]
-        for flag in (False, True):  # at one time, the post-run point first: (time, realtime) order
+        for flag in (False, True):  # post-run first at one time: the order program.json has always had
             group = sorted((i for i in due if rt[i] == flag), key=lambda i: checks[i].name)
             if group:
                 groups.append((t, flag, group))
@@ -174,14 +174,13 @@ def protocol_decisions(circuit: ProtocolCircuit, latency: int = 1, spacing: int 
 
 def check_bits(program: DecisionProgram, results: Mapping[str, np.ndarray], source: str = "the results") -> np.ndarray:
     """(shots, len(record)) check results, each the parity of its measurements' bits in `results` (by key)."""
-    order = {name: i for i, name in enumerate(program.record)}
     shots = len(next(iter(results.values()))) if results else 0
     out = np.zeros((shots, len(program.record)), dtype=np.uint8)
     for rule in program.rules:
         for k in rule.keys:
             if k not in results:
                 raise CtrlError(f"check {rule.name}: measurement {k} is not among {source}")
-            out[:, order[rule.name]] ^= np.asarray(results[k], dtype=np.uint8) & 1
+            out[:, rule.bits[0]] ^= np.asarray(results[k], dtype=np.uint8) & 1
     return out
 
 
@@ -225,7 +224,7 @@ class Stream:
 def evaluate_batch(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
     """Index of the decision point that aborts each shot, or -1 if the shot is accepted.
 
-    `packed` is (shots, ceil(n/8)) uint8, bit-packed little-endian (Stim's `bit_packed=True`).
+    `packed` is (shots, ceil(n/8)) uint8 check results, bit-packed little-endian (Stim's `bit_packed=True`).
     Single-bit checks are tested a machine word of results at a time; when decision points follow
     record order (they do for the protocol's own timing), the aborting point is the point of the lowest
     fired bit, found without a loop over points.
