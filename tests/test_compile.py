@@ -112,12 +112,12 @@ def test_schedule_respects_hardware(compiled, key):
         assert all(a[0] + a[1] <= b[0] for a, b in zip(blocks, blocks[1:])), "mux readouts overlap unaligned"
     ready = {t.op.key: t.ready for t in program.ops if t.op.key}
     latency = dev.wiring.controller.readout_to_decision_latency_s * program.clock_hz
-    checks = {n: keys for n, _, keys in program.checks}
-    decided = [n for d in program.decisions for n in d.checks]
-    assert sorted(decided) == sorted(checks)
-    for d in program.decisions:
-        for n in d.checks:
-            assert d.time >= max(ready[k] for k in checks[n]) + latency - 1
+    rule = program.decisions
+    decided = [n for d in rule.points for n in rule.names(d)]
+    assert sorted(decided) == sorted(r.name for r in rule.rules)
+    for d in rule.points:
+        for r in rule.rules_of(d):
+            assert d.time >= max(ready[k] for k in r.keys) + latency - 1
 
 
 def test_default_device_schedule_is_close_to_the_critical_path(compiled):
@@ -148,8 +148,8 @@ def test_report_timeline_taken_while_scheduling_matches_a_walk_over_the_program(
                 busy[q] += t.duration
             if t.op.key:
                 ready[t.op.key] = s - t.duration + t.ready - t.start
-        for _, _, keys in p.checks:
-            end = max(end, max(ready[k] for k in keys) + latency)
+        for r in p.decisions.rules:
+            end = max(end, max(ready[k] for k in r.keys) + latency)
         assert c.report["critical_path_cycles"] == end == critical_path(p, latency), (name, d)
         idle = {q: round((last[q] - first[q] - busy[q]) / p.clock_hz, 12) for q in p.qubits if q in first}
         assert c.report["idle_s_per_qubit"] == idle, (name, d)
@@ -158,8 +158,9 @@ def test_report_timeline_taken_while_scheduling_matches_a_walk_over_the_program(
 def test_every_device_compiles_and_multi_board_checks_are_reported(compiled):
     _, c = compiled["grid55_d5.yaml", 5]
     after = c.report["checks_decided_after_the_run"]
-    realtime = [n for d in c.program.decisions if d.realtime for n in d.checks]
-    assert len(after) + len(realtime) == len(c.program.checks), "no check is dropped"
+    rule = c.program.decisions
+    realtime = [n for d in rule.points if d.realtime for n in rule.names(d)]
+    assert len(after) + len(realtime) == len(rule.rules), "no check is dropped"
 
 
 def test_report_compares_the_placement_with_random_ones(compiled):

@@ -12,7 +12,7 @@ from ctrl.backends.stim import timed_to_stim
 from ctrl.cli import main
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import DEFAULT_DEVICE, load_device
-from ctrl.emulate.run import emulate, program_decisions
+from ctrl.emulate.run import emulate
 from ctrl.noise.calibration import CalibrationNoise
 from ctrl.realtime.decision import reference_accepts
 from ctrl.sim.lower import IDEAL
@@ -26,7 +26,7 @@ def default():
 
 def test_decision_points_accept_exactly_when_no_check_fired(default):
     dev, program = default
-    decisions = program_decisions(program)
+    decisions = program.decisions
     circuit = timed_to_stim(program, "X", CalibrationNoise(dev, program.clock_hz))
     det = circuit.compile_detector_sampler(seed=5).sample(5000)
     tags = [i.tag for i in circuit.flattened() if i.name == "DETECTOR"]
@@ -61,7 +61,7 @@ def test_slot_timing_is_what_the_qick_program_plays(default):
     reset, tails, attempt = slot_timing(dev, program)
     assert reset >= round(max(dev.qubit(q).readout.reset.duration_s for q in program.qubits) * program.clock_hz)
     assert attempt == program.duration
-    assert len(tails) == len(program.decisions) and tails[0] > 0  # the first abort still has readouts to fire
+    assert len(tails) == len(program.decisions.points) and tails[0] > 0  # the first abort still has readouts to fire
     (board,) = emit_qick(dev, program, attempts=2).boards
     dump, firmware = (json.loads(x) if isinstance(x, str) else x for x in (board.dump, board.firmware))
     trace = interpret(dump, firmware, lambda ro, t: -1e9)  # every result reads 0: both slots complete
@@ -224,7 +224,7 @@ def test_a_program_across_boards_never_aborts_early():
     run, so every attempt plays to the end."""
     dev = load_device(Path(DEFAULT_DEVICE).parent / "grid55_d5.yaml")
     program = compile_program(dev, 3).program
-    assert not any(d.realtime for d in program.decisions)
+    assert not any(d.realtime for d in program.decisions.points)
     r = emulate(dev, program, 4000, "calibration*0.3", seed=2)
     assert 0 < r["accepted"] < r["shots"]
     assert r["aborted_in_real_time"] == 0

@@ -22,7 +22,7 @@ from ctrl.cli import main  # noqa: E402
 from ctrl.compile.pipeline import compile_program  # noqa: E402
 from ctrl.outputs import write_outputs  # noqa: E402
 from ctrl.device import DEFAULT_DEVICE, load_device  # noqa: E402
-from ctrl.emulate.run import emulate, program_decisions  # noqa: E402
+from ctrl.emulate.run import emulate  # noqa: E402
 from ctrl.errors import CtrlError  # noqa: E402
 from ctrl.lab import results as res_file  # noqa: E402
 from ctrl.lab.board import BoardServer, EmulatedSoc, serve  # noqa: E402
@@ -71,7 +71,7 @@ def test_program_json_round_trip(compiled):
     c, out = compiled
     t = read_program(out / "program.json")
     assert t.to_json() == c.program.to_json()
-    assert program_decisions(t) == program_decisions(c.program)
+    assert t.decisions == c.program.decisions
 
 
 def test_run_agrees_with_emulate(device, compiled, board, tmp_path, capsys):
@@ -107,8 +107,8 @@ def test_run_agrees_with_emulate(device, compiled, board, tmp_path, capsys):
         assert b0["raw"][ro]["shape"] == [1000, n, 2]
     # the board's own verdicts, checked slot by slot with the plain streaming evaluator on the raw readouts
     compiled_run = load_compiled(out)
-    decisions = program_decisions(c.program)
-    keys = {n: m for n, _, m in c.program.checks}
+    decisions = c.program.decisions
+    keys = {r.name: r.keys for r in decisions.rules}
     iq = {int(ro): np.array(v["iq"]).reshape(v["shape"]) for ro, v in b0["raw"].items()}
     for slot in range(0, 1000, 7):
         bit = {}

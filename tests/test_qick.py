@@ -19,12 +19,13 @@ from ctrl.backends.qick import emit_qick, interpret, load_program, write_qick
 from ctrl.backends.qick.plan import INITIAL_DELAY_S, INPUT_DELAY_S
 from ctrl.compile.natives import NativeCircuit, NativeOp
 from ctrl.compile.pipeline import compile_program
-from ctrl.compile.schedule import decisions as schedule_decisions
 from ctrl.compile.schedule import schedule
 from ctrl.compile.timed import TimedProgram
 from ctrl.device import DEFAULT_DEVICE, load_device
 from ctrl.errors import CtrlError
 from ctrl.outputs import write_outputs
+from ctrl.protocol.ir import Check
+from ctrl.realtime.decision import decision_program
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -289,10 +290,10 @@ def test_every_decision_aborts_in_real_time_on_the_default_device():
     clk = program.clock_hz
     latency = device.wiring.controller.readout_to_decision_latency_s * clk
     reset = programs.report["reset_cycles"]
-    keys = {n: m for n, _, m in program.checks}
+    keys = {r.name: r.keys for r in program.decisions.rules}
     ready = {t.op.key: t.ready for t in program.ops if t.op.key}
-    decisions = [d for d in program.decisions if d.realtime]
-    assert [d.index for d in decisions] == programs.report["realtime_decisions"] == list(range(len(program.decisions)))
+    decisions = [d for d in program.decisions.points if d.realtime]
+    assert [d.index for d in decisions] == programs.report["realtime_decisions"] == list(range(len(program.decisions.points)))
     per_slot = {int(k): v for k, v in programs.report["boards"][bp.board]["reads_per_shot"].items()}
 
     def slot_events(tr, lo, hi):
@@ -303,7 +304,7 @@ def test_every_decision_aborts_in_real_time_on_the_default_device():
     second_pass = slot_events(passing, base + program.duration, base + program.duration + slot_pass)
     slack = []
     for d in decisions:
-        check = d.checks[0]
+        check = program.decisions.names(d)[0]
         read = bit_reader(device, program, programs, bp.board, ones={keys[check][0]})
         tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
         t_dec = base + d.time
@@ -382,9 +383,9 @@ def test_every_readout_decides_at_its_calibrated_threshold(name):
     every reset read one unit above flips its qubit, at the threshold it does not. Thresholds come from
     the raw device file, so a threshold off by one, or with its sign flipped, in the emitted code fails."""
     device, program, programs = compiled(name, DEVICES[name])
-    checks = {n: set(m) for n, _, m in program.checks}
+    checks = {r.name: set(r.keys) for r in program.decisions.rules}
     realtime = set(programs.report["realtime_decisions"])
-    decisions = sorted(program.decisions, key=lambda d: d.time)
+    decisions = sorted(program.decisions.points, key=lambda d: d.time)
     first_key = {}
     for t in sorted(program.ops, key=lambda t: t.start):
         if t.op.name == "MEASURE" and t.op.key:
@@ -400,7 +401,7 @@ def test_every_readout_decides_at_its_calibrated_threshold(name):
                 continue
             tr = interpret(bp.dump_dict(), bp.firmware_dict(),
                            _near_reader(name, device, program, programs, bp, above={key}))  # fmt: skip
-            deciding = [d for d in decisions if d.index in realtime and any(key in checks[c] for c in d.checks)]
+            deciding = [d for d in decisions if d.index in realtime and any(key in checks[c] for c in program.decisions.names(d))]
             if deciding and deciding[0].index in mine:
                 assert dict(tr.dmem)[0] == deciding[0].index + 1, (q, key)
             else:
@@ -418,11 +419,11 @@ def test_multi_board_programs_post_select_every_check():
     device, program, programs, traces = all_pass("grid25_cz", 3)
     rep = programs.report
     assert rep["realtime_decisions"] == []
-    assert {p["decision"] for p in rep["post_selected"]} == {d.index for d in program.decisions}
-    assert sorted(rep["checks_post_selected"]) == sorted(n for n, _, _ in program.checks)
+    assert {p["decision"] for p in rep["post_selected"]} == {d.index for d in program.decisions.points}
+    assert sorted(rep["checks_post_selected"]) == sorted(r.name for r in program.decisions.rules)
     assert all("spans boards" in p["reason"] for p in rep["post_selected"])
     # failing results change nothing: nobody branches on them
-    keys = [k for _, _, m in program.checks for k in m]
+    keys = [k for r in program.decisions.rules for k in r.keys]
     for bp in programs.boards:
         read = bit_reader(device, program, programs, bp.board, ones=set(keys))
         tr = interpret(bp.dump_dict(), bp.firmware_dict(), read)
@@ -509,14 +510,15 @@ def tiny_program(device) -> TimedProgram:
         NativeOp("MEASURE", ("Q13",), "a", key="m13"), NativeOp("MEASURE", ("Q2",), "b", key="m2"),
     ]  # fmt: skip
     timed = schedule(NativeCircuit(tuple(ops), ("m7", "m8", "m13", "m2")), device, clk)
-    checks = (("pair", "test", ("m7", "m8")), ("single", "test", ("m13",)), ("chain", "test", ("m13", "m2")))
+    checks = (Check("pair", "test", ("m7", "m8"), 0, 0), Check("single", "test", ("m13",), 0, 0),
+              Check("chain", "test", ("m13", "m2"), 0, 0))  # fmt: skip
     latency = int(round(device.wiring.controller.readout_to_decision_latency_s * clk))
-    points = schedule_decisions(timed, checks, latency, lambda keys: True)
-    duration = max([t.end for t in timed] + [d.time for d in points])
+    ready = {t.op.key: t.ready for t in timed if t.ready >= 0}
+    rule = decision_program(checks, ready, latency, duration=max(t.end for t in timed))
     return TimedProgram(
         device=device.name, calibration_hash=device.calibration_hash, wiring_hash=device.wiring_hash, distance=3,
         clock_hz=clk, qubits=("Q7", "Q8", "Q0", "Q13", "Q2", "Q15"), roles=("ancilla",) * 6, ops=tuple(timed),
-        record=("m7", "m8", "m13", "m2"), checks=checks, decisions=points, duration=duration,
+        record=("m7", "m8", "m13", "m2"), decisions=rule, duration=rule.duration,
         abort_duration=int(round(2.4e-6 * clk)),
     )  # fmt: skip
 
@@ -622,7 +624,7 @@ def test_tiny_program_parity_checks_in_registers(tiny):
     before Q2's window replaces it on the shared readout."""
     device, program, programs = tiny
     (bp,) = programs.boards
-    names = {d.index: d.checks for d in program.decisions}
+    names = {d.index: program.decisions.names(d) for d in program.decisions.points}
     for ones, failing in (
         (set(), None), ({"m7"}, "pair"), ({"m7", "m8"}, None), ({"m13"}, "single"), ({"m2"}, "chain"),
         ({"m13", "m2"}, "single"),
@@ -683,7 +685,7 @@ def test_compile_outputs_include_the_qick_programs(tmp_path):
         assert (a / n).read_bytes() == (b / n).read_bytes(), n
     report = json.loads((a / "report.json").read_text())
     qick = report["qick"]
-    assert qick["attempt_slots"] == 1000 and qick["realtime_decisions"] == list(range(len(program.decisions)))
+    assert qick["attempt_slots"] == 1000 and qick["realtime_decisions"] == list(range(len(program.decisions.points)))
     assert qick["boards"]["zcu216"]["usage"]["pmem_words"] <= 4096
     assert report["versions"]["qick"] == metadata.version("qick")  # the assembler of that machine code
     assert sorted(p.name for p in write_outputs(result, tmp_path / "c")) == ["program.json", "program.stim",
@@ -723,8 +725,8 @@ def test_interpreting_machine_code_gives_the_same_trace():
         "ro_chs": {k: {"length": v["length"]} for k, v in dump["ro_chs"].items()},
         "gen_chs": {k: {"mixer_freq": v["mixer_freq"]} for k, v in dump["gen_chs"].items() if "mixer_freq" in v},
     }  # fmt: skip
-    keys = {n: m for n, _, m in program.checks}
-    for ones in (set(), {keys[program.decisions[5].checks[0]][0]}):
+    keys = {r.name: r.keys for r in program.decisions.rules}
+    for ones in (set(), {keys[program.decisions.names(program.decisions.points[5])[0]][0]}):
         read = bit_reader(device, program, programs, bp.board, ones=ones)
         a = interpret(dump, bp.firmware_dict(), read)
         b = interpret(image, bp.firmware_dict(), read)

@@ -12,13 +12,19 @@ from ctrl.realtime.decision import (
     Rule,
     DecisionPoint,
     Stream,
-    decision_program,
+    check_bits,
     evaluate_batch,
     first_failures,
+    protocol_decisions,
     reference_accepts,
 )
 from ctrl.realtime.stats import abort_statistics
 from ctrl.sim.lower import to_stim
+
+
+def _checks(circuit, program, rec):
+    """The check results of measurement records sampled from the protocol's Stim circuit."""
+    return check_bits(program, {k: rec[:, i] for i, k in enumerate(circuit.record)})
 
 
 def _stream(program, bits, chunk):
@@ -33,7 +39,7 @@ def _stream(program, bits, chunk):
 
 @pytest.fixture(scope="module", params=[3, 5])
 def program(request):
-    return decision_program(cn20_protocol(request.param), latency=3)
+    return protocol_decisions(cn20_protocol(request.param), latency=3)
 
 
 @settings(max_examples=60, deadline=None)
@@ -80,27 +86,28 @@ def test_multi_bit_parities_fold_correctly():
 
 def test_every_check_is_decided_once_and_only_after_its_results():
     c = cn20_protocol(3)
-    prog = decision_program(c, latency=4)
+    prog = protocol_decisions(c, latency=4)
     tested = [r for p in prog.points for r in p.rules]
     assert sorted(tested) == list(range(len(prog.rules)))
     for p in prog.points:
         for r in p.rules:
             assert prog.rules[r].ready + prog.latency <= p.time
             assert max(prog.rules[r].bits) < p.needs
+            assert prog.rules[r].ready == max(op.step + 1 for op in c.measurements if op.key in prog.rules[r].keys)
     times = [p.time for p in prog.points]
     assert all(b - a >= prog.latency for a, b in zip(times, times[1:]))
 
 
 def test_larger_latency_means_fewer_points():
     c = cn20_protocol(3)
-    assert len(decision_program(c, latency=8).points) < len(decision_program(c, latency=1).points)
+    assert len(protocol_decisions(c, latency=8).points) < len(protocol_decisions(c, latency=1).points)
 
 
 def test_early_abort_saves_time_on_noisy_shots():
     c = cn20_protocol(3)
-    prog = decision_program(c, latency=2)
+    prog = protocol_decisions(c, latency=2)
     rec = to_stim(c, "X", UniformNoise(1e-3)).compile_sampler(seed=7).sample(20000)
-    bits = rec[:, : len(prog.record)].astype(np.uint8)
+    bits = _checks(c, prog, rec)
     packed = np.packbits(bits, axis=1, bitorder="little")
     aborts = evaluate_batch(prog, packed)
     stats = abort_statistics(prog, aborts, first_failures(prog, packed, aborts))
@@ -133,8 +140,9 @@ def test_latency_budget_of_the_compiled_program():
 
     dev = load_device(DEFAULT_DEVICE)
     c = compile_program(dev, 3)
-    budget = latency_budget(c.program, dev.wiring.controller.readout_to_decision_latency_s)
-    assert len(budget) == len(c.program.decisions) == len(c.report["latency_budget"])
+    budget = latency_budget(c.program.decisions)
+    assert budget == c.report["latency_budget"]
+    assert len(budget) == len(c.program.decisions.points)
     latency = round(dev.wiring.controller.readout_to_decision_latency_s * c.program.clock_hz)
     for b in budget:
         assert b["readout_to_decision_cycles"] == latency > 0
@@ -147,16 +155,16 @@ def test_every_protocol_check_is_decided_once_and_aborts_on_its_own(d):
     """The decision program tests the protocol's checks, all of them, each once: for every check, a record
     whose only 1 is one of that check's measurements must be aborted, and the all-zero record accepted."""
     circuit = cn20_protocol(d)
-    program = decision_program(circuit, latency=3)
-    index = {k: i for i, k in enumerate(circuit.record)}
-    want = sorted((c.name, tuple(sorted(index[k] for k in c.measurements))) for c in circuit.checks)
-    assert sorted((r.name, tuple(sorted(r.bits))) for r in program.rules) == want
+    program = protocol_decisions(circuit, latency=3)
+    assert [(r.name, r.kind, r.keys) for r in program.rules] == [(c.name, c.kind, c.measurements) for c in circuit.checks]
     decided = sorted(i for p in program.points for i in p.rules)
     assert decided == list(range(len(program.rules)))
+    assert sorted(b for r in program.rules for b in r.bits) == list(range(len(program.record)))
     n = len(circuit.record)
-    bits = np.zeros((len(circuit.checks) + 1, n), dtype=np.uint8)
+    rec = np.zeros((len(circuit.checks) + 1, n), dtype=np.uint8)
     for row, check in enumerate(circuit.checks):
-        bits[row, index[check.measurements[0]]] = 1
+        rec[row, circuit.record.index(check.measurements[0])] = 1
+    bits = _checks(circuit, program, rec)
     aborts = evaluate_batch(program, np.packbits(bits, axis=1, bitorder="little"))
     assert (aborts[:-1] >= 0).all(), "a check whose measurement read 1 let the attempt through"
     assert aborts[-1] < 0, "the all-zero record was aborted"
@@ -170,9 +178,9 @@ def test_fast_paths_agree_with_the_point_by_point_evaluation(d):
     from ctrl.realtime.decision import _evaluate_by_points
 
     c = cn20_protocol(d)
-    prog = decision_program(c, latency=3)
+    prog = protocol_decisions(c, latency=3)
     rec = to_stim(c, "X", UniformNoise(3e-3)).compile_sampler(seed=d).sample(20000)
-    bits = rec[:, : len(prog.record)].astype(np.uint8)
+    bits = _checks(c, prog, rec)
     packed = np.packbits(bits, axis=1, bitorder="little")
     fast = evaluate_batch(prog, packed)
     assert 0 < (fast < 0).sum() < len(fast)  # both outcomes occur

@@ -13,7 +13,7 @@ import time
 from ctrl.backends.stim import timed_to_stim
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import DEFAULT_DEVICE, load_device
-from ctrl.emulate.run import noise_for, program_decisions, sample_chunk
+from ctrl.emulate.run import noise_for, sample_chunk
 
 CASES = [(DEFAULT_DEVICE, 3), (DEFAULT_DEVICE.parent / "grid55_d5.yaml", 5)]
 
@@ -29,7 +29,7 @@ def main() -> None:
         device = load_device(path)
         program = compile_program(device, d).program
         circuit = timed_to_stim(program, "X", noise_for(args.noise, device, program))
-        decisions = program_decisions(program)
+        decisions = program.decisions
         best_raw = best_ctrl = float("inf")
         for rep in range(3):
             t0 = time.perf_counter()

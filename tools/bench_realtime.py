@@ -34,7 +34,7 @@ import numpy as np
 
 from ctrl.noise.models import UniformNoise
 from ctrl.protocol.cn20 import cn20_protocol
-from ctrl.realtime.decision import DecisionProgram, decision_program, evaluate_batch, reference_accepts
+from ctrl.realtime.decision import DecisionProgram, check_bits, evaluate_batch, protocol_decisions, reference_accepts
 from ctrl.sim.lower import to_stim
 
 
@@ -57,7 +57,7 @@ def _low_bit_index(w: np.ndarray) -> np.ndarray:
 def numpy_candidates(prog: DecisionProgram) -> tuple[dict, dict]:
     """Plain numpy evaluations of `prog` on packed records: (same answer as ctrl, acceptance only).
     Everything that depends only on the program is built here, outside the clock, as ctrl's is at
-    import or in `decision_program`."""
+    import or in `protocol_decisions`."""
     nb = prog.n_bytes
     n_points = len(prog.points)
     point_of = {}
@@ -140,12 +140,11 @@ def main() -> None:
     rows = []
     for d in (3, 5):
         c = cn20_protocol(d)
-        prog = decision_program(c, latency=4)
+        prog = protocol_decisions(c, latency=4)
         n = len(prog.record)
-        rec = to_stim(c, "X", UniformNoise(args.p)).compile_sampler(seed=1).sample(args.shots, bit_packed=True)
-        packed = np.ascontiguousarray(rec[:, : prog.n_bytes])
-        if n % 8:  # clear the ideal round's bits that share the last byte
-            packed[:, -1] &= np.uint8((1 << (n % 8)) - 1)
+        rec = to_stim(c, "X", UniformNoise(args.p)).compile_sampler(seed=1).sample(args.shots)
+        checks = check_bits(prog, {k: rec[:, i] for i, k in enumerate(c.record)})
+        packed = np.ascontiguousarray(np.packbits(checks, axis=1, bitorder="little"))
         same, accept = numpy_candidates(prog)
         t_ctrl, aborts = best_of(lambda prog=prog, packed=packed: evaluate_batch(prog, packed))
         unpacked = np.unpackbits(packed, axis=1, bitorder="little")[:, :n]

@@ -126,12 +126,12 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
                 last_end[q] = t.end
     if model is not None:
         model.finish(out, {q: q in last_end for q in range(len(program.qubits))})
-    # Checks in the order the controller decides them, so the detector record is the decision order.
-    keys_of = {name: keys for name, _, keys in program.checks}
-    for d in program.decisions:
-        for name in d.checks:
-            recs = [stim.target_rec(record[k] - n_meas) for k in keys_of[name]]
-            out.append(stim.CircuitInstruction("DETECTOR", recs, [], tag=name))
+    # The detectors are the decision program's record: its checks in the order they are decided.
+    rule = program.decisions
+    for d in rule.points:
+        for r in rule.rules_of(d):
+            recs = [stim.target_rec(record[k] - n_meas) for k in r.keys]
+            out.append(stim.CircuitInstruction("DETECTOR", recs, [], tag=r.name))
     if with_ideal_round:
         ideal_round(out, color_code(program.distance), proxy)
     return out

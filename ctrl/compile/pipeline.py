@@ -25,11 +25,12 @@ from ctrl.compile.dd import check_sequence, is_dd, pad
 from ctrl.compile.natives import to_native
 from ctrl.compile.passes import FACETS, Pass, PassManager, PassRecord
 from ctrl.compile.placement import Placement, place, random_comparison, typical_step_s
-from ctrl.compile.schedule import decisions, pi_pulses, scheduled, timeline
+from ctrl.compile.schedule import pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
+from ctrl.realtime.decision import decision_program
 from ctrl.versions import versions
 
 
@@ -107,15 +108,14 @@ def _dd(p) -> tuple:
 
 def _decisions(p) -> tuple:
     device, placement, circuit = p["device"], p["placement"], p["circuit"]
-    checks = tuple((c.name, c.kind, c.measurements) for c in circuit.checks)
     latency = int(round(decision_latency_s(device) * p["clock_hz"]))
     realtime = _realtime_rule(device, placement, circuit)
-    return checks, latency, decisions(p["timed"], checks, latency, realtime, p["ready"])
+    return latency, decision_program(circuit.checks, p["ready"], latency, realtime=realtime, duration=p["last_end"])
 
 
 def _report_pass(p) -> tuple:
     device, placement, circuit, clock_hz = p["device"], p["placement"], p["circuit"], p["clock_hz"]
-    points = p["points"]
+    rule = p["decisions"]
     abort = max(device.qubit(q).reset_s() for q in placement.qubits)
     program = TimedProgram(
         device=device.name,
@@ -127,9 +127,8 @@ def _report_pass(p) -> tuple:
         roles=tuple(q.role for q in circuit.qubits),
         ops=p["timed"],
         record=circuit.record,
-        checks=p["checks"],
-        decisions=points,
-        duration=max([p["last_end"]] + [d.time for d in points]),
+        decisions=rule,
+        duration=rule.duration,
         abort_duration=int(round(abort * clock_hz)),
         placement={"method": placement.method, "variant": placement.variant,
                    "expected_faults": round(placement.cost, 9), "embeddings_scored": placement.considered},
@@ -139,7 +138,7 @@ def _report_pass(p) -> tuple:
     # follow from device, distance, layout and exclusions alone, so every path to a program agrees.
     compared = placement.random or random_comparison(p["distance"], device, placement.layout, frozenset(p["exclude"]))
     report["placement"]["random_placements"] = None if compared is None else compared.doc()
-    report["latency_budget"] = latency_budget(program, decision_latency_s(device), p["ready"])
+    report["latency_budget"] = latency_budget(rule)
     padding = p["padding"]
     report["dynamical_decoupling"] = None if padding is None else padding.report(clock_hz)
     return program, report
@@ -161,10 +160,10 @@ PIPELINE = PassManager((
     Pass("dd", "transformation", ("timed", "dd", "clock_hz", "calibration.timing"), ("timed", "padding"), _dd,
          when=lambda p: p["dd"] is not None),
     Pass("decisions", "analysis",
-         ("timed", "ready", "circuit", "layout", "clock_hz", "calibration.timing", "calibration.structure"),
-         ("checks", "latency", "points"), _decisions),
+         ("ready", "last_end", "circuit", "layout", "clock_hz", "calibration.timing", "calibration.structure"),
+         ("latency", "decisions"), _decisions),
     Pass("report", "analysis",
-         ("timed", "points", "placement", "counts", "circuit", "last_end", "walk", "padding", "distance", "exclude",
+         ("timed", "decisions", "placement", "counts", "circuit", "last_end", "walk", "padding", "distance", "exclude",
           "calibration.hash", "calibration.quality", "calibration.timing"),
          ("program", "report"), _report_pass),
 ))  # fmt: skip
@@ -271,8 +270,8 @@ def _timeline(program: TimedProgram, latency: int, walk: tuple | None = None) ->
         results = {ops[i].op.key: r for i, r in line.results.items()}
         walk = (line.chain, results, {q: line.spans[n] for q, n in names.items() if n in line.spans})
     end, ready_at, span = walk
-    for _, _, keys in program.checks:
-        end = max(end, max([ready_at[k] for k in keys]) + latency)
+    for r in program.decisions.rules:
+        end = max(end, max([ready_at[k] for k in r.keys]) + latency)
     return end, {q: st[1] - st[0] - st[2] for q in program.qubits if (st := span.get(q)) is not None}
 
 
@@ -298,7 +297,8 @@ def _report(
         "critical_path_cycles": lower,
         "duration_over_critical_path": program.duration / lower if lower else None,
         "idle_s_per_qubit": {q: round(v, 12) for q, v in idle.items()},
-        "decision_points": len(program.decisions),
-        "checks_decided_after_the_run": sorted(c for d in program.decisions if not d.realtime for c in d.checks),
+        "decision_points": len(program.decisions.points),
+        "checks_decided_after_the_run": sorted(c for d in program.decisions.points if not d.realtime
+                                               for c in program.decisions.names(d)),
         "versions": versions(),
     }  # fmt: skip

@@ -34,7 +34,7 @@ from operator import add, attrgetter
 from weakref import WeakKeyDictionary
 
 from ctrl.compile.natives import HALF_PI, NativeCircuit, optional
-from ctrl.compile.timed import TimedDecision, TimedOp
+from ctrl.compile.timed import TimedOp
 from ctrl.errors import CtrlError
 
 MUX = "mux"
@@ -609,24 +609,3 @@ def _readout_group(tag: str) -> str:
     round and basis (their faces run side by side), so "r0.X.F3" -> "r0.X"."""
     head, _, last = tag.rpartition(".")
     return head if last.startswith("F") and last[1:].isdigit() else tag
-
-
-def decisions(
-    timed: list[TimedOp], checks, latency: int, realtime_ok, ready: dict[str, int] | None = None
-) -> tuple[TimedDecision, ...]:
-    """One decision point per group of checks whose results become available together.
-
-    A check is decided `latency` cycles after its last result; checks that become decidable at the same
-    moment share a point (the controller folds them into one test). `realtime_ok(keys)` says whether all
-    those results reach the deciding processor. `ready`: each result's cycle by key, if already known
-    (`scheduled` gives it); otherwise read from `timed`.
-    """
-    if ready is None:
-        ready = {t.op.key: t.ready for t in timed if t.ready >= 0}
-    groups: dict[tuple[int, bool], list[str]] = {}
-    for name, _, keys in checks:
-        t = max([ready[k] for k in keys]) + latency
-        groups.setdefault((t, bool(realtime_ok(keys))), []).append(name)
-    return tuple(
-        TimedDecision(i, t, tuple(sorted(names)), rt) for i, ((t, rt), names) in enumerate(sorted(groups.items()))
-    )

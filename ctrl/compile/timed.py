@@ -1,4 +1,4 @@
-"""The timed program: what the hardware plays, when, and on which channel, with its decision points.
+"""The timed program: what the hardware plays, when, and on which channel, with its decision program.
 
 Times are integer cycles of one clock (`clock_hz`, the boards' shared tProc timing clock); `start_s`
 and `duration_s` in the JSON are those cycles converted to seconds.
@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ctrl.compile.natives import NativeOp
 from ctrl.errors import CtrlError
 from ctrl.jsontext import dumps
+from ctrl.realtime.decision import DecisionProgram, assemble
 
 
 @dataclass(frozen=True, init=False)
@@ -37,16 +38,6 @@ class TimedOp:
 
 
 @dataclass(frozen=True)
-class TimedDecision:
-    """At `time` the controller branches: abort the attempt if any listed check fired."""
-
-    index: int
-    time: int
-    checks: tuple[str, ...]
-    realtime: bool  # False: some result cannot reach the deciding processor in time; checked after the run
-
-
-@dataclass(frozen=True)
 class TimedProgram:
     device: str
     calibration_hash: str
@@ -57,8 +48,7 @@ class TimedProgram:
     roles: tuple[str, ...]  # "data" / "ancilla" per protocol qubit
     ops: tuple[TimedOp, ...]  # sorted by (start, program order)
     record: tuple[str, ...]
-    checks: tuple[tuple[str, str, tuple[str, ...]], ...]  # (name, kind, measurement keys)
-    decisions: tuple[TimedDecision, ...]
+    decisions: DecisionProgram  # the post-selection rule, in cycles: the one object every consumer reads
     duration: int  # one full attempt, cycles
     abort_duration: int  # the fixed-length reset branch taken on abort, cycles
     placement: dict = field(default_factory=dict, compare=False, hash=False)
@@ -66,7 +56,7 @@ class TimedProgram:
     def __repr__(self) -> str:
         return (
             f"TimedProgram({self.device}, d={self.distance}, {len(self.ops)} ops, "
-            f"{self.duration} cycles = {self.seconds(self.duration) * 1e6:.3f} us, {len(self.decisions)} decisions)"
+            f"{self.duration} cycles = {self.seconds(self.duration) * 1e6:.3f} us, {len(self.decisions.points)} decisions)"
         )
 
     def seconds(self, cycles: int) -> float:
@@ -111,11 +101,11 @@ class TimedProgram:
             "duration_s": _r(self.seconds(self.duration)),
             "abort_duration": self.abort_duration,
             "record": list(self.record),
-            "checks": [{"name": n, "kind": k, "measurements": list(m)} for n, k, m in self.checks],
+            "checks": [{"name": r.name, "kind": r.kind, "measurements": list(r.keys)} for r in self.decisions.rules],
             "decisions": [
-                {"index": d.index, "time": d.time, "time_s": _r(self.seconds(d.time)), "checks": list(d.checks),
-                 "realtime": d.realtime, "on_failure": "abort"}
-                for d in self.decisions
+                {"index": d.index, "time": d.time, "time_s": _r(self.seconds(d.time)),
+                 "checks": list(self.decisions.names(d)), "realtime": d.realtime, "on_failure": "abort"}
+                for d in self.decisions.points
             ],  # fmt: skip
             "ops": [op_doc(t) for t in self.ops],
         }
@@ -155,15 +145,18 @@ def read_program(path) -> TimedProgram:
             )  # fmt: skip
             ops.append(TimedOp(op, o["start"], o["duration"], tuple(o["channels"]), o.get("ready", -1)))
         qubits = sorted(doc["qubits"], key=lambda q: q["protocol"])
+        ready = {t.op.key: t.ready for t in ops if t.op.key}
+        checks = [(c["name"], c["kind"], tuple(c["measurements"]), max(ready[k] for k in c["measurements"]))
+                  for c in doc["checks"]]  # fmt: skip
+        index = {c[0]: i for i, c in enumerate(checks)}
+        groups = [(d["time"], d["realtime"], [index[n] for n in d["checks"]]) for d in doc["decisions"]]
+        # the file does not name the latency: every point is placed `latency` after its checks' results
+        latency = groups[0][0] - max(checks[i][3] for i in groups[0][2]) if groups else 0
         return TimedProgram(
             device=doc["device"], calibration_hash=doc["calibration_hash"], wiring_hash=doc["wiring_hash"],
             distance=doc["protocol"]["distance"], clock_hz=doc["clock_hz"],
             qubits=tuple(q["device"] for q in qubits), roles=tuple(q["role"] for q in qubits), ops=tuple(ops),
-            record=tuple(doc["record"]),
-            checks=tuple((c["name"], c["kind"], tuple(c["measurements"])) for c in doc["checks"]),
-            decisions=tuple(
-                TimedDecision(d["index"], d["time"], tuple(d["checks"]), d["realtime"]) for d in doc["decisions"]
-            ),
+            record=tuple(doc["record"]), decisions=assemble(checks, groups, doc["duration"], latency),
             duration=doc["duration"], abort_duration=doc["abort_duration"], placement=doc.get("placement", {}),
         )  # fmt: skip
     except (KeyError, TypeError, ValueError) as e:

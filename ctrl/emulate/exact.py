@@ -89,7 +89,7 @@ def exact_target(program: TimedProgram, noise=None) -> Target:
     # complex128: RX, RZ and SQRT_ZZ_DAG are complex; fused: four times faster than gate by gate
     sim = Program(exact_circuit(program, noise), np.complex128, fuse=True)
     data = tuple(i for i, role in enumerate(program.roles) if role == "data")
-    kinds = {name: kind for name, kind, _ in program.checks}
+    kinds = {r.name: r.kind for r in program.decisions.rules}
     p = noise.p if isinstance(noise, UniformNoise) and noise.p > 0 else None
     return Target(sim, color_code(program.distance), data, kinds, p, partial(_where, program.qubits))
 

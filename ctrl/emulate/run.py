@@ -22,43 +22,13 @@ from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.noise.calibration import CalibrationNoise
 from ctrl.noise.models import parse_noise
-from ctrl.realtime.decision import DecisionPoint, DecisionProgram, Rule, evaluate_batch, first_failures
+from ctrl.realtime.decision import DecisionProgram, evaluate_batch, first_failures
+from ctrl.realtime.stats import discards
 from ctrl.sim.decode import decode_flips
 from ctrl.sim.sample import per_accepted, wilson
 from ctrl.versions import versions
 
 CHUNK = 20_000
-
-
-def program_decisions(program: TimedProgram) -> DecisionProgram:
-    """The compiled program's decision points as a decision program over its check results, in the order
-    the results arrive (one bit per check: every CN20 check is a single measurement)."""
-    # `timed_to_stim` emits the check detectors in this same order: decision point by decision point.
-    arrival = {n: i for i, n in enumerate(n for d in program.decisions for n in d.checks)}
-    kinds = {n: k for n, k, _ in program.checks}
-    ready = {t.op.key: t.ready for t in program.ops if t.op.key}
-    keys = {n: m for n, _, m in program.checks}
-    rules = tuple(
-        Rule(n, kinds[n], (arrival[n],), max(ready[k] for k in keys[n]))
-        for n in sorted(arrival, key=arrival.get)
-    )
-    rule_of = {r.name: i for i, r in enumerate(rules)}
-    points = tuple(
-        DecisionPoint(d.index, d.time, tuple(sorted(rule_of[n] for n in d.checks)),
-                      1 + max(arrival[n] for n in d.checks))
-        for d in program.decisions
-    )  # fmt: skip
-    return DecisionProgram(tuple(sorted(arrival, key=arrival.get)), rules, points, program.duration, 0)
-
-
-def realtime_only(program: TimedProgram, decisions: DecisionProgram) -> DecisionProgram:
-    """The decision points the controller takes in real time (its point i is `decisions` point i's
-    counterpart in `program.decisions` order, renumbered)."""
-    keep = [p for p, d in zip(decisions.points, program.decisions) if d.realtime]
-    if len(keep) == len(decisions.points):
-        return decisions
-    points = tuple(DecisionPoint(i, p.time, p.rules, p.needs) for i, p in enumerate(keep))
-    return DecisionProgram(decisions.record, decisions.rules, points, decisions.duration, decisions.latency)
 
 
 def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str, shots: int, seed: int,
@@ -126,8 +96,8 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
     model = noise_for(noise, device, program)
-    decisions = program_decisions(program)
-    realtime = realtime_only(program, decisions)
+    decisions = program.decisions
+    realtime = decisions.realtime_only()
     reset, tails, attempt = slot_timing(device, program)
     out = {}
     stops = np.zeros(len(realtime.points), dtype=np.int64)
@@ -153,10 +123,7 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
     stop_cycles = np.array([reset + p.time + tails[i] for i, p in enumerate(realtime.points)], dtype=float)
     stopped = int(stops.sum())
     mean_cycles = (stops @ stop_cycles + (shots - stopped) * (reset + attempt)) / shots
-    kinds: dict[str, int] = {}
-    for r, n in zip(decisions.rules, by_rule):
-        if n:
-            kinds[r.kind] = kinds.get(r.kind, 0) + int(n)
+    counts = discards(decisions, by_point, by_rule)
     aborted = shots - accepted
     return {
         "device": program.device,
@@ -185,8 +152,8 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
         ),
         "aborted_in_real_time": stopped,
         "time_per_accepted_state_s": program.seconds(mean_cycles) / acceptance if acceptance else None,
-        "discards_by_kind": dict(sorted(kinds.items())),
-        "discards_by_decision_point": {str(i): int(n) for i, n in enumerate(by_point) if n},
+        "discards_by_kind": counts["aborts_by_kind"],
+        "discards_by_decision_point": counts["aborts_by_point"],
         "provenance": {
             "calibration_hash": program.calibration_hash,
             "wiring_hash": program.wiring_hash,
@@ -202,14 +169,14 @@ def slot_timing(device, program: TimedProgram) -> tuple[int, list[int], int]:
     programs play them; the longest board sets the pace, since boards start every slot together. Without
     QICK wiring: the program's own reset and attempt, and an abort that takes effect at its decision."""
     if device.wiring is None:
-        return program.abort_duration, [0 for d in program.decisions if d.realtime], program.duration
+        return program.abort_duration, [0 for d in program.decisions.points if d.realtime], program.duration
     from ctrl.backends.qick.plan import plan_program
 
     plans = plan_program(device, program, 1).values()
     reset = max(p.reset.length for p in plans)
     attempt = max(p.attempt.length for p in plans)
     tails = [max((p.aborts[d.index].length for p in plans if d.index in p.aborts), default=0)
-             for d in program.decisions if d.realtime]  # fmt: skip
+             for d in program.decisions.points if d.realtime]  # fmt: skip
     return reset, tails, attempt
 
 

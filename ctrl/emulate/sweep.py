@@ -29,7 +29,7 @@ import sinter
 from ctrl.backends.stim import timed_to_stim
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
-from ctrl.emulate.run import CHUNK, noise_for, program_decisions, sample_chunk
+from ctrl.emulate.run import CHUNK, noise_for, sample_chunk
 from ctrl.errors import CtrlError
 from ctrl.sim.sample import binomial_ci, either_fails
 
@@ -52,7 +52,7 @@ def _compiled(device_path: str, distance: int, sha: str):
     # `sha` is in the key so that a file rewritten between two calls is compiled again, not served stale.
     device = load_device(device_path)
     program = compile_program(device, distance).program
-    return device, program, program_decisions(program)
+    return device, program, program.decisions
 
 
 def noise_params(spec: str) -> dict:

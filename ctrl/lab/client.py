@@ -302,7 +302,6 @@ def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | Non
 
 
 def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out, progress, note) -> dict:
-    from ctrl.emulate.run import program_decisions
     from ctrl.versions import versions
 
     board_cfg = soc.get_cfg()
@@ -335,8 +334,6 @@ def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out,
         note(results.note + "; truncated it before resuming")
     ends = _stream_ends(results.batches)
     _skip_recorded(soc, ends, out, note)
-    decisions = program_decisions(compiled.program)
-    keys_of = {n: m for n, _, m in compiled.program.checks}
     prog = _program(compiled, soccfg)
     batch_shots = compiled.attempts
     left = -(-(shots - results.shots) // batch_shots) if results.shots < shots else 0
@@ -349,8 +346,7 @@ def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out,
             raw = [np.asarray(a) for a in prog.get_raw()]
             outcomes = np.asarray(soc.read_mem(batch_shots, "dmem", 0), dtype=np.int64)
             truth = _emulator_only(soc, "ctrl_truth")
-            batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth,
-                           decisions, keys_of)  # fmt: skip
+            batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth)
             stream = _emulator_only(soc, "ctrl_stream")
             if stream is not None:
                 batch["stream"] = _batch_stream(stream, batch, ends, out)
@@ -432,9 +428,10 @@ def _emulator_only(soc, method: str):
         return None
 
 
-def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth, decisions, keys_of) -> dict:
-    """One batch line: raw readouts, the board's verdicts, the rule's verdicts on the same readouts."""
-    from ctrl.realtime.decision import evaluate_batch
+def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth) -> dict:
+    """One batch line: raw readouts, the board's verdicts, the rule's verdicts on the same readouts (the
+    compiled program's own decision program, which the board's machine code was emitted from)."""
+    from ctrl.realtime.decision import check_bits, evaluate_batch
 
     n = len(outcomes)
     bits: dict[str, np.ndarray] = {}
@@ -450,12 +447,8 @@ def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth, deci
             if label in compiled.thresholds and not label.startswith("reset:"):
                 bits[label] = (data[:, j, 0] >= compiled.thresholds[label]).astype(np.uint8)
         raw_doc[str(ro)] = {"shape": list(data.shape), "iq": data.reshape(-1).tolist()}
-    checks = np.zeros((n, len(decisions.record)), dtype=np.uint8)
-    for i, name in enumerate(decisions.record):
-        for k in keys_of[name]:
-            if k not in bits:
-                raise CtrlError(f"check {name}: measurement {k} is not among the board's readout windows")
-            checks[:, i] ^= bits[k]
+    decisions = compiled.program.decisions
+    checks = check_bits(decisions, bits, "the board's readout windows")
     rule = evaluate_batch(decisions, np.packbits(checks, axis=1, bitorder="little")) + 1
     accepted = (outcomes == 0) & (rule == 0)
     doc = {

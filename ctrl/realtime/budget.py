@@ -9,28 +9,22 @@ on the branch (the abort path) starts before it.
 
 from __future__ import annotations
 
-from ctrl.compile.timed import TimedProgram
+from ctrl.realtime.decision import DecisionProgram
 
 
-def latency_budget(
-    program: TimedProgram, readout_to_decision_s: float, ready: dict[str, int] | None = None
-) -> list[dict]:
-    """`ready`: each measurement's result cycle by key, if the caller has it already (the compiler does)."""
-    if ready is None:
-        ready = {t.op.key: t.ready for t in program.ops if t.op.key}
-    keys = {n: m for n, _, m in program.checks}
-    latency = int(round(readout_to_decision_s * program.clock_hz))
+def latency_budget(program: DecisionProgram) -> list[dict]:
+    """`program` in clock cycles, as the compiler builds it: a rule's `ready` is its last window's end."""
     out = []
-    for d in program.decisions:
-        window_end = max(ready[k] for n in d.checks for k in keys[n])
+    for d in program.points:
+        window_end = max(r.ready for r in program.rules_of(d))
         out.append(
             {
                 "point": d.index,
-                "checks": len(d.checks),
+                "checks": len(d.rules),
                 "window_end_cycle": window_end,
-                "readout_to_decision_cycles": latency,
+                "readout_to_decision_cycles": program.latency,
                 "decision_cycle": d.time,
-                "slack_cycles": d.time - window_end - latency,
+                "slack_cycles": d.time - window_end - program.latency,
                 "realtime": d.realtime,
             }
         )

@@ -4,19 +4,21 @@ A decision point is a moment during the attempt at which the controller reads th
 arrived and aborts the attempt if any check among them fired. The same `DecisionProgram` is evaluated
 three ways, which must agree on every input:
 
-- `Stream`: results fed as they arrive (what the FPGA program does, and the lab-side cross-check);
-- `evaluate_batch`: many shots at once from bit-packed measurement records (no Python loop per shot);
+- `Stream`: results fed as they arrive (what the FPGA program does);
+- `evaluate_batch`: many shots at once from bit-packed records (the emulator on Stim's detectors, the
+  lab client on the board's readouts; no Python loop per shot);
 - `reference_accepts`: the plain definition, every check's parity on unpacked bits.
 
-Times are in whatever unit the caller uses consistently: protocol time steps by default, or clock
-cycles of a compiled schedule (`times=`).
+The record holds one result per check (the parity of its measurements, `check_bits`), in the order the
+checks are decided: the Stim detector order of a compiled program. Times are in whatever unit the
+builder was given: protocol time steps (`protocol_decisions`) or the compiler's clock cycles.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -30,38 +32,64 @@ class Rule:
 
     name: str
     kind: str
-    bits: tuple[int, ...]
+    bits: tuple[int, ...]  # positions in DecisionProgram.record
     ready: int  # time at which its last result is available
+    keys: tuple[str, ...] = ()  # the measurements whose parity the check is (what feeds its record bits)
+
+    def __repr__(self) -> str:
+        return f"Rule({self.name} [{self.kind}] bits={list(self.bits)} keys={list(self.keys)} ready at {self.ready})"
 
 
 @dataclass(frozen=True)
 class DecisionPoint:
     index: int
     time: int  # when the controller branches
-    rules: tuple[int, ...]  # indices into DecisionProgram.rules
+    rules: tuple[int, ...]  # indices into DecisionProgram.rules, in the order they are tested
     needs: int  # number of record bits that must have arrived (a prefix of the record)
+    realtime: bool = True  # False: some result cannot reach the deciding processor in time; checked after the run
 
     def __repr__(self) -> str:
-        return f"DecisionPoint({self.index} at t={self.time}: {len(self.rules)} checks, needs {self.needs} bits)"
+        when = "" if self.realtime else ", after the run"
+        return f"DecisionPoint({self.index} at t={self.time}: {len(self.rules)} checks, needs {self.needs} bits{when})"
 
 
 @dataclass(frozen=True)
 class DecisionProgram:
-    record: tuple[str, ...]  # measurement keys in record order
+    """The post-selection rule: every consumer (Stim detectors, QICK plan, emulator, lab cross-check)
+    reads this one object. `rules` are in the protocol's order of its checks; `record` is the order the
+    check results are decided in (one result per check, the parity of its measurements)."""
+
+    record: tuple[str, ...]
     rules: tuple[Rule, ...]
     points: tuple[DecisionPoint, ...]
     duration: int  # length of a full attempt
     latency: int  # from a result's arrival to the branch that uses it
 
     def __repr__(self) -> str:
+        after = sum(not p.realtime for p in self.points)
         return (
             f"DecisionProgram({len(self.record)} results, {len(self.rules)} checks, "
-            f"{len(self.points)} decision points, duration={self.duration}, latency={self.latency})"
+            f"{len(self.points)} decision points ({after} after the run), duration={self.duration}, "
+            f"latency={self.latency})"
         )
 
     @property
     def n_bytes(self) -> int:
         return (len(self.record) + 7) // 8
+
+    def rules_of(self, point: DecisionPoint) -> tuple[Rule, ...]:
+        return tuple(self.rules[r] for r in point.rules)
+
+    def names(self, point: DecisionPoint) -> tuple[str, ...]:
+        return tuple(self.rules[r].name for r in point.rules)
+
+    def realtime_only(self) -> DecisionProgram:
+        """The points the controller takes in real time, renumbered: where an attempt really stops."""
+        keep = [p for p in self.points if p.realtime]
+        if len(keep) == len(self.points):
+            return self
+        points = tuple(DecisionPoint(i, p.time, p.rules, p.needs) for i, p in enumerate(keep))
+        return DecisionProgram(self.record, self.rules, points, self.duration, self.latency)
 
     def masks(self) -> np.ndarray:
         """Per decision point, a bit-packed mask (little-endian, as Stim packs) of its single-bit checks."""
@@ -74,50 +102,86 @@ class DecisionProgram:
         return out
 
 
-def decision_program(
-    circuit: ProtocolCircuit,
-    latency: int = 1,
-    spacing: int | None = None,
-    times: Mapping[str, int] | None = None,
-    duration: int | None = None,
-) -> DecisionProgram:
-    """Derive the decision program from the protocol's checks.
+class CheckLike(Protocol):
+    name: str
+    kind: str
+    measurements: tuple[str, ...]
 
-    A check can be tested `latency` after its last result arrives. Decision points are placed greedily
-    in time, at least `spacing` apart (default: `latency`, one test-and-jump in flight at a time); each
-    tests every check that is ready by then and was not tested before, so a check that cannot be decided
-    yet is deferred to a later point. All single-bit checks of one point fold into one masked test.
+
+def decision_program(
+    checks: Sequence[CheckLike],
+    ready: Mapping[str, int],
+    latency: int,
+    *,
+    spacing: int = 0,
+    realtime: Callable[[tuple[str, ...]], bool] | None = None,
+    duration: int = 0,
+) -> DecisionProgram:
+    """The decision program of `checks`, whose results exist at `ready[key]`: the only derivation of the
+    post-selection rule (the compiler calls it with scheduled cycles, `protocol_decisions` with steps).
+
+    A check can be tested `latency` after its last result. Decision points are placed greedily in time,
+    at least `spacing` apart; each tests every check that is ready by then and was not tested before.
+    Checks decided at one moment share a point, unless `realtime(keys)` splits them: the ones whose
+    results cannot reach the deciding processor go to a point of their own, decided after the run.
     """
     if latency < 0:
         raise CtrlError(f"latency must be >= 0, got {latency}")
-    spacing = latency if spacing is None else spacing
-    record = circuit.record
-    index = {k: i for i, k in enumerate(record)}
-    step_of = {op.key: op.step for op in circuit.measurements}
-    arrive = {k: (times[k] if times is not None else step_of[k] + 1) for k in record}
-    rules = tuple(
-        sorted(
-            (
-                Rule(c.name, c.kind, tuple(index[k] for k in c.measurements), max(arrive[k] for k in c.measurements))
-                for c in circuit.checks
-            ),
-            key=lambda r: (r.ready, max(r.bits), r.name),
-        )
-    )
-    full = duration if duration is not None else (circuit.n_steps if times is None else max(arrive.values()))
-    points: list[DecisionPoint] = []
-    pending = list(range(len(rules)))
+    at = [max(ready[k] for k in c.measurements) for c in checks]
+    rt = [True if realtime is None else bool(realtime(c.measurements)) for c in checks]
+    pending = sorted(range(len(checks)), key=lambda i: (at[i], checks[i].name))
+    groups: list[tuple[int, bool, list[int]]] = []
     last = None
     while pending:
-        first_ready = rules[pending[0]].ready + latency
-        t = first_ready if last is None else max(first_ready, last + spacing)
-        due = [r for r in pending if rules[r].ready + latency <= t]
-        # Bits arrive in record order, so a point needs the whole prefix up to its latest bit.
-        needs = 1 + max(b for r in due for b in rules[r].bits)
-        points.append(DecisionPoint(len(points), t, tuple(due), needs))
-        pending = [r for r in pending if r not in due]
+        first = at[pending[0]] + latency
+        t = first if last is None else max(first, last + spacing)
+        due = [i for i in pending if at[i] + latency <= t]
+        for flag in (False, True):  # post-run first at one time: the order program.json has always had
+            group = sorted((i for i in due if rt[i] == flag), key=lambda i: checks[i].name)
+            if group:
+                groups.append((t, flag, group))
+        done = set(due)
+        pending = [i for i in pending if i not in done]
         last = t
-    return DecisionProgram(record, rules, tuple(points), max(full, last or 0), latency)
+    return assemble(
+        [(c.name, c.kind, tuple(c.measurements), a) for c, a in zip(checks, at)], groups, max(duration, last or 0), latency
+    )
+
+
+def assemble(checks, groups, duration: int, latency: int) -> DecisionProgram:
+    """The program of `checks` ((name, kind, keys, ready), the rules' order) decided in `groups` ((time,
+    realtime, check indices in test order), the points' order): one record bit per check, in the order
+    the checks are decided, so every point needs a prefix of the record."""
+    position = {i: n for n, i in enumerate(i for _, _, group in groups for i in group)}
+    if sorted(position) != list(range(len(checks))):
+        raise CtrlError("a decision program must decide every check exactly once")
+    rules = tuple(Rule(name, kind, (position[i],), ready, keys) for i, (name, kind, keys, ready) in enumerate(checks))
+    points, seen = [], 0
+    for index, (time, flag, group) in enumerate(groups):
+        seen += len(group)
+        points.append(DecisionPoint(index, time, tuple(group), seen, flag))
+    record = tuple(checks[i][0] for _, _, group in groups for i in group)
+    return DecisionProgram(record, rules, tuple(points), duration, latency)
+
+
+def protocol_decisions(circuit: ProtocolCircuit, latency: int = 1, spacing: int | None = None) -> DecisionProgram:
+    """`decision_program` on the protocol's own clock: a result exists one step after its measurement,
+    points are `spacing` apart (default: `latency`, one test-and-jump in flight at a time)."""
+    ready = {op.key: op.step + 1 for op in circuit.measurements}
+    spacing = latency if spacing is None else spacing
+    return decision_program(circuit.checks, ready, latency, spacing=spacing, duration=circuit.n_steps)
+
+
+def check_bits(program: DecisionProgram, results: Mapping[str, np.ndarray], source: str = "the results") -> np.ndarray:
+    """(shots, len(record)) check results, each the parity of its measurements' bits in `results` (by key)."""
+    shots = len(next(iter(results.values()))) if results else 0
+    out = np.zeros((shots, len(program.record)), dtype=np.uint8)
+    for rule in program.rules:
+        for k in rule.keys:
+            if k not in results:
+                raise CtrlError(f"check {rule.name}: measurement {k} is not among {source}")
+            out[:, rule.bits[0]] ^= np.asarray(results[k], dtype=np.uint8) & 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,7 +224,7 @@ class Stream:
 def evaluate_batch(program: DecisionProgram, packed: np.ndarray) -> np.ndarray:
     """Index of the decision point that aborts each shot, or -1 if the shot is accepted.
 
-    `packed` is (shots, ceil(n/8)) uint8, bit-packed little-endian (Stim's `bit_packed=True`).
+    `packed` is (shots, ceil(n/8)) uint8 check results, bit-packed little-endian (Stim's `bit_packed=True`).
     Single-bit checks are tested a machine word of results at a time; when decision points follow
     record order (they do for the protocol's own timing), the aborting point is the point of the lowest
     fired bit, found without a loop over points.

@@ -488,8 +488,8 @@ def _patch(old: Entry, new: Device, placement: Placement, phases: bool, d: int, 
 
 def _same_schedule(a, b) -> bool:
     """The two programs play the same operations at the same times (virtual-Z corrections aside)."""
-    if (a.distance, a.clock_hz, a.qubits, a.roles, a.record, a.checks, a.decisions, a.duration, a.abort_duration,
-            a.device, a.wiring_hash) != (b.distance, b.clock_hz, b.qubits, b.roles, b.record, b.checks, b.decisions,
+    if (a.distance, a.clock_hz, a.qubits, a.roles, a.record, a.decisions, a.duration, a.abort_duration,
+            a.device, a.wiring_hash) != (b.distance, b.clock_hz, b.qubits, b.roles, b.record, b.decisions,
                                          b.duration, b.abort_duration, b.device, b.wiring_hash):  # fmt: skip
         return False
     if a.ops is b.ops:
@@ -547,8 +547,8 @@ def _splice_top(text: bytes, known: dict, doc: dict) -> bytes | None:
 
 
 _PROGRAM_FILES = ("program.json", "program.stim")
-_SCHEDULE_FIELDS = ("device", "wiring_hash", "distance", "clock_hz", "qubits", "roles", "record", "checks",
-                    "decisions", "duration", "abort_duration")  # fmt: skip
+_SCHEDULE_FIELDS = ("device", "wiring_hash", "distance", "clock_hz", "qubits", "roles", "record", "decisions",
+                    "duration", "abort_duration")  # fmt: skip
 
 
 def _known_program_file(name: str) -> bool:

@@ -12,7 +12,7 @@ firmware. Conventions (docs/qick.md says why):
 - a result bit is 1 when the accumulated I of the readout (rotated by the calibrated angle in the
   readout's down-conversion phase) is above the calibrated threshold: I >= floor(threshold) + 1;
 - a result reaches the tProc input `INPUT_DELAY_S` after its window ends; a decision at `t` (the
-  TimedDecision's time, window end + the device's latency) reads after the data arrived and branches with
+  decision point's time, window end + the device's latency) reads after the data arrived and branches with
   the reference time already advanced to `t`.
 """
 
@@ -824,11 +824,10 @@ class _Lowering(Units):
     # --- decisions
     def decisions(self):
         """Which decisions the tProc takes in real time; the rest are post-selected, with the reason."""
-        prog = self.program
-        keys_of = {n: m for n, _, m in prog.checks}
+        rule = self.program.decisions
         linked = self.device.wiring.controller.inter_board_latency_s is not None
         realtime, post = [], []
-        for d in prog.decisions:
+        for d in rule.points:
             reason = ""
             if len(self.boards) > 1:
                 reason = (f"the program spans boards {', '.join(self.boards)}: an abort on one board cannot stop the "
@@ -836,21 +835,22 @@ class _Lowering(Units):
             elif not d.realtime:
                 reason = "a result of these checks cannot reach the deciding tProc in time (readout without feedback)"
             else:
-                for c in d.checks:
-                    for k in keys_of[c]:
+                for r in rule.rules_of(d):
+                    for k in r.keys:
                         m = self.measures[k]
                         if m.port < 0:
                             reason = f"readout ro {m.ro} of {m.qubit} does not feed the tProc (tproc_ch -1)"
             if reason:
-                post.append(PostSelected(d.index, d.checks, reason))
+                post.append(PostSelected(d.index, rule.names(d), reason))
             else:
                 realtime.append(d)
         return realtime, tuple(post)
 
     def attempt(self, board: str, realtime):
         prog = self.program
+        rule = prog.decisions
         items = self.items[board]
-        keys_of = {n: m for n, _, m in prog.checks}
+        keys_of = {r.name: r.keys for r in rule.rules}
         by_ro: dict[int, list[Trigger]] = {}
         for tr in sorted((i for i in items if isinstance(i, Trigger)), key=lambda i: (i.t, i.ro)):
             by_ro.setdefault(tr.ro, []).append(tr)
@@ -866,12 +866,12 @@ class _Lowering(Units):
         def read_of(m: _Measure) -> Read:
             return Read(m.ro, m.port, arrives(m), m.threshold, m.key, m.qubit)
 
-        decisions = [d for d in realtime if all(self.measures[k].board == board for c in d.checks for k in keys_of[c])]
+        decisions = [d for d in realtime if all(self.measures[k].board == board for r in rule.rules_of(d) for k in r.keys)]
         direct: dict[int, list[Read]] = {}
         reg_checks: dict[int, list[str]] = {}
         captures: dict[str, list[tuple[int, str]]] = {}
         for d in decisions:
-            for c in d.checks:
+            for c in rule.names(d):
                 keys = keys_of[c]
                 m0 = self.measures[keys[0]]
                 if len(keys) == 1 and overwritten(m0) > d.time:
@@ -926,7 +926,7 @@ class _Lowering(Units):
                 sync.append(Capture(cap, read_of(self.measures[k]), tuple(regs)))
         for d in decisions:
             sync.append(Decision(d.index, d.time, tuple(direct.get(d.index, ())),
-                                 tuple(reg_of[c] for c in reg_checks.get(d.index, [])), d.checks))  # fmt: skip
+                                 tuple(reg_of[c] for c in reg_checks.get(d.index, [])), rule.names(d)))  # fmt: skip
         # latest end of anything started before a time: a running maximum over the items by start
         ends = sorted((it.key, it.t + self.span(board, it.gen, it.cycles) if isinstance(it, Play)
                        else math.ceil(it.end - 1e-9)) for it in items if isinstance(it, (Play, Trigger)))  # fmt: skip
