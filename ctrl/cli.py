@@ -175,6 +175,10 @@ def _say_removed() -> None:
         print(f"removed {len(stale)} stale QICK file(s) of an earlier compile that this one did not write: {names}")
 
 
+def _us(seconds: float | None) -> str:
+    return "none aborted" if seconds is None else f"{seconds * 1e6:.2f} us"
+
+
 def _warn_cache(problem: str | None) -> None:
     if problem is not None:
         print(f"warning: {problem}; the outputs are complete, but the first `ctrl recompile --from` this folder "
@@ -233,7 +237,7 @@ def _emulation_summary(r: dict) -> str:
             f"  acceptance                 {r['acceptance']:.4g}  95% CI [{lo:.4g}, {hi:.4g}]",
             f"  logical error per accepted {_per_accepted(r)}  ({r['logical_errors']} errors, Z-type + X-type)",
             f"  attempt {r['attempt_s'] * 1e6:.2f} us after a {r['reset_s'] * 1e6:.2f} us reset; mean slot "
-            f"{r['mean_attempt_s'] * 1e6:.2f} us (aborted: {r['mean_aborted_attempt_s'] * 1e6:.2f} us, "
+            f"{r['mean_attempt_s'] * 1e6:.2f} us (aborted: {_us(r['mean_aborted_attempt_s'])}, "
             f"{r['aborted_in_real_time']} aborts in real time)",
             f"  expected attempts per accepted state {per_state}",
             "  discards by check kind: " + ", ".join(f"{k} {v}" for k, v in r["discards_by_kind"].items()),

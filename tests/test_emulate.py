@@ -301,3 +301,15 @@ def test_calibration_noise_probabilities_recomputed_from_the_device_file(name):
             seen["idle"] += 1
         previous, previous_tag = inst.name, inst.tag
     assert min(seen.values()) > 0 and len(seen) == 5, seen
+
+
+def test_undefined_figures_are_null_and_say_why(default):
+    """Nothing accepted (noise at the top of its range): every per-accepted figure is null, with the reason,
+    and the result is strict JSON."""
+    device, program = default
+    r = emulate(device, program, 200, "uniform:0.5", seed=1)
+    assert r["accepted"] == 0
+    for k in ("logical_error_rate", "expected_attempts_per_accepted_state", "time_per_accepted_state_s"):
+        assert r[k] is None and r["undefined"][k] == "no attempt was accepted"
+    json.dumps(r, allow_nan=False)
+    assert "undefined" not in emulate(device, program, 2000, "calibration", seed=1)

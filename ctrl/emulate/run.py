@@ -125,7 +125,7 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
     mean_cycles = (stops @ stop_cycles + (shots - stopped) * (reset + attempt)) / shots
     counts = discards(decisions, by_point, by_rule)
     aborted = shots - accepted
-    return {
+    result = {
         "device": program.device,
         "distance": program.distance,
         "noise": getattr(model, "name", noise),
@@ -148,7 +148,7 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
         "reset_s": program.seconds(reset),
         "mean_aborted_attempt_s": (
             program.seconds((stops @ stop_cycles + (aborted - stopped) * (reset + attempt)) / aborted)
-            if aborted else 0.0
+            if aborted else None
         ),
         "aborted_in_real_time": stopped,
         "time_per_accepted_state_s": program.seconds(mean_cycles) / acceptance if acceptance else None,
@@ -162,6 +162,17 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
             "versions": versions(),
         },
     }
+    # an undefined figure is null, and says why (only then: the usual result stays as it was)
+    why = {}
+    if not accepted:
+        why |= {k: "no attempt was accepted" for k in ("logical_error_rate", "logical_error_rate_ci95",
+                                                     "expected_attempts_per_accepted_state",
+                                                     "time_per_accepted_state_s") if result[k] is None}  # fmt: skip
+    if not aborted:
+        why["mean_aborted_attempt_s"] = "no attempt was aborted"
+    if why:
+        result["undefined"] = why
+    return result
 
 
 def slot_timing(device, program: TimedProgram) -> tuple[int, list[int], int]:
