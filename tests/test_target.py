@@ -1,0 +1,79 @@
+"""The device Target: the numbers consumers read, as the device file has them, and the channels the
+scheduler holds, from the wiring or an ideal controller's own lines."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from ctrl.compile import pipeline
+from ctrl.device import DEFAULT_DEVICE, load_device
+from ctrl.device.target import IDEAL_CLOCK_HZ, IDEAL_DECISION_LATENCY_S, Target
+from ctrl.errors import CtrlError
+
+SHIPPED = sorted(Path(DEFAULT_DEVICE).parent.glob("*.yaml"))
+
+
+def test_built_once_per_device_and_readable():
+    dev = load_device(DEFAULT_DEVICE)
+    t = dev.target
+    assert t is dev.target
+    assert isinstance(t, Target)
+    assert repr(t).startswith("Target('planar16_d3', 16 qubits, ")
+    assert "QubitTarget(name='Q3'" in repr(t.qubit("Q3"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_numbers_are_the_device_files(path):
+    dev = load_device(path)
+    t = dev.target
+    for q in dev.qubits:
+        got = t.qubit(q.name)
+        assert (got.x90_s, got.x90_error, got.x180_s, got.x180_error) == (
+            q.x90.duration_s, q.x90.error, q.x180.duration_s, q.x180.error)
+        assert got.pulse_s(math.pi / 2) == q.x90.duration_s and got.pulse_s(-math.pi) == q.x180.duration_s
+        assert got.readout_window_end_s == q.readout.window_end_s()
+        assert got.readout_busy_s == max(q.readout.pulse_duration_s, q.readout.window_end_s())
+        assert got.reset_s == q.reset_s()
+        assert (got.readout_error_0to1, got.readout_error_1to0) == (q.readout.error_0to1, q.readout.error_1to0)
+        if q.t1_s is not None:
+            assert (got.t1_s, got.t2_s(False), got.t2_s(True)) == (q.t1_s, q.t2_s(False), q.t2_s(True))
+        assert got.zz_neighbours == dev.zz_neighbours.get(q.name, ())
+    assert set(t.gates) == set(dev.chosen_gates)
+    for pair, c in dev.chosen_gates.items():
+        g = t.gate(*sorted(pair))
+        assert (g.kind, g.duration_s, g.error, g.virtual_z_rad) == (c.gate, c.duration_s, c.error, c.virtual_z_rad())
+        assert g.control == getattr(c, "control", None)
+    assert t.two_qubit_durations_s == tuple(sorted(c.duration_s for c in dev.couplers if c.usable))
+    if dev.wiring is not None:
+        assert t.decision_latency_s == dev.wiring.controller.readout_to_decision_latency_s
+        for w in dev.wiring.qubits:
+            assert t.qubit_wiring(w.name) is w
+            assert t.drive_channel(w.name) == f"{w.drive.board}/gen{w.drive.gen}"
+
+
+def test_unknown_names_are_refused():
+    t = load_device(DEFAULT_DEVICE).target
+    with pytest.raises(CtrlError, match="has no qubit 'Q99'"):
+        t.qubit("Q99")
+    with pytest.raises(CtrlError, match="has no coupler Q0-Q99"):
+        t.gate("Q0", "Q99")
+
+
+def test_ideal_controller_without_wiring(tmp_path):
+    from tests.test_schema_v3 import bare, write
+
+    dev = load_device(write(bare(), tmp_path / "bare.yaml"))
+    t = dev.target
+    assert t.ideal
+    assert t.clock_hz({"Q0"}) == IDEAL_CLOCK_HZ and t.decision_latency_s == IDEAL_DECISION_LATENCY_S
+    assert t.drive_channel("Q3") == "drive:Q3"
+    assert t.readout_channels("Q3") == (("readout:Q3",), "")
+    assert t.flux_channel("Q7", "Q1") == "coupler:Q1-Q7"
+    with pytest.raises(CtrlError, match="has no QICK wiring"):
+        t.qubit_wiring("Q3")
+
+
+def test_ideal_numbers_are_the_pipelines():
+    # the pipeline keeps its own names while it is rewritten into passes; the two must not drift apart
+    assert (pipeline.IDEAL_CLOCK_HZ, pipeline.IDEAL_DECISION_LATENCY_S) == (IDEAL_CLOCK_HZ, IDEAL_DECISION_LATENCY_S)
