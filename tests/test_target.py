@@ -77,3 +77,98 @@ def test_ideal_controller_without_wiring(tmp_path):
 def test_ideal_numbers_are_the_pipelines():
     # the pipeline keeps its own names while it is rewritten into passes; the two must not drift apart
     assert (pipeline.IDEAL_CLOCK_HZ, pipeline.IDEAL_DECISION_LATENCY_S) == (IDEAL_CLOCK_HZ, IDEAL_DECISION_LATENCY_S)
+
+
+# --- every consumer of a compiled program refuses one compiled for another calibration
+
+
+@pytest.fixture(scope="module")
+def two_calibrations(tmp_path_factory):
+    """The shipped default device, one compiled program for it, and the same file with one T1 changed
+    (another calibration, the same wiring), on disk so that the lab client can be given it."""
+    import yaml
+
+    from ctrl.compile.pipeline import compile_program
+
+    tmp = tmp_path_factory.mktemp("recalibrated")
+    (tmp / "firmware").symlink_to(Path(DEFAULT_DEVICE).parent / "firmware")
+    doc = yaml.safe_load(Path(DEFAULT_DEVICE).read_text())
+    doc["calibration"]["qubits"][0]["t1_s"] *= 0.9
+    path = tmp / "recalibrated.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    old, new = load_device(DEFAULT_DEVICE), load_device(path)
+    assert old.calibration_hash != new.calibration_hash and old.wiring_hash == new.wiring_hash
+    return old, new, compile_program(old, 3)
+
+
+def _names_both(old, new):
+    return rf"compiled for calibration {old.calibration_hash}, this device file \({new.path}\) has {new.calibration_hash}"
+
+
+def test_emit_qick_refuses_a_program_of_another_calibration(two_calibrations):
+    from ctrl.backends.qick import emit_qick
+
+    old, new, compiled = two_calibrations
+    with pytest.raises(CtrlError, match=_names_both(old, new)):
+        emit_qick(new, compiled.program)
+    assert emit_qick(old, compiled.program, attempts=1).boards
+
+
+def test_the_qick_patch_refuses_a_program_of_another_calibration(two_calibrations):
+    import dataclasses
+
+    from ctrl.backends.qick import emit_qick
+    from ctrl.backends.qick.patch import patch_qick, reemit_qick
+
+    old, new, compiled = two_calibrations
+    previous = emit_qick(old, compiled.program, attempts=1)
+    with pytest.raises(CtrlError, match=_names_both(old, new)):
+        patch_qick(previous, new, compiled.program)
+    # given lazily (a patch may not need it), it is checked when its plan asks for it
+    patched, why = reemit_qick(previous, new, lambda: compiled.program)
+    assert why is None
+    with pytest.raises(CtrlError, match=_names_both(old, new)):
+        patched.boards[0].plan
+    # a recompile's program: the same ops, the new calibration's hash
+    kept = dataclasses.replace(compiled.program, calibration_hash=new.calibration_hash)
+    assert reemit_qick(previous, new, kept)[1] is None
+
+
+def test_emulate_refuses_a_program_of_another_calibration(two_calibrations):
+    from ctrl.emulate.run import emulate
+
+    old, new, compiled = two_calibrations
+    with pytest.raises(CtrlError, match=_names_both(old, new)):
+        emulate(new, compiled.program, 10)
+
+
+def test_stim_with_calibration_noise_refuses_a_program_of_another_calibration(two_calibrations):
+    from ctrl.backends.stim import timed_to_stim
+    from ctrl.noise.calibration import CalibrationNoise
+
+    old, new, compiled = two_calibrations
+    program = compiled.program
+    with pytest.raises(CtrlError, match=_names_both(old, new)):
+        timed_to_stim(program, "X", CalibrationNoise(new, program.clock_hz))
+    assert timed_to_stim(program, "X", CalibrationNoise(old, program.clock_hz)).num_qubits > 0
+    assert timed_to_stim(program, "X").num_qubits > 0  # no noise: no calibration numbers, nothing to check
+
+
+def test_the_lab_client_refuses_a_program_of_another_calibration(two_calibrations, tmp_path):
+    from ctrl.compile.pipeline import write_outputs
+    from ctrl.lab.client import load_compiled
+
+    old, new, compiled = two_calibrations
+    write_outputs(compiled, tmp_path, old)
+    with pytest.raises(CtrlError, match=_names_both(old, new) + ".*pass the device file it was compiled for"):
+        load_compiled(tmp_path, new.path)
+    assert load_compiled(tmp_path, old.path)
+
+
+def test_another_wiring_is_refused_too(two_calibrations):
+    import dataclasses
+
+    old, _, compiled = two_calibrations
+    other = dataclasses.replace(compiled.program, wiring_hash="sha256:" + "0" * 64)
+    with pytest.raises(CtrlError, match=f"compiled for wiring sha256:0+, this device file .* has {old.wiring_hash}"):
+        old.target.check_program(other)

@@ -149,20 +149,21 @@ class Target:
     def wiring_hash(self) -> str:
         return self.device.wiring_hash
 
-    def check_program(self, program, what: str = "the program") -> None:
+    def check_program(self, program, what: str | None = None) -> None:
         """Refuse a program compiled for another calibration or wiring than this device's: its durations,
         pulses and noise would be the other file's. `program`: anything with `calibration_hash` and
-        `wiring_hash` (a TimedProgram)."""
-        where = f"{self.device.path}" if self.device.path is not None else f"device {self.name}"
+        `wiring_hash` (a TimedProgram); `what` names it in the message (e.g. its program.json)."""
+        where = self.device.path
+        what = what or f"the d={program.distance} program for {program.device}"
         if program.calibration_hash != self.calibration_hash:
             raise CtrlError(
                 f"{what} was compiled for calibration {program.calibration_hash}, this device file ({where}) has "
-                f"{self.calibration_hash}: recompile (ctrl recompile --from <the compiled folder> --device {where})"
+                f"{self.calibration_hash}: recompile (ctrl recompile --from <its folder> --device {where} --out ...)"
             )
         if program.wiring_hash != self.wiring_hash:
             raise CtrlError(
                 f"{what} was compiled for wiring {program.wiring_hash}, this device file ({where}) has "
-                f"{self.wiring_hash}: compile it again for this device (ctrl compile --device {where})"
+                f"{self.wiring_hash}: compile it for this device's wiring (ctrl compile --device {where})"
             )
 
     # --- per qubit, per pair

@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from ctrl.backends.qick.sheet import REGS, BoardSheet, EnvSlot, QickSheet, Test
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
+
+if TYPE_CHECKING:
+    from ctrl.device import Device
 
 DEFAULT_ATTEMPTS = 1000
 COUNTER = "s12"  # s_core_w1: the shot counter acquire() polls (counter_addr 1)
@@ -137,7 +140,7 @@ class QickPrograms:
 
 
 def emit_qick(
-    device, program: TimedProgram, attempts: int = DEFAULT_ATTEMPTS, firmware: Mapping[str, dict] | None = None
+    device: Device, program: TimedProgram, attempts: int = DEFAULT_ATTEMPTS, firmware: Mapping[str, dict] | None = None
 ) -> QickPrograms:
     """tProc v2 programs for every board `program` uses: `attempts` attempt slots each (one acquire() shot
     per slot). `firmware` maps a board to the description to compile against (a board's own
@@ -145,6 +148,7 @@ def emit_qick(
     compiles."""
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise CtrlError(f"attempts must be a positive integer, got {attempts!r}")
+    device.target.check_program(program)
     firmware = dict(firmware or {})
     plans, units = lower(device, program, attempts, firmware)
     boards = []
