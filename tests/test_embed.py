@@ -1,5 +1,7 @@
 """The protocol adapted to device graphs that do not contain its default layout."""
 
+import functools
+
 import networkx as nx
 import pytest
 
@@ -207,6 +209,20 @@ class FakeDevice:
 
     def coupler(self, a, b):
         return self._c[frozenset((a, b))]
+
+    @functools.cached_property
+    def target(self):
+        """Placement reads the Target: the numbers above, durations and readout timing left at zero."""
+        from ctrl.device.target import GateTarget, QubitTarget, Target
+
+        qubits = {q.name: QubitTarget(q.name, True, 0.0, q.x90.error, 0.0, q.x180.error, 0.0, 0.0, 0.0,
+                                      q.readout.error_0to1, q.readout.error_1to0, 0.0, q.t1_s, q._t2, q._t2)
+                  for q in self.qubits}  # fmt: skip
+        gates = {pair: GateTarget(c.qubits, c.gate, True, c.duration_s, c.error,
+                                  c.control if c.gate == "ecr" else None, (), None, False)
+                 for pair, c in self._c.items()}  # fmt: skip
+        zz = tuple((tuple(sorted(z.qubits)), z.zz_hz) for z in self.calibration.static_zz)
+        return Target(self, qubits, gates, {}, zz, tuple(sorted(c.duration_s for c in self.couplers)))
 
     def graph(self, usable_only=False):
         g = nx.Graph()

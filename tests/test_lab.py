@@ -243,9 +243,46 @@ def test_board_refuses_a_program_it_cannot_identify(device, compiled):
     soc = EmulatedSoc(device.firmware_config("zcu216"), StimEngine(device, "zcu216", NOISE), "zcu216")
     binprog = {k: (None if v is None else np.array(v, dtype=np.int64)) for k, v in prog.binprog.items()}
     soc.load_bin_program(binprog)  # in-process: ctrl's own program is identified
+    pmem = binprog["pmem"].copy()
     binprog["pmem"][5, 0] ^= 1
-    with pytest.raises(RuntimeError, match="runs only programs ctrl compiles"):
+    with pytest.raises(RuntimeError, match="runs only programs ctrl compiles.* carries the stamp of its d=3 asap "
+                                           "program but its program or waveform memory differs"):
         soc.load_bin_program(binprog)
+    # another stamp (the first number's lowest bit), or none (the stamp's three words cut off)
+    binprog["pmem"] = pmem.copy()
+    binprog["pmem"][-3, 1] ^= 1
+    with pytest.raises(RuntimeError, match="runs only programs ctrl compiles.* carries a stamp that matches none of "
+                                           "d=3 asap"):
+        soc.load_bin_program(binprog)
+    binprog["pmem"] = pmem[:-3]
+    with pytest.raises(RuntimeError, match="runs only programs ctrl compiles.* carries no ctrl stamp"):
+        soc.load_bin_program(binprog)
+
+
+def test_the_board_finds_the_program_by_its_stamp_compiling_no_more_than_it_needs(device, compiled):
+    import dataclasses
+
+    from ctrl.backends.qick import load_program
+    from ctrl.backends.qick.emit import program_stamp
+
+    c, out = compiled
+    prog = load_program((out / "qick_zcu216.json").read_text(), (out / "firmware_zcu216.json").read_text())
+    engine = StimEngine(device, "zcu216", NOISE)
+    soc = EmulatedSoc(device.firmware_config("zcu216"), engine, "zcu216")
+    soc.load_bin_program({k: (None if v is None else np.array(v, dtype=np.int64)) for k, v in prog.binprog.items()})
+    # the default compile is the first variant: its stamp matched, no other program was compiled
+    assert list(engine._programs) == [(3, "asap", None)]
+    assert engine._current.program.to_json() == c.program.to_json()
+    # the stamp names board, attempt slots and schedule; not the calibration hash or the CZ corrections,
+    # which a pulse-only patch changes in a program whose machine code keeps its shape
+    attempts = engine._current.attempts
+    stamp = program_stamp(c.program, "zcu216", attempts)
+    assert program_stamp(c.program, "zcu216", attempts + 1) != stamp
+    assert program_stamp(c.program, "other", attempts) != stamp
+    later = dataclasses.replace(c.program, ops=c.program.ops[1:])
+    assert program_stamp(later, "zcu216", attempts) != stamp
+    recalibrated = dataclasses.replace(c.program, calibration_hash="sha256:" + "1" * 64)
+    assert program_stamp(recalibrated, "zcu216", attempts) == stamp
 
 
 def test_board_identifies_a_program_with_echo_pulses(device, tmp_path):

@@ -7,6 +7,7 @@ Expected pulses, triggers and phases are computed here from the timed program an
 from __future__ import annotations
 
 import cmath
+import dataclasses
 import json
 import math
 from importlib import metadata
@@ -925,7 +926,8 @@ def test_what_cannot_be_patched_is_emitted_in_full_and_says_why(tmp_path):
     with pytest.raises(NotPatchable, match="gain -0.5 is outside"):
         patch_qick(previous, loud)
     with pytest.raises(CtrlError, match="gain -0.5 is outside"):
-        reemit_qick(previous, loud, program)
+        # the program as a recompile keeps it for the new calibration: same ops, the new hash
+        reemit_qick(previous, loud, dataclasses.replace(program, calibration_hash=loud.calibration_hash))
     # another wiring, or no sheet: emitted anew
     assert reemit_qick(None, old, program)[1] == "no previous emission with a sheet"
 

@@ -60,6 +60,8 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
     `CalibrationNoise` (the device's own numbers, idle channels by gap length)."""
     if proxy not in ("X", "Z"):
         raise CtrlError(f"unknown proxy {proxy!r}: the compiled program lowers to proxy X or Z")
+    if isinstance(noise, CalibrationNoise):  # its numbers are one device file's: the program's own
+        noise.target.check_program(program)
     model = _model(noise)
     index = {name: i for i, name in enumerate(program.qubits)}
     out = stim.Circuit()

@@ -27,7 +27,6 @@ from ctrl.compile.passes import FACETS, Pass, PassManager, PassRecord
 from ctrl.compile.placement import Placement, place, random_comparison, typical_step_s
 from ctrl.compile.schedule import pi_pulses, scheduled, timeline
 from ctrl.compile.timed import TimedProgram
-from ctrl.errors import CtrlError
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.realtime.budget import latency_budget
 from ctrl.realtime.decision import decision_program
@@ -96,7 +95,7 @@ def _natives(p) -> tuple:
 
 def _schedule(p) -> tuple:
     device = p["device"]
-    clock_hz = _clock_hz(device, set(p["placement"].qubits))
+    clock_hz = device.target.clock_hz(set(p["placement"].qubits))
     timed, last_end, ready, walk = scheduled(p["native"], device, clock_hz, p["policy"], p["channels"])
     return clock_hz, tuple(timed), last_end, ready, walk, None
 
@@ -108,7 +107,7 @@ def _dd(p) -> tuple:
 
 def _decisions(p) -> tuple:
     device, placement, circuit = p["device"], p["placement"], p["circuit"]
-    latency = int(round(decision_latency_s(device) * p["clock_hz"]))
+    latency = int(round(device.target.decision_latency_s * p["clock_hz"]))
     realtime = _realtime_rule(device, placement, circuit)
     return latency, decision_program(circuit.checks, p["ready"], latency, realtime=realtime, duration=p["last_end"])
 
@@ -207,28 +206,6 @@ def _compile(device, distance, policy, exclude, placement, channels, dd) -> Comp
         inputs["placement"] = placement
     p, log = PIPELINE.run(inputs)
     return Compiled(p["program"], p["placement"], p["counts"], p["report"], log)
-
-
-# A device file without wiring is compiled for an ideal controller: one clock of 1 GHz (timing in
-# nanoseconds), every qubit its own lines, every result in real time after the latency QICK's tProc v2
-# needs to branch on a readout (wait_auto and delay_auto, 0.4 us; docs/qick.md).
-IDEAL_CLOCK_HZ = 1e9
-IDEAL_DECISION_LATENCY_S = 4e-7
-
-
-def _clock_hz(device, used: set[str]) -> float:
-    if device.wiring is None:
-        return IDEAL_CLOCK_HZ
-    boards = {w.drive.board for w in device.wiring.qubits if w.name in used}
-    clocks = {device.firmware[b].f_time_hz for b in boards}
-    if len(clocks) != 1:
-        raise CtrlError(f"boards {sorted(boards)} run timing clocks {sorted(clocks)}: one shared clock is required")
-    return clocks.pop()
-
-
-def decision_latency_s(device) -> float:
-    """From the end of a readout window until the controller can branch on its result."""
-    return IDEAL_DECISION_LATENCY_S if device.wiring is None else device.wiring.controller.readout_to_decision_latency_s
 
 
 def _realtime_rule(device, placement, circuit):

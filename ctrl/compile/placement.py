@@ -23,6 +23,7 @@ import random
 import statistics
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
@@ -36,6 +37,10 @@ from ctrl.protocol.cn20 import cn20_protocol, variant_name, variants
 from ctrl.protocol.ir import MEASUREMENTS, PREPARATIONS, ProtocolCircuit
 from ctrl.protocol.layout import Layout
 from ctrl.protocol.tree import Design
+
+if TYPE_CHECKING:
+    from ctrl.device import Device
+    from ctrl.device.target import QubitTarget
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,7 @@ def _place(distance: int, device, limit: int, exclude: frozenset[str]) -> Placem
         zz_near[a] = zz_near.get(a, 0.0) + p
         zz_near[b] = zz_near.get(b, 0.0) + p
     per_qubit = {q.name: sum(m * t for m, t in zip(mean, _qubit_terms(q, step_s))) + mean[2] * zz_near.get(q.name, 0.0)
-                 for q in device.qubits}  # fmt: skip
+                 for q in device.target.qubits.values()}  # fmt: skip
     # Each seed's 24 starts are spread over the whole usable graph (`spread_starts`: on a 144-qubit grid
     # none is more than 3 hops from every qubit), so six seeds try every region of a 127-133 qubit
     # device several times; a larger device keeps more of each search's best embeddings (one per 40
@@ -304,14 +309,15 @@ def _embeddings(
     return tuple(_vf2(graph, couplers, n, limit))
 
 
-def _cheapest(found: tuple[tuple[str, ...], ...], counts: _Counts, device, step_s: float) -> tuple[str, ...]:
+def _cheapest(found: tuple[tuple[str, ...], ...], counts: _Counts, device: Device, step_s: float) -> tuple[str, ...]:
     """The first embedding of least `_cost`. Costs of all of them at once with numpy; near-ties are
     settled with `_cost` itself, so the choice is the one scanning them in order would make."""
     if len(found) == 1:
         return found[0]
     names = sorted({v for e in found for v in e})
     index = {v: i for i, v in enumerate(names)}
-    per_qubit = np.array([_qubit_terms(device.qubit(v), step_s) for v in names])  # (device qubit, 3)
+    target = device.target
+    per_qubit = np.array([_qubit_terms(target.qubit(v), step_s) for v in names])  # (device qubit, 3)
     emb = np.array([[index[v] for v in e] for e in found])  # (embedding, protocol qubit)
     weights = np.array([counts.pulses, counts.readouts, counts.idle_steps], dtype=float).T  # (protocol qubit, 3)
     total = (per_qubit[emb] * weights).sum(axis=(1, 2))
@@ -341,31 +347,30 @@ def _cheapest(found: tuple[tuple[str, ...], ...], counts: _Counts, device, step_
     return best[1]
 
 
-def _pair_error(device, a: str, b: str) -> float:
+def _pair_error(device: Device, a: str, b: str) -> float:
     """One protocol two-qubit op on a coupler: its gate error, and on an ECR coupler the x180 echo pulse
     the native CX puts on the ECR's control (`ctrl.compile.natives`, in either direction of the op)."""
-    c = device.coupler(a, b)
-    if c.gate == "ecr":
-        return c.error + device.qubit(c.control).x180.error
+    target = device.target
+    c = target.gate(a, b)
+    if c.kind == "ecr":
+        return c.error + target.qubit(c.control).x180_error
     return c.error
 
 
-def _zz(device, step_s: float) -> dict[tuple[str, str], float]:
+def _zz(device: Device, step_s: float) -> dict[tuple[str, str], float]:
     """Static ZZ as a dephasing probability per idle step, by qubit pair: an always-on ZZ of zz_hz turns
     a qubit's phase by pi * zz_hz * t either way with its neighbour's state, so a Z error with
     sin^2(pi * zz_hz * t / 2). `static_zz` is new in the device schema: a device without it has none."""
     out: dict[tuple[str, str], float] = {}
-    for entry in getattr(device.calibration, "static_zz", None) or ():
-        a, b = sorted(entry.qubits)
-        out[a, b] = out.get((a, b), 0.0) + math.sin(math.pi * entry.zz_hz * step_s / 2) ** 2
+    for (a, b), zz_hz in device.target.static_zz:
+        out[a, b] = out.get((a, b), 0.0) + math.sin(math.pi * zz_hz * step_s / 2) ** 2
     return out
 
 
-def _qubit_terms(q, step_s: float) -> tuple[float, float, float]:
+def _qubit_terms(q: QubitTarget, step_s: float) -> tuple[float, float, float]:
     """Per pulse, per readout, per idle step: a qubit's fault probabilities (as `_cost` sums them)."""
-    ro = q.readout
     return (
-        q.x90.error, (ro.error_0to1 + ro.error_1to0) / 2,
+        q.x90_error, (q.readout_error_0to1 + q.readout_error_1to0) / 2,
         1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_s(echo=True)) / 2,
     )  # fmt: skip
 
@@ -399,9 +404,9 @@ def _vf2(graph: nx.Graph, couplers, n: int, limit: int) -> list[tuple[str, ...]]
     return sorted(found)
 
 
-def typical_step_s(device) -> float:
+def typical_step_s(device: Device) -> float:
     """A protocol time step on this device: the median two-qubit gate duration."""
-    durations = sorted(c.duration_s for c in device.couplers if c.usable)
+    durations = device.target.two_qubit_durations_s
     if not durations:
         raise CtrlError(f"device {device.name} has no usable coupler")
     return durations[len(durations) // 2]
@@ -449,12 +454,12 @@ def _counts(circuit: ProtocolCircuit) -> _Counts:
     return _Counts(tuple(pulses), tuple(readouts), tuple(idle), tuple((a, b, k) for (a, b), k in sorted(pairs.items())))
 
 
-def _cost(counts: _Counts, names: tuple[str, ...], device, step_s: float) -> float:
+def _cost(counts: _Counts, names: tuple[str, ...], device: Device, step_s: float) -> float:
     total = 0.0
+    target = device.target
     for i, name in enumerate(names):
-        q = device.qubit(name)
-        ro = q.readout
-        total += counts.pulses[i] * q.x90.error + counts.readouts[i] * (ro.error_0to1 + ro.error_1to0) / 2
+        q = target.qubit(name)
+        total += counts.pulses[i] * q.x90_error + counts.readouts[i] * (q.readout_error_0to1 + q.readout_error_1to0) / 2
         total += counts.idle_steps[i] * (1 - math.exp(-step_s / q.t1_s) / 2 - math.exp(-step_s / q.t2_s(echo=True)) / 2)
     for a, b, k in counts.couplers:
         total += k * _pair_error(device, names[a], names[b])
@@ -465,6 +470,6 @@ def _cost(counts: _Counts, names: tuple[str, ...], device, step_s: float) -> flo
     return total
 
 
-def expected_faults(circuit: ProtocolCircuit, names: tuple[str, ...], device, step_s: float) -> float:
+def expected_faults(circuit: ProtocolCircuit, names: tuple[str, ...], device: Device, step_s: float) -> float:
     """First-order fault count of one attempt under the calibration (see the module docstring)."""
     return _cost(_counts(circuit), names, device, step_s)

@@ -31,11 +31,16 @@ from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass
 from operator import add, attrgetter
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
-from ctrl.compile.natives import HALF_PI, NativeCircuit, optional
+from ctrl.compile.natives import HALF_PI, NativeCircuit
 from ctrl.compile.timed import TimedOp
 from ctrl.errors import CtrlError
+
+if TYPE_CHECKING:
+    from ctrl.device import Device
+    from ctrl.device.target import Target
 
 MUX = "mux"
 
@@ -64,22 +69,13 @@ _NOTHING = Need(0, ())
 
 
 class _Needs:
-    """`needs` for one device and clock, with the device's wiring indexed once and each distinct
-    (op kind, qubits) looked up once: a program repeats the same few hundred of them."""
+    """`needs` for one device and clock: each distinct (op kind, qubits) looked up once in the device's
+    Target and turned into cycles; a program repeats the same few hundred of them."""
 
-    def __init__(self, device, clock_hz: float) -> None:
-        self.device = device
+    def __init__(self, target: Target, clock_hz: float) -> None:
+        self.target = target
         self.clock_hz = clock_hz
-        # no wiring: an ideal controller, a drive and a readout line of its own for every qubit
-        self.ideal = device.wiring is None
-        self.wiring = {w.name: w for w in device.wiring.qubits} if not self.ideal else {}
-        self.coupler_flux = {frozenset(w.qubits): w.flux for w in device.wiring.couplers} if not self.ideal else {}
-        self.exclusions: dict[frozenset, list[str]] = {}
-        for i, group in enumerate(device.calibration.crosstalk_exclusions):
-            for pair in {frozenset(p) for p in group.couplers}:
-                self.exclusions.setdefault(pair, []).append(f"exclusion{i}")
         self.cache: dict[tuple, Need] = {}
-        self.drives: dict[str, str] = {}
 
     def need(self, name: str, qubits: tuple[str, ...], angle: float) -> Need:
         if name == "PREP" or name == "VZ":
@@ -96,64 +92,28 @@ class _Needs:
     def _cyc(self, seconds: float) -> int:
         return max(0, math.ceil(seconds * self.clock_hz - 1e-6))
 
-    def _qubit_wiring(self, name: str):
-        w = self.wiring.get(name)
-        if w is None:
-            raise CtrlError(f"device {self.device.name} has no wiring for qubit '{name}'")
-        return w
-
-    def _drive(self, name: str) -> str:
-        """A qubit's drive generator, named once: its pulses of both sizes and its couplers' ECRs ask."""
-        found = self.drives.get(name)
-        if found is None:
-            found = self.drives[name] = f"drive:{name}" if self.ideal else _chan(self._qubit_wiring(name).drive)
-        return found
-
     def _compute(self, name: str, qubits: tuple[str, ...], angle: float) -> Need:
-        device = self.device
+        target = self.target
         if name in ("RX", "RY"):
-            q = device.qubit(qubits[0])
-            gate = q.x90 if abs(angle) <= HALF_PI + 1e-9 else q.x180
-            return Need(self._cyc(gate.duration_s), (self._drive(q.name),))
+            q = target.qubit(qubits[0])
+            return Need(self._cyc(q.pulse_s(angle)), (target.drive_channel(q.name),))
         if name in ("CZ", "ECR"):
             a, b = qubits
-            cal = device.coupler(a, b)
-            chans = []
-            if name == "CZ" and self.ideal:
-                chans.append(f"coupler:{'-'.join(sorted((a, b)))}")
-            elif name == "CZ":
-                element = cal.flux_pulse.element
-                if element == "coupler":
-                    line = self.coupler_flux.get(frozenset((a, b)))
-                else:
-                    line = self._qubit_wiring(element).flux
-                if line is None:
-                    raise CtrlError(
-                        f"coupler {a}-{b}: its flux pulse needs the flux line of {element}, which is not wired"
-                    )
-                chans.append(_chan(line))
+            gate = target.gate(a, b)
+            if name == "CZ":
+                chans = [target.flux_channel(a, b)]
             else:
-                chans.append(self._drive(cal.control))
-                if cal.cancellation_pulse is not None:
-                    target = b if cal.control == a else a
-                    chans.append(self._drive(target))
-            chans += self.exclusions.get(frozenset((a, b)), [])
-            return Need(self._cyc(cal.duration_s), tuple(sorted(set(chans))))
+                chans = [target.drive_channel(gate.control)]
+                if gate.cancellation:
+                    chans.append(target.drive_channel(b if gate.control == a else a))
+            chans += target.exclusions.get(frozenset((a, b)), ())
+            return Need(self._cyc(gate.duration_s), tuple(sorted(set(chans))))
         if name == "MEASURE":
-            q = device.qubit(qubits[0])
-            ro = q.readout
-            window_end = ro.window_end_s()
-            busy = max(ro.pulse_duration_s, window_end)
-            tail = self._cyc(optional(ro, "ringdown_s", 0.0))
-            if self.ideal:
-                return Need(self._cyc(busy), (f"readout:{q.name}",), ready=self._cyc(window_end), tail=tail)
-            w = self._qubit_wiring(q.name).readout
-            gen = _chan(w)
-            fw = device.firmware[w.board]
-            mux = fw.gens[w.gen].mux
-            exclusive = (f"{w.board}/ro{w.ro}",) + (() if mux else (gen,))
+            q = target.qubit(qubits[0])
+            exclusive, mux = target.readout_channels(q.name)
             return Need(
-                self._cyc(busy), exclusive, mux=gen if mux else "", ready=self._cyc(window_end), tail=tail,
+                self._cyc(q.readout_busy_s), exclusive, mux=mux, ready=self._cyc(q.readout_window_end_s),
+                tail=self._cyc(q.readout_ringdown_s),
             )  # fmt: skip
         raise CtrlError(f"cannot schedule native op {name}")
 
@@ -161,7 +121,7 @@ class _Needs:
 _NEEDS: WeakKeyDictionary = WeakKeyDictionary()
 
 
-def _needs_of(device, clock_hz: float) -> _Needs:
+def _needs_of(device: Device, clock_hz: float) -> _Needs:
     """The `_Needs` of a loaded device and clock, kept as long as the device is: a Device is immutable
     (as its own cached lookups assume), and working out a program's few hundred op kinds from its
     pydantic models again on every compile was a tenth of a d=5 schedule."""
@@ -170,11 +130,11 @@ def _needs_of(device, clock_hz: float) -> _Needs:
         per_clock = _NEEDS[device] = {}
     found = per_clock.get(clock_hz)
     if found is None:
-        found = per_clock[clock_hz] = _Needs(device, clock_hz)
+        found = per_clock[clock_hz] = _Needs(device.target, clock_hz)
     return found
 
 
-def pi_pulses(device, clock_hz: float):
+def pi_pulses(device: Device, clock_hz: float):
     """qubit -> (cycles, channels) of its x180 pulse: what a padding pass (`ctrl.compile.dd`) places."""
     lookup = _needs_of(device, clock_hz)
 
@@ -183,10 +143,6 @@ def pi_pulses(device, clock_hz: float):
         return need.duration, need.channels
 
     return pi_pulse
-
-
-def _chan(channel) -> str:
-    return f"{channel.board}/gen{channel.gen}"
 
 
 def schedule(

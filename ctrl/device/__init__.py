@@ -21,6 +21,7 @@ from ctrl.device.checks import DEFAULT_FREQUENCY_GUARD_HZ
 from ctrl.device.device import Device
 from ctrl.device.firmware import FirmwareInfo, GenInfo, ReadoutInfo
 from ctrl.device.load import DeviceError, device_warnings, lint_text, load_device, validate, validate_text
+from ctrl.device.target import Target
 from ctrl.device.model import (
     SCHEMA_VERSION,
     Calibration,
@@ -61,7 +62,7 @@ DEFAULT_DEVICE = _shipped_devices() / "planar16_d3.yaml"
 
 __all__ = [
     "DEFAULT_DEVICE", "DEFAULT_FREQUENCY_GUARD_HZ", "SCHEMA_VERSION",
-    "Device", "DeviceError", "device_warnings", "lint_text", "load_device", "validate", "validate_text", "json_schema",
+    "Device", "Target", "DeviceError", "device_warnings", "lint_text", "load_device", "validate", "validate_text", "json_schema",
     "DeviceFile", "Wiring", "Calibration", "QubitCalibration", "QubitWiring", "ReadoutChannel", "Channel",
     "Controller", "CouplerWiring", "CZGate", "ISwapGate", "CrossResonanceGate",
     "FirmwareInfo", "GenInfo", "ReadoutInfo",

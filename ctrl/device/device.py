@@ -131,6 +131,13 @@ class Device:
 
     # --- lookups
     @functools.cached_property
+    def target(self):
+        """The device's capabilities as the compiler, the QICK plan and the noise model read them, built once."""
+        from ctrl.device.target import Target
+
+        return Target.of(self)
+
+    @functools.cached_property
     def _qubit_index(self) -> dict:
         return {q.name: q for q in self.qubits}
 

@@ -95,6 +95,7 @@ def noise_for(spec: str, device, program: TimedProgram):
 def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration", seed: int = 0) -> dict:
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
+    device.target.check_program(program)
     model = noise_for(noise, device, program)
     decisions = program.decisions
     realtime = decisions.realtime_only()

@@ -150,11 +150,11 @@ def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
     if device_file is None:
         device_file = DEFAULT_DEVICE.parent / f"{program.device}.yaml"
     device = load_device(device_file)
-    if (device.calibration_hash, device.wiring_hash) != (program.calibration_hash, program.wiring_hash):
-        raise CtrlError(
-            f"{device_file}: calibration or wiring differs from the one {folder / 'program.json'} was compiled with; "
-            f"pass the device file it was compiled for with --device"
-        )
+    # the device gives the windows' labels and the rule: it must be the one the program was compiled for
+    try:
+        device.target.check_program(program, str(folder / "program.json"))
+    except CtrlError as e:
+        raise CtrlError(f"{e}; or pass the device file it was compiled for with --device") from None
     try:
         attempts = int(dump["loop_dims"][0])
     except (KeyError, IndexError, TypeError, ValueError):

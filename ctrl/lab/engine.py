@@ -1,12 +1,14 @@
 """What the emulated board does with the program a client loads.
 
 1. Identify it. The board holds only what a QickSoc is given: machine code (pmem), waveform memory,
-   envelopes and channel settings. It compiles its own device (every distance that fits, both schedule
-   policies) and emits the QICK program for its board (`ctrl.backends.qick.emit_qick`); the loaded pmem
-   and wmem must equal one of these word for word, with the attempt-slot count read off the one word
-   that depends on it. Anything else is refused: the emulated board runs only programs ctrl compiles for
-   its device. The match names the timed program behind the machine code, which the noise model needs
-   (the Stim circuit of an attempt is built from the timed program, not from machine code).
+   envelopes and channel settings. ctrl's machine code ends with a stamp (`ctrl.backends.qick.emit.
+   program_stamp`: the board, the attempt slots and the timed program's schedule, as literals of
+   instructions that never run). The board compiles its own device (every distance that fits, both
+   schedule policies, each dynamical decoupling) lazily, once each, until one program has the loaded
+   stamp; that program emitted for its board must then equal the loaded pmem and wmem word for word.
+   Anything else is refused: the emulated board runs only programs ctrl compiles for its device. The
+   match names the timed program behind the machine code, which the noise model needs (the Stim circuit
+   of an attempt is built from the timed program, not from machine code).
 2. Map readouts to measurements from the program itself: the interpreter runs the *loaded* machine code
    (decoded by `ctrl.backends.qick.decode`) for one attempt slot with every result passing; each trigger
    of that timeline is tied to a qubit through the device's wiring (a static readout serves one qubit)
@@ -18,8 +20,8 @@
    values on either side of each qubit's calibrated threshold, so aborts and resets are the program's
    own branches. A slot's path depends only on the values it reads, so paths are memoised in a trie keyed
    by the values read: the interpreter runs once per distinct path, and every slot still follows the
-   program's branching. One slot is the loaded code with its slot-loop count (the one word identification
-   found) set to one.
+   program's branching. One slot is the loaded code with its slot-loop count set to one (as a one-slot
+   emission of the identified program has it).
 4. Stream. The board's attempts are one random stream per seed, counted over every acquisition since the
    board started (`AttemptSource` samples position i the same whatever came before it): `stream()` says
    where it stands, `seek()` moves it, so a client resuming a results file can skip what is recorded.
@@ -81,6 +83,7 @@ class StimEngine:
         self.noise = noise
         self.seed = seed
         self._known: dict[str, Identified] = {}
+        self._programs: dict[tuple, object] = {}  # (distance, policy, dd) -> TimedProgram, or None: not compilable
         self._current: Identified | None = None
         self._slots: dict[tuple, Slot] = {}
         self._sources: dict[str, object] = {}
@@ -107,48 +110,50 @@ class StimEngine:
 
     def _identify(self, prog: dict) -> Identified:
         from ctrl.backends.qick import emit_qick
-        from ctrl.compile.pipeline import compile_program
+        from ctrl.backends.qick.emit import program_stamp
 
         loaded = _as_words(prog["pmem"])
-        tried = []
+        refused = (f"load_bin_program: the emulated board {self.board} ({self.device.name}) runs only programs ctrl "
+                   f"compiles for its device; this one ({len(loaded)} words)")  # fmt: skip
+        stamp = _stamp(loaded)
+        if stamp is None:
+            raise RuntimeError(f"{refused} carries no ctrl stamp")
+        *name, attempts = stamp
+        for (d, policy, dd), program in self._variants():
+            if program_stamp(program, self.board, attempts) != tuple(name):
+                continue
+            full = emit_qick(self.device, program, attempts=attempts).board(self.board)
+            if not (np.array_equal(_as_words(full.machine_code["pmem"]), loaded)
+                    and _same_words(full.machine_code.get("wmem"), prog.get("wmem"))):  # fmt: skip
+                raise RuntimeError(
+                    f"{refused} carries the stamp of its d={d} {_variant(policy, dd)} program but its program or "
+                    "waveform memory differs (another calibration?)"
+                )
+            # one slot: the loaded code with the slot-loop count of a one-slot emission (the stamp, past the
+            # end, is never run)
+            one = _as_words(emit_qick(self.device, program, attempts=1).board(self.board).machine_code["pmem"])
+            slot = loaded.copy()
+            slot[:-3] = one[:-3]
+            wmem = None if prog.get("wmem") is None else _as_words(prog["wmem"])
+            return Identified(d, policy, dd, attempts, program, full.plan, slot, wmem)
+        tried = ", ".join(f"d={d} {_variant(p, dd)}" for (d, p, dd), program in self._programs.items() if program)
+        raise RuntimeError(f"{refused} carries a stamp that matches none of {tried or 'its compiles'}")
+
+    def _variants(self):
+        """((distance, policy, dd), timed program) of every program the board's device compiles to, each
+        compiled the first time it is asked for and kept: a stamp names one of them."""
+        from ctrl.compile.pipeline import compile_program
+
         for d in (3, 5, 7):
             for policy, dd in ((p, dd) for dd in (None, *SEQUENCES) for p in ("asap", "alap")):
-                try:
-                    program = compile_program(self.device, d, policy=policy, dd=dd).program
-                    one = emit_qick(self.device, program, attempts=1).board(self.board)
-                except CtrlError:
-                    continue
-                tried.append(f"d={d} {_variant(policy, dd)}")
-                p1 = _as_words(one.machine_code["pmem"])
-                if p1.shape != loaded.shape:
-                    continue
-                rows = np.flatnonzero((p1 != loaded).any(axis=1))
-                if len(rows) == 0:
-                    attempts = 1
-                elif len(rows) == 1:
-                    p2 = _as_words(emit_qick(self.device, program, attempts=2).board(self.board).machine_code["pmem"])
-                    attempts = _count(p1[rows[0]], p2[rows[0]], loaded[rows[0]])
-                    if attempts is None:
-                        continue
-                else:
-                    continue
-                full = emit_qick(self.device, program, attempts=attempts).board(self.board)
-                if not np.array_equal(_as_words(full.machine_code["pmem"]), loaded):
-                    continue
-                if not _same_words(full.machine_code.get("wmem"), prog.get("wmem")):
-                    raise RuntimeError(
-                        f"load_bin_program: the program matches ctrl's d={d} {_variant(policy, dd)} program for "
-                        f"{self.device.name}/"
-                        f"{self.board} but its waveform memory differs (another calibration?)"
-                    )
-                slot = loaded.copy()
-                slot[rows] = p1[rows]
-                wmem = None if prog.get("wmem") is None else _as_words(prog["wmem"])
-                return Identified(d, policy, dd, attempts, program, full.plan, slot, wmem)
-        raise RuntimeError(
-            f"load_bin_program: the emulated board {self.board} ({self.device.name}) runs only programs ctrl compiles "
-            f"for its device; this one ({len(loaded)} words) matches none of {', '.join(tried) or 'its compiles'}"
-        )
+                key = (d, policy, dd)
+                if key not in self._programs:
+                    try:
+                        self._programs[key] = compile_program(self.device, d, policy=policy, dd=dd).program
+                    except CtrlError:
+                        self._programs[key] = None
+                if self._programs[key] is not None:
+                    yield key, self._programs[key]
 
     def _slot(self, ident: Identified, state, fw: dict) -> Slot:
         """The loaded code's slot with the board's readout windows and mixers, and its windows' labels."""
@@ -350,14 +355,20 @@ class StimEngine:
         return leaf
 
 
-def _count(one, two, loaded) -> int | None:
-    """The attempt-slot count encoded in `loaded`, from the same word for one and for two slots."""
-    step = two.astype(np.int64) - one
-    delta = loaded.astype(np.int64) - one
-    nz = np.flatnonzero(step)
-    if len(nz) != 1 or delta[nz[0]] % step[nz[0]] or (delta != step * (delta[nz[0]] // step[nz[0]])).any():
+def _stamp(pmem: np.ndarray) -> tuple[int, int, int] | None:
+    """(two stamp numbers, attempt slots) from the last three instructions of ctrl's machine code
+    (`ctrl.backends.qick.emit.program_stamp`), or None if they are not a stamp's."""
+    from ctrl.backends.qick import decode_pmem
+
+    if len(pmem) < 4:
         return None
-    return 1 + int(delta[nz[0]] // step[nz[0]])
+    try:
+        tail = decode_pmem(pmem[-3:].tolist())
+    except CtrlError:
+        return None
+    if not all(i.get("CMD") == "REG_WR" and i.get("SRC") == "imm" and "LIT" in i for i in tail):
+        return None
+    return tuple(int(i["LIT"].lstrip("#")) for i in tail)
 
 
 def _digest(prog: dict) -> str:

@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ctrl.device import Device
+    from ctrl.device.target import Target
 
 
 @dataclass(frozen=True)
 class CalibrationNoise:
-    device: object
+    device: Device
     clock_hz: float
     scale: float = 1.0
 
@@ -35,31 +40,33 @@ class CalibrationNoise:
     def name(self) -> str:
         return "calibration" if self.scale == 1 else f"calibration*{self.scale:g}"
 
+    @property
+    def target(self) -> Target:
+        return self.device.target
+
     def pulse(self, qubit: str, angle: float) -> float:
-        q = self.device.qubit(qubit)
-        gate = q.x90 if abs(angle) <= math.pi / 2 + 1e-9 else q.x180
-        return min(0.75, 1.5 * gate.error * self.scale)
+        return min(0.75, 1.5 * self.target.qubit(qubit).pulse_error(angle) * self.scale)
 
     def two_qubit(self, a: str, b: str) -> float:
-        return min(15 / 16, 1.25 * self.device.coupler(a, b).error * self.scale)
+        return min(15 / 16, 1.25 * self.target.gate(a, b).error * self.scale)
 
     def readout_flip(self, qubit: str) -> float:
-        return min(0.5, self.device.qubit(qubit).readout.error_0to1 * self.scale)
+        return min(0.5, self.target.qubit(qubit).readout_error_0to1 * self.scale)
 
     def reset_flip(self, qubit: str) -> float:
-        return min(0.5, self.device.qubit(qubit).readout.error_1to0 * self.scale)
+        return min(0.5, self.target.qubit(qubit).readout_error_1to0 * self.scale)
 
     def idle(self, qubit: str, cycles: int, echo: bool = False, live: frozenset[str] = frozenset()) -> tuple[float, float, float]:
         """Pauli-twirled T1/T2 decay over the idle; `echo`: the idle is part of an echo sequence, whose
         refocusing leaves the Hahn-echo rate T2E instead of T2* (a Markovian model has no other way to
         show what an echo does: twirled channels commute with the pulses); `live`: the qubits holding
         state meanwhile, whose static ZZ with this one dephases it."""
-        q = self.device.qubit(qubit)
+        q = self.target.qubit(qubit)
         t = cycles / self.clock_hz * self.scale
         px = (1 - math.exp(-t / q.t1_s)) / 4
         pz = max(0.0, (1 - math.exp(-t / q.t2_s(echo))) / 2 - px)
         if not echo:
-            for other, zz_hz in self.device.zz_neighbours.get(qubit, ()):
+            for other, zz_hz in q.zz_neighbours:
                 if other in live:
                     flip = min(0.5, math.sin(math.pi * zz_hz * t / 2) ** 2)
                     pz = pz + flip - 2 * pz * flip

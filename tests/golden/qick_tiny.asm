@@ -1,4 +1,4 @@
-// ctrl QICK program for board zcu216: 2 attempt slots, 150/4096 program words, 20/1024 waveforms
+// ctrl QICK program for board zcu216: 2 attempt slots, 153/4096 program words, 20/1024 waveforms
      NOP 
      REG_WR s12 imm #0 
      TIME #430 inc_ref 
@@ -149,3 +149,6 @@ ABORT_2:
      DMEM_WR [&s12] imm #3 
      REG_WR s15 label TAIL 
      JUMP [s15] 
+     REG_WR r0 imm #1173082733 
+     REG_WR r0 imm #1770589752 
+     REG_WR r0 imm #2 

@@ -21,7 +21,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -45,6 +45,9 @@ from ctrl.backends.qick.sheet import REGS, BoardSheet, EnvSlot, QickSheet, Test
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
+
+if TYPE_CHECKING:
+    from ctrl.device import Device
 
 DEFAULT_ATTEMPTS = 1000
 COUNTER = "s12"  # s_core_w1: the shot counter acquire() polls (counter_addr 1)
@@ -137,7 +140,7 @@ class QickPrograms:
 
 
 def emit_qick(
-    device, program: TimedProgram, attempts: int = DEFAULT_ATTEMPTS, firmware: Mapping[str, dict] | None = None
+    device: Device, program: TimedProgram, attempts: int = DEFAULT_ATTEMPTS, firmware: Mapping[str, dict] | None = None
 ) -> QickPrograms:
     """tProc v2 programs for every board `program` uses: `attempts` attempt slots each (one acquire() shot
     per slot). `firmware` maps a board to the description to compile against (a board's own
@@ -145,6 +148,7 @@ def emit_qick(
     compiles."""
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise CtrlError(f"attempts must be a positive integer, got {attempts!r}")
+    device.target.check_program(program)
     firmware = dict(firmware or {})
     plans, units = lower(device, program, attempts, firmware)
     boards = []
@@ -563,7 +567,7 @@ def _board_program(plan: BoardPlan, fw: dict, usage: Usage, units) -> BoardProgr
             for gen, todo in phases.items():
                 for (wave, _), reg in zip(todo, conv.phases(gen, [ph for _, ph in todo]).tolist()):
                     wave.phase = reg
-            _program_text(writer, plan)
+            _program_text(writer, plan, program_stamp(units.program, b, plan.attempts))
             prog.compile()
             trigs = {ro: len(labels) for ro, labels in plan.readout_labels.items()}
             for ro, n in trigs.items():
@@ -638,7 +642,23 @@ def _check_pfb(prog, soccfg, board: str) -> None:
         others.append(regs)
 
 
-def _program_text(w: _Writer, plan: BoardPlan) -> None:
+def program_stamp(program: TimedProgram, board: str, attempts: int) -> tuple[int, int]:
+    """Two 31-bit numbers naming what a board program runs: sha256 of the board, the attempt slots and the
+    timed program's schedule (every field of program.json but the calibration hash and the CZs' virtual-Z
+    corrections, which a pulse-only patch changes without touching the machine code's shape: the stamp of
+    a patched program is the one its full emission gets). The emulated board finds the timed program
+    behind loaded machine code by it (`ctrl.lab.engine`)."""
+    ops = [(t.op.name, t.op.qubits, t.op.tag, t.op.angle, t.op.key, t.start, t.duration, t.channels, t.ready)
+           for t in program.ops]  # fmt: skip
+    decisions = [(d.index, d.time, d.checks, d.realtime) for d in program.decisions]
+    text = json.dumps([board, attempts, program.device, program.wiring_hash, program.distance, program.clock_hz,
+                       program.qubits, program.roles, program.record, program.checks, decisions, program.duration,
+                       program.abort_duration, ops], separators=(",", ":"))  # fmt: skip
+    digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+    return (digest >> 33) & 0x7FFFFFFF, (digest >> 2) & 0x7FFFFFFF
+
+
+def _program_text(w: _Writer, plan: BoardPlan, stamp: tuple[int, int]) -> None:
     w.what = "program header"
     w.inst({"CMD": "REG_WR", "DST": COUNTER, "SRC": "imm", "LIT": "#0"})
     w.inc_ref(plan.initial)
@@ -672,6 +692,12 @@ def _program_text(w: _Writer, plan: BoardPlan) -> None:
         w.inst({"CMD": "DMEM_WR", "DST": f"[&{COUNTER}]", "SRC": "imm", "LIT": f"#{k + 1}"})
         w.inc_ref(blk.length)
         w.jump("TAIL")
+    # The stamp, past the end where no path goes (each one above ends in a jump): a board is given machine
+    # code only (qick's binprog carries no metadata and its dmem is the program's outcome memory), so the
+    # name of the program travels as literals of instructions that never run. The emulated board reads it.
+    w.what = "stamp"
+    for value in (*stamp, plan.attempts):
+        w.inst({"CMD": "REG_WR", "DST": LOOP, "SRC": "imm", "LIT": f"#{value}"})
 
 
 # ------------------------------------------------------------------------------------------ the report

@@ -34,6 +34,7 @@ import json
 import math
 from collections import Counter
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -46,6 +47,9 @@ from ctrl.backends.qick.resources import pulse_key
 from ctrl.backends.qick.sheet import REGS, EnvSlot, QickSheet
 from ctrl.errors import CtrlError
 
+if TYPE_CHECKING:
+    from ctrl.device import Device
+
 _FREQ, _PHASE, _ENV, _GAIN = 0, 1, 2, 3
 _ZERO = (0.0,)  # the frame of a qubit without increments
 _RAD_TO_DEG = 180.0 / math.pi  # math.degrees multiplies by this
@@ -57,7 +61,7 @@ class NotPatchable(Exception):
     """The new calibration cannot be patched into the previous programs (the reason); emit them anew."""
 
 
-def reemit_qick(previous: QickPrograms | None, device, program, firmware=None) -> tuple[QickPrograms, str | None]:
+def reemit_qick(previous: QickPrograms | None, device: Device, program, firmware=None) -> tuple[QickPrograms, str | None]:
     """`patch_qick`, or on NotPatchable `emit_qick(device, program, ...)` (same attempts): (programs, None)
     when patched, else (programs, why it was emitted anew). `program`: the timed program, or a function
     returning it (called only when needed: a full emission, or a patched program's `plan`)."""
@@ -72,10 +76,14 @@ def reemit_qick(previous: QickPrograms | None, device, program, firmware=None) -
         return emit_qick(device, prog, firmware=firmware, **kw), str(e)
 
 
-def patch_qick(previous: QickPrograms, device, program=None, firmware=None) -> QickPrograms:
+def patch_qick(previous: QickPrograms, device: Device, program=None, firmware=None) -> QickPrograms:
     """The programs `emit_qick(device, program, attempts, firmware)` would give, patched from `previous`
     (see the module docstring for the contract). `program` (or a function giving it) is only needed for
     the patched boards' `plan`. Raises NotPatchable."""
+    if callable(program):
+        program = _checked(program, device)
+    elif program is not None:
+        device.target.check_program(program)
     sheet = previous.sheet
     if sheet is None:
         raise NotPatchable("the previous programs carry no sheet")
@@ -119,6 +127,18 @@ def patch_qick(previous: QickPrograms, device, program=None, firmware=None) -> Q
         for i, nb in enumerate(boards):
             boards[i] = replace(nb, plan_source=_planner(device, get, sheet.attempts, firmware, nb.board))
     return QickPrograms(tuple(boards), report, new)
+
+
+def _checked(get_program, device: Device):
+    """`get_program`, whose program is checked against the device when it is asked for: a patch calls it
+    only for a patched board's plan, and building the timed program may be what a caller saves."""
+
+    def get():
+        program = get_program()
+        device.target.check_program(program)
+        return program
+
+    return get
 
 
 def _planner(device, get_program, attempts, firmware, board):

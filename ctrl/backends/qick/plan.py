@@ -21,11 +21,14 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ctrl.compile.dd import is_dd
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
+
+if TYPE_CHECKING:
+    from ctrl.device import Device
 
 INPUT_DELAY_S = 0.1e-6  # window end -> value at the tProc input port (QICK labs: wait_auto(0.1))
 MIN_ISSUE_S = 0.1e-6  # at least this much of the decision latency is left to read, test and issue
@@ -344,12 +347,11 @@ class Units:
     firmware: what the lowering reads from the calibration, and all a pulse-only patch needs to read it
     again (`ctrl.backends.qick.patch`)."""
 
-    def __init__(self, device, clock_hz: float, fw: dict[str, dict]) -> None:
+    def __init__(self, device: Device, clock_hz: float, fw: dict[str, dict]) -> None:
         self.device = device
+        self.target = device.target
         self.clk = clock_hz
         self.fw = fw
-        self._wiring: dict[str, object] = {}
-        self._couplers: dict[tuple[str, str], object] = {}
         self._pulses: dict[tuple, Pulse] = {}
         self._shapes: dict[tuple, tuple] = {}
         # readout declarations, filled by use_readout
@@ -361,18 +363,12 @@ class Units:
         self.readout_users: list[str] = []  # qubits in the order their readouts were first declared
         self._users: set[str] = set()
 
-    # --- device lookups (the device's own are linear scans)
+    # --- device lookups, indexed once in the device's Target
     def wiring(self, q: str):
-        w = self._wiring.get(q)
-        if w is None:
-            w = self._wiring[q] = self.device.qubit_wiring(q)
-        return w
+        return self.target.qubit_wiring(q)
 
     def coupler_wiring(self, a: str, b: str):
-        key = (a, b)
-        if key not in self._couplers:
-            self._couplers[key] = self.device.coupler_wiring(a, b)
-        return self._couplers[key]
+        return self.target.coupler_wiring(a, b)
 
     # --- unit helpers
     def gencfg(self, board: str, gen: int) -> dict:
@@ -617,7 +613,7 @@ class _Lowering(Units):
                 if "/" in ch:
                     boards.add(ch.split("/")[0])
         for q in program.qubits:
-            w = device.qubit_wiring(q)
+            w = device.target.qubit_wiring(q)
             boards.update({w.drive.board, w.readout.board})
         self.boards = sorted(boards)
         clk = program.clock_hz
