@@ -650,9 +650,11 @@ def program_stamp(program: TimedProgram, board: str, attempts: int) -> tuple[int
     behind loaded machine code by it (`ctrl.lab.engine`)."""
     ops = [(t.op.name, t.op.qubits, t.op.tag, t.op.angle, t.op.key, t.start, t.duration, t.channels, t.ready)
            for t in program.ops]  # fmt: skip
-    decisions = [(d.index, d.time, d.checks, d.realtime) for d in program.decisions]
+    rule = program.decisions
+    checks = [(r.name, r.kind, r.keys) for r in rule.rules]
+    decisions = [(d.index, d.time, list(rule.names(d)), d.realtime) for d in rule.points]
     text = json.dumps([board, attempts, program.device, program.wiring_hash, program.distance, program.clock_hz,
-                       program.qubits, program.roles, program.record, program.checks, decisions, program.duration,
+                       program.qubits, program.roles, program.record, checks, decisions, program.duration,
                        program.abort_duration, ops], separators=(",", ":"))  # fmt: skip
     digest = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
     return (digest >> 33) & 0x7FFFFFFF, (digest >> 2) & 0x7FFFFFFF
