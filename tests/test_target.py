@@ -149,7 +149,7 @@ def test_stim_with_calibration_noise_refuses_a_program_of_another_calibration(tw
 
 
 def test_the_lab_client_refuses_a_program_of_another_calibration(two_calibrations, tmp_path):
-    from ctrl.compile.pipeline import write_outputs
+    from ctrl.outputs import write_outputs
     from ctrl.lab.client import load_compiled
 
     old, new, compiled = two_calibrations
