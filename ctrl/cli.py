@@ -543,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_results_command(sub) -> None:
     p = sub.add_parser("results", help="lab results files: convert ctrl run's JSON lines to HDF5 (xarray)")
-    rsub = p.add_subparsers(dest="results_command", required=True, metavar="ACTION")
+    rsub = p.add_subparsers(dest="results_command", required=True, metavar="ACTION", help="what to do with the results")
     c = rsub.add_parser("convert", help="write (or extend with new batches) an HDF5 file ctrl.open_dataset loads")
     c.add_argument("source", metavar="RESULTS", help="results file written by ctrl run (JSON lines)")
     c.add_argument("--out", required=True, metavar="H5", help="HDF5 file; an existing one of the same run gains the "
