@@ -548,13 +548,16 @@ def _add_results_command(sub) -> None:
     c.add_argument("source", metavar="RESULTS", help="results file written by ctrl run (JSON lines)")
     c.add_argument("--out", required=True, metavar="H5", help="HDF5 file; an existing one of the same run gains the "
                                                               "batches it lacks")
+    c.add_argument("--program", metavar="DIR", help="the compile folder the run ran: adds each readout window's "
+                                                    "label and threshold (so the Dataset has the thresholded bits)")
+    c.add_argument("--device", help="device file the program was compiled for (default: the shipped one of its name)")
     c.set_defaults(func=_cmd_results_convert)
 
 
 def _cmd_results_convert(args: argparse.Namespace) -> int:
     from ctrl.lab.dataset import convert
 
-    r = convert(Path(args.source), Path(args.out))
+    r = convert(Path(args.source), Path(args.out), args.program, args.device)
     print(f"{r['out']}: {r['batches']} batches, {r['shots']} shots ({r['appended']} batches appended)")
     return 0
 

@@ -106,7 +106,8 @@ finally:
 print(f"lab run: {summary['shots']} attempts, acceptance {summary['acceptance']:.3f}")
 
 results_h5 = WORK / "results.h5"
-ctrl.convert_results(WORK / "results.jsonl", results_h5)
+# program=: the compile folder the run ran, for each readout window's label and threshold (so `bit`)
+ctrl.convert_results(WORK / "results.jsonl", results_h5, program=WORK / "prog")
 ds = ctrl.open_dataset(results_h5)
 print(ds)
 
@@ -119,6 +120,9 @@ print("board and rule disagree on", int((ds["board_outcome"] != ds["rule_outcome
 aborted = ds["board_outcome"].where(ds["board_outcome"] > 0, drop=True)
 points, counts = np.unique(aborted.values.astype(int) - 1, return_counts=True)
 print("aborts by decision point:", dict(zip(points.tolist(), counts.tolist())))
+ones = ds["bit"].where(ds["bit"] >= 0).mean("shot")  # how often each thresholded window read 1
+print("most often 1:", {str(k): round(float(v), 3) for k, v in
+                        zip(ds["readout_label"].values, ones.values) if v == ones.max()})
 print("provenance:", {k: ds.attrs[k] for k in ("device", "distance", "board", "calibration_hash", "seeds")})
 
 # %% [markdown]
@@ -140,8 +144,8 @@ left.set_title(f"{int((~ds['accepted']).sum())} of {ds.sizes['shot']} attempts a
 shown = ds["iq"].sel(quadrature="I").isel(shot=slice(0, 200))
 im = right.imshow(shown.values.T, aspect="auto", interpolation="nearest", cmap="viridis")
 right.set_yticks(range(shown.sizes["readout"]))
-right.set_yticklabels([f"ro{c} w{w}" for c, w in zip(ds["readout_channel"].values, ds["readout_window"].values)],
-                      fontsize=5)
+right.set_yticklabels([f"ro{c}: {label}" for c, label in zip(ds["readout_channel"].values,
+                                                             ds["readout_label"].values)], fontsize=5)
 right.set_xlabel("attempt (shot)")
 right.set_title("accumulated I per readout window", fontsize=9)
 lab_fig.colorbar(im, ax=right, label="I (ADC units)")

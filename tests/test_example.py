@@ -109,6 +109,19 @@ def test_the_lab_dataset_is_the_runs_results(example):
     assert json.loads(ds.attrs["versions"]) == header["versions"]
     assert json.loads(ds.attrs["seeds"]) == [1]  # the example's board seed
     assert json.loads(ds.attrs["summary"])["accepted"] == g["summary"]["accepted"]
+    # the thresholded bits: I >= the threshold the program tests, computed here from the JSON lines with
+    # the labels and thresholds `ctrl run` itself loads from the compile folder
+    from ctrl.lab.client import load_compiled
+
+    c = load_compiled(g["WORK"] / "prog")
+    labels = [label for ch in sorted(c.labels) for label in c.labels[ch]]
+    assert list(ds["readout_label"].values) == labels
+    i = np.concatenate([np.concatenate([np.array(b["raw"][ch]["iq"]).reshape(b["raw"][ch]["shape"])[:, :, 0]
+                                        for ch in sorted(b["raw"], key=int)], axis=1) for b in batches])  # fmt: skip
+    for r, label in enumerate(labels):
+        want = (i[:, r] >= c.thresholds[label]).astype(int) if label in c.thresholds else np.full(len(i), -1)
+        assert (ds["bit"].values[:, r] == want).all(), label
+    assert (ds["bit"].values >= 0).sum() > 0 and (ds["bit"].values == 1).sum() > 0
     assert "acceptance per batch: " in out and "board and rule disagree on 0 attempts" in out
 
 

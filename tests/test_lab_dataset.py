@@ -244,3 +244,12 @@ def test_the_file_gets_the_mode_of_any_new_file(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "r.h5").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600: the group may read it
+
+
+def test_labels_need_the_runs_own_program(tmp_path, capsys, default_program):
+    # the shipped program is not the run's (its identity names program sha256:p): refused, nothing written
+    src = _results(tmp_path / "r.jsonl", 1)
+    out = tmp_path / "r.h5"
+    _one_line_error(capsys, ["results", "convert", str(src), "--out", str(out), "--program", str(default_program)],
+                    default_program, "sha256:p")
+    assert not out.exists()

@@ -61,11 +61,17 @@ def read_results(path: Path | str) -> res_file.Results:
     return res
 
 
-def convert(source: Path | str, out: Path | str) -> dict:
+def convert(source: Path | str, out: Path | str, program: Path | str | None = None,
+            device_file: Path | str | None = None) -> dict:
     """Write (or extend) the HDF5 file `out` from the JSON lines results file `source`. Returns
-    {"out", "batches", "shots", "appended"} (appended: batches new in `out`)."""
+    {"out", "batches", "shots", "appended"} (appended: batches new in `out`).
+
+    `program`: the compile folder the run ran (and `device_file`, as for `ctrl run --device`): adds each
+    readout window's label and threshold, from which `open_dataset` gives the thresholded `bit`s. The
+    folder must hold the run's program (its program hash is checked)."""
     source, out = Path(source), Path(out)
     res = read_results(source)
+    readouts = _readouts(program, device_file, res) if program is not None else None
     if out.exists():
         have = _existing_batches(out, res)
         appended = res.batches[have:]
@@ -85,6 +91,8 @@ def convert(source: Path | str, out: Path | str) -> dict:
             _write_header(f, res, source)
             for b in appended:
                 _append_batch(f, b, source)
+            if readouts is not None:
+                _write_readouts(f, readouts, program)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary only: data is for the group
@@ -117,6 +125,13 @@ def open_dataset(path: Path | str):
                 values = values.astype(bool)
             (coords if ds.attrs.get("coord") else data_vars)[name] = (dims, values)
     coords.setdefault("quadrature", (("quadrature",), np.array(QUADRATURES)))
+    if "threshold" in data_vars and "iq" in data_vars:
+        # the bit the program tests: accumulated I >= the window's threshold (as the board and `ctrl run`
+        # decide it); -1 for a window without a threshold
+        thr = data_vars["threshold"][1]
+        i = data_vars["iq"][1][:, :, 0]
+        bit = np.where(np.isnan(thr), -1, i >= np.where(np.isnan(thr), 0, thr)).astype(np.int8)
+        data_vars["bit"] = (("shot", "readout"), bit)
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
@@ -142,6 +157,44 @@ def _existing_batches(out: Path, res: res_file.Results) -> int:
         if list(firsts) != [b["first_shot"] for b in res.batches[:n]]:
             raise CtrlError(f"{out}: its batches are not the first {n} of {res.path}")
     return n
+
+
+def _readouts(program, device_file, res: res_file.Results) -> tuple[list[str], list[float]]:
+    """Label and threshold (NaN: none) of every readout window, in the file's readout order."""
+    from ctrl.lab.client import load_compiled
+
+    compiled = load_compiled(Path(program), Path(device_file) if device_file is not None else None)
+    want = res.header["identity"].get("program_hash")
+    if compiled.program_hash != want:
+        raise CtrlError(f"{program}: holds program {compiled.program_hash}, the run in {res.path} ran {want}")
+    labels, thresholds = [], []
+    for ch in sorted(compiled.labels):
+        for label in compiled.labels[ch]:
+            labels.append(label)
+            thresholds.append(float(compiled.thresholds.get(label, np.nan)))
+    return labels, thresholds
+
+
+def _write_readouts(f, readouts: tuple[list[str], list[float]], program) -> None:
+    labels, thresholds = readouts
+    if "readout_channel" in f and f["readout_channel"].shape[0] != len(labels):
+        raise CtrlError(f"{program}: the program has {len(labels)} readout windows, the results "
+                        f"{f['readout_channel'].shape[0]}")  # fmt: skip
+    if "readout_label" in f:
+        if [_attr(x) for x in f["readout_label"][()]] != labels:
+            raise CtrlError(f"{program}: its readout labels are not those already in {f.filename}")
+        return
+    ds = f.create_dataset("readout_label", data=np.array(labels, dtype=object), dtype=h5py_string())
+    ds.attrs["dims"] = json.dumps(["readout"])
+    ds.attrs["coord"] = 1
+    ds = f.create_dataset("threshold", data=np.array(thresholds, dtype=np.float64))
+    ds.attrs["dims"] = json.dumps(["readout"])
+
+
+def h5py_string():
+    import h5py
+
+    return h5py.string_dtype()
 
 
 def _write_header(f, res: res_file.Results, source: Path) -> None:
