@@ -21,7 +21,8 @@ Layout of a file (format `ctrl.lab-dataset/1`):
   verdict: 0 accepted, k > 0 aborted at decision point k - 1), `rule_outcome` (the same rule evaluated by
   ctrl on the same readouts), `accepted` (both 0, as `ctrl run` counts it), `iq` (shot, readout,
   quadrature): every readout window of a slot, channel by channel, with coordinates `readout_channel` and
-  `readout_window`; with the ground truth of an emulated board, `proxy` ("X"/"Z") and `logical_error`
+  `readout_window` (and, converted with the run's compile folder, `readout_label`, `threshold` and the
+  loader's `bit`: I >= threshold, -1 without one); with the ground truth of an emulated board, `proxy` ("X"/"Z") and `logical_error`
   (-1 where a batch had no ground truth).
 - per batch (dimension `batch_index`): `batch_first_shot`, `batch_shots`, `batch_accepted`,
   `batch_decision_mismatches`, `batch_stream_seed`, `batch_stream_position` (-1 on a board that reports
