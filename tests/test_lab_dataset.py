@@ -130,7 +130,11 @@ def test_converting_again_appends_the_new_batches_and_keeps_the_first(tmp_path):
     # the run goes on (a batch from a board without ground truth, as after a resume on a real board)
     r = res_file.append(r, _batch(1, truth=False))
     res_file.finish(r, "t1", {"shots": 2 * SHOTS})
+    inode = out.stat().st_ino
     assert dataset.convert(src, out)["appended"] == 1
+    # a new file renamed into place, not the old one written in place: a reader that has the old file
+    # open keeps a whole file, and a crash mid-write cannot leave a half-extended one
+    assert out.stat().st_ino != inode
     ds = dataset.open_dataset(out)
     _check_against_json(ds, src)
     assert ds.attrs["finished_utc"] == "t1"

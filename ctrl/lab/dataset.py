@@ -78,7 +78,11 @@ def convert(source: Path | str, out: Path | str, program: Path | str | None = No
         appended = res.batches[have:]
     else:
         have, appended = 0, res.batches
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent if out.parent.exists() else None)
+    try:  # the temporary beside `out`: the rename that publishes it must not cross filesystems
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as e:
+        raise CtrlError(f"{out}: cannot write ({e.strerror or e})") from None
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -117,7 +121,7 @@ def open_dataset(path: Path | str):
         for name, ds in f.items():
             dims = tuple(json.loads(ds.attrs["dims"]))
             values = ds[()]
-            if ds.dtype.kind == "O" or h5py_is_string(ds):
+            if ds.dtype.kind == "O" or _is_string(ds):
                 values = np.array([v.decode() if isinstance(v, bytes) else v for v in values.reshape(-1)],
                                   dtype=object).reshape(values.shape)  # fmt: skip
             if ds.attrs.get("kind") == "char":  # one-letter labels stored as bytes: strings in the Dataset
@@ -136,7 +140,7 @@ def open_dataset(path: Path | str):
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def h5py_is_string(ds) -> bool:
+def _is_string(ds) -> bool:
     import h5py
 
     return h5py.check_string_dtype(ds.dtype) is not None
@@ -185,14 +189,14 @@ def _write_readouts(f, readouts: tuple[list[str], list[float]], program) -> None
         if [_attr(x) for x in f["readout_label"][()]] != labels:
             raise CtrlError(f"{program}: its readout labels are not those already in {f.filename}")
         return
-    ds = f.create_dataset("readout_label", data=np.array(labels, dtype=object), dtype=h5py_string())
+    ds = f.create_dataset("readout_label", data=np.array(labels, dtype=object), dtype=_string_dtype())
     ds.attrs["dims"] = json.dumps(["readout"])
     ds.attrs["coord"] = 1
     ds = f.create_dataset("threshold", data=np.array(thresholds, dtype=np.float64))
     ds.attrs["dims"] = json.dumps(["readout"])
 
 
-def h5py_string():
+def _string_dtype():
     import h5py
 
     return h5py.string_dtype()
