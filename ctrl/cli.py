@@ -541,7 +541,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", help="new device file")
     p.set_defaults(func=_cmd_diff_device)
     _add_lab_commands(sub)
+    _add_results_command(sub)
     return parser
+
+
+def _add_results_command(sub) -> None:
+    p = sub.add_parser("results", help="lab results files: convert ctrl run's JSON lines to HDF5 (xarray)")
+    rsub = p.add_subparsers(dest="results_command", required=True, metavar="ACTION", help="what to do with the results")
+    c = rsub.add_parser("convert", help="write (or extend with new batches) an HDF5 file ctrl.open_dataset loads")
+    c.add_argument("source", metavar="RESULTS", help="results file written by ctrl run (JSON lines)")
+    c.add_argument("--out", required=True, metavar="H5", help="HDF5 file; an existing one of the same run gains the "
+                                                              "batches it lacks")
+    c.add_argument("--program", metavar="DIR", help="the compile folder the run ran: adds each readout window's "
+                                                    "label and threshold (so the Dataset has the thresholded bits)")
+    c.add_argument("--device", help="device file the program was compiled for (default: the shipped one of its name)")
+    c.set_defaults(func=_cmd_results_convert)
+
+
+def _cmd_results_convert(args: argparse.Namespace) -> int:
+    from ctrl.lab.dataset import convert
+
+    r = convert(Path(args.source), Path(args.out), args.program, args.device)
+    print(f"{r['out']}: {r['batches']} batches, {r['shots']} shots ({r['appended']} batches appended)")
+    return 0
 
 
 def _add_lab_commands(sub) -> None:
