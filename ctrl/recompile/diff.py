@@ -398,7 +398,13 @@ def diff_calibrations(old: m.Calibration, new: m.Calibration) -> CalibrationDiff
     def gate_label(k):
         return _pair_name(k) if isinstance(k, frozenset) else f"{_pair_name(k[0])} {k[1]}" + (f" ({k[2]})" if k[2] else "")
 
-    _diff_collections(old.couplers, new.couplers, gate_key, gate_label, "couplers", out, field_class, STRUCTURE)
+    # a coupler's pair is a set (the hash sorts it too): its written order is no change; a CR direction is
+    # its `control`
+    def unordered(cs):
+        return tuple(c.model_copy(update={"qubits": tuple(sorted(c.qubits))}) for c in cs)
+
+    _diff_collections(unordered(old.couplers), unordered(new.couplers), gate_key, gate_label, "couplers", out,
+                      field_class, STRUCTURE)  # fmt: skip
     was, now = chosen_gates(old.couplers), chosen_gates(new.couplers)
     for pair in sorted(set(was) & set(now), key=lambda p: _natural(_pair_name(p))):
         a, b = was[pair], now[pair]
