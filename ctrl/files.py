@@ -88,7 +88,7 @@ def atomic_file(path: Path, private: bool = False):
     fd, tmp = _temporary(path)
     try:
         if not private:  # mkstemp makes 0600 for its own safety; the output itself is not a secret
-            os.fchmod(fd, 0o666 & ~_umask())
+            os.fchmod(fd, output_mode())
         with os.fdopen(fd, "wb") as f:
             yield f
         _commit(tmp, path)
@@ -98,6 +98,11 @@ def atomic_file(path: Path, private: bool = False):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def output_mode() -> int:
+    """The mode a new output file gets: what `open` would give it (0o666 under the process's umask)."""
+    return 0o666 & ~_umask()
 
 
 def _umask() -> int:

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ctrl.errors import CtrlError
-from ctrl.files import _umask  # the umask read without setting it (another thread may be creating files)
+from ctrl.files import output_mode
 from ctrl.lab import results as res_file
 
 FORMAT = "ctrl.lab-dataset/1"
@@ -100,7 +100,7 @@ def convert(source: Path | str, out: Path | str, program: Path | str | None = No
                 _write_readouts(f, readouts, program)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is for the temporary only: data is for the group
+        os.chmod(tmp, output_mode())  # mkstemp's 0600 is for the temporary only: data is for the group
         os.replace(tmp, out)
     except OSError as e:
         raise CtrlError(f"{out}: cannot write ({e.strerror or e})") from None
