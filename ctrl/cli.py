@@ -255,6 +255,10 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     compiled = compile_program(device, args.distance, dd=args.dd)
     result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
     print(json.dumps(result, indent=1, sort_keys=True) if args.json else _emulation_summary(result))
+    if not args.json:  # --json prints one JSON document: the budget is on stdout only in the summary
+        from ctrl.emulate.budget import budget_for_noise, budget_table
+
+        print(budget_table(budget_for_noise(device, compiled.program, args.noise)))
     return 0
 
 
@@ -286,6 +290,12 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     )
     write_atomic(out / "summary.txt", summary + "\n")
     print(summary)
+    # the budget goes to its own file and to stdout, not into summary.txt (whose bytes are locked)
+    from ctrl.emulate.budget import budget_for_noise, budget_table
+
+    b = budget_for_noise(device, compiled.program, args.noise)
+    write_atomic(out / "budget.json", json.dumps(b, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    print(budget_table(b))
     print(f"wrote {out}/")
     _say_no_qick(device)
     _say_removed()

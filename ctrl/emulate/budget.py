@@ -272,7 +272,7 @@ def budget(device, program: TimedProgram, scale: float = 1.0) -> dict:
             size = len(bad[0]) if size is None else min(size, len(bad[0]))
     p_l = sum(by_proxy.values())
     base = baseline(device, scale)
-    crossing, why = break_even_scale(device, program) if scale == 1.0 else (None, "computed for scale 1 only")
+    crossing, why = break_even_scale(device, program)
     if crossing is None:
         undefined["break_even_scale"] = why
     table = {}
@@ -308,6 +308,16 @@ def budget(device, program: TimedProgram, scale: float = 1.0) -> dict:
     if undefined:
         out["undefined"] = undefined
     return out
+
+
+def budget_for_noise(device, program: TimedProgram, noise: str = "calibration") -> dict:
+    """The budget under the calibration scale of `noise` ("calibration*S"); under any other noise model
+    (uniform:P, ...) the budget is still the device's calibration noise at scale 1: it names sources of
+    the calibration, which a uniform model has none of."""
+    from ctrl.emulate.run import _calibration_scale
+
+    scale = _calibration_scale(noise)
+    return budget(device, program, 1.0 if scale is None else scale)
 
 
 def budget_table(b: dict) -> str:
