@@ -163,3 +163,14 @@ def test_a_cz_device_has_its_own_family(tmp_path):
     b = budget(dev, compile_program(dev, 3).program)
     assert "two_qubit:cz" in b["sources"] and "two_qubit:ecr" not in b["sources"]
     assert json.loads(json.dumps(b, allow_nan=False)) == b
+
+
+def test_the_budget_says_when_leading_order_is_rough(default):
+    # as calibrated, ~2.7 check-firing faults per attempt: leading order is rough and the result says so;
+    # at a hundredth of the noise (~0.03 per attempt) it is in its regime and says nothing
+    dev, program, b = default
+    assert "caveat" in b and b["protocol"]["discard_first_order"] > 1
+    quiet = budget(dev, program, 0.01)
+    assert "caveat" not in quiet and quiet["protocol"]["discard_first_order"] < 0.1
+    assert quiet["noise"] == "calibration*0.01"
+    assert quiet["break_even_scale"] == pytest.approx(b["break_even_scale"], rel=1e-9)  # a property of the device
