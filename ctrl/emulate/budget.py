@@ -312,8 +312,8 @@ def budget(device, program: TimedProgram, scale: float = 1.0) -> dict:
         "break_even_baseline_qubit": baseline(device, crossing)["qubit"] if crossing is not None else None,
     }
     if all_discard > CAVEAT_DISCARD:
-        out["caveat"] = (f"first-order discard sum {all_discard:.3g} > {CAVEAT_DISCARD:g}: an attempt usually "
-                         "carries several faults, so the leading order underestimates the logical error per "
+        out["caveat"] = (f"first-order discard sum {all_discard:.3g} > {CAVEAT_DISCARD:g}: an attempt often "
+                         "carries more than one fault, so the leading order underestimates the logical error per "
                          "accepted state (emulate samples it) and the break-even scale is optimistic")  # fmt: skip
     if undefined:
         out["undefined"] = undefined
