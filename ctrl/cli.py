@@ -6,8 +6,10 @@ Bad input of any kind becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import typing
 from pathlib import Path
 
 from ctrl.errors import CtrlError
@@ -37,6 +39,87 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+# --- progress bars for the commands that take more than a few seconds (tqdm, on stderr)
+#
+# A bar is drawn only when its stream is a terminal (tqdm's `disable=None`): a command whose stderr goes to
+# a file, a pipe or a test's capture prints nothing more than before, and no bar ever reaches stdout or an
+# output file. `_bar` counts work of a known size (shots, chunks); `_stage` marks one step whose inside is
+# not reachable (compiling, drawing a plot) so that the terminal says what is running.
+
+
+def _tqdm(total: int, desc: str, unit: str, file: typing.TextIO | None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=file if file is not None else sys.stderr, disable=None,
+                leave=False, dynamic_ncols=True, unit_scale=unit == "shot")  # fmt: skip
+
+
+class _Bar:
+    """A tqdm bar whose description can name the stage it is in; `update(n)` adds n done."""
+
+    def __init__(self, total: int, desc: str, unit: str = "it", file: typing.TextIO | None = None) -> None:
+        self._bar = _tqdm(total, desc, unit, file)
+        self._desc = desc
+        self.done = 0
+
+    def stage(self, desc: str) -> None:
+        if self._desc != desc:
+            self._desc = desc
+            self._bar.set_description_str(desc)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _bar(total: int, desc: str, unit: str = "it", file: typing.TextIO | None = None) -> _Bar:
+    return _Bar(total, desc, unit, file)
+
+
+@contextlib.contextmanager
+def _stage(desc: str, file: typing.TextIO | None = None) -> typing.Iterator[None]:
+    """One step of unknown inside: shown (with its elapsed time) while it runs, counted 1/1 when done."""
+    with _Bar(1, desc, "step", file) as b:
+        yield
+        b.update(1)
+
+
+class _Stages:
+    """`progress(stage, done, total)` callbacks (ctrl.sim.statevector's) as one bar per stage, each
+    closed when the next begins; `close()` ends the last."""
+
+    def __init__(self, unit: str = "it", file: typing.TextIO | None = None) -> None:
+        self._unit, self._file = unit, file
+        self._bar: _Bar | None = None
+        self._name = ""
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if self._bar is None or name != self._name:
+            self.close()
+            self._bar, self._name = _Bar(total, name, self._unit, self._file), name
+        self._bar.update(done - self._bar.done)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> _Stages:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _cmd_protocol(args: argparse.Namespace) -> int:
     from ctrl.noise.models import parse_noise
     from ctrl.protocol.cn20 import cn20_protocol
@@ -60,13 +143,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.method == "statevector" and args.shots > MAX_EXACT_SHOTS:
         raise CtrlError(f"--shots {args.shots}: the statevector method runs at most {MAX_EXACT_SHOTS} shots "
                         f"(about 1000 per second); use the proxy method, or several runs with other seeds")  # fmt: skip
-    from ctrl import progress
-
     if args.method == "statevector":
-        with progress.Stages(unit="chunk") as stages:  # single faults, then chunks of fault configurations
+        with _Stages(unit="chunk") as stages:  # single faults, then chunks of fault configurations
             result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed, progress=stages)
     else:
-        with progress.stage("simulate proxies X and Z"):
+        with _stage("simulate proxies X and Z"):
             result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed)
     if args.json:
         print(json.dumps(result, indent=1, sort_keys=True))
@@ -219,10 +300,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from ctrl.backends.plot import plot_timeline
 
-    from ctrl import progress
-
     window = tuple(args.window_us) if args.window_us else None
-    with progress.stage("plot"):
+    with _stage("plot"):
         plot_timeline(Path(args.program), Path(args.output), window)
     print(f"wrote {args.output}")
     return 0
@@ -258,10 +337,9 @@ def _emulation_summary(r: dict) -> str:
 
 def _emulate(device, program, shots: int, noise: str, seed: int) -> dict:
     """`emulate` with a bar over both proxies' shots (on a terminal's stderr only)."""
-    from ctrl import progress
     from ctrl.emulate.run import emulate
 
-    with progress.bar(2 * shots, "emulate X", unit="shot") as b:
+    with _bar(2 * shots, "emulate X", unit="shot") as b:
 
         def heard(proxy: str, n: int) -> None:
             b.stage(f"emulate {proxy}")
@@ -271,10 +349,9 @@ def _emulate(device, program, shots: int, noise: str, seed: int) -> dict:
 
 
 def _compile(device, distance: int, **kwargs):
-    from ctrl import progress
     from ctrl.compile.pipeline import compile_program
 
-    with progress.stage("compile"):
+    with _stage("compile"):
         return compile_program(device, distance, **kwargs)
 
 
@@ -312,7 +389,6 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_dry_run(args: argparse.Namespace) -> int:
-    from ctrl import progress
     from ctrl.backends.plot import plot_timeline
     from ctrl.device import DEFAULT_DEVICE, load_device
     from ctrl.emulate.run import check_noise
@@ -325,7 +401,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     paths, cache_problem = write_compiled(compiled, out, device, dd=args.dd, cache=CompileCache(args.cache))
     result = _emulate(device, compiled.program, args.shots, args.noise, args.seed)
     write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
-    with progress.stage("plot"):
+    with _stage("plot"):
         plot_timeline(compiled.program, out / "timeline.png")
     r = compiled.report
     summary = "\n".join(

@@ -259,15 +259,15 @@ class _File(_Terminal):
 
 
 def test_progress_bar_is_drawn_on_a_terminal_only():
-    from ctrl import progress
+    from ctrl.cli import _bar, _stage
 
     tty, file = _Terminal(), _File()
     for stream in (tty, file):
-        with progress.bar(20, "emulate X", unit="shot", file=stream) as b:
+        with _bar(20, "emulate X", unit="shot", file=stream) as b:
             b.update(10)
             b.stage("emulate Z")
             b.update(10)
-        with progress.stage("plot", file=stream):
+        with _stage("plot", file=stream):
             pass
     # tqdm redraws at most every 0.1 s, so which counts are drawn depends on time; the stages are always drawn
     assert "emulate X:" in tty.text and "emulate Z:" in tty.text and "/20" in tty.text and "plot:" in tty.text
@@ -275,10 +275,10 @@ def test_progress_bar_is_drawn_on_a_terminal_only():
 
 
 def test_progress_stages_follow_the_callbacks():
-    from ctrl import progress
+    from ctrl.cli import _Stages
 
     tty = _Terminal()
-    with progress.Stages(unit="chunk", file=tty) as stages:
+    with _Stages(unit="chunk", file=tty) as stages:
         for n in range(4):
             stages("single faults", n, 3)
         for n in range(3):
@@ -318,10 +318,9 @@ def test_statevector_map_tells_each_finished_task():
 def test_run_finds_a_board_served_under_another_proxy_name(tmp_path, capsys):
     pytest.importorskip("Pyro4")
     pytest.importorskip("qick")
+    from ctrl import cli
     from ctrl.device import DEFAULT_DEVICE
     from ctrl.lab.board import PROXY_NAME, serve
-
-    from ctrl import cli
 
     assert cli.PROXY_NAME == PROXY_NAME == "myqick"  # the CLI's default is qick's, written out to start fast
     folder = _compiled_folder(tmp_path, DEFAULT_DEVICE)
