@@ -6,8 +6,10 @@ Bad input of any kind becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import typing
 from pathlib import Path
 
 from ctrl.errors import CtrlError
@@ -37,6 +39,87 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+# --- progress bars for the commands that take more than a few seconds (tqdm, on stderr)
+#
+# A bar is drawn only when its stream is a terminal (tqdm's `disable=None`): a command whose stderr goes to
+# a file, a pipe or a test's capture prints nothing more than before, and no bar ever reaches stdout or an
+# output file. `_bar` counts work of a known size (shots, chunks); `_stage` marks one step whose inside is
+# not reachable (compiling, drawing a plot) so that the terminal says what is running.
+
+
+def _tqdm(total: int, desc: str, unit: str, file: typing.TextIO | None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=file if file is not None else sys.stderr, disable=None,
+                leave=False, dynamic_ncols=True, unit_scale=unit == "shot")  # fmt: skip
+
+
+class _Bar:
+    """A tqdm bar whose description can name the stage it is in; `update(n)` adds n done."""
+
+    def __init__(self, total: int, desc: str, unit: str = "it", file: typing.TextIO | None = None) -> None:
+        self._bar = _tqdm(total, desc, unit, file)
+        self._desc = desc
+        self.done = 0
+
+    def stage(self, desc: str) -> None:
+        if self._desc != desc:
+            self._desc = desc
+            self._bar.set_description_str(desc)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        self._bar.update(n)
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _bar(total: int, desc: str, unit: str = "it", file: typing.TextIO | None = None) -> _Bar:
+    return _Bar(total, desc, unit, file)
+
+
+@contextlib.contextmanager
+def _stage(desc: str, file: typing.TextIO | None = None) -> typing.Iterator[None]:
+    """One step of unknown inside: shown (with its elapsed time) while it runs, counted 1/1 when done."""
+    with _Bar(1, desc, "step", file) as b:
+        yield
+        b.update(1)
+
+
+class _Stages:
+    """`progress(stage, done, total)` callbacks (ctrl.sim.statevector's) as one bar per stage, each
+    closed when the next begins; `close()` ends the last."""
+
+    def __init__(self, unit: str = "it", file: typing.TextIO | None = None) -> None:
+        self._unit, self._file = unit, file
+        self._bar: _Bar | None = None
+        self._name = ""
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if self._bar is None or name != self._name:
+            self.close()
+            self._bar, self._name = _Bar(total, name, self._unit, self._file), name
+        self._bar.update(done - self._bar.done)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> _Stages:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _cmd_protocol(args: argparse.Namespace) -> int:
     from ctrl.noise.models import parse_noise
     from ctrl.protocol.cn20 import cn20_protocol
@@ -60,7 +143,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.method == "statevector" and args.shots > MAX_EXACT_SHOTS:
         raise CtrlError(f"--shots {args.shots}: the statevector method runs at most {MAX_EXACT_SHOTS} shots "
                         f"(about 1000 per second); use the proxy method, or several runs with other seeds")  # fmt: skip
-    result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed)
+    if args.method == "statevector":
+        with _Stages(unit="chunk") as stages:  # single faults, then chunks of fault configurations
+            result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed, progress=stages)
+    else:
+        with _stage("simulate proxies X and Z"):
+            result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed)
     if args.json:
         print(json.dumps(result, indent=1, sort_keys=True))
     else:
@@ -213,7 +301,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     from ctrl.backends.plot import plot_timeline
 
     window = tuple(args.window_us) if args.window_us else None
-    plot_timeline(Path(args.program), Path(args.output), window)
+    with _stage("plot"):
+        plot_timeline(Path(args.program), Path(args.output), window)
     print(f"wrote {args.output}")
     return 0
 
@@ -246,14 +335,55 @@ def _emulation_summary(r: dict) -> str:
     )
 
 
-def _cmd_emulate(args: argparse.Namespace) -> int:
-    from ctrl.compile.pipeline import compile_program
-    from ctrl.device import load_device
+def _emulate(device, program, shots: int, noise: str, seed: int) -> dict:
+    """`emulate` with a bar over both proxies' shots (on a terminal's stderr only)."""
     from ctrl.emulate.run import emulate
 
-    device = load_device(args.device)
-    compiled = compile_program(device, args.distance, dd=args.dd)
-    result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
+    with _bar(2 * shots, "emulate X", unit="shot") as b:
+
+        def heard(proxy: str, n: int) -> None:
+            b.stage(f"emulate {proxy}")
+            b.update(n)
+
+        return emulate(device, program, shots, noise, seed, progress=heard)
+
+
+def _compile(device, distance: int, **kwargs):
+    from ctrl.compile.pipeline import compile_program
+
+    with _stage("compile"):
+        return compile_program(device, distance, **kwargs)
+
+
+def _emulated_program(args: argparse.Namespace):
+    """(device, program) for ctrl emulate: the folder's program (--program) or one compiled now."""
+    from ctrl.device import load_device
+
+    if args.program is None:
+        if args.device is None or args.distance is None:
+            raise CtrlError("give --device and --distance (compiled now), or --program DIR (a ctrl compile folder)")
+        device = load_device(args.device)
+        return device, _compile(device, args.distance, dd=args.dd).program
+    from ctrl.compile.timed import read_program
+    from ctrl.lab.client import program_device
+
+    folder = Path(args.program)
+    if args.dd is not None:
+        raise CtrlError(f"--dd {args.dd}: the program in {folder} is compiled already (with the decoupling it "
+                        f"was compiled with); --dd applies only when compiling from --device")  # fmt: skip
+    program = read_program(folder / "program.json")
+    if args.distance is not None and args.distance != program.distance:
+        raise CtrlError(f"--distance {args.distance}: the program in {folder} is d={program.distance}")
+    device = program_device(program, folder / "program.json", Path(args.device) if args.device else None)
+    return device, program
+
+
+def _cmd_emulate(args: argparse.Namespace) -> int:
+    from ctrl.emulate.run import check_noise
+
+    check_noise(args.noise)
+    device, program = _emulated_program(args)
+    result = _emulate(device, program, args.shots, args.noise, args.seed)
     print(json.dumps(result, indent=1, sort_keys=True) if args.json else _emulation_summary(result))
     if not args.json:  # --json prints one JSON document: the budget is on stdout only in the summary
         from ctrl.emulate.budget import budget_for_noise, budget_table
@@ -264,19 +394,19 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 
 def _cmd_dry_run(args: argparse.Namespace) -> int:
     from ctrl.backends.plot import plot_timeline
-    from ctrl.compile.pipeline import compile_program
     from ctrl.device import DEFAULT_DEVICE, load_device
-    from ctrl.emulate.run import check_noise, emulate
+    from ctrl.emulate.run import check_noise
     from ctrl.outputs import CompileCache, write_compiled
 
     device = load_device(args.device or DEFAULT_DEVICE)
     check_noise(args.noise)
     out = Path(args.out)
-    compiled = compile_program(device, args.distance, dd=args.dd)
+    compiled = _compile(device, args.distance, dd=args.dd)
     paths, cache_problem = write_compiled(compiled, out, device, dd=args.dd, cache=CompileCache(args.cache))
-    result = emulate(device, compiled.program, args.shots, args.noise, args.seed)
+    result = _emulate(device, compiled.program, args.shots, args.noise, args.seed)
     write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
-    plot_timeline(compiled.program, out / "timeline.png")
+    with _stage("plot"):
+        plot_timeline(compiled.program, out / "timeline.png")
     r = compiled.report
     summary = "\n".join(
         [
@@ -460,8 +590,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("emulate", help="dry-run the compiled program with the device's noise (Stim)")
-    p.add_argument("--device", required=True, help="device file (YAML)")
-    p.add_argument("--distance", "-d", type=_distance, required=True, help=_DISTANCE_HELP)
+    p.add_argument("--device", help="device file (YAML); required unless --program, whose default is the "
+                                    "shipped device of the program's name")
+    p.add_argument("--distance", "-d", type=_distance, help=_DISTANCE_HELP + "; required unless --program "
+                                                                            "(then, if given, it must be the program's)")
+    p.add_argument("--program", metavar="DIR", help="emulate the program of this ctrl compile folder instead of "
+                                                    "compiling one (its calibration must be --device's)")
     p.add_argument("--shots", type=_shots, required=True, help=_SHOTS_HELP)
     p.add_argument("--noise", default="calibration", help=_NOISE_HELP)
     p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
@@ -576,6 +710,16 @@ def _cmd_results_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+PROXY_NAME = "myqick"  # qick.pyro's default proxy name (ctrl.lab.board.PROXY_NAME; not imported to start up)
+
+
+def _proxy_name(text: str) -> str:
+    if not text or not text.isprintable() or text.strip() != text:
+        raise argparse.ArgumentTypeError(f"a proxy name must be printable, without leading or trailing blanks, "
+                                         f"got {text!r}")
+    return text
+
+
 def _add_lab_commands(sub) -> None:
     p = sub.add_parser("run", help="run a compiled program on a QICK board (qick's Pyro4 remote interface)")
     p.add_argument("--board", required=True, metavar="HOST:PORT", help="the board's Pyro name server")
@@ -591,6 +735,9 @@ def _add_lab_commands(sub) -> None:
                         "then run code in this process")
     p.add_argument("--timeout-s", type=float, default=60.0,
                    help="seconds a board may stay silent on one call before the run stops (default 60)")
+    p.add_argument("--proxy-name", type=_proxy_name, default=PROXY_NAME,
+                   help="the name the board's proxy is registered under in its name server (qick's "
+                        "start_server proxy_name; ctrl serve-board --proxy-name)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("serve-board", help="serve an emulated QICK board (Pyro4, as qick's own server) for ctrl run")
@@ -604,6 +751,8 @@ def _add_lab_commands(sub) -> None:
     p.add_argument("--key-file", metavar="FILE",
                    help="HMAC key every client must sign with (default $CTRL_BOARD_KEY_FILE or "
                         "~/.config/ctrl/board.key; made if missing)")
+    p.add_argument("--proxy-name", type=_proxy_name, default=PROXY_NAME,
+                   help="the name to register the board under (ctrl run --proxy-name finds it)")
     p.set_defaults(func=_cmd_serve_board)
 
 
@@ -636,7 +785,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     device = Path(args.device) if args.device else None
     try:
         r = run(args.board, Path(args.program), args.shots, Path(args.out), device, show, key=key,
-                timeout_s=args.timeout_s,
+                proxy_name=args.proxy_name, timeout_s=args.timeout_s,
                 note=lambda text: print(f"ctrl: note: {text}", file=sys.stderr, flush=True))
     finally:
         if live:
@@ -665,7 +814,7 @@ def _cmd_serve_board(args: argparse.Namespace) -> int:
     key_file = Path(args.key_file) if args.key_file else default_key_file()
     key, created = ensure_key(key_file)
     server = serve(Path(args.device), args.board, args.host, args.port, args.allow_remote, args.noise, args.seed,
-                   key=key)  # fmt: skip
+                   key=key, proxy_name=args.proxy_name)  # fmt: skip
     soc = server.soc
     print(f"emulated board {soc._board} of {args.device} (noise {args.noise}, seed {args.seed}) as "
           f"{server.proxy_name!r}; name server {server.host}:{server.port}; Ctrl-C stops it", flush=True)  # fmt: skip

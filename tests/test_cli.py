@@ -159,3 +159,198 @@ def test_weighted_counts_say_so(capsys):
     assert "accepted, weighted)" in out
     assert main(["simulate", "-d", "3", "--noise", "uniform:0.001", "--shots", "100"]) == 0
     assert "weighted" not in capsys.readouterr().out  # the proxy method counts shots
+
+
+# --- emulate --program: a compiled folder, emulated without compiling again
+
+
+def _compiled_folder(tmp_path, device, name="compiled"):
+    out = tmp_path / name
+    assert main(["compile", "--device", str(device), "-d", "3", "--out", str(out)]) == 0
+    return out
+
+
+def test_emulate_program_folder_gives_the_same_json_as_compiling(tmp_path, capsys):
+    shipped, _ = _devices(tmp_path)
+    folder = _compiled_folder(tmp_path, shipped)
+    capsys.readouterr()
+    common = ["--shots", "3000", "--seed", "5", "--json"]
+    assert main(["emulate", "--device", str(shipped), "-d", "3", *common]) == 0
+    compiled_now = capsys.readouterr()
+    assert main(["emulate", "--program", str(folder), *common]) == 0  # the shipped device of its name
+    from_folder = capsys.readouterr()
+    assert main(["emulate", "--program", str(folder), "--device", str(shipped), "-d", "3", *common]) == 0
+    named = capsys.readouterr()
+    assert json.loads(compiled_now.out)["shots"] == 3000
+    assert from_folder.out == compiled_now.out == named.out  # byte for byte
+    # progress goes to stderr, and only on a terminal: under capture, stderr stays empty
+    assert compiled_now.err == from_folder.err == named.err == ""
+
+
+def test_emulate_refuses_a_program_of_another_calibration_naming_both_hashes(tmp_path, capsys):
+    from ctrl.device import load_device
+
+    shipped, changed = _devices(tmp_path)
+    folder = _compiled_folder(tmp_path, changed)  # same device name, one T1 halved
+    capsys.readouterr()
+    assert main(["emulate", "--program", str(folder), "--shots", "10"]) == 2
+    err = capsys.readouterr().err.strip()
+    old, new = load_device(shipped).calibration_hash, load_device(changed).calibration_hash
+    assert old != new
+    assert len(err.splitlines()) == 1 and old in err and new in err and "--device" in err
+    assert main(["emulate", "--program", str(folder), "--device", str(changed), "--shots", "10"]) == 0
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["-d", "5"], "--distance 5: the program in"),
+        (["--dd", "xy4"], "--dd xy4: the program in"),
+        (["-d", "3", "--dd", "xx"], "--dd xx: the program in"),
+    ],
+)
+def test_emulate_program_refuses_options_that_contradict_the_folder(extra, message, tmp_path, capsys):
+    shipped, _ = _devices(tmp_path)
+    folder = _compiled_folder(tmp_path, shipped)
+    capsys.readouterr()
+    assert main(["emulate", "--program", str(folder), "--shots", "10", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert "is d=3" in err if "-d" in extra and "--dd" not in extra else "compiled already" in err
+
+
+@pytest.mark.parametrize("argv", [["--shots", "10"], ["--device", "device_configs/planar16_d3.yaml", "--shots", "10"],
+                                  ["-d", "3", "--shots", "10"]])  # fmt: skip
+def test_emulate_needs_device_and_distance_or_a_program(argv, capsys):
+    assert main(["emulate", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--program DIR" in err
+
+
+def test_emulate_help_shows_program_and_defaults(capsys):
+    assert main(["emulate", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--program DIR" in out and "(default: calibration)" in out
+
+
+# --- progress: tqdm on stderr, drawn only on a terminal
+
+
+class _Terminal:
+    """A stream that says it is a terminal, keeping what is written."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, s: str) -> int:
+        self.text += s
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return True
+
+
+class _File(_Terminal):
+    def isatty(self) -> bool:
+        return False
+
+
+def test_progress_bar_is_drawn_on_a_terminal_only():
+    from ctrl.cli import _bar, _stage
+
+    tty, file = _Terminal(), _File()
+    for stream in (tty, file):
+        with _bar(20, "emulate X", unit="shot", file=stream) as b:
+            b.update(10)
+            b.stage("emulate Z")
+            b.update(10)
+        with _stage("plot", file=stream):
+            pass
+    # tqdm redraws at most every 0.1 s, so which counts are drawn depends on time; the stages are always drawn
+    assert "emulate X:" in tty.text and "emulate Z:" in tty.text and "/20" in tty.text and "plot:" in tty.text
+    assert file.text == ""
+
+
+def test_progress_stages_follow_the_callbacks():
+    from ctrl.cli import _Stages
+
+    tty = _Terminal()
+    with _Stages(unit="chunk", file=tty) as stages:
+        for n in range(4):
+            stages("single faults", n, 3)
+        for n in range(3):
+            stages("fault configurations", n, 2)
+    assert "single faults:" in tty.text and "/3 [" in tty.text
+    assert "fault configurations:" in tty.text and "/2 [" in tty.text
+
+
+def test_emulate_reports_every_chunk_of_both_proxies():
+    from ctrl.compile.pipeline import compile_program
+    from ctrl.device import DEFAULT_DEVICE, load_device
+    from ctrl.emulate import run
+
+    device = load_device(DEFAULT_DEVICE)
+    program = compile_program(device, 3).program
+    heard = []
+    shots = run.CHUNK + 7  # two chunks per proxy
+    with_bar = run.emulate(device, program, shots, seed=2, progress=lambda proxy, n: heard.append((proxy, n)))
+    assert heard == [("X", run.CHUNK), ("X", 7), ("Z", run.CHUNK), ("Z", 7)]
+    assert with_bar == run.emulate(device, program, shots, seed=2)  # hearing changes nothing
+
+
+def test_statevector_map_tells_each_finished_task():
+    from ctrl.sim import statevector
+
+    heard = []
+    done = statevector._counter(lambda *a: heard.append(a), "fault configurations", 3)
+    assert statevector._map(abs, [-1, -2, -3], 1, done) == [1, 2, 3]
+    assert heard == [("fault configurations", k, 3) for k in range(4)]
+    assert statevector._counter(None, "x", 3) is None and statevector._map(abs, [-4], 1) == [4]
+
+
+# --- run / serve-board --proxy-name: qick's proxy name is configurable
+
+
+@pytest.mark.filterwarnings("ignore:isSet:DeprecationWarning")  # inside Pyro4's request loop
+def test_run_finds_a_board_served_under_another_proxy_name(tmp_path, capsys):
+    pytest.importorskip("Pyro4")
+    pytest.importorskip("qick")
+    from ctrl import cli
+    from ctrl.device import DEFAULT_DEVICE
+    from ctrl.lab.board import PROXY_NAME, serve
+
+    assert cli.PROXY_NAME == PROXY_NAME == "myqick"  # the CLI's default is qick's, written out to start fast
+    folder = _compiled_folder(tmp_path, DEFAULT_DEVICE)
+    server = serve(DEFAULT_DEVICE, port=0, noise="calibration*0.2", seed=4, proxy_name="lab-rfsoc-2")
+    try:
+        board = f"127.0.0.1:{server.port}"
+        capsys.readouterr()
+        res = tmp_path / "default.jsonl"
+        assert main(["run", "--board", board, "--program", str(folder), "--shots", "10", "--out", str(res)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        assert "no proxy named 'myqick'" in err and "'lab-rfsoc-2'" in err and "--proxy-name" in err
+        assert not res.exists() and server.soc.runs == 0
+        res = tmp_path / "named.jsonl"
+        assert main(["run", "--board", board, "--program", str(folder), "--shots", "10", "--out", str(res),
+                     "--proxy-name", "lab-rfsoc-2"]) == 0  # fmt: skip
+        assert server.soc.runs >= 1
+    finally:
+        server.close()
+    from ctrl.lab import results as res_file
+
+    header = res_file.read_results(res).header
+    assert header["summary"]["attempts"] >= 10
+    assert "/lab-rfsoc-2" in json.dumps(header)  # the board's address names the proxy
+
+
+def test_proxy_name_options_show_the_default(capsys):
+    for command in ("run", "serve-board"):
+        assert main([command, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert "--proxy-name PROXY_NAME" in out and "(default: myqick)" in out
+    assert main(["run", "--board", "h:1", "--program", "p", "--shots", "1", "--out", "o", "--proxy-name", " x"]) == 2
+    assert "proxy name" in capsys.readouterr().err

@@ -92,7 +92,9 @@ def noise_for(spec: str, device, program: TimedProgram):
     return parse_noise(spec) if scale is None else CalibrationNoise(device, program.clock_hz, scale)
 
 
-def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration", seed: int = 0) -> dict:
+def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration", seed: int = 0,
+            progress=None) -> dict:
+    """`progress(proxy, n)`, if given, hears each sampled chunk: n more shots of proxy "X" or "Z"."""
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
     device.target.check_program(program)
@@ -117,6 +119,8 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
                 stops += stop
             left -= n
             index += 1
+            if progress is not None:
+                progress(proxy, n)
         out[proxy] = (accepted, errors, by_point, by_rule)
     accepted, _, by_point, by_rule = out["X"]
     rate, ci = per_accepted((e, a) for a, e, _, _ in out.values())

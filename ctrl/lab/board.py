@@ -460,8 +460,8 @@ class BoardServer:
 
 def serve(device_file, board: str | None = None, host: str = "127.0.0.1", port: int = 8888,
           allow_remote: bool = False, noise: str = "calibration", seed: int = 0,
-          key: bytes | None = None) -> BoardServer:
-    """Load the device, build the emulated board (one board of the device) and serve it."""
+          key: bytes | None = None, proxy_name: str = PROXY_NAME) -> BoardServer:
+    """Load the device, build the emulated board (one board of the device) and serve it as `proxy_name`."""
     from ctrl.device import load_device
     from ctrl.lab.engine import StimEngine
 
@@ -479,4 +479,4 @@ def serve(device_file, board: str | None = None, host: str = "127.0.0.1", port: 
 
     check_noise(noise)
     soc = EmulatedSoc(device.firmware_config(board), StimEngine(device, board, noise, seed), board)
-    return BoardServer(soc, host=host, port=port, allow_remote=allow_remote, key=key)
+    return BoardServer(soc, host=host, port=port, allow_remote=allow_remote, proxy_name=proxy_name, key=key)

@@ -95,7 +95,14 @@ def connect(host: str, port: int, proxy_name: str = PROXY_NAME, key: bytes | Non
     try:
         ns = Pyro4.locateNS(host=host, port=port, hmac_key=key)
         ns._pyroTimeout = timeout_s
-        soc = Pyro4.Proxy(ns.lookup(proxy_name))
+        try:
+            uri = ns.lookup(proxy_name)
+        except Pyro4.errors.NamingError:
+            names = sorted(n for n in ns.list() if n != "Pyro.NameServer")
+            raise CtrlError(f"board {host}:{port}: the name server has no proxy named {proxy_name!r} "
+                            f"(it has: {', '.join(map(repr, names)) or 'none'}); pass the board's name with "
+                            f"--proxy-name") from None  # fmt: skip
+        soc = Pyro4.Proxy(uri)
         soc._pyroHmacKey = key
         soc._pyroTimeout = timeout_s
         cfg = soc.get_cfg()
@@ -117,13 +124,28 @@ def connect(host: str, port: int, proxy_name: str = PROXY_NAME, key: bytes | Non
     return soc, soccfg
 
 
+def program_device(program: TimedProgram, where: Path, device_file: Path | None = None):
+    """The device `program` (read from `where`, its program.json) was compiled for: `device_file`, or the
+    shipped device of the program's name; refused, naming both hashes, if its calibration or wiring is not
+    the program's. `ctrl run` and `ctrl emulate --program` both find the device so."""
+    from ctrl.device import DEFAULT_DEVICE, load_device
+
+    if device_file is None:
+        device_file = DEFAULT_DEVICE.parent / f"{program.device}.yaml"
+    device = load_device(device_file)
+    try:
+        device.target.check_program(program, str(where))
+    except CtrlError as e:
+        raise CtrlError(f"{e}; or pass the device file it was compiled for with --device") from None
+    return device
+
+
 def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
     """The compile folder (program.json, qick_<board>.json, firmware_<board>.json) and the device it was
     compiled for: `device_file`, or the shipped device of the program's name; its calibration and wiring
     must be the ones the program was compiled with. The device gives each readout window's label and
     threshold (the emitter's own plan), which the rule cross-check needs."""
     from ctrl.backends.qick.plan import Capture, Decision, Flip, plan_program
-    from ctrl.device import DEFAULT_DEVICE, load_device
 
     folder = Path(folder)
     program = read_program(folder / "program.json")
@@ -147,14 +169,8 @@ def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
         raise CtrlError(f"{folder}: {dumps[0].name} or {fw_path.name} is not JSON ({e})") from None
     if not isinstance(dump, dict) or not isinstance(firmware, dict):
         raise CtrlError(f"{folder}: {dumps[0].name} and {fw_path.name} must each hold a JSON object")
-    if device_file is None:
-        device_file = DEFAULT_DEVICE.parent / f"{program.device}.yaml"
-    device = load_device(device_file)
     # the device gives the windows' labels and the rule: it must be the one the program was compiled for
-    try:
-        device.target.check_program(program, str(folder / "program.json"))
-    except CtrlError as e:
-        raise CtrlError(f"{e}; or pass the device file it was compiled for with --device") from None
+    device = program_device(program, folder / "program.json", device_file)
     try:
         attempts = int(dump["loop_dims"][0])
     except (KeyError, IndexError, TypeError, ValueError):

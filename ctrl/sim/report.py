@@ -16,8 +16,10 @@ from ctrl.versions import versions
 
 
 def simulate(
-    distance: int, noise: UniformNoise, shots: int, method: str = "proxy", seed: int = 0, workers: int | None = None
+    distance: int, noise: UniformNoise, shots: int, method: str = "proxy", seed: int = 0, workers: int | None = None,
+    progress=None,
 ) -> dict:
+    """`progress(stage, done, total)`, if given, hears the statevector method's work (`sample_exact`)."""
     check_distance(distance)
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
@@ -62,5 +64,5 @@ def simulate(
     if method == "statevector":
         from ctrl.sim.statevector import sample_exact
 
-        return base | sample_exact(circuit, noise, shots, seed)
+        return base | sample_exact(circuit, noise, shots, seed, progress=progress)
     raise CtrlError(f"unknown method {method!r}: expected proxy or statevector")

@@ -1047,16 +1047,37 @@ class SingleFaults:
         return [int(i) for i in np.flatnonzero(self.error > tolerance)]
 
 
-def _map(fn, tasks: list, workers: int | None) -> list:
-    """fn over tasks, in order, in `workers` processes (default: every CPU this process may use)."""
+def _map(fn, tasks: list, workers: int | None, done=None) -> list:
+    """fn over tasks, in order, in `workers` processes (default: every CPU this process may use);
+    `done()`, if given, is called as each result arrives (a progress bar)."""
+    done = done or (lambda: None)
     workers = min(workers or len(os.sched_getaffinity(0)), len(tasks))
     if workers <= 1:
-        return [fn(t) for t in tasks]
+        return [_after(fn(t), done) for t in tasks]
     # forked workers inherit the registered targets and their checkpoints (see Target)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork") if "fork" in methods else None
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_one_blas_thread) as pool:
-        return list(pool.map(fn, tasks))
+        return [_after(r, done) for r in pool.map(fn, tasks)]
+
+
+def _after(result, done):
+    done()
+    return result
+
+
+def _counter(progress, stage: str, total: int):
+    """A `done` for `_map` that tells `progress(stage, done, total)`; None without `progress`."""
+    if progress is None:
+        return None
+    progress(stage, 0, total)
+    n = [0]
+
+    def done() -> None:
+        n[0] += 1
+        progress(stage, n[0], total)
+
+    return done
 
 
 _SET_BLAS_THREADS = (
@@ -1093,8 +1114,9 @@ def _one_blas_thread() -> None:
 _SINGLE: dict[str, SingleFaults] = {}  # by Target.key
 
 
-def single_faults(circuit: ProtocolCircuit | Target, workers: int | None = None) -> SingleFaults:
-    """Every single fault, run exactly (once per circuit structure: it does not depend on p)."""
+def single_faults(circuit: ProtocolCircuit | Target, workers: int | None = None, progress=None) -> SingleFaults:
+    """Every single fault, run exactly (once per circuit structure: it does not depend on p).
+    `progress(stage, done, total)`, if given, hears each finished piece of the work."""
     target = _target(circuit)
     if target.key not in _SINGLE:
         program = target.runner
@@ -1108,7 +1130,8 @@ def single_faults(circuit: ProtocolCircuit | Target, workers: int | None = None)
         pieces = 16
         cuts = sorted({0, n_ops} | {int(np.searchsorted(cum, cum[-1] * k / pieces)) + 1 for k in range(1, pieces)})
         tasks = [(target, lo, hi) for lo, hi in zip(cuts, cuts[1:]) if lo < hi <= n_ops]
-        rows = [r for chunk in _map(_enumerate_chunk, tasks, workers) for r in chunk]
+        count = _counter(progress, "single faults", len(tasks))
+        rows = [r for chunk in _map(_enumerate_chunk, tasks, workers, count) for r in chunk]
         _SINGLE[target.key] = SingleFaults(
             locations=tuple(program.locations),
             location=np.array([r[0] for r in rows], dtype=np.int64),
@@ -1276,8 +1299,12 @@ def sample_exact(
     shots: int,
     seed: int,
     workers: int | None = None,
+    progress=None,
 ) -> dict:
     """Acceptance and logical error of accepted attempts from the exact state vector (distance 3 only).
+
+    `progress(stage, done, total)`, if given, hears each finished piece of work: stage "single faults",
+    then "fault configurations" (chunks of 32 runs).
 
     `circuit` is the protocol, lowered here with `noise`, or a `Target`, whose program already carries
     its noise (then `noise` must be None).
@@ -1304,7 +1331,7 @@ def sample_exact(
     locations = tuple(program.locations)
     model = _FaultModel.build(locations)
     k_dist = model.k_distribution
-    singles = single_faults(target, workers) if locations else None
+    singles = single_faults(target, workers, progress) if locations else None
     if singles is not None:
         if [(l.op, l.qubits, l.paulis) for l in singles.locations] != [(l.op, l.qubits, l.paulis) for l in locations]:
             raise CtrlError("the fault locations at this noise strength differ from the enumerated ones")
@@ -1347,7 +1374,8 @@ def sample_exact(
         todo = [i for i, f in enumerate(configs) if _decided(singles, f) is None]
         simulated = len(todo)
         chunks = [[configs[i] for i in todo[j : j + 32]] for j in range(0, len(todo), 32)]
-        ran = iter(o for chunk in _map(_evaluate_chunk, [(target, c) for c in chunks], workers) for o in chunk)
+        count = _counter(progress, "fault configurations", len(chunks))
+        ran = iter(o for chunk in _map(_evaluate_chunk, [(target, c) for c in chunks], workers, count) for o in chunk)
         outcomes = [_decided(singles, f) or next(ran) for f in configs]
         pos = 0
         for s in strata:
