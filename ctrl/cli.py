@@ -388,7 +388,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
     if not args.json:  # --json prints one JSON document: the budget is on stdout only in the summary
         from ctrl.emulate.budget import budget_for_noise, budget_table
 
-        print(budget_table(budget_for_noise(device, compiled.program, args.noise)))
+        print(budget_table(budget_for_noise(device, program, args.noise)))
     return 0
 
 
