@@ -14,9 +14,9 @@ from ctrl.cli import main
 from ctrl.codes.color import color_code
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import DEFAULT_DEVICE, load_device
-from ctrl.emulate.budget import SourceNoise, baseline, budget, logical_error, mechanisms
+from ctrl.emulate.budget import SourceNoise, baseline, budget, logical_error
 from ctrl.noise.calibration import CalibrationNoise
-from ctrl.sim.faults import faults, leading_order
+from ctrl.sim.faults import faults, leading_order, mechanisms
 from ctrl.sim.lower import IDEAL
 
 N_FACES = len(color_code(3).faces)
@@ -30,12 +30,15 @@ def default():
 
 
 def test_mechanisms_are_the_fault_models_and_the_logical_error_its_leading_order(default):
-    # the budget reads the DEM itself (to know each mechanism's symptom): it must see what ctrl.sim.faults sees
+    # the budget matches mechanisms across noise settings by their symptom, which must say what the fault does
     dev, program, b = default
     total = 0.0
     for proxy in "XZ":
         circuit = timed_to_stim(program, proxy, CalibrationNoise(dev, program.clock_hz))
-        assert [f for _, f in mechanisms(circuit, proxy, N_FACES)] == faults(circuit, proxy, N_FACES)
+        found = mechanisms(circuit, proxy, N_FACES)
+        assert [f for _, f in found] == faults(circuit, proxy, N_FACES)
+        assert all((sum(kind == "L" for kind, _ in key) % 2 == 1) == f.flip for key, f in found)
+        assert all((f.checks != 0) <= any(kind == "D" for kind, _ in key) for key, f in found)
         acc, p_l = leading_order(circuit, proxy, 3, N_FACES)
         total += p_l
         if proxy == "X":

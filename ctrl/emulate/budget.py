@@ -58,8 +58,7 @@ from ctrl.codes.color import color_code
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.noise.calibration import CalibrationNoise
-from ctrl.sim.faults import Fault, undetected_failures
-from ctrl.sim.lower import IDEAL
+from ctrl.sim.faults import Fault, mechanisms, undetected_failures
 
 ONE_QUBIT_SOURCES = ("pulse", "idle", "readout", "reset")
 SCALE_RANGE = (1e-3, 1.0)
@@ -109,37 +108,6 @@ def sources(device, program: TimedProgram) -> tuple[str, ...]:
 
 
 # --- the detector error model, mechanism by mechanism
-
-
-def mechanisms(circuit, proxy: str, n_faces: int) -> list[tuple[frozenset, Fault]]:
-    """(symptom, fault) per DEM mechanism: the symptom is the set of detectors and observables it flips
-    (Stim merges mechanisms of one symptom, so it is the mechanism's identity across noise settings);
-    the faults are those of `ctrl.sim.faults.faults`, in its order."""
-    tags = [inst.tag for inst in circuit.flattened() if inst.name == "DETECTOR"]
-    protocol = {d: i for i, d in enumerate(d for d, t in enumerate(tags) if t != IDEAL)}
-    ideal_ids = [d for d, t in enumerate(tags) if t == IDEAL]
-    offset = 0 if proxy == "X" else n_faces
-    ideal = {d: i for i, d in enumerate(ideal_ids[offset : offset + n_faces])}
-    out = []
-    dem = circuit.detector_error_model(decompose_errors=False, approximate_disjoint_errors=True)
-    for inst in dem.flattened():
-        if inst.type != "error" or inst.args_copy()[0] == 0:
-            continue
-        checks = syn = 0
-        flip = False
-        key = []
-        for t in inst.targets_copy():
-            if t.is_relative_detector_id():
-                key.append(("D", t.val))
-                if t.val in protocol:
-                    checks ^= 1 << protocol[t.val]
-                elif t.val in ideal:
-                    syn ^= 1 << ideal[t.val]
-            elif t.is_logical_observable_id():
-                key.append(("L", t.val))
-                flip = not flip
-        out.append((frozenset(key), Fault(checks, syn, flip, inst.args_copy()[0])))
-    return out
 
 
 def _failing_sets(faults: list[Fault], distance: int) -> list[tuple[int, ...]]:

@@ -34,6 +34,13 @@ def faults(circuit: stim.Circuit, proxy: str, n_faces: int) -> list[Fault]:
 
     The ideal round has n_faces X detectors then n_faces Z; a proxy-X logical is read by the X faces.
     """
+    return [f for _, f in mechanisms(circuit, proxy, n_faces)]
+
+
+def mechanisms(circuit: stim.Circuit, proxy: str, n_faces: int) -> list[tuple[frozenset, Fault]]:
+    """(symptom, fault) per mechanism of `faults`, in its order: the symptom is the set of detectors and
+    observables the mechanism flips, what `ctrl.emulate.budget` matches mechanisms by across noise settings
+    (the same circuit with fewer sources on has a subset of them)."""
     tags = [inst.tag for inst in circuit.flattened() if inst.name == "DETECTOR"]
     protocol = {d: i for i, d in enumerate(d for d, t in enumerate(tags) if t != IDEAL)}
     ideal_ids = [d for d, t in enumerate(tags) if t == IDEAL]
@@ -46,15 +53,18 @@ def faults(circuit: stim.Circuit, proxy: str, n_faces: int) -> list[Fault]:
             continue
         checks = syn = 0
         flip = False
+        key = []
         for t in inst.targets_copy():
             if t.is_relative_detector_id():
+                key.append(("D", t.val))
                 if t.val in protocol:
                     checks ^= 1 << protocol[t.val]
                 elif t.val in ideal:
                     syn ^= 1 << ideal[t.val]
             elif t.is_logical_observable_id():
+                key.append(("L", t.val))
                 flip = not flip
-        out.append(Fault(checks, syn, flip, inst.args_copy()[0]))
+        out.append((frozenset(key), Fault(checks, syn, flip, inst.args_copy()[0])))
     return out
 
 
