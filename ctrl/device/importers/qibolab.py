@@ -138,6 +138,18 @@ def names_list(names, limit: int = 12) -> str:
 # ---------------------------------------------------------------------------------------------- qibolab
 
 
+def one_qubit_gates(duration_s: float, t1_s, t2_s, pulse: dict | None, amp: float) -> tuple[dict, dict]:
+    """(x90, x180) from a calibrated pi pulse: a pi/2 is the same envelope at half amplitude, and both get
+    the default error (no lab file here measures one)."""
+    err = default_error(DEFAULT_1Q_ERROR_FLOOR, coherence_limit_1q(duration_s, t1_s, t2_s))
+    x180 = {"duration_s": duration_s, "error": err}
+    x90 = {"duration_s": duration_s, "error": err}
+    if pulse is not None:
+        x180["pulse"] = pulse
+        x90["pulse"] = dict(pulse, amplitude=amp / 2)
+    return x90, x180
+
+
 def load_document(raw: bytes, source: str):
     """(the parsed document, "JSON" or "YAML"), or one-line Fail naming `source`."""
     try:
@@ -311,13 +323,7 @@ def _convert(doc: dict, syntax: str, raw: bytes, source: str, r: _Reader) -> Imp
             notes["no_pulse"].append(f"{n} RX ({why})")
         elif pulse["shape"] == "drag":
             notes["drag"].append(n)
-        err = default_error(DEFAULT_1Q_ERROR_FLOOR, coherence_limit_1q(duration_s, t1_s, t2_s))
-        x180 = {"duration_s": duration_s, "error": err}
-        x90 = {"duration_s": duration_s, "error": err}
-        if pulse is not None:
-            x180["pulse"] = pulse
-            x90["pulse"] = dict(pulse, amplitude=amp / 2)
-        entry["x90"], entry["x180"] = x90, x180
+        entry["x90"], entry["x180"] = one_qubit_gates(duration_s, t1_s, t2_s, pulse, amp)
 
         ro: dict = {}
         mz_f, ro_f = known("frequency", mz, p + ".MZ"), known("readout_frequency")

@@ -38,14 +38,13 @@ from ctrl.device.importers.qibolab import (
     DEFAULT_1Q_ERROR_FLOOR,
     DEFAULT_READOUT_ERROR,
     Fail,
-    coherence_limit_1q,
-    default_error,
     device_name,
     fail,
     is_number,
     layout,
     load_document,
     names_list,
+    one_qubit_gates,
     scaled,
 )
 
@@ -185,13 +184,7 @@ def _convert(doc: dict, raw: bytes, source: str, name: str) -> Imported:
         else:
             pulse = None
             notes["no_pulse"].append(f"{q} pi_ge type {kind}")
-        err = default_error(DEFAULT_1Q_ERROR_FLOOR, coherence_limit_1q(duration_s, t1_s, t2_s))
-        x180 = {"duration_s": duration_s, "error": err}
-        x90 = {"duration_s": duration_s, "error": err}
-        if pulse is not None:
-            x180["pulse"] = pulse
-            x90["pulse"] = dict(pulse, amplitude=amp / 2)
-        entry["x90"], entry["x180"] = x90, x180
+        entry["x90"], entry["x180"] = one_qubit_gates(duration_s, t1_s, t2_s, pulse, amp)
 
         ro: dict = {}
         lo = known(lo_dac)
