@@ -10,8 +10,10 @@ and redo only that work, with a compile cache keyed by content hashes (docs/reco
 
 from ctrl.recompile.diff import (CLASSES, CalibrationDiff, Change, calibration_fields, diff_calibrations,
                                  diff_devices, field_class)  # fmt: skip
-from ctrl.recompile.recompile import (DEFAULT_MARGIN, PlacementDecision, Previous, Recompiled, emit, emulate_both,
-                                      load_previous, recompile, report, run, summary, write)  # fmt: skip
+from ctrl.recompile.output import emit
+from ctrl.recompile.previous import Previous, load_previous
+from ctrl.recompile.recompile import DEFAULT_MARGIN, PlacementDecision, Recompiled, recompile
+from ctrl.recompile.report import emulate_both, report, run, summary, write
 
 __all__ = [
     "CLASSES", "CalibrationDiff", "Change", "calibration_fields", "diff_calibrations", "diff_devices", "field_class",
