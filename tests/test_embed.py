@@ -202,7 +202,7 @@ class FakeDevice:
         self.calibration = SimpleNamespace(static_zz=tuple(static_zz))
         self._q = {q.name: q for q in self.qubits}
         self._c = {frozenset(c.qubits): c for c in self.couplers}
-        self.chosen_gates = self._c
+        self.chosen_gates = self.usable_gates = self._c  # every fake gate is usable and compiled
 
     def qubit(self, name):
         return self._q[name]

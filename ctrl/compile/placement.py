@@ -31,7 +31,6 @@ import rustworkx as rx
 
 from ctrl.codes.color import color_code
 from ctrl.compile.embed import embed_candidates
-from ctrl.device.model import COMPILED_KINDS
 from ctrl.errors import CtrlError
 from ctrl.protocol.cn20 import cn20_protocol, variant_name, variants
 from ctrl.protocol.ir import MEASUREMENTS, PREPARATIONS, ProtocolCircuit
@@ -287,8 +286,7 @@ def time_per_accepted_s(expected_faults: float, n_steps: int, step_s: float) -> 
 def _usable(device, exclude: frozenset[str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """The usable coupling graph as sorted node names and sorted edges (a hashable cache key)."""
     nodes = {q.name for q in device.qubits if q.usable} - exclude
-    edges = {tuple(sorted(pair)) for pair, c in device.chosen_gates.items()
-             if c.usable and c.gate in COMPILED_KINDS and pair <= nodes}  # fmt: skip
+    edges = {tuple(sorted(pair)) for pair in device.usable_gates if pair <= nodes}
     return tuple(sorted(nodes)), tuple(sorted(edges))
 
 

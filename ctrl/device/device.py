@@ -145,10 +145,6 @@ class Device:
     def _coupler_index(self) -> dict:
         return chosen_gates(self.couplers)
 
-    @functools.cached_property
-    def _zz_index(self) -> dict:
-        return {frozenset(z.qubits): z.zz_hz for z in self.calibration.static_zz}
-
     def qubit(self, name: str) -> QubitCalibration:
         try:
             return self._qubit_index[name]
@@ -168,14 +164,17 @@ class Device:
         """Pair -> the gate the compiler uses there (`chosen_gates`), for every pair with a gate."""
         return MappingProxyType(self._coupler_index)
 
+    @functools.cached_property
+    def usable_gates(self) -> Mapping[frozenset, object]:
+        """The chosen gates the compiler can place on: usable, of a kind it compiles, between usable qubits."""
+        good = {q.name for q in self.qubits if q.usable}
+        return MappingProxyType({pair: c for pair, c in self._coupler_index.items()
+                                 if c.usable and c.gate in COMPILED_KINDS and pair <= good})  # fmt: skip
+
     def gates(self, a: str, b: str) -> tuple:
         """Every calibrated two-qubit gate between `a` and `b`, in file order."""
         pair = frozenset((a, b))
         return tuple(c for c in self.couplers if frozenset(c.qubits) == pair)
-
-    def static_zz_hz(self, a: str, b: str) -> float:
-        """The measured static ZZ of a pair (0.0 where none is given)."""
-        return self._zz_index.get(frozenset((a, b)), 0.0)
 
     @functools.cached_property
     def zz_neighbours(self) -> Mapping[str, tuple[tuple[str, float], ...]]:
@@ -212,10 +211,9 @@ class Device:
         for q in self.qubits:
             if q.usable or not usable_only:
                 g.add_node(q.name, position=q.position)
-        for c in self._coupler_index.values():
+        for c in (self.usable_gates if usable_only else self._coupler_index).values():
             a, b = c.qubits
-            if not usable_only or (c.usable and c.gate in COMPILED_KINDS and a in g and b in g):
-                g.add_edge(a, b, gate=c.gate)
+            g.add_edge(a, b, gate=c.gate)
         return g
 
     def firmware_config(self, board: str) -> dict:

@@ -153,7 +153,7 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
     old_key = compile_key(old_device, d, policy, exclude, None if prev.searched else prev.placement, dd)
     # a reschedule starts from whatever the previous compile was: its cache entry (a few MB with its output
     # files) is read only when it can be patched or its placement is not recorded
-    need_old = not _lowers(stale, invalid) or prev.placement is None
+    need_old = not _lowers(_lowered(stale), invalid) or prev.placement is None
     old = cache.get(old_key) if cache is not None and need_old else None
     base = old
     old_passes: tuple[PassRecord, ...] = ()
@@ -191,8 +191,8 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
         why = ("no calibration change: the previous result, from the cache" if not diff
                else "this calibration was compiled before: the result comes from the cache")  # fmt: skip
         return Recompiled(entry, diff, action, why, decision, searched, key, hit, old, old_passes, prev)
-    lowered = [x for x in stale if x not in ("placement", "report")]
-    if _lowers(stale, invalid) or decision.moved or old is None:
+    lowered = _lowered(stale)
+    if _lowers(lowered, invalid) or decision.moved or old is None:
         # the plain path: every stale pass after the placement runs again
         compiled = compile_program(new, d, policy, exclude, chosen, dd=dd)
         entry = Entry.of(replace(compiled, passes=tuple(log.records) + compiled.passes))
@@ -222,9 +222,14 @@ def recompile(prev: Previous, new: Device, margin: float = DEFAULT_MARGIN,
     return Recompiled(entry, diff, action, why, decision, searched, key, base, old, old_passes, prev)
 
 
-def _lowers(stale: tuple[str, ...], invalid: frozenset[str]) -> bool:
+def _lowered(stale: tuple[str, ...]) -> list[str]:
+    """The stale passes after the placement that make the program (the report is redone by any path)."""
+    return [x for x in stale if x not in ("placement", "report")]
+
+
+def _lowers(lowered: list[str], invalid: frozenset[str]) -> bool:
     """Whether the plain path must lower again: a lowering pass is stale other than by new corrections."""
-    return any(x not in ("placement", "report") for x in stale) and not _phases_only(invalid)
+    return bool(lowered) and not _phases_only(invalid)
 
 
 def _phases_only(invalid: frozenset[str]) -> bool:
