@@ -58,7 +58,7 @@ from ctrl.codes.color import color_code
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.noise.calibration import CalibrationNoise
-from ctrl.sim.faults import Fault, mechanisms, undetected_failures
+from ctrl.sim.faults import mechanisms, set_weight, smallest_failures
 
 ONE_QUBIT_SOURCES = ("pulse", "idle", "readout", "reset")
 SCALE_RANGE = (1e-3, 1.0)
@@ -107,27 +107,6 @@ def sources(device, program: TimedProgram) -> tuple[str, ...]:
     return tuple(sorted(two_qubit_source(k) for k in kinds)) + ONE_QUBIT_SOURCES
 
 
-# --- the detector error model, mechanism by mechanism
-
-
-def _failing_sets(faults: list[Fault], distance: int) -> list[tuple[int, ...]]:
-    for size in (1, 2, 3):
-        bad = undetected_failures(faults, distance, size)
-        if bad:
-            return bad
-    return []
-
-
-def _set_weight(faults: list[Fault], idx: tuple[int, ...]) -> float:
-    """P(set | accepted) as `ctrl.sim.faults.leading_order` counts it: p/(1-p) for a checked fault, p
-    for an unchecked one (the checked faults outside the set stayed silent)."""
-    w = 1.0
-    for i in idx:
-        m = faults[i]
-        w *= m.p / (1 - m.p) if m.checks else m.p
-    return w
-
-
 def _noise(device, program, scale: float, on=None) -> SourceNoise:
     return SourceNoise(device, program.clock_hz, scale, on)
 
@@ -138,7 +117,7 @@ def logical_error(device, program: TimedProgram, scale: float = 1.0) -> float:
     total = 0.0
     for proxy in "XZ":
         faults = [f for _, f in mechanisms(timed_to_stim(program, proxy, _noise(device, program, scale)), proxy, n_faces)]
-        total += sum(_set_weight(faults, idx) for idx in _failing_sets(faults, program.distance))
+        total += sum(set_weight(faults, idx) for idx in smallest_failures(faults, program.distance)[1])
     return total
 
 
@@ -230,10 +209,10 @@ def budget(device, program: TimedProgram, scale: float = 1.0) -> dict:
         if proxy == "X":
             all_discard = sum(f.p for f in faults if f.checks)
             acceptance = math.prod(1 - f.p for f in faults if f.checks)
-        bad = _failing_sets(faults, program.distance)
+        bad = smallest_failures(faults, program.distance)[1]
         total = 0.0
         for idx in bad:
-            w = _set_weight(faults, idx)
+            w = set_weight(faults, idx)
             total += w
             for i in idx:
                 key = full[i][0]

@@ -129,7 +129,7 @@ def leading_order(circuit: stim.Circuit, proxy: str, distance: int, n_faces: int
     Good where those sets are rare (the figure well below 1); it ranks placements in milliseconds.
     """
     mechanisms = faults(circuit, proxy, n_faces)
-    return _leading_order(mechanisms, _smallest_failures(mechanisms, distance)[1])
+    return _leading_order(mechanisms, smallest_failures(mechanisms, distance)[1])
 
 
 def design_score(circuit, p: float = 1e-3) -> tuple[float, float] | None:
@@ -144,7 +144,7 @@ def design_score(circuit, p: float = 1e-3) -> tuple[float, float] | None:
     acceptance = 1.0
     for proxy in "XZ":
         mechanisms = faults(to_stim(circuit, proxy, UniformNoise(p)), proxy, len(circuit.code.faces))
-        size, bad = _smallest_failures(mechanisms, d)
+        size, bad = smallest_failures(mechanisms, d)
         if size is not None and size < (d + 1) // 2:
             return None
         acc, p_l = _leading_order(mechanisms, bad)
@@ -153,7 +153,7 @@ def design_score(circuit, p: float = 1e-3) -> tuple[float, float] | None:
     return total, acceptance
 
 
-def _smallest_failures(mechanisms: list[Fault], distance: int) -> tuple[int | None, list[tuple[int, ...]]]:
+def smallest_failures(mechanisms: list[Fault], distance: int) -> tuple[int | None, list[tuple[int, ...]]]:
     """The smallest size (up to 3) that has undetected failing sets, and those sets; (None, []) if none."""
     for size in (1, 2, 3):
         bad = undetected_failures(mechanisms, distance, size)
@@ -171,11 +171,13 @@ def _leading_order(mechanisms: list[Fault], bad: list[tuple[int, ...]]) -> tuple
     for m in mechanisms:
         if m.checks:
             acceptance *= 1 - m.p
-    wrong = 0.0
-    for idx in bad:
-        term = 1.0
-        for i in idx:
-            m = mechanisms[i]
-            term *= m.p / (1 - m.p) if m.checks else m.p
-        wrong += term
-    return acceptance, wrong
+    return acceptance, sum(set_weight(mechanisms, idx) for idx in bad)
+
+
+def set_weight(mechanisms: list[Fault], idx: tuple[int, ...]) -> float:
+    """P(the set `idx` fired | accepted), as `_leading_order` says why."""
+    w = 1.0
+    for i in idx:
+        m = mechanisms[i]
+        w *= m.p / (1 - m.p) if m.checks else m.p
+    return w
