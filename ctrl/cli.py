@@ -120,6 +120,41 @@ class _Stages:
         self.close()
 
 
+class _Collecting:
+    """`on_commit(task index, chunk Stats)` (ctrl.collect's) as one bar over every task's shots, naming the
+    task last heard from with its running errors and discards."""
+
+    def __init__(self, labels: list[str], shots_per_task: int) -> None:
+        self._labels = labels
+        self._bar = _Bar(len(labels) * shots_per_task, labels[0] if labels else "", "shot")
+        self._errors = [0] * len(labels)
+        self._discards = [0] * len(labels)
+
+    def __call__(self, task: int, chunk) -> None:
+        self._errors[task] += chunk.errors
+        self._discards[task] += chunk.discards
+        self._bar.stage(f"{self._labels[task]}: {self._errors[task]} errors, {self._discards[task]} discards")
+        self._bar.update(chunk.shots)
+
+    def __enter__(self) -> _Collecting:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.close()
+
+
+def _executor(args: argparse.Namespace, chunks: int | None = None):
+    from ctrl.collect.cluster import executor
+
+    return executor(args.cluster, chunks_hint=chunks)
+
+
+def _chunks(shots: int, tasks: int = 2) -> int:
+    from ctrl.collect.run import CHUNK_SHOTS
+
+    return tasks * -(-shots // CHUNK_SHOTS)
+
+
 def _cmd_protocol(args: argparse.Namespace) -> int:
     from ctrl.noise.models import parse_noise
     from ctrl.protocol.cn20 import cn20_protocol
@@ -147,8 +182,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         with _Stages(unit="chunk") as stages:  # single faults, then chunks of fault configurations
             result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed, progress=stages)
     else:
-        with _stage("simulate proxies X and Z"):
-            result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed)
+        pool = _executor(args, _chunks(args.shots))
+        try:
+            with _Collecting(["simulate proxy X", "simulate proxy Z"], args.shots) as heard:
+                result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed,
+                                  executor=pool, progress=heard)  # fmt: skip
+        finally:
+            pool.close()
     if args.json:
         print(json.dumps(result, indent=1, sort_keys=True))
     else:
@@ -277,10 +317,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from ctrl.emulate import sweep
 
     csv = Path(args.csv)
-    task_list, devices = sweep.tasks(args.device, args.distance, args.noise)
-    # sinter returns every task in the CSV; only the asked ones are summarized and plotted.
-    stats = sweep.asked_stats(sweep.run(task_list, devices, csv, args.max_shots, args.max_errors, args.workers),
-                              task_list)  # fmt: skip
+    with _stage("compile and lower the sweep's programs"):
+        task_list = sweep.tasks(args.device, args.distance, args.noise)
+    labels = [f"{t.metadata['name']} d={t.metadata['d']} {t.metadata['noise']} proxy {t.metadata['proxy']}" for t in task_list]
+    pool = _executor(args, _chunks(args.max_shots, len(task_list)))
+    try:
+        with _Collecting(labels, args.max_shots) as heard:
+            stats = sweep.run(task_list, csv, args.max_shots, args.max_errors, pool, heard)
+    finally:
+        pool.close()
     rows = sweep.summarize(stats, task_list)
 
     def g(x, fmt):
@@ -293,7 +338,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.plot:
         sweep.plot(rows, stats, Path(args.plot))
         print(f"wrote {args.plot}")
-    print(f"statistics in {csv} (sinter CSV; run again to add shots)")
+    print(f"statistics in {csv} (sinter CSV; run again with a larger --max-shots or --max-errors to add shots)")
     return 0
 
 
@@ -335,17 +380,17 @@ def _emulation_summary(r: dict) -> str:
     )
 
 
-def _emulate(device, program, shots: int, noise: str, seed: int) -> dict:
-    """`emulate` with a bar over both proxies' shots (on a terminal's stderr only)."""
+def _emulate(device, program, shots: int, noise: str, seed: int, args: argparse.Namespace) -> dict:
+    """`emulate` on the executor `--cluster` names, with a bar over both proxies' shots (on a terminal's
+    stderr only)."""
     from ctrl.emulate.run import emulate
 
-    with _bar(2 * shots, "emulate X", unit="shot") as b:
-
-        def heard(proxy: str, n: int) -> None:
-            b.stage(f"emulate {proxy}")
-            b.update(n)
-
-        return emulate(device, program, shots, noise, seed, progress=heard)
+    pool = _executor(args, _chunks(shots))
+    try:
+        with _Collecting(["emulate proxy X", "emulate proxy Z"], shots) as heard:
+            return emulate(device, program, shots, noise, seed, executor=pool, progress=heard)
+    finally:
+        pool.close()
 
 
 def _compile(device, distance: int, **kwargs):
@@ -383,7 +428,7 @@ def _cmd_emulate(args: argparse.Namespace) -> int:
 
     check_noise(args.noise)
     device, program = _emulated_program(args)
-    result = _emulate(device, program, args.shots, args.noise, args.seed)
+    result = _emulate(device, program, args.shots, args.noise, args.seed, args)
     print(json.dumps(result, indent=1, sort_keys=True) if args.json else _emulation_summary(result))
     if not args.json:  # --json prints one JSON document: the budget is on stdout only in the summary
         from ctrl.emulate.budget import budget_for_noise, budget_table
@@ -403,7 +448,7 @@ def _cmd_dry_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     compiled = _compile(device, args.distance, dd=args.dd)
     paths, cache_problem = write_compiled(compiled, out, device, dd=args.dd, cache=CompileCache(args.cache))
-    result = _emulate(device, compiled.program, args.shots, args.noise, args.seed)
+    result = _emulate(device, compiled.program, args.shots, args.noise, args.seed, args)
     write_atomic(out / "emulation.json", json.dumps(result, indent=1, sort_keys=True) + "\n")
     with _stage("plot"):
         plot_timeline(compiled.program, out / "timeline.png")
@@ -482,6 +527,13 @@ _DISTANCE_HELP = "code distance: odd, 3 to 15"  # ctrl.codes.color.MAX_DISTANCE 
 _SHOTS_HELP = f"attempts to sample, 1 to {MAX_SHOTS:,}"
 _SEED_HELP = "random seed: the same seed and inputs give the same numbers"
 _NOISE_HELP = "noise model: calibration (the device's own errors), calibration*SCALE, or uniform:P"
+
+
+def _cluster_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cluster", default="local", metavar="SPEC",
+                   help="where sampling runs: local (every core, the default), local:N (N processes), "
+                        "tcp://HOST:PORT or tls://HOST:PORT (an existing Dask scheduler), slurm or slurm:N "
+                        "(dask-jobqueue, N jobs); the numbers are the same on any of them")
 
 
 def _int(text: str, what: str) -> int:
@@ -576,6 +628,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"at most {MAX_EXACT_SHOTS:,} shots")
     p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
+    _cluster_option(p)
     p.set_defaults(func=_cmd_simulate)
 
     p = sub.add_parser("compile", help="place, translate to native gates and schedule the protocol on a device")
@@ -601,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
+    _cluster_option(p)
     p.set_defaults(func=_cmd_emulate)
 
     p = sub.add_parser("dry-run", help="compile the default device for d=3, emulate it, write artifacts and a summary")
@@ -613,6 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.add_argument("--cache", metavar="DIR", help="compile cache, where the result is kept for ctrl recompile "
                                                   "(default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
+    _cluster_option(p)
     p.set_defaults(func=_cmd_dry_run)
 
     p = sub.add_parser("sweep", help="noise/distance/device sweeps as sinter tasks: multi-core, resumable CSV")
@@ -624,8 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", required=True, help="statistics file (appended to; a rerun resumes)")
     p.add_argument("--plot", help="PNG of logical error and discard rate against p (uniform:P) and the scale "
                                   "(calibration*SCALE), 95%% intervals, with the paper's points")
-    p.add_argument("--workers", type=lambda s: _bounded_int(s, 1, 1024, "a worker count"),
-                   help="sampling processes (default: every core)")
+    _cluster_option(p)
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")

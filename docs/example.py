@@ -58,33 +58,21 @@ print(f"p_L {stats['logical_error_rate']:.2e} per accepted state (95% {lo:.2e}..
 # %% [markdown]
 # ## Sweep
 # Two noise points (the calibration scaled by 0.5 and by 1), few shots each, into a sinter CSV.
-# `ctrl.sweep.tasks` makes the sinter tasks (one per noise point and proxy); `ctrl.sweep.run(tasks,
-# devices, csv, max_shots, max_errors)` collects them on every core and resumes from the CSV it is given.
-# Its workers are separate processes started with multiprocessing's "spawn", which re-runs the top level
-# of a plain script in each of them; so that this file also runs as a script, it samples its two points
-# here, in this process, with the same sampler (`ctrl.sweep.CtrlSampler`), and writes the CSV rows sinter
-# would. `ctrl.sweep.read`, `summarize` and `plot` take the CSV from there, as after a `ctrl.sweep.run`.
+# `ctrl.sweep.tasks` makes the sampling tasks (one per noise point and proxy, known by content);
+# `ctrl.sweep.run(tasks, csv, max_shots, max_errors, executor)` samples them in seeded chunks, appends one
+# sinter CSV row per chunk and resumes from the CSV it is given. Without an executor it samples in this
+# process; `ctrl.collect.cluster.executor("local:4")` or `executor("tcp://scheduler:8786")` (a Dask
+# scheduler) give the same numbers faster. `summarize` and `plot` take the statistics from there.
 
 # %%
-import sinter  # noqa: E402
-
 sweep_csv = WORK / "sweep.csv"
-tasks, devices = ctrl.sweep.tasks([str(ctrl.DEFAULT_DEVICE)], [3], ["calibration*0.5", "calibration*1"])
-sampler = ctrl.sweep.CtrlSampler(devices)
-with open(sweep_csv, "w") as f:
-    print(sinter.CSV_HEADER, file=f)
-    for task in tasks:
-        s = sampler.compiled_sampler_for_task(task).sample(1000)
-        row = sinter.TaskStats(strong_id=task.strong_id(), decoder="ctrl", json_metadata=task.json_metadata,
-                               shots=s.shots, errors=s.errors, discards=s.discards, seconds=s.seconds,
-                               custom_counts=s.custom_counts)
-        print(row.to_csv_line(), file=f)
-collected = ctrl.sweep.read(sweep_csv)
+tasks = ctrl.sweep.tasks([str(ctrl.DEFAULT_DEVICE)], [3], ["calibration*0.5", "calibration*1"])
+collected = ctrl.sweep.run(tasks, sweep_csv, max_shots=1000, max_errors=None)
 rows = ctrl.sweep.summarize(collected, tasks)
 for r in rows:
     print(f"{r['noise']:>16}: acceptance {r['acceptance']:.3f}, p_L {r['p_L']:.2e} "
           f"(95% {r['p_L_ci95'][0]:.1e}..{r['p_L_ci95'][1]:.1e}), {r['shots_X'] + r['shots_Z']} shots")
-sweep_fig = ctrl.sweep.plot(rows, ctrl.sweep.asked_stats(collected, tasks), FIGURES / "example_sweep.png")
+sweep_fig = ctrl.sweep.plot(rows, collected, FIGURES / "example_sweep.png")
 
 # %% [markdown]
 # ## A lab run, loaded as xarray

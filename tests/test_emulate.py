@@ -215,7 +215,7 @@ def test_uniform_emulation_agrees_with_simulate(default):
     dev, program = default
     shots, p = 40_000, 2e-3
     e = emulate(dev, program, shots, f"uniform:{p}", seed=11)
-    s = simulate(3, UniformNoise(p), shots, seed=12, workers=1)
+    s = simulate(3, UniformNoise(p), shots, seed=12)
     for key in ("acceptance", "logical_error_rate"):
         lo = max(e[f"{key}_ci95"][0], s[f"{key}_ci95"][0])
         hi = min(e[f"{key}_ci95"][1], s[f"{key}_ci95"][1])

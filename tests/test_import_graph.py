@@ -17,7 +17,7 @@ ROOT = Path(ctrl.__file__).parent
 STAGES = {
     "codes": 0, "noise": 0, "device": 0,
     "protocol": 1,
-    "sim": 2, "realtime": 2,
+    "sim": 2, "realtime": 2, "collect": 2,
     "compile": 3,
     "backends": 4,
     "outputs": 5,

@@ -138,11 +138,13 @@ def test_leading_order_agrees_with_sampling(p):
     1.5) even at p = 0.02, where dividing the failing sets' probability by the acceptance gave 36."""
     from ctrl.sim.faults import leading_order
     from ctrl.sim.lower import to_stim
-    from ctrl.sim.sample import sample_proxy, wilson
+    from ctrl.collect.run import collect
+    from ctrl.collect.stats import binomial_ci
+    from ctrl.sim.report import protocol_task
 
     _, predicted = leading_order(to_stim(cn20_protocol(3), "X", UniformNoise(p)), "X", 3, 3)
-    t = sample_proxy(3, UniformNoise(p), 400_000, "X", seed=7, workers=1)
-    lo, hi = wilson(t.errors, t.accepted, z=3.3)
+    (t,) = collect([protocol_task(3, UniformNoise(p), "X")], max_shots=400_000, seed=7)
+    lo, hi = binomial_ci(t.errors, t.accepted, 0.999)
     assert t.errors > 100
     slack = 1.25 if p < 1e-2 else 1.5
     assert lo / slack < predicted < hi * slack, (predicted, t.errors / t.accepted, lo, hi)

@@ -1,5 +1,5 @@
-"""Sweeps: sinter tasks with the ctrl sampler, CSV statistics, resumed by running again; task identity from
-content, summary of what was asked, an honest interval for the two-component logical error, the plot."""
+"""Sweeps: ctrl.collect tasks, sinter CSV statistics, resumed by running again; task identity from content,
+summary of what was asked, an honest interval for the two-component logical error, the plot."""
 
 import json
 import math
@@ -15,7 +15,9 @@ from scipy.stats import beta
 from ctrl.cli import main
 from ctrl.device import DEFAULT_DEVICE
 from ctrl.emulate import sweep
-from ctrl.sim.sample import either_fails
+from ctrl.collect.stats import either_fails
+from ctrl.collect.task import Task
+from ctrl.realtime.decision import DecisionProgram
 
 SHOTS = 1000  # small: enough for some discards and errors at p = 0.002, not a statistics test
 
@@ -35,14 +37,14 @@ def moved_device(tmp_path):
 
 
 def _sweep(devices, noises, csv, shots=SHOTS):
-    task_list, paths = sweep.tasks([str(d) for d in devices], [3], noises)
-    stats = sweep.asked_stats(sweep.run(task_list, paths, csv, shots, 10**6, workers=1), task_list)
+    task_list = sweep.tasks([str(d) for d in devices], [3], noises)
+    stats = sweep.run(task_list, csv, shots, 10**6)
     return task_list, stats, sweep.summarize(stats, task_list)
 
 
 def test_sweep_resumes_from_its_csv(tmp_path, capsys):
     csv = tmp_path / "stats.csv"
-    args = ["sweep", "--device", str(DEFAULT_DEVICE), "--noise", "uniform:0.002", "--csv", str(csv), "--workers", "1"]
+    args = ["sweep", "--device", str(DEFAULT_DEVICE), "--noise", "uniform:0.002", "--csv", str(csv), "--cluster", "local:1"]
     assert main(args + ["--max-shots", str(SHOTS), "--plot", str(tmp_path / "p.png")]) == 0
     first = sinter.read_stats_from_csv_files(str(csv))
     assert sorted(s.json_metadata["proxy"] for s in first) == ["X", "Z"]
@@ -59,21 +61,20 @@ def test_sweep_resumes_from_its_csv(tmp_path, capsys):
 
 
 def test_task_identity_has_no_path(moved_device):
-    a, paths_a = sweep.tasks([str(DEFAULT_DEVICE)], [3], ["uniform:0.002", "calibration*0.5"])
-    b, paths_b = sweep.tasks([str(moved_device)], [3], ["uniform:2e-3", "calibration*0.5"])
-    assert [t.strong_id() for t in a] == [t.strong_id() for t in b]
-    assert str(DEFAULT_DEVICE.parent) not in json.dumps([t.json_metadata for t in a])
-    assert list(paths_a) == list(paths_b) and paths_a != paths_b  # same content key, other place
-    m = a[0].json_metadata
+    a = sweep.tasks([str(DEFAULT_DEVICE)], [3], ["uniform:0.002", "calibration*0.5"])
+    b = sweep.tasks([str(moved_device)], [3], ["uniform:2e-3", "calibration*0.5"])
+    assert [t.strong_id for t in a] == [t.strong_id for t in b]
+    assert str(DEFAULT_DEVICE.parent) not in json.dumps([t.metadata for t in a])
+    m = a[0].metadata
     assert m["name"] == "planar16_d3" and m["p"] == 0.002 and m["device_sha256"].startswith("sha256:")
-    assert a[2].json_metadata["scale"] == 0.5 and "p" not in a[2].json_metadata
+    assert a[2].metadata["scale"] == 0.5 and "p" not in a[2].metadata
 
 
 def test_summary_does_not_change_when_the_device_is_given_by_another_path(tmp_path, moved_device):
     csv = tmp_path / "stats.csv"
     _, stats_a, rows_a = _sweep([DEFAULT_DEVICE], ["uniform:0.002"], csv)
     lines = _csv_lines(csv)
-    # Same content at another path, same limits: sinter resumes the same tasks, nothing new is sampled.
+    # Same content at another path, same limits: the same tasks resume, nothing new is sampled.
     _, stats_b, rows_b = _sweep([moved_device], ["uniform:0.002"], csv)
     assert _csv_lines(csv) == lines
     assert rows_b == rows_a
@@ -139,9 +140,8 @@ def _stats(p=None, scale=None, proxy="X", shots=1000, discards=300, errors=0):
     meta = {"name": "dev", "device_sha256": "sha256:" + "0" * 64, "calibration_hash": "c", "wiring_hash": "w",
             "protocol": "cn20", "d": 3, "noise": noise, "family": "uniform" if p is not None else "calibration",
             "proxy": proxy, **({"p": p} if p is not None else {"scale": scale})}  # fmt: skip
-    task = sinter.Task(circuit=stim.Circuit("H 0"), decoder="ctrl", detector_error_model=stim.DetectorErrorModel(),
-                       json_metadata=meta)  # fmt: skip
-    stat = sinter.TaskStats(strong_id=task.strong_id(), decoder="ctrl", json_metadata=meta, shots=shots,
+    task = Task(stim.Circuit("H 0"), DecisionProgram((), (), (), 0, 0), 3, proxy, 3, meta)
+    stat = sinter.TaskStats(strong_id=task.strong_id, decoder="ctrl", json_metadata=meta, shots=shots,
                             errors=errors, discards=discards)  # fmt: skip
     return task, stat
 

@@ -10,10 +10,10 @@ import argparse
 import json
 import time
 
-from ctrl.backends.stim import timed_to_stim
+from ctrl.collect.task import sample
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import DEFAULT_DEVICE, load_device
-from ctrl.emulate.run import noise_for, sample_chunk
+from ctrl.emulate.run import emulation_task, noise_for
 
 CASES = [(DEFAULT_DEVICE, 3), (DEFAULT_DEVICE.parent / "grid55_d5.yaml", 5)]
 
@@ -28,15 +28,15 @@ def main() -> None:
     for path, d in CASES:
         device = load_device(path)
         program = compile_program(device, d).program
-        circuit = timed_to_stim(program, "X", noise_for(args.noise, device, program))
-        decisions = program.decisions
+        task = emulation_task(device, program, "X", noise_for(args.noise, device, program))
+        circuit = task.circuit
         best_raw = best_ctrl = float("inf")
         for rep in range(3):
             t0 = time.perf_counter()
             circuit.compile_detector_sampler(seed=rep).sample(args.shots, separate_observables=True, bit_packed=True)
             best_raw = min(best_raw, time.perf_counter() - t0)
             t0 = time.perf_counter()
-            accepted, _, _, _ = sample_chunk(circuit, decisions, d, "X", args.shots, rep)
+            accepted = sample(task, args.shots, rep).accepted
             best_ctrl = min(best_ctrl, time.perf_counter() - t0)
         row = {
             "device": device.name, "distance": d, "noise": args.noise, "shots": args.shots,

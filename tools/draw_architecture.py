@@ -23,7 +23,7 @@ from ctrl.compile.pipeline import PIPELINE  # noqa: E402
 
 DOC = ROOT / "docs" / "architecture.md"
 # the order of stages: a package may import only from its own stage or an earlier one
-LAYERS = (("codes", "noise", "device"), ("protocol",), ("sim", "realtime"), ("compile",), ("backends",),
+LAYERS = (("codes", "noise", "device"), ("protocol",), ("sim", "realtime", "collect"), ("compile",), ("backends",),
           ("outputs",), ("emulate",), ("recompile", "lab"), ("cli",))  # fmt: skip
 UTILITIES = ("errors", "files", "jsontext", "versions")
 

@@ -1,9 +1,9 @@
 """Emulating the compiled program: what the lab would see, from the device's own noise.
 
 The timed program is lowered to both Clifford proxies (`ctrl.backends.stim`) with calibration noise (or
-`uniform:P`), sampled with Stim's compiled sampler in seeded chunks, and post-selected by the real-time
-module's batch evaluator running the program's own decision points. Accepted shots are scored through
-the ideal round.
+`uniform:P`), sampled as `ctrl.collect` tasks (seeded chunks, on this process, local processes or a Dask cluster),
+post-selected by the real-time module's batch evaluator running the program's own decision points.
+Accepted shots are scored through the ideal round.
 
 Times come from what the boards play (`ctrl.backends.qick.plan`): every attempt slot starts with the
 reset block. An attempt aborted in real time at a decision point then costs that point's time plus the
@@ -18,52 +18,26 @@ import hashlib
 import numpy as np
 
 from ctrl.backends.stim import timed_to_stim
+from ctrl.collect.run import collect
+from ctrl.collect.stats import protocol_figures
+from ctrl.collect.task import Task
+from ctrl.collect.task import stops as task_stops
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
 from ctrl.noise.calibration import CalibrationNoise
 from ctrl.noise.models import parse_noise
-from ctrl.realtime.decision import DecisionProgram, evaluate_batch, first_failures
-from ctrl.realtime.stats import discards
-from ctrl.sim.decode import decode_flips
-from ctrl.sim.sample import per_accepted, wilson
 from ctrl.versions import versions
 
-CHUNK = 20_000
 
-
-def sample_chunk(circuit, decisions: DecisionProgram, distance: int, proxy: str, shots: int, seed: int,
-                 realtime: DecisionProgram | None = None):  # fmt: skip
-    """(accepted, logical errors, aborts per decision point, first failing check counts) for `shots`;
-    with `realtime`, also the aborts per point of that program (where the attempt really stops).
-
-    Works on Stim's bit-packed output: the protocol's detectors come first (the ideal round is appended
-    last), so their bytes feed the batch evaluator as they are; only accepted shots are unpacked.
-    """
-    k = len(decisions.record)
-    n_faces = len(_faces(distance))
-    det, obs = circuit.compile_detector_sampler(seed=seed).sample(shots, separate_observables=True, bit_packed=True)
-    checks = det[:, : decisions.n_bytes]
-    if k % 8:
-        checks = checks.copy()
-        checks[:, -1] &= np.uint8((1 << (k % 8)) - 1)
-    aborts = evaluate_batch(decisions, checks)
-    stops = aborts if realtime is decisions else evaluate_batch(realtime, checks) if realtime is not None else None
-    first = first_failures(decisions, checks, aborts)
-    ok = aborts < 0
-    start = k // 8
-    bits = np.unpackbits(det[ok, start:], axis=1, bitorder="little")[:, k - 8 * start : k - 8 * start + 2 * n_faces]
-    syn = bits[:, :n_faces] if proxy == "X" else bits[:, n_faces:]
-    flips = (obs[ok, 0] & 1).astype(bool)
-    errors = int((decode_flips(distance, syn) != flips).sum())
-    out = (
-        int(ok.sum()),
-        errors,
-        np.bincount(aborts[aborts >= 0], minlength=len(decisions.points)),
-        np.bincount(first[first >= 0], minlength=len(decisions.rules)),
-    )
-    if realtime is None:
-        return out
-    return out + (np.bincount(stops[stops >= 0], minlength=len(realtime.points)),)
+def emulation_task(device, program: TimedProgram, proxy: str, model, metadata: dict | None = None) -> Task:
+    """Proxy `proxy` of the compiled `program` under noise `model` as a sampling task, post-selected by the
+    program's own decision points. `metadata` (JSON) names it; the default: device, hashes, d, noise."""
+    meta = metadata if metadata is not None else {
+        "name": device.name, "calibration_hash": program.calibration_hash, "wiring_hash": program.wiring_hash,
+        "protocol": "cn20", "d": program.distance, "noise": getattr(model, "name", str(model)), "proxy": proxy,
+    }  # fmt: skip
+    circuit = timed_to_stim(program, proxy, model)
+    return Task(circuit, program.decisions, program.distance, proxy, len(_faces(program.distance)), meta)
 
 
 def _calibration_scale(spec: str) -> float | None:
@@ -93,8 +67,9 @@ def noise_for(spec: str, device, program: TimedProgram):
 
 
 def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration", seed: int = 0,
-            progress=None) -> dict:
-    """`progress(proxy, n)`, if given, hears each sampled chunk: n more shots of proxy "X" or "Z"."""
+            executor=None, progress=None) -> dict:
+    """`progress(task index, committed Stats)`, if given, hears each sampled chunk (task 0 is proxy X,
+    task 1 proxy Z); `executor` (`ctrl.collect.cluster`) runs them, this process by default."""
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
     device.target.check_program(program)
@@ -102,50 +77,21 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
     decisions = program.decisions
     realtime = decisions.realtime_only()
     reset, tails, attempt = slot_timing(device, program)
-    out = {}
-    stops = np.zeros(len(realtime.points), dtype=np.int64)
-    for proxy in "XZ":
-        circuit = timed_to_stim(program, proxy, model)
-        accepted = errors = 0
-        by_point = np.zeros(len(decisions.points), dtype=np.int64)
-        by_rule = np.zeros(len(decisions.rules), dtype=np.int64)
-        left, index = shots, 0
-        while left > 0:
-            n = min(CHUNK, left)
-            s = int(np.random.SeedSequence([seed, ord(proxy), index]).generate_state(1)[0])
-            a, e, p, r, stop = sample_chunk(circuit, decisions, program.distance, proxy, n, s, realtime)
-            accepted, errors, by_point, by_rule = accepted + a, errors + e, by_point + p, by_rule + r
-            if proxy == "X":
-                stops += stop
-            left -= n
-            index += 1
-            if progress is not None:
-                progress(proxy, n)
-        out[proxy] = (accepted, errors, by_point, by_rule)
-    accepted, _, by_point, by_rule = out["X"]
-    rate, ci = per_accepted((e, a) for a, e, _, _ in out.values())
-    acceptance = accepted / shots
+    tasks = [emulation_task(device, program, proxy, model) for proxy in "XZ"]
+    by_proxy = dict(zip("XZ", collect(tasks, max_shots=shots, seed=seed, executor=executor, on_commit=progress)))
+    x = by_proxy["X"]
+    stops = task_stops(tasks[0], x)
     stop_cycles = np.array([reset + p.time + tails[i] for i, p in enumerate(realtime.points)], dtype=float)
     stopped = int(stops.sum())
     mean_cycles = (stops @ stop_cycles + (shots - stopped) * (reset + attempt)) / shots
-    counts = discards(decisions, by_point, by_rule)
-    aborted = shots - accepted
+    figures = protocol_figures(by_proxy)
+    acceptance, aborted = figures["acceptance"], x.discards
     result = {
         "device": program.device,
         "distance": program.distance,
         "noise": getattr(model, "name", noise),
         "seed": seed,
-        "shots": shots,
-        "accepted": accepted,
-        "acceptance": acceptance,
-        "acceptance_ci95": list(wilson(accepted, shots)),
-        "logical_errors": sum(e for _, e, _, _ in out.values()),
-        "logical_error_rate": rate,
-        "logical_error_rate_ci95": ci,
-        "components": {
-            "Z-type (proxy X)": {"accepted": out["X"][0], "logical_errors": out["X"][1]},
-            "X-type (proxy Z)": {"accepted": out["Z"][0], "logical_errors": out["Z"][1]},
-        },
+        **figures,
         "expected_attempts_per_accepted_state": 1 / acceptance if acceptance else None,
         "attempt_s": program.seconds(program.duration),
         "attempt_slot_s": program.seconds(reset + attempt),  # reset block + a completed attempt
@@ -157,8 +103,8 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
         ),
         "aborted_in_real_time": stopped,
         "time_per_accepted_state_s": program.seconds(mean_cycles) / acceptance if acceptance else None,
-        "discards_by_kind": counts["aborts_by_kind"],
-        "discards_by_decision_point": counts["aborts_by_point"],
+        "discards_by_kind": x.prefixed("abort"),
+        "discards_by_decision_point": {k: v for k, v in sorted(x.prefixed("point").items(), key=lambda kv: int(kv[0]))},
         "provenance": {
             "calibration_hash": program.calibration_hash,
             "wiring_hash": program.wiring_hash,
@@ -169,7 +115,7 @@ def emulate(device, program: TimedProgram, shots: int, noise: str = "calibration
     }
     # an undefined figure is null, and says why (only then: the usual result stays as it was)
     why = {}
-    if not accepted:
+    if not x.accepted:
         why |= {k: "no attempt was accepted" for k in ("logical_error_rate", "logical_error_rate_ci95",
                                                      "expected_attempts_per_accepted_state",
                                                      "time_per_accepted_state_s") if result[k] is None}  # fmt: skip

@@ -1,37 +1,32 @@
-"""Parameter sweeps (device, distance, noise) as sinter tasks: multi-core, CSV statistics, resumable.
+"""Parameter sweeps (device, distance, noise) as `ctrl.collect` tasks: any executor, sinter CSV, resumable.
 
-Each task is one Clifford proxy of one compiled program under one noise model; its circuit is the
-program's Stim lowering. A task's identity (sinter's strong_id: circuit, decoder, `json_metadata`) is
-content only: the device file's sha256, its name, calibration and wiring hashes, the protocol and its
-distance, and the noise (canonical spec and its numeric `p` or calibration `scale`). No file path is in
-it, so the same device given at another path resumes the same CSV rows instead of adding new ones. The
-sampler rebuilds the program from a {device sha256: path} map it carries (sinter pickles it to its
-worker processes) and checks the file it opens is still that content. The `ctrl` sampler
-(a `sinter.Sampler`) post-selects with the program's own decision points and scores accepted shots
-through the ideal round, so sinter's `discards` are aborted attempts and its `errors` are logical errors
-of accepted states. Abort counts by check kind go to `custom_counts`. sinter appends to the CSV as it
-goes and, given the same CSV back, continues where it stopped.
+Each task is one Clifford proxy of one compiled program under one noise model (`emulation_task`). Its
+identity (`Task.strong_id`) is content only: the circuit, the decision program, and metadata naming the
+device file's sha256, its name, calibration and wiring hashes, the protocol and its distance, and the
+noise (canonical spec and its numeric `p` or calibration `scale`). No file path is in it, so the same
+device given at another path resumes the same CSV rows instead of adding new ones. Chunks are seeded
+from that identity, so a sweep's statistics are the same on one process or a cluster. The CSV is
+sinter's: `discards` are aborted attempts, `errors` logical errors of accepted states, abort counts by
+check kind in `custom_counts`; a rerun continues where it stopped.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import math
-import os
-import sys
-import time
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
 import sinter
 
-from ctrl.backends.stim import timed_to_stim
+from ctrl.collect.run import collect
+from ctrl.collect.stats import binomial_ci, either_fails
+from ctrl.collect.task import Task
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
-from ctrl.emulate.run import CHUNK, noise_for, sample_chunk
+from ctrl.emulate.run import emulation_task, noise_for
 from ctrl.errors import CtrlError
-from ctrl.sim.sample import binomial_ci, either_fails
 
 PAPER = [  # (distance, p, logical error per accepted state, acceptance): the paper's data
     # (CN20, npj QI 6, 91, 2020), as docs/protocol.md "Against the paper" lists it
@@ -51,8 +46,7 @@ def file_sha256(path: str | Path) -> str:
 def _compiled(device_path: str, distance: int, sha: str):
     # `sha` is in the key so that a file rewritten between two calls is compiled again, not served stale.
     device = load_device(device_path)
-    program = compile_program(device, distance).program
-    return device, program, program.decisions
+    return device, compile_program(device, distance).program
 
 
 def noise_params(spec: str) -> dict:
@@ -77,95 +71,37 @@ def noise_params(spec: str) -> dict:
     return {"noise": f"calibration*{scale!r}", "family": "calibration", "scale": scale}
 
 
-def tasks(devices: list[str], distances: list[int], noises: list[str]) -> tuple[list[sinter.Task], dict[str, str]]:
-    """(the tasks, {device sha256: path}) for every (device, distance, noise, proxy) asked; the map is
-    what `CtrlSampler` needs to rebuild programs, kept out of the tasks' identity."""
-    out, where, ids = [], {}, set()
+def tasks(devices: list[str], distances: list[int], noises: list[str]) -> list[Task]:
+    """A task for every (device content, distance, noise, proxy) asked, each once however often it is named."""
+    out, ids = [], set()
     noise_meta = [noise_params(n) for n in noises]
     for path in devices:
         resolved = str(Path(path).resolve())
         sha = file_sha256(resolved)
-        where.setdefault(sha, resolved)
         for d in distances:
-            device, program, _ = _compiled(resolved, d, sha)
+            device, program = _compiled(resolved, d, sha)
             for nm in noise_meta:
                 model = noise_for(nm["noise"], device, program)
                 for proxy in "XZ":
                     meta = {"name": device.name, "device_sha256": sha, "calibration_hash": device.calibration_hash,
                             "wiring_hash": device.wiring_hash, "protocol": PROTOCOL, "d": d, **nm, "proxy": proxy}  # fmt: skip
-                    circuit = timed_to_stim(program, proxy, model)
-                    task = sinter.Task(circuit=circuit, decoder="ctrl", detector_error_model=_dem(circuit),
-                                       json_metadata=meta)  # fmt: skip
-                    if task.strong_id() not in ids:  # a device or noise listed twice (or by two paths)
-                        ids.add(task.strong_id())
+                    task = emulation_task(device, program, proxy, model, meta)
+                    if task.strong_id not in ids:  # a device or noise listed twice (or by two paths)
+                        ids.add(task.strong_id)
                         out.append(task)
-    return out, where
+    return out
 
 
-def _dem(circuit):
-    """The detector error model, set here rather than left to sinter's workers: it is part of the strong_id,
-    and the summary needs the asked tasks' strong_ids in this process. Our sampler does not use it."""
-    try:
-        return circuit.detector_error_model(approximate_disjoint_errors=True)
-    except ValueError:
-        return circuit.detector_error_model(approximate_disjoint_errors=True, flatten_loops=True)
-
-
-class CtrlSampler(sinter.Sampler):
-    """Post-selects with the program's decision points; `devices` maps a device file's sha256 (from the
-    task metadata) to where the file is on this machine."""
-
-    def __init__(self, devices: dict[str, str]) -> None:
-        self.devices = dict(devices)
-
-    def compiled_sampler_for_task(self, task: sinter.Task) -> sinter.CompiledSampler:
-        m = task.json_metadata
-        sha = m["device_sha256"]
-        if sha not in self.devices:
-            raise CtrlError(f"no device file with content {sha} was given to this sweep")
-        path = self.devices[sha]
-        if file_sha256(path) != sha:  # changed on disk since the tasks were made from it
-            raise CtrlError(f"{path} changed during the sweep (content is no longer {sha})")
-        _, program, decisions = _compiled(path, m["d"], sha)
-        return _Compiled(task.circuit, decisions, program, m["proxy"])
-
-
-class _Compiled(sinter.CompiledSampler):
-    def __init__(self, circuit, decisions, program, proxy) -> None:
-        self.circuit, self.decisions, self.program, self.proxy = circuit, decisions, program, proxy
-        self.kinds = [r.kind for r in decisions.rules]
-
-    def sample(self, suggested_shots: int) -> sinter.AnonTaskStats:
-        n = max(1, min(int(suggested_shots), CHUNK))
-        t0 = time.monotonic()
-        seed = int.from_bytes(os.urandom(8), "little") >> 1
-        accepted, errors, _, by_rule = sample_chunk(self.circuit, self.decisions, self.program.distance, self.proxy, n, seed)
-        counts = Counter()
-        for kind, k in zip(self.kinds, by_rule):
-            if k:
-                counts[f"abort:{kind}"] += int(k)
-        return sinter.AnonTaskStats(
-            shots=n, errors=errors, discards=n - accepted, seconds=time.monotonic() - t0, custom_counts=counts
-        )
-
-
-def run(task_list: list[sinter.Task], devices: dict[str, str], csv: Path, max_shots: int, max_errors: int,
-        workers: int | None = None) -> list[sinter.TaskStats]:
-    """Collect into `csv` (appending; existing rows of the same tasks count towards the limits, so a rerun
-    resumes). Returns what sinter returns: every task in the CSV, asked or not (see `summarize`)."""
-    if max_shots < 1:
-        raise CtrlError(f"max shots must be positive, got {max_shots}")
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    return sinter.collect(
-        num_workers=workers or os.cpu_count() or 1,
-        tasks=task_list,
-        decoders=["ctrl"],
-        custom_decoders={"ctrl": CtrlSampler(devices)},
-        max_shots=max_shots,
-        max_errors=max_errors,
-        save_resume_filepath=str(csv),
-        print_progress=sys.stderr.isatty(),
-    )
+def run(task_list: list[Task], csv: Path, max_shots: int, max_errors: int | None, executor=None,
+        on_commit=None) -> list[sinter.TaskStats]:
+    """Collect into `csv` (appending; rows already there count towards the limits, so a rerun resumes) and
+    return the asked tasks' statistics as sinter records (rows of other tasks in the file are left alone)."""
+    stats = collect(task_list, max_shots=max_shots, max_errors=max_errors, executor=executor, csv=csv,
+                    on_commit=on_commit)  # fmt: skip
+    return [sinter.TaskStats(strong_id=t.strong_id, decoder="ctrl", json_metadata=dict(t.metadata), shots=s.shots,
+                             errors=s.errors, discards=s.discards, seconds=s.seconds,
+                             custom_counts=collections.Counter(s.counts))
+            for t, s in zip(task_list, stats)]  # fmt: skip
 
 
 def _finite(x):
@@ -173,33 +109,23 @@ def _finite(x):
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
 
-def asked_stats(stats: list[sinter.TaskStats], task_list: list[sinter.Task]) -> list[sinter.TaskStats]:
-    """The statistics of exactly the asked tasks (by strong_id), rows of one task merged."""
-    want = {t.strong_id() for t in task_list}
-    merged: dict[str, sinter.TaskStats] = {}
-    for s in stats:
-        if s.strong_id in want:
-            merged[s.strong_id] = merged[s.strong_id] + s if s.strong_id in merged else s
-    return list(merged.values())
-
-
-def summarize(stats: list[sinter.TaskStats], task_list: list[sinter.Task]) -> list[dict]:
+def summarize(stats: list[sinter.TaskStats], task_list: list[Task]) -> list[dict]:
     """One row per asked (device content, distance, noise), also when it has no shots yet.
 
     acceptance: accepted/shots of proxy X (the proxy the lab's attempts match), Clopper-Pearson 95%.
     p_L: logical error per accepted state, 1 - (1 - e_X)(1 - e_Z) over the two proxies' components, with
     `either_fails`' interval (>= 95% coverage); None when a proxy accepted nothing."""
-    by_id = {s.strong_id: s for s in asked_stats(stats, task_list)}
+    by_id = {s.strong_id: s for s in stats}
     rows: dict[tuple, dict] = {}
     for t in task_list:
-        m = t.json_metadata
+        m = t.metadata
         key = (m["name"], m["device_sha256"], m["d"], m["noise"])
         row = rows.setdefault(key, {
             "device": m["name"], "device_sha256": m["device_sha256"], "calibration_hash": m["calibration_hash"],
             "distance": m["d"], "noise": m["noise"], "family": m["family"],
             "p": m.get("p"), "scale": m.get("scale"),
         })  # fmt: skip
-        s = by_id.get(t.strong_id())
+        s = by_id.get(t.strong_id)
         shots, discards, errors = (s.shots, s.discards, s.errors) if s else (0, 0, 0)
         row[f"shots_{m['proxy']}"] = shots
         row[f"accepted_{m['proxy']}"] = shots - discards
@@ -230,7 +156,7 @@ def plot(rows: list[dict], stats: list[sinter.TaskStats], out: Path):
     triangle), not at an invented floor. The paper's points go on the uniform panels. Written to `out`
     (PNG) and returned as a matplotlib Figure; no pyplot state is touched, so the session's backend stays.
 
-    `rows` is `summarize`'s output, `stats` `asked_stats`'."""
+    `rows` is `summarize`'s output, `stats` `run`'s."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -303,4 +229,4 @@ def read(csv: Path) -> list[sinter.TaskStats]:
     return sinter.read_stats_from_csv_files(str(csv))
 
 
-__all__ = ["tasks", "run", "asked_stats", "summarize", "plot", "read", "noise_params", "CtrlSampler"]
+__all__ = ["tasks", "run", "summarize", "plot", "read", "noise_params"]

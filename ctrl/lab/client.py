@@ -29,7 +29,7 @@ from ctrl.errors import CtrlError
 from ctrl.files import read_limited
 from ctrl.lab import results as res_file
 from ctrl.lab.board import MAX_MESSAGE_BYTES, PROXY_NAME
-from ctrl.sim.sample import per_accepted, wilson
+from ctrl.collect.stats import COMPONENTS, binomial_ci, either_fails
 
 # Fields of a firmware description that are not the firmware: the qick library version of the board's
 # Python side (`sw_version`) and the DAC output current that newer libraries add (`rf.dac_power`).
@@ -207,7 +207,7 @@ class Progress:
 
 
 def summarize(batches) -> dict:
-    """Acceptance and logical error per accepted state (95% Wilson intervals), as `ctrl emulate` reports."""
+    """Acceptance and logical error per accepted state (>= 95% exact intervals), as `ctrl emulate` reports."""
     attempts = sum(b["attempts"] for b in batches)
     accepted = sum(b["accepted"] for b in batches)
     out = {
@@ -215,7 +215,7 @@ def summarize(batches) -> dict:
         "attempts": attempts,
         "accepted": accepted,
         "acceptance": accepted / attempts if attempts else 0.0,
-        "acceptance_ci95": list(wilson(accepted, attempts)),
+        "acceptance_ci95": list(binomial_ci(accepted, attempts)),
         "decision_mismatches": sum(b["decision_mismatches"] for b in batches),
     }
     comps: dict[str, list[int]] = {}  # component -> [attempts, accepted, logical errors]
@@ -230,7 +230,7 @@ def summarize(batches) -> dict:
             for k, (n, a, e) in sorted(comps.items())
         }
         out["logical_errors"] = sum(e for _, _, e in comps.values())
-        out["logical_error_rate"], out["logical_error_rate_ci95"] = per_accepted((e, a) for _, a, e in comps.values())
+        out["logical_error_rate"], out["logical_error_rate_ci95"] = either_fails((e, a) for _, a, e in comps.values())
     return out
 
 
@@ -279,7 +279,6 @@ def utc_now() -> str:
 
 
 ProgressFn = Callable[[Progress], None]
-COMPONENTS = {"X": "Z-type (proxy X)", "Z": "X-type (proxy Z)"}  # as ctrl emulate names them
 
 
 def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | None = None,

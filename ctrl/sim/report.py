@@ -1,25 +1,39 @@
 """`simulate`: the protocol's acceptance and logical error under a noise model, as one result record.
 
-The proxy method samples both Clifford proxies with the same shot count: proxy X scores Z-type output
-errors, proxy Z scores X-type ones, and the logical error rate is their sum (the paper's convention:
-342 p^2 = 279 p^2 Z-type + 63 p^2 X-type at d=3). Acceptance is proxy X's.
+The proxy method samples both Clifford proxies of the protocol IR (`ctrl.sim.lower`) as `ctrl.collect`
+tasks, post-selected by the protocol's own decision program (`protocol_decisions`): proxy X scores Z-type
+output errors, proxy Z X-type ones, and the logical error per accepted state is the chance that either
+fails (the paper's convention adds them: 342 p^2 = 279 p^2 Z-type + 63 p^2 X-type at d=3). Acceptance is
+proxy X's.
 """
 
 from __future__ import annotations
 
 from ctrl.codes.color import check_distance
+from ctrl.collect.run import collect
+from ctrl.collect.stats import protocol_figures
+from ctrl.collect.task import Task
 from ctrl.errors import CtrlError
 from ctrl.noise.models import UniformNoise
 from ctrl.protocol.cn20 import cn20_protocol
-from ctrl.sim.sample import per_accepted, sample_proxy, wilson
+from ctrl.realtime.decision import protocol_decisions
+from ctrl.sim.lower import to_stim
 from ctrl.versions import versions
 
 
+def protocol_task(distance: int, noise: UniformNoise, proxy: str) -> Task:
+    """Proxy `proxy` of the protocol IR at distance `distance` under `noise`, as a sampling task."""
+    circuit = cn20_protocol(distance)
+    meta = {"protocol": "cn20", "d": distance, "noise": noise.name, "family": "uniform", "p": noise.p, "proxy": proxy}
+    return Task(to_stim(circuit, proxy, noise), protocol_decisions(circuit), distance, proxy, len(circuit.code.faces), meta)
+
+
 def simulate(
-    distance: int, noise: UniformNoise, shots: int, method: str = "proxy", seed: int = 0, workers: int | None = None,
+    distance: int, noise: UniformNoise, shots: int, method: str = "proxy", seed: int = 0, executor=None,
     progress=None,
 ) -> dict:
-    """`progress(stage, done, total)`, if given, hears the statevector method's work (`sample_exact`)."""
+    """`progress`, if given: for the proxy method `progress(task index, committed Stats)` per chunk, for the
+    statevector method `progress(stage, done, total)` (`sample_exact`)."""
     check_distance(distance)
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
@@ -37,30 +51,10 @@ def simulate(
         "versions": versions(),
     }
     if method == "proxy":
-        tallies = {proxy: sample_proxy(distance, noise, shots, proxy, seed, workers) for proxy in "XZ"}
-        main = tallies["X"]
-        errors = sum(t.errors for t in tallies.values())
-        rate, ci = per_accepted((t.errors, t.accepted) for t in tallies.values())
-        components = {
-            label: {
-                "accepted": t.accepted,
-                "logical_errors": t.errors,
-                "logical_error_rate": t.errors / t.accepted if t.accepted else None,
-                "logical_error_rate_ci95": list(wilson(t.errors, t.accepted)) if t.accepted else None,
-            }
-            for label, t in (("Z-type (proxy X)", tallies["X"]), ("X-type (proxy Z)", tallies["Z"]))
-        }
-        return base | {
-            "shots": main.shots,
-            "accepted": main.accepted,
-            "acceptance": main.accepted / main.shots,
-            "acceptance_ci95": list(wilson(main.accepted, main.shots)),
-            "logical_errors": errors,
-            "logical_error_rate": rate,
-            "logical_error_rate_ci95": ci,
-            "components": components,
-            "discards": main.discards,
-        }
+        tasks = [protocol_task(distance, noise, proxy) for proxy in "XZ"]
+        stats = collect(tasks, max_shots=shots, seed=seed, executor=executor, on_commit=progress)
+        by_proxy = dict(zip("XZ", stats))
+        return base | protocol_figures(by_proxy) | {"discards": by_proxy["X"].prefixed("abort")}
     if method == "statevector":
         from ctrl.sim.statevector import sample_exact
 
