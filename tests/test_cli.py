@@ -290,14 +290,15 @@ def test_progress_stages_follow_the_callbacks():
 def test_emulate_reports_every_chunk_of_both_proxies():
     from ctrl.compile.pipeline import compile_program
     from ctrl.device import DEFAULT_DEVICE, load_device
+    from ctrl.collect.run import CHUNK_SHOTS
     from ctrl.emulate import run
 
     device = load_device(DEFAULT_DEVICE)
     program = compile_program(device, 3).program
     heard = []
-    shots = run.CHUNK + 7  # two chunks per proxy
-    with_bar = run.emulate(device, program, shots, seed=2, progress=lambda proxy, n: heard.append((proxy, n)))
-    assert heard == [("X", run.CHUNK), ("X", 7), ("Z", run.CHUNK), ("Z", 7)]
+    shots = CHUNK_SHOTS + 7  # two chunks per proxy
+    with_bar = run.emulate(device, program, shots, seed=2, progress=lambda task, s: heard.append((task, s.shots)))
+    assert sorted(heard) == [(0, 7), (0, CHUNK_SHOTS), (1, 7), (1, CHUNK_SHOTS)]  # task 0 is proxy X
     assert with_bar == run.emulate(device, program, shots, seed=2)  # hearing changes nothing
 
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import numpy as np
 import pytest
 import sinter
 
-from ctrl.collect.cluster import executor, local
+from ctrl.collect.cluster import Loopback, executor, local
 from ctrl.collect.run import collect
 from ctrl.collect.stats import Stats
 from ctrl.collect.task import chunk_seed, sample
@@ -163,40 +160,14 @@ class _Reversed:
 # --- a real Dask cluster on loopback: `dask scheduler` and two `dask worker` processes started here
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def dask_cluster(tmp_path):
+def dask_cluster(monkeypatch):
     pytest.importorskip("distributed")
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    root = str(Path(__file__).resolve().parents[1])  # the workers import this ctrl, installed or not
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    common = dict(env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                               "--port", str(port), "--dashboard-address", "127.0.0.1:0"], **common)]  # fmt: skip
-    for _ in range(2):
-        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--host",
-                                       "127.0.0.1", "--nthreads", "1", "--no-nanny", "--no-dashboard"], **common))  # fmt: skip
-    import distributed
-
-    try:
-        with distributed.Client(address, timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-        yield address, procs[1:]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+    # the workers import this ctrl, installed or not
+    root = str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    with Loopback(workers=2) as cluster:
+        yield cluster.address, cluster.workers
 
 
 def test_a_dask_cluster_gives_the_local_statistics_and_survives_a_killed_worker(dask_cluster, tasks, tmp_path):

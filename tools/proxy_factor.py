@@ -13,6 +13,7 @@ import argparse
 import json
 import time
 
+from ctrl.collect.cluster import local
 from ctrl.noise.models import UniformNoise
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.sim.report import simulate
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         exact = sample_exact(circuit, noise, args.runs, args.seed, args.workers)
         t_exact = time.perf_counter() - t0
         t0 = time.perf_counter()
-        proxy = simulate(3, noise, args.proxy_shots, method="proxy", seed=args.seed, workers=args.workers)
+        proxy = simulate(3, noise, args.proxy_shots, method="proxy", seed=args.seed, executor=local(args.workers))
         t_proxy = time.perf_counter() - t0
         z_type = proxy["components"]["Z-type (proxy X)"]
         x_type = proxy["components"]["X-type (proxy Z)"]

@@ -202,6 +202,58 @@ def _slurm(jobs: int) -> Executor:
     return _Dask(distributed.Client(cluster), cluster)
 
 
+class Loopback:
+    """A Dask scheduler and `workers` single-threaded workers as processes of this machine, all on
+    127.0.0.1 (nothing listens on another interface), for tests and benchmarks; `address` is what
+    `executor` takes. Stopped (every process killed) on exit."""
+
+    def __init__(self, workers: int = 2, start_timeout_s: float = 120.0) -> None:
+        self.n_workers, self.start_timeout_s = workers, start_timeout_s
+        self.address = ""
+        self.scheduler = None
+        self.workers: list = []
+
+    def __enter__(self) -> Loopback:
+        import socket
+        import subprocess
+
+        distributed = _import("distributed", "a loopback Dask cluster")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.address = f"tcp://127.0.0.1:{port}"
+        quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            self.scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                                               "127.0.0.1", "--port", str(port), "--dashboard-address",
+                                               "127.0.0.1:0"], **quiet)  # fmt: skip
+            for _ in range(self.n_workers):
+                self.workers.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
+                                                      self.address, "--host", "127.0.0.1", "--nthreads", "1",
+                                                      "--no-nanny", "--no-dashboard"], **quiet))  # fmt: skip
+            with distributed.Client(self.address, timeout=f"{self.start_timeout_s}s") as client:
+                client.wait_for_workers(self.n_workers, timeout=self.start_timeout_s)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+        import subprocess
+
+        procs = [p for p in [self.scheduler, *self.workers] if p is not None]
+        for p in procs:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+
+
 def _import(module: str, what: str):
     import importlib
 
@@ -211,4 +263,4 @@ def _import(module: str, what: str):
         raise CtrlError(f"{what} needs {module}: pip install 'ctrl[cluster]'") from None
 
 
-__all__ = ["Executor", "executor", "local", "is_loopback"]
+__all__ = ["Executor", "executor", "local", "is_loopback", "Loopback"]
