@@ -152,8 +152,9 @@ def test_qubits_frequencies_coherence_and_readout(lab):
     assert q0.frequency_hz == cfg["0/drive"]["frequency"] and q1.frequency_hz == cfg["1/drive"]["frequency"]
     assert q0.anharmonicity_hz == cfg["0/drive12"]["frequency"] - cfg["0/drive"]["frequency"] < 0
     assert q1.anharmonicity_hz is None
-    assert (q0.t1_s, q0.t2_ramsey_s, q0.t2_echo_s) == (si(23456.7, -9), si(12345.6, -9), si(34567.8, -9))
-    assert (q1.t1_s, q1.t2_ramsey_s, q1.t2_echo_s) == (si(41000.0, -9), None, None)  # null and 0: not measured
+    c0 = cal["0"]
+    assert (q0.t1_s, q0.t2_ramsey_s, q0.t2_echo_s) == tuple(si(c0[k][0], -9) for k in ("t1", "t2", "t2_spin_echo"))
+    assert (q1.t1_s, q1.t2_ramsey_s, q1.t2_echo_s) == (si(cal["1"]["t1"][0], -9), None, None)  # null, 0: not measured
     assert q0.usable and q1.usable and not q2.usable and "T1" in q2.note
     ro0 = q0.readout
     assert ro0.frequency_hz == cfg["0/probe"]["frequency"]  # what is played, not the resonator's fit

@@ -25,10 +25,11 @@ the other; virtual Z's take no time, and an align read from a file synchronises 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from ctrl.device.importers import Imported, source_line
+from ctrl.device.importers import MAX_SOURCE_BYTES, Imported, source_line
 from ctrl.device.importers.qibolab import (
     DEFAULT_1Q_ERROR_FLOOR,
     DEFAULT_2Q_ERROR_FLOOR,
@@ -40,6 +41,7 @@ from ctrl.device.importers.qibolab import (
     default_error,
     device_name,
     fail,
+    is_number,
     layout,
     load_document,
     names_list,
@@ -48,7 +50,7 @@ from ctrl.device.importers.qibolab import (
     require_connected,
     scaled,
 )
-from ctrl.files import MiB, read_limited
+from ctrl.files import read_limited
 
 CALIBRATION = "calibration.json"  # qibocal's file name (qibocal.calibration.calibration.CALIBRATION)
 # qibocal's standard RB records the fidelity per Clifford; it counts 1.875 native pulses per Clifford
@@ -65,32 +67,13 @@ def _seconds(ns: Decimal) -> float:
     return float(ns.scaleb(-9))
 
 
+@dataclass(frozen=True)
 class _Sequence:
-    """One native gate's pulse sequence: its (channel, instruction) pairs, checked, and its duration."""
+    """One native gate's pulse sequence: its (channel, instruction) pairs and its duration."""
 
-    def __init__(self, items, path: str, r: Reader):
-        if not isinstance(items, list) or not all(
-                isinstance(x, list) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], dict)
-                and isinstance(x[1].get("kind"), str) for x in items):
-            raise fail(r.source, f"{path}: expected a pulse sequence [[channel, {{kind: ...}}], ...]")
-        self.items = [(ch, op) for ch, op in items]
-        self.path = path
-        per_channel: dict[str, Decimal] = {}
-        for ch, op in self.items:
-            kind = op["kind"]
-            if kind in _TIMED:
-                ns = _dec(r.num(op, "duration", f"{path}.{ch}.{kind}"))
-            elif kind == "readout":
-                acq = r.map(op, "acquisition", f"{path}.{ch}.readout.acquisition")
-                ns = _dec(r.num(acq, "duration", f"{path}.{ch}.readout.acquisition"))
-                ns += _dec(r.num(op, "time_of_flight", f"{path}.{ch}.readout", required=False) or 0)
-            elif kind in ("virtualz", "align"):
-                ns = Decimal(0)
-            else:
-                raise fail(r.source, f"{path}.{ch}: unknown instruction kind {kind!r} (pulse, delay, virtualz, "
-                                     "readout, acquisition, align)"[:300])
-            per_channel[ch] = per_channel.get(ch, Decimal(0)) + ns
-        self.duration_ns = max(per_channel.values(), default=Decimal(0))
+    path: str
+    items: tuple[tuple[str, dict], ...]
+    duration_ns: Decimal
 
     def of_kind(self, kind: str) -> list[tuple[str, dict]]:
         return [(ch, op) for ch, op in self.items if op["kind"] == kind]
@@ -100,9 +83,30 @@ class _Sequence:
 
 
 def _sequence(container: dict, key: str, path: str, r: Reader) -> _Sequence | None:
-    """The native `key` of `container`, None where it is null or absent (qibolab: not defined)."""
-    items = container.get(key)
-    return None if items is None else _Sequence(items, f"{path}.{key}", r)
+    """The native `key` of `container`, checked; None where it is null or absent (qibolab: not defined)."""
+    items, path = container.get(key), f"{path}.{key}"
+    if items is None:
+        return None
+    if not isinstance(items, list) or not all(
+            isinstance(x, list) and len(x) == 2 and isinstance(x[0], str) and isinstance(x[1], dict)
+            and isinstance(x[1].get("kind"), str) for x in items):
+        raise fail(r.source, f"{path}: expected a pulse sequence [[channel, {{kind: ...}}], ...]")
+    per_channel: dict[str, Decimal] = {}
+    for ch, op in items:
+        kind = op["kind"]
+        if kind in _TIMED:
+            ns = _dec(r.num(op, "duration", f"{path}.{ch}.{kind}"))
+        elif kind == "readout":
+            acq = r.map(op, "acquisition", f"{path}.{ch}.readout.acquisition")
+            ns = _dec(r.num(acq, "duration", f"{path}.{ch}.readout.acquisition"))
+            ns += _dec(r.num(op, "time_of_flight", f"{path}.{ch}.readout", required=False) or 0)
+        elif kind in ("virtualz", "align"):
+            ns = Decimal(0)
+        else:
+            raise fail(r.source, f"{path}.{ch}: unknown instruction kind {kind!r} (pulse, delay, virtualz, "
+                                 "readout, acquisition, align)"[:300])
+        per_channel[ch] = per_channel.get(ch, Decimal(0)) + ns
+    return _Sequence(path, tuple((ch, op) for ch, op in items), max(per_channel.values(), default=Decimal(0)))
 
 
 def _envelope(pulse: dict, path: str, r: Reader):
@@ -139,7 +143,7 @@ def _calibration(source: str):
     path = Path(source).parent / CALIBRATION
     if not path.is_file():
         return {}, None
-    raw = read_limited(path, 64 * MiB, "qibocal calibration")
+    raw = read_limited(path, MAX_SOURCE_BYTES, "qibocal calibration")
     doc, _ = load_document(raw, CALIBRATION)
     if not isinstance(doc, dict):
         raise fail(CALIBRATION, "expected qibocal's calibration (a mapping with single_qubits, two_qubits)")
@@ -151,10 +155,9 @@ def _measure(d: dict, key: str, path: str, r: Reader):
     v = d.get(key)
     if v is None:
         return None
-    if not (isinstance(v, list) and len(v) == 2):
-        raise fail(r.source, f"{path}.{key}: expected [mean, error], got {v!r}"[:300])
-    mean = r.num({key: v[0]}, key, path, required=False)
-    return mean if mean else None
+    if not (isinstance(v, list) and len(v) == 2 and (v[0] is None or is_number(v[0]))):
+        raise fail(r.source, f"{path}.{key}: expected [mean, error] numbers, got {v!r}"[:300])
+    return v[0] or None
 
 
 def convert(doc: dict, raw: bytes, source: str, r: Reader) -> Imported:
