@@ -82,8 +82,10 @@ PARAMETERS = {
                     "CNOT": None, "iSWAP": None},
             "1-2": {"CZ": None, "CNOT": [],
                     "iSWAP": [["2/flux", pulse(30.0, 0.3, {"kind": "rectangular"})],
-                              ["2/drive", {"kind": "delay", "duration": 44.5}],
-                              ["1/drive", {"kind": "delay", "duration": 44.5}]]},
+                              ["2/drive", {"kind": "delay", "duration": 20.0}],
+                              ["2/drive", {"kind": "delay", "duration": 24.5}],
+                              ["1/drive", {"kind": "delay", "duration": 24.5}],
+                              ["1/drive", {"kind": "delay", "duration": 20.0}]]},
             "0-2": {"CNOT": [["0/drive", pulse(100.0, 0.1, {"kind": "rectangular"})]]},
         },
     },
@@ -92,7 +94,7 @@ PARAMETERS = {
 CALIBRATION = {
     "single_qubits": {
         "0": {"resonator": {"bare_frequency": 7.1e9, "dressed_frequency": 7101234999.0},
-              "qubit": {"frequency_01": 4812345678.0, "frequency_12": 4601234567.5},
+              "qubit": {"frequency_01": 4812345678.0, "frequency_12": 4601230000.0},
               "readout": {"fidelity": 0.913, "ground_state": [], "excited_state": [], "qudits_frequency": {}},
               "t1": [23456.7, 512.3], "t2": [12345.6, 200.0], "t2_spin_echo": [34567.8, 100.0],
               "rb_fidelity": [0.9972, 0.0004]},
@@ -215,7 +217,7 @@ def test_two_qubit_gates(lab):
     assert cz.error == pytest.approx(1 - 0.962, rel=1e-12)  # cz_fidelity measured on "1-0"
     (isw,) = dev.gates("Q1", "Q2")
     assert isw.gate == "iswap" and isw.swap_angle_rad == math.pi / 2 and isw.conditional_phase_rad == 0.0
-    assert isw.duration_s == si(44.5, -9)  # the sequence's: the drive delays outlast the flux pulse
+    assert isw.duration_s == si(44.5, -9)  # the sequence's: each drive channel's delays outlast the flux pulse
     assert isw.flux_pulse is None  # a 30 ns pulse in a 44.5 ns gate: ctrl plays flux over the whole gate
     assert isw.error >= DEFAULT_2Q_ERROR_FLOOR
     h = header(text)
