@@ -262,6 +262,11 @@ def test_element_without_rx_and_mz_is_left_out(tmp_path):
     text, dev = imported(tmp_path, platform(tmp_path, p))
     assert [q.name for q in dev.qubits] == ["Q0", "Q1", "Q2"]
     assert "elements without RX and MZ left out (couplers, or qubits not calibrated): c1" in header(text)
+    # a gate on it goes with it
+    p["native_gates"]["two_qubit"]["1-c1"] = {"CZ": [["1/flux", pulse(40.0, 0.1, {"kind": "rectangular"})]]}
+    (tmp_path / "lab5" / "parameters.json").write_text(json.dumps(p))
+    text, dev = imported(tmp_path, tmp_path / "lab5" / "parameters.json")
+    assert "CZ on 1-c1 (no RX and MZ on c1)" in header(text) and len(dev.couplers) == 2
 
 
 def test_disconnected_gates_refused(tmp_path):
@@ -295,6 +300,8 @@ def _set(path, value):
     ("parameters", _set(("native_gates", "two_qubit", "0-1", "CZ", 2, 0), "9/drive"),
      ("parameters.json", "virtual Z on a channel that is no qubit's RX channel")),
     ("parameters", _set(("configs", "0/drive"), [4.8e9]), ("parameters.json", "configs.0/drive", "mapping")),
+    ("parameters", _set(("native_gates", "two_qubit", "0-7"), {"CZ": None}),
+     ("parameters.json", "native_gates.two_qubit.0-7", "among native_gates.single_qubit (0, 1, 2)")),
     ("calibration", _set(("single_qubits", "0", "t1"), 23456.7),
      ("calibration.json", "single_qubits.0.t1", "[mean, error]")),
     ("calibration", _set(("single_qubits", "0", "readout", "fidelity"), "high"),

@@ -284,11 +284,16 @@ def convert(doc: dict, raw: bytes, source: str, r: Reader) -> Imported:
     measured_2q = []
     for key, gates in two.items():
         parts = key.split("-")
-        if len(parts) != 2 or parts[0] not in names or parts[1] not in names:
-            raise fail(r.source, f"native_gates.two_qubit.{key}: expected 'a-b' with a and b among the qubits")
-        a, b = names[parts[0]], names[parts[1]]
         path = f"native_gates.two_qubit.{key}"
+        if len(parts) != 2 or not all(x in single for x in parts):
+            raise fail(r.source, f"{path}: expected 'a-b' with a and b among native_gates.single_qubit "
+                                 f"({names_list(single, 6)})")
         gates = r.map(two, key, path)
+        if parts[0] in idle or parts[1] in idle:
+            left_out += [f"{kind} on {key} (no RX and MZ on {' '.join(x for x in parts if x in idle)})"
+                         for kind, seq in gates.items() if seq]
+            continue
+        a, b = names[parts[0]], names[parts[1]]
         for kind in gates:
             seq = _sequence(gates, kind, path, r)
             if seq is None:
