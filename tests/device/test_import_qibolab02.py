@@ -60,7 +60,7 @@ PARAMETERS = {
     "native_gates": {
         "single_qubit": {
             "0": {"RX": [["0/drive", pulse(40.0, 0.3456, {"kind": "drag", "rel_sigma": 0.25, "beta": -0.5})]],
-                  "RX90": [["0/drive", pulse(40.0, 0.1789, {"kind": "gaussian", "rel_sigma": 0.2})]],
+                  "RX90": [["0/drive", pulse(20.0, 0.1789, {"kind": "gaussian", "rel_sigma": 0.2})]],
                   "RX12": [["0/drive12", pulse(40.0, 0.25, {"kind": "rectangular"})]],
                   "MZ": readout("0/acquisition", 1500.0, 1600.0, 0.2), "CP": None},
             "1": {"RX": [["1/drive", pulse(32.5, 0.41, {"kind": "gaussian", "rel_sigma": 0.2})]],
@@ -190,7 +190,8 @@ def test_single_qubit_pulses_and_errors(lab):
     assert q0.x180.pulse.drag_coefficient == -0.5
     # RX90 given: the x90 is that pulse, not half the RX
     assert q0.x90.pulse.shape == "gaussian" and q0.x90.pulse.amplitude == rx90["amplitude"]
-    assert q0.x90.pulse.sigma_s == pytest.approx(0.2 * 40e-9, rel=1e-15)
+    assert q0.x90.pulse.sigma_s == pytest.approx(0.2 * 20e-9, rel=1e-15)
+    assert q0.x90.duration_s == si(rx90["duration"], -9) != q0.x180.duration_s
     # no RX90: RX at half amplitude, as qibolab's R(pi/2) plays it
     assert q1.x90.pulse.amplitude == nat["1"]["RX"][0][1]["amplitude"] / 2
     assert q1.x90.duration_s == q1.x180.duration_s == si(32.5, -9)

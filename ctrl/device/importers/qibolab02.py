@@ -264,11 +264,11 @@ def convert(doc: dict, raw: bytes, source: str, r: Reader) -> Imported:
         entry["x90"], entry["x180"] = one_qubit_gates(_seconds(rx.duration_ns), t1_s, t2_s, pulse, amp)
         rx90 = _sequence(nat, "RX90", p, r)
         if rx90 is not None:
-            _, _, pulse90, why90 = _one_pulse(rx90, r)
-            entry["x90"] = {"duration_s": _seconds(rx90.duration_ns), "error": entry["x90"]["error"]}
-            if pulse90 is not None:
-                entry["x90"]["pulse"] = pulse90
-            else:
+            ch90, op90, pulse90, why90 = _one_pulse(rx90, r)
+            amp90 = float(r.num(op90, "amplitude", f"{p}.RX90.{ch90}"))
+            # its own pulse at its own amplitude, the default error over its own duration
+            entry["x90"] = one_qubit_gates(_seconds(rx90.duration_ns), t1_s, t2_s, pulse90, amp90)[1]
+            if pulse90 is None:
                 notes["no_pulse"].append(f"{n} RX90 ({why90})")
             notes["rx90"].append(n)
         rb = _measure(cq, "rb_fidelity", f"single_qubits.{q}", cr)
