@@ -185,11 +185,12 @@ def test_qibolab_disconnected_cz_graph_refused(tmp_path, runcard):
     assert msg.count("split.json") == 1
 
 
-def test_qibolab_02_refused(tmp_path):
+def test_qibolab_02_without_qubits_refused(tmp_path):
+    # told from a 0.1 runcard by its content (tests/device/test_import_qibolab02.py imports real ones)
     src = tmp_path / "parameters.json"
     src.write_text(json.dumps({"settings": {}, "configs": {"0/drive": {"kind": "iq", "frequency": 4e9}},
                                "native_gates": {"single_qubit": {}, "two_qubit": {}}}))
-    one_line_error("qibolab", src, "parameters.json", "qibolab 0.2")
+    one_line_error("qibolab", src, "parameters.json", "native_gates.single_qubit", "no qubit with an RX and an MZ")
 
 
 @pytest.mark.parametrize("mutate, needle", [

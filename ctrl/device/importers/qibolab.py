@@ -1,12 +1,13 @@
-"""qibolab runcards (format `qibolab`): the platform parameters of qibolab 0.1.x, JSON or YAML.
+"""qibolab platform parameters (format `qibolab`): qibolab 0.1.x runcards here, qibolab >= 0.2
+`parameters.json` in `qibolab02` (told apart by their content: a 0.1 runcard lists `qubits`, 0.2
+parameters have `configs`).
 
     ctrl import qibolab parameters.json --out chip.yaml
 
-Supported: qibolab 0.1.x runcards (`qubits`, `topology`, `native_gates.single_qubit` {RX, MZ},
+qibolab 0.1.x runcards: `qubits`, `topology`, `native_gates.single_qubit` {RX, MZ},
 `native_gates.two_qubit` {"a-b": {CZ: [flux pulses, virtual_z ...]}}, `characterization.single_qubit`,
-`settings.relaxation_time`), as JSON (parameters.json) or YAML (the older runcard.yml). Not supported:
-qibolab 0.2 `parameters.json` (`configs` plus natives as channel/pulse lists, no characterization); such a
-file is refused with a one-line message rather than half-read.
+`settings.relaxation_time`, as JSON (parameters.json) or YAML (the older runcard.yml). A file with neither
+shape is refused with one line naming it.
 
 Units: qibolab 0.1 gives durations and coherence times in ns, frequencies in Hz, angles in rad. qibolab
 writes 0 for what it has not measured (T2: 0.0, assignment_fidelity: 0.0, anharmonicity: 0), so a 0 there
@@ -20,6 +21,7 @@ fidelity was measured. Layout positions are computed from the topology.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -135,6 +137,20 @@ def names_list(names, limit: int = 12) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def require_connected(r: Reader, names: list[str], gate_pairs, gates: str, advice: str, extra: str = ""):
+    """Fail (one line) unless the imported gates connect every qubit: ctrl needs one coupling graph.
+    `extra`: what the source has between the groups, said after them."""
+    g = nx.Graph()
+    g.add_nodes_from(names)
+    g.add_edges_from(gate_pairs)
+    if len(g) > 1 and not nx.is_connected(g):
+        comps = sorted((sorted(c, key=names.index) for c in nx.connected_components(g)),
+                       key=lambda c: (-len(c), names.index(c[0])))
+        cut = "; ".join(" ".join(c) for c in comps)
+        raise fail(r.source, f"the {gates} leave the qubits in {len(comps)} unconnected groups ({cut}){extra}: "
+                             f"ctrl needs one connected coupling graph; {advice}")
+
+
 # ---------------------------------------------------------------------------------------------- qibolab
 
 
@@ -174,7 +190,7 @@ def load_document(raw: bytes, source: str):
         raise fail(source, "nested too deeply to be a calibration file") from None
 
 
-class _Reader:
+class Reader:
     """Typed access into the runcard with the path in every message."""
 
     def __init__(self, source: str):
@@ -197,7 +213,7 @@ class _Reader:
         return v
 
 
-def _shape(spec, duration_ns, amplitude, r: _Reader, path: str):
+def _shape(spec, duration_ns, amplitude, r: Reader, path: str):
     """(pulse dict or None, why not). Gaussian(r): sigma = duration / r; Drag(r, beta): sigma as Gaussian,
     drag_coefficient = beta; Rectangular(): const."""
     if not isinstance(spec, str):
@@ -225,19 +241,29 @@ def convert(raw: bytes, source: str) -> Imported:
     doc, syntax = load_document(raw, source)
     name = Path(source).name
     if not isinstance(doc, dict):
-        raise fail(name, "expected a qibolab runcard (a mapping with qubits, native_gates, ...)")
-    if "configs" in doc and "qubits" not in doc:
-        raise fail(name, "this looks like a qibolab 0.2 parameters.json ('configs'); only qibolab 0.1.x "
-                         "runcards (qubits, topology, native_gates, characterization) can be imported")
+        raise fail(name, "expected qibolab platform parameters (a mapping with native_gates, ...)")
+    if "qubits" in doc:
+        version = functools.partial(_convert, syntax=syntax)
+    elif "configs" in doc:
+        # deferred: qibolab02 builds on the helpers of this module
+        from ctrl.device.importers import qibolab02
+
+        version = qibolab02.convert
+    elif "single_qubits" in doc:
+        raise fail(name, "this is a qibocal calibration.json: import the parameters.json beside it (the "
+                         "calibration is read from the same folder)")
+    else:
+        raise fail(name, "neither a qibolab 0.1 runcard (no 'qubits' list) nor qibolab >= 0.2 parameters "
+                         "(no 'configs' mapping)")
     try:
-        return _convert(doc, syntax, raw, source, _Reader(name))
+        return version(doc, raw, source, Reader(name))
     except Fail:
         raise
     except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError, OverflowError) as e:
-        raise fail(name, f"unexpected runcard structure: {e}"[:300]) from None
+        raise fail(name, f"unexpected structure: {e}"[:300]) from None
 
 
-def _convert(doc: dict, syntax: str, raw: bytes, source: str, r: _Reader) -> Imported:
+def _convert(doc: dict, raw: bytes, source: str, r: Reader, syntax: str) -> Imported:
     ids = doc.get("qubits")
     if not isinstance(ids, list) or not ids:
         raise fail(r.source, "qubits: expected a non-empty list of qubit ids")
@@ -423,16 +449,8 @@ def _convert(doc: dict, syntax: str, raw: bytes, source: str, r: _Reader) -> Imp
     gated = {frozenset(p) for p in gate_pairs}
     no_gate = [f"{a}-{b}" for a, b in topo_pairs if frozenset((a, b)) not in gated]
 
-    g = nx.Graph()
-    g.add_nodes_from(names.values())
-    g.add_edges_from(gate_pairs)
-    if len(g) > 1 and not nx.is_connected(g):
-        comps = sorted((sorted(c, key=list(names.values()).index) for c in nx.connected_components(g)),
-                       key=lambda c: (-len(c), list(names.values()).index(c[0])))
-        cut = "; ".join(" ".join(c) for c in comps)
-        extra = f" (topology pairs without a CZ: {names_list(no_gate)})" if no_gate else ""
-        raise fail(r.source, f"the CZ gates leave the qubits in {len(comps)} unconnected groups ({cut}){extra}: "
-                             "ctrl needs one connected coupling graph; import a runcard whose CZs connect every qubit")
+    require_connected(r, list(names.values()), gate_pairs, "CZ gates", "import a runcard whose CZs connect every qubit",
+                      f" (topology pairs without a CZ: {names_list(no_gate)})" if no_gate else "")
 
     pos = layout(list(names.values()), topo_pairs + gate_pairs)
     for entry in qubits:
