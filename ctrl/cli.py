@@ -910,16 +910,47 @@ def _quiet_stdout() -> None:
         pass
 
 
+class _PipeGuard:
+    """stdout that, once the reader has closed the pipe (`ctrl ... | head`), drops what is printed instead of
+    raising: the command goes on and its files are written, as if nobody had been reading."""
+
+    def __init__(self, inner: typing.TextIO) -> None:
+        self.inner, self.broken = inner, False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return self.inner.write(text)
+            except BrokenPipeError:
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self.inner.flush()
+            except BrokenPipeError:
+                self.broken = True
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; its exit code. `ctrl ... | head` ends quietly (code 141, as a shell reports a
-    SIGPIPE) wherever the pipe closes: in a command, in --help, or in the last flush."""
+    """Run one command; its exit code. `ctrl ... | head` ends quietly, with the command's files written, and
+    code 141 (as a shell reports a SIGPIPE) wherever the pipe closed: in a command, in --help, or in the
+    last flush."""
+    guard = _PipeGuard(sys.stdout)
+    sys.stdout = guard
     try:
         code = _main(argv)
-        sys.stdout.flush()  # here, where a closed pipe is caught, not in the interpreter's flush at exit
-        return code
-    except BrokenPipeError:  # the reader has what it wanted
+        guard.flush()  # here, where a closed pipe is caught, not in the interpreter's flush at exit
+    finally:
+        sys.stdout = guard.inner
+    if guard.broken:  # the reader has what it wanted
         _quiet_stdout()
         return 141
+    return code
 
 
 def _main(argv: list[str] | None) -> int:
@@ -944,8 +975,6 @@ def _main(argv: list[str] | None) -> int:
     except CtrlError as e:
         print(f"ctrl: error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `ctrl ... | head`: said by main, before OSError below calls it a disk error
-        raise
     except OSError as e:  # the disk, not the input: a full disk, an unwritable or missing folder
         where = f"{e.filename}: " if e.filename else ""
         print(f"ctrl: error: {where}{e.strerror or e}", file=sys.stderr)

@@ -153,6 +153,27 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
     assert p.returncode == 141
 
 
+def test_a_closed_pipe_does_not_cost_the_outputs(tmp_path):
+    """`ctrl protocol ... | head -0`: the reader is gone before the first line, the files are written anyway."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    read, write = os.pipe()
+    os.close(read)
+    root = Path(__file__).resolve().parents[1]
+    try:
+        p = subprocess.run([sys.executable, "-c", "import sys; from ctrl.cli import main; sys.exit(main())",
+                            "protocol", "-d", "3", "--out", str(tmp_path / "out")], stdout=write,
+                           stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=str(root)), cwd=root,
+                           timeout=600)  # fmt: skip
+    finally:
+        os.close(write)
+    assert p.stderr.decode() == "" and p.returncode == 141
+    assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["protocol.json", "protocol.stim"]
+
+
 def test_weighted_counts_say_so(capsys):
     assert main(["simulate", "-d", "3", "--noise", "uniform:0.001", "--shots", "100", "--method", "statevector"]) == 0
     out = capsys.readouterr().out
