@@ -298,12 +298,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ctrl.backends.plot import plot_timeline
+    from ctrl.backends.plot import page_path, plot_boards, plot_timeline, save_figure
 
     window = tuple(args.window_us) if args.window_us else None
+    out = Path(args.output)
     with _stage("plot"):
-        plot_timeline(Path(args.program), Path(args.output), window)
+        plot_timeline(Path(args.program), out, window)
+        # several boards: the whole page is too dense to read at d >= 7, so each board gets its own too
+        pages = plot_boards(Path(args.program), None, window)
+        if len(pages) > 1:
+            for b, fig in pages.items():
+                save_figure(fig, page_path(out, b))
     print(f"wrote {args.output}")
+    if len(pages) > 1:
+        print(f"wrote {len(pages)} board pages: " + ", ".join(str(page_path(out, b)) for b in pages))
     return 0
 
 
@@ -630,7 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")
     p.add_argument("program", help="program.json written by ctrl compile")
-    p.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf")
+    p.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf; a program on several "
+                                                         "boards also gets one page per board, OUT_<board>.png")
     p.add_argument("--window-us", type=float, nargs=2, metavar=("FROM", "TO"),
                    help="draw only the operations between FROM and TO microseconds (default: the whole attempt)")
     p.set_defaults(func=_cmd_plot)
