@@ -699,10 +699,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_results_command(sub) -> None:
-    p = sub.add_parser("results", help="lab results files: convert ctrl run's JSON lines to HDF5 (xarray)")
+    p = sub.add_parser("results", help="lab results files: convert an older ctrl run's JSON lines to HDF5")
     rsub = p.add_subparsers(dest="results_command", required=True, metavar="ACTION", help="what to do with the results")
-    c = rsub.add_parser("convert", help="write (or extend with new batches) an HDF5 file ctrl.open_dataset loads")
-    c.add_argument("source", metavar="RESULTS", help="results file written by ctrl run (JSON lines)")
+    c = rsub.add_parser("convert", help="write (or extend with new batches) the HDF5 file ctrl run now writes, "
+                                        "from an older ctrl run's JSON lines")
+    c.add_argument("source", metavar="RESULTS", help="results file written by an older ctrl run (JSON lines)")
     c.add_argument("--out", required=True, metavar="H5", help="HDF5 file; an existing one of the same run gains the "
                                                               "batches it lacks")
     c.add_argument("--program", metavar="DIR", help="the compile folder the run ran: adds each readout window's "
@@ -734,7 +735,8 @@ def _add_lab_commands(sub) -> None:
     p.add_argument("--board", required=True, metavar="HOST:PORT", help="the board's Pyro name server")
     p.add_argument("--program", required=True, metavar="DIR", help="folder written by ctrl compile")
     p.add_argument("--shots", type=_shots, required=True, help="attempt slots, rounded up to whole batches")
-    p.add_argument("--out", required=True, metavar="RESULTS", help="results file (JSON lines; a rerun resumes)")
+    p.add_argument("--out", required=True, metavar="RESULTS", help="results file (HDF5, e.g. results.h5, "
+                                                                   "ctrl.open_dataset loads it; a rerun resumes)")
     p.add_argument("--device", help="device file the program was compiled for (default: the shipped one of its name)")
     p.add_argument("--key-file", metavar="FILE",
                    help="the board's HMAC key (default $CTRL_BOARD_KEY_FILE or ~/.config/ctrl/board.key, as "

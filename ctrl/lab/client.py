@@ -305,6 +305,7 @@ def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | Non
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"--shots must be a positive integer, got {shots!r}")
     host, port = parse_board(board)
+    out = res_file.check_out(out)
     # the lock comes first: a second run on the same --out must not touch the board, nor the file
     with res_file.locked(out):
         compiled = load_compiled(folder, device_file)
