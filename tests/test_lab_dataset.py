@@ -336,3 +336,16 @@ def test_a_version_1_file_is_refused(tmp_path):
     path.write_text(json.dumps({"format": "ctrl.lab-results/1", "identity": IDENTITY}) + "\n")
     with pytest.raises(CtrlError, match=r"ctrl\.lab-results/1 file .* convert it with the ctrl that wrote it"):
         jsonl.read_results(path)
+
+
+def test_read_results_reads_both_kinds(tmp_path):
+    src = _results(tmp_path / "r.jsonl", 2)
+    out = tmp_path / "r.h5"
+    dataset.convert(src, out)
+    old, new = dataset.read_results(src), dataset.read_results(out)
+    counts = ("batch", "first_shot", "shots", "attempts", "accepted", "decision_mismatches", "logical", "stream")
+    assert [{k: b[k] for k in counts} for b in old.batches] == [{k: b[k] for k in counts} for b in new.batches]
+    assert old.header == new.header and new.shots == 2 * SHOTS
+    assert "raw" in old.batches[0] and "raw" not in new.batches[0]  # the HDF5 keeps per-shot data in arrays
+    with pytest.raises(CtrlError, match="no such results file"):
+        dataset.read_results(tmp_path / "nope.h5")

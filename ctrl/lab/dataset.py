@@ -32,12 +32,28 @@ from ctrl.lab.results import attr_value
 
 FORMAT = res_file.FORMAT
 QUADRATURES = ("I", "Q")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def read_results(path: Path | str) -> res_file.Results:
-    """The JSON lines results file of an older `ctrl run` (`ctrl.lab.results.Results`: `.header`,
-    `.batches`, `.shots`); CtrlError naming the file if it is missing or not a results file."""
+    """The header and batch records of a results file, the HDF5 `ctrl run` writes or the JSON lines of an
+    older one (`ctrl.lab.results.Results`: `.header`, `.batches`, `.shots`); CtrlError naming the file if
+    it is missing or not a results file."""
     path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            hdf5 = f.read(8) == HDF5_SIGNATURE
+    except FileNotFoundError:
+        raise CtrlError(f"{path}: no such results file") from None
+    except OSError as e:
+        raise CtrlError(f"{path}: cannot read the results file ({e.strerror})") from None
+    res = res_file.read_results(path) if hdf5 else _json_lines(path)
+    if res is None:
+        raise CtrlError(f"{path}: no such results file")
+    return res
+
+
+def _json_lines(path: Path) -> res_file.Results:
     res = jsonl.read_results(path)
     if res is None:
         raise CtrlError(f"{path}: no such results file")
@@ -53,7 +69,7 @@ def convert(source: Path | str, out: Path | str, program: Path | str | None = No
     readout window's label and threshold, from which `open_dataset` gives the thresholded `bit`s. The
     folder must hold the run's program (its program hash is checked)."""
     source, out = Path(source), Path(out)
-    res = read_results(source)
+    res = _json_lines(source)
     readouts = _readouts(program, device_file, res) if program is not None else None
     if out.exists():
         have = _existing_batches(out, res)
