@@ -1,5 +1,5 @@
 """The timeline plot: a Figure, built without pyplot or a backend switch, with a legend, hatched readout
-windows and a window that draws only its operations."""
+windows and a window that draws only its operations; one page per board for a program on several."""
 
 import sys
 from pathlib import Path

@@ -214,7 +214,7 @@ def open_run(path: Path, identity: dict, header: dict, readouts: tuple[list[int]
     run = RunFile(path, Results(path, {}, ()), raw, f)
     if old is None:
         with run._writing():
-            pass  # nothing of the new file to commit, but the empty journal goes
+            pass  # what opening it wrote, if anything, committed
         run.results = read_results(path)
         return run
     note = f"{path}: rolled back a batch the last run did not finish writing" if rolled_back else ""
