@@ -343,12 +343,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from ctrl.backends.plot import plot_timeline
+    from ctrl.backends.plot import page_path, plot_boards, plot_timeline, save_figure
 
     window = tuple(args.window_us) if args.window_us else None
+    out = Path(args.output)
     with _stage("plot"):
-        plot_timeline(Path(args.program), Path(args.output), window)
+        plot_timeline(Path(args.program), out, window)
+        # several boards: the whole page is too dense to read at d >= 7, so each board gets its own too
+        pages = plot_boards(Path(args.program), None, window)
+        if len(pages) > 1:
+            for b, fig in pages.items():
+                save_figure(fig, page_path(out, b))
     print(f"wrote {args.output}")
+    if len(pages) > 1:
+        print(f"wrote {len(pages)} board pages: " + ", ".join(str(page_path(out, b)) for b in pages))
     return 0
 
 
@@ -684,7 +692,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")
     p.add_argument("program", help="program.json written by ctrl compile")
-    p.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf")
+    p.add_argument("-o", "--output", required=True, help="image file: .png, .svg or .pdf; a program on several "
+                                                         "boards also gets one page per board, OUT_<board>.png")
     p.add_argument("--window-us", type=float, nargs=2, metavar=("FROM", "TO"),
                    help="draw only the operations between FROM and TO microseconds (default: the whole attempt)")
     p.set_defaults(func=_cmd_plot)
@@ -744,10 +753,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_results_command(sub) -> None:
-    p = sub.add_parser("results", help="lab results files: convert ctrl run's JSON lines to HDF5 (xarray)")
+    p = sub.add_parser("results", help="lab results files: convert an older ctrl run's JSON lines to HDF5")
     rsub = p.add_subparsers(dest="results_command", required=True, metavar="ACTION", help="what to do with the results")
-    c = rsub.add_parser("convert", help="write (or extend with new batches) an HDF5 file ctrl.open_dataset loads")
-    c.add_argument("source", metavar="RESULTS", help="results file written by ctrl run (JSON lines)")
+    c = rsub.add_parser("convert", help="write (or extend with new batches) the HDF5 file ctrl run now writes, "
+                                        "from an older ctrl run's JSON lines")
+    c.add_argument("source", metavar="RESULTS", help="results file written by an older ctrl run (JSON lines)")
     c.add_argument("--out", required=True, metavar="H5", help="HDF5 file; an existing one of the same run gains the "
                                                               "batches it lacks")
     c.add_argument("--program", metavar="DIR", help="the compile folder the run ran: adds each readout window's "
@@ -779,7 +789,8 @@ def _add_lab_commands(sub) -> None:
     p.add_argument("--board", required=True, metavar="HOST:PORT", help="the board's Pyro name server")
     p.add_argument("--program", required=True, metavar="DIR", help="folder written by ctrl compile")
     p.add_argument("--shots", type=_shots, required=True, help="attempt slots, rounded up to whole batches")
-    p.add_argument("--out", required=True, metavar="RESULTS", help="results file (JSON lines; a rerun resumes)")
+    p.add_argument("--out", required=True, metavar="RESULTS", help="results file (HDF5, e.g. results.h5, "
+                                                                   "ctrl.open_dataset loads it; a rerun resumes)")
     p.add_argument("--device", help="device file the program was compiled for (default: the shipped one of its name)")
     p.add_argument("--key-file", metavar="FILE",
                    help="the board's HMAC key (default $CTRL_BOARD_KEY_FILE or ~/.config/ctrl/board.key, as "

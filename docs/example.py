@@ -77,9 +77,9 @@ sweep_fig = ctrl.sweep.plot(rows, collected, FIGURES / "example_sweep.png")
 # %% [markdown]
 # ## A lab run, loaded as xarray
 # `ctrl serve-board` and `ctrl run` from Python: an emulated board (threads in this process) on qick's
-# Pyro4 path, and the client that drives a real board, writing JSON lines (one line per batch of 1000
-# attempts). The key signs every message; here a throwaway one, so no key file is touched.
-# `convert_results` writes the HDF5 file, `open_dataset` loads it as an `xarray.Dataset`.
+# Pyro4 path, and the client that drives a real board, appending to its HDF5 results file batch by batch
+# (1000 attempts each). The key signs every message; here a throwaway one, so no key file is touched.
+# `open_dataset` loads the file as an `xarray.Dataset`.
 
 # %%
 from ctrl.lab.board import serve  # noqa: E402
@@ -88,14 +88,12 @@ from ctrl.lab.client import run  # noqa: E402
 key = secrets.token_hex(32).encode()
 board = serve(ctrl.DEFAULT_DEVICE, port=0, noise="calibration*0.2", seed=1, key=key)
 try:
-    summary = run(f"127.0.0.1:{board.port}", WORK / "prog", 2000, WORK / "results.jsonl", key=key)
+    results_h5 = WORK / "results.h5"
+    summary = run(f"127.0.0.1:{board.port}", WORK / "prog", 2000, results_h5, key=key)
 finally:
     board.close()
 print(f"lab run: {summary['shots']} attempts, acceptance {summary['acceptance']:.3f}")
 
-results_h5 = WORK / "results.h5"
-# program=: the compile folder the run ran, for each readout window's label and threshold (so `bit`)
-ctrl.convert_results(WORK / "results.jsonl", results_h5, program=WORK / "prog")
 ds = ctrl.open_dataset(results_h5)
 print(ds)
 

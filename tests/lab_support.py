@@ -21,9 +21,18 @@ def run_until_batches(args: list[str], res: Path, batches: int, timeout_s: float
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
     end = time.monotonic() + timeout_s
     while time.monotonic() < end and proc.poll() is None:
-        r = res_file.read_results(res) if res.exists() else None
-        if r is not None and len(r.batches) >= batches:
+        if batches_in(res) >= batches:
             break
         time.sleep(0.01)
     assert proc.poll() is None, proc.stderr.read().decode()
     return proc
+
+
+def batches_in(res: Path) -> int:
+    """Completed batches in a results file a run may be writing: a reader that opens it in the middle of
+    a commit can fail (see ctrl.lab.results), and then looks again later."""
+    try:
+        r = res_file.read_results(res)
+    except Exception:  # noqa: BLE001 - a commit in progress, whatever h5py makes of it
+        return 0
+    return len(r.batches) if r is not None else 0

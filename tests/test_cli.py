@@ -350,13 +350,13 @@ def test_run_finds_a_board_served_under_another_proxy_name(tmp_path, capsys):
     try:
         board = f"127.0.0.1:{server.port}"
         capsys.readouterr()
-        res = tmp_path / "default.jsonl"
+        res = tmp_path / "default.h5"
         assert main(["run", "--board", board, "--program", str(folder), "--shots", "10", "--out", str(res)]) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1
         assert "no proxy named 'myqick'" in err and "'lab-rfsoc-2'" in err and "--proxy-name" in err
         assert not res.exists() and server.soc.runs == 0
-        res = tmp_path / "named.jsonl"
+        res = tmp_path / "named.h5"
         assert main(["run", "--board", board, "--program", str(folder), "--shots", "10", "--out", str(res),
                      "--proxy-name", "lab-rfsoc-2"]) == 0  # fmt: skip
         assert server.soc.runs >= 1

@@ -1,6 +1,6 @@
 """docs/example.py, the example notebook (jupytext percent format), run as a script through runpy in a
 temporary folder: its figures, its numbers, and the lab dataset it loads, checked against the files it
-wrote (read here with json and csv, not with the code under test)."""
+wrote (read here with json, csv and h5py, not with the code under test)."""
 
 from __future__ import annotations
 
@@ -88,38 +88,41 @@ def test_the_sweep_csv_holds_both_noise_points(example):
 
 
 def test_the_lab_dataset_is_the_runs_results(example):
+    import h5py
+
     g, _, out = example
     ds = g["ds"]
-    jsonl, h5 = g["WORK"] / "results.jsonl", g["results_h5"]
-    assert h5.exists() and h5.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
-    docs = [json.loads(x) for x in jsonl.read_text().splitlines()]
-    header, batches = docs[0], [d for d in docs if "batch" in d]
-    assert len(batches) == 2 and ds.sizes["shot"] == 2000 and ds.sizes["batch_index"] == 2
+    h5 = g["results_h5"]
+    assert h5.read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+    with h5py.File(h5, "r") as f:  # the file as ctrl run wrote it, read with h5py and json alone
+        header = json.loads(f.attrs["header"])
+        records = [json.loads(x) for x in f["batch_record"][()]]
+        board = f["board_outcome"][()]
+        iq = f["iq"][()]
+        chans = f["readout_channel"][()]
+    assert len(records) == 2 and ds.sizes["shot"] == 2000 and ds.sizes["batch_index"] == 2
     for v in ("accepted", "board_outcome", "rule_outcome", "iq", "proxy", "logical_error", "batch_stream_seed"):
         assert v in ds, v
     assert ds["iq"].dims == ("shot", "readout", "quadrature")
-    board = np.concatenate([b["board_outcomes"] for b in batches])
-    assert (ds["board_outcome"].values == board).all()
-    assert int(ds["accepted"].sum()) == sum(b["accepted"] for b in batches) == g["summary"]["accepted"]
-    windows = sum(r["shape"][1] for r in batches[0]["raw"].values())
-    assert ds.sizes["readout"] == windows
+    assert (ds["board_outcome"].values == board).all() and (ds["iq"].values == iq).all()
+    assert int(ds["accepted"].sum()) == sum(b["accepted"] for b in records) == g["summary"]["accepted"]
+    assert [b["stream"]["position"] for b in records] == [0, 1000]
     for k in ("program_hash", "calibration_hash", "firmware_hash", "board"):
         assert ds.attrs[k] == header["identity"][k]
     assert ds.attrs["device"] == "planar16_d3" and ds.attrs["distance"] == 3
     assert json.loads(ds.attrs["versions"]) == header["versions"]
     assert json.loads(ds.attrs["seeds"]) == [1]  # the example's board seed
     assert json.loads(ds.attrs["summary"])["accepted"] == g["summary"]["accepted"]
-    # the thresholded bits: I >= the threshold the program tests, computed here from the JSON lines with
+    # the thresholded bits: I >= the threshold the program tests, computed here from the raw I/Q with
     # the labels and thresholds `ctrl run` itself loads from the compile folder
     from ctrl.lab.client import load_compiled
 
     c = load_compiled(g["WORK"] / "prog")
     labels = [label for ch in sorted(c.labels) for label in c.labels[ch]]
     assert list(ds["readout_label"].values) == labels
-    i = np.concatenate([np.concatenate([np.array(b["raw"][ch]["iq"]).reshape(b["raw"][ch]["shape"])[:, :, 0]
-                                        for ch in sorted(b["raw"], key=int)], axis=1) for b in batches])  # fmt: skip
+    assert list(chans) == [ch for ch in sorted(c.labels) for _ in c.labels[ch]]
     for r, label in enumerate(labels):
-        want = (i[:, r] >= c.thresholds[label]).astype(int) if label in c.thresholds else np.full(len(i), -1)
+        want = (iq[:, r, 0] >= c.thresholds[label]).astype(int) if label in c.thresholds else np.full(len(iq), -1)
         assert (ds["bit"].values[:, r] == want).all(), label
     assert (ds["bit"].values >= 0).sum() > 0 and (ds["bit"].values == 1).sum() > 0
     assert "acceptance per batch: " in out and "board and rule disagree on 0 attempts" in out

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("Pyro4")
 pytest.importorskip("qick")
 
-from lab_support import run_until_batches  # noqa: E402
+from lab_support import batches_in, run_until_batches  # noqa: E402
 from ctrl.cli import main  # noqa: E402
 from ctrl.compile.pipeline import compile_program  # noqa: E402
 from ctrl.outputs import write_outputs  # noqa: E402
@@ -25,6 +25,7 @@ from ctrl.device import DEFAULT_DEVICE, load_device  # noqa: E402
 from ctrl.emulate.run import emulate  # noqa: E402
 from ctrl.errors import CtrlError  # noqa: E402
 from ctrl.lab import results as res_file  # noqa: E402
+from ctrl.lab.dataset import open_dataset  # noqa: E402
 from ctrl.lab.board import BoardServer, EmulatedSoc, serve  # noqa: E402
 from ctrl.compile.timed import read_program  # noqa: E402
 from ctrl.lab.client import firmware_mismatch, load_compiled  # noqa: E402
@@ -76,7 +77,7 @@ def test_program_json_round_trip(compiled):
 
 def test_run_agrees_with_emulate(device, compiled, board, tmp_path, capsys):
     c, out = compiled
-    res = tmp_path / "run.jsonl"
+    res = tmp_path / "run.h5"
     assert main(["run", "--board", _addr(board), "--program", str(out), "--shots", "6000", "--out", str(res)]) == 0
     text = capsys.readouterr().out
     assert "6000/6000 shots" in text and "acceptance" in text
@@ -100,24 +101,27 @@ def test_run_agrees_with_emulate(device, compiled, board, tmp_path, capsys):
     assert ident["calibration_hash"] == device.calibration_hash and ident["board"] == "zcu216"
     assert r.header["started_utc"] and "qick" in r.header["versions"]
     assert not any(k.endswith("_utc") for b in r.batches for k in b)
-    # raw readouts shaped as acquire() returns them: (shots, windows per shot, I/Q) per declared readout
+    # raw readouts as acquire() returns them: every declared readout's windows per shot, with I and Q
     report = json.loads((out / "report.json").read_text())["qick"]["boards"]["zcu216"]
-    b0 = r.batches[0]
+    ds = open_dataset(res)
+    assert ds["iq"].shape == (6000, sum(report["reads_per_shot"].values()), 2)
     for ro, n in report["reads_per_shot"].items():
-        assert b0["raw"][ro]["shape"] == [1000, n, 2]
+        assert int((ds["readout_channel"] == int(ro)).sum()) == n
+    assert int(ds["accepted"].sum()) == s["accepted"] and int(ds["batch_accepted"].sum()) == s["accepted"]
     # the board's own verdicts, checked slot by slot with the plain streaming evaluator on the raw readouts
     compiled_run = load_compiled(out)
     decisions = c.program.decisions
     keys = {r.name: r.keys for r in decisions.rules}
-    iq = {int(ro): np.array(v["iq"]).reshape(v["shape"]) for ro, v in b0["raw"].items()}
+    chans, wins = ds["readout_channel"].values, ds["readout_window"].values
     for slot in range(0, 1000, 7):
         bit = {}
         for ro, labels in compiled_run.labels.items():
             for j, label in enumerate(labels):
                 if label in keys_of_measurements(c.program):
-                    bit[label] = int(iq[ro][slot, j, 0] >= compiled_run.thresholds[label])
+                    (col,) = np.flatnonzero((chans == ro) & (wins == j))
+                    bit[label] = int(ds["iq"].values[slot, col, 0] >= compiled_run.thresholds[label])
         v = Stream(decisions).feed([sum(bit[k] for k in keys[name]) % 2 for name in decisions.record])
-        assert b0["board_outcomes"][slot] == (0 if v.status == "accept" else v.point + 1)
+        assert ds["board_outcome"].values[slot] == (0 if v.status == "accept" else v.point + 1)
 
 
 def keys_of_measurements(program):
@@ -126,7 +130,7 @@ def keys_of_measurements(program):
 
 def test_killed_client_loses_no_batch_and_rerun_resumes(compiled, board, tmp_path, capsys):
     _, out = compiled
-    res = tmp_path / "killed.jsonl"
+    res = tmp_path / "killed.h5"
     args = ["run", "--board", _addr(board), "--program", str(out), "--shots", "20000", "--out", str(res)]
     proc = run_until_batches(args, res, 2)
     try:
@@ -135,15 +139,18 @@ def test_killed_client_loses_no_batch_and_rerun_resumes(compiled, board, tmp_pat
     finally:
         if proc.poll() is None:
             proc.kill()
-    before = res.read_text().splitlines()
+    res_file.recover(res)  # what the rerun does first: undo a batch the kill caught mid-write, if it did
     kept = res_file.read_results(res)
+    before = open_dataset(res)
     assert 2 <= len(kept.batches) < 20 and kept.header["finished_utc"] is None
     _wait_free(board.soc)  # the board noticed the dead connection and is free again
     assert main(args) == 0
-    after = res.read_text().splitlines()
     r = res_file.read_results(res)
     assert len(r.batches) == 20 and [b["batch"] for b in r.batches] == list(range(20))
-    assert after[1 : len(before)] == before[1:]  # every batch written before the kill, unchanged
+    assert r.batches[: len(kept.batches)] == kept.batches
+    after = open_dataset(res).isel(shot=slice(0, before.sizes["shot"]))
+    for name in ("iq", "board_outcome", "rule_outcome", "logical_error"):  # every batch committed before the kill
+        assert (after[name].values == before[name].values).all(), name
     assert len(r.header["resumed_utc"]) == 1 and r.header["summary"]["attempts"] == 20_000
     assert f"{20000}/{20000} shots" in capsys.readouterr().out
 
@@ -152,15 +159,14 @@ def test_board_killed_mid_run_keeps_every_batch_and_another_board_resumes(compil
     import threading
 
     _, out = compiled
-    res = tmp_path / "board_killed.jsonl"
+    res = tmp_path / "board_killed.h5"
     first = serve(DEFAULT_DEVICE, port=0, noise=NOISE, seed=21)
 
     finished = threading.Event()
 
     def kill_board_after_two_batches():
         while not finished.is_set():
-            r = res_file.read_results(res) if res.exists() else None
-            if r is not None and len(r.batches) >= 2:
+            if batches_in(res) >= 2:
                 break
             time.sleep(0.01)
         first.close()
@@ -175,14 +181,17 @@ def test_board_killed_mid_run_keeps_every_batch_and_another_board_resumes(compil
     assert code == 2 and "connection lost" in err and "rerun to resume" in err
     kept = res_file.read_results(res)
     assert 2 <= len(kept.batches) < 20 and kept.header["finished_utc"] is None
-    before = res.read_text().splitlines()
+    before = open_dataset(res)
     second = serve(DEFAULT_DEVICE, port=0, noise=NOISE, seed=22)
     try:
         assert main(["run", "--board", f"127.0.0.1:{second.port}", *args]) == 0
     finally:
         second.close()
     r = res_file.read_results(res)
-    assert len(r.batches) == 20 and res.read_text().splitlines()[1 : len(before)] == before[1:]
+    assert len(r.batches) == 20 and r.batches[: len(kept.batches)] == kept.batches
+    after = open_dataset(res)
+    assert (after["iq"].values[: before.sizes["shot"]] == before["iq"].values).all()
+    assert json.loads(after.attrs["seeds"]) == [21, 22]
 
 
 def test_second_client_on_a_busy_board_is_refused(compiled, board, tmp_path, capsys):
@@ -194,7 +203,7 @@ def test_second_client_on_a_busy_board_is_refused(compiled, board, tmp_path, cap
     holder._pyroHmacKey = board.key
     holder.start_src("internal")  # a run in progress: the board belongs to this connection
     try:
-        res = tmp_path / "busy.jsonl"
+        res = tmp_path / "busy.h5"
         code = main(["run", "--board", _addr(board), "--program", str(out), "--shots", "10", "--out", str(res)])
         err = capsys.readouterr().err
         assert code == 2
@@ -212,7 +221,7 @@ def test_other_firmware_is_refused_before_anything_is_loaded(device, compiled, t
     soc = EmulatedSoc(cfg, StimEngine(device, "zcu216", NOISE), "zcu216")
     server = BoardServer(soc, port=0)
     try:
-        res = tmp_path / "fw.jsonl"
+        res = tmp_path / "fw.h5"
         code = main(["run", "--board", f"127.0.0.1:{server.port}", "--program", str(out), "--shots", "10",
                      "--out", str(res)])  # fmt: skip
         err = capsys.readouterr().err
@@ -305,17 +314,6 @@ def test_serving_beyond_loopback_needs_allow_remote(device):
         BoardServer(soc, host="0.0.0.0", port=0)
 
 
-def test_results_file_refuses_to_mix_runs(tmp_path):
-    path = tmp_path / "r.jsonl"
-    r = res_file.start(path, {"program_hash": "a", "batch_shots": 10}, {}, "t0")
-    r = res_file.append(r, {"batch": 0, "first_shot": 0, "shots": 10, "attempts": 10, "accepted": 4,
-                            "decision_mismatches": 0})
-    again = res_file.start(path, {"program_hash": "a", "batch_shots": 10}, {}, "t1")
-    assert again.batches == r.batches and again.header["resumed_utc"] == ["t1"]
-    with pytest.raises(CtrlError, match="program_hash"):
-        res_file.start(path, {"program_hash": "b", "batch_shots": 10}, {}, "t2")
-
-
 def test_a_board_without_ground_truth_reports_acceptance_only(device, compiled, tmp_path, capsys):
     class RealLike(EmulatedSoc):
         def ctrl_truth(self):  # a QickSoc has no such method: Pyro raises AttributeError for it
@@ -328,7 +326,7 @@ def test_a_board_without_ground_truth_reports_acceptance_only(device, compiled, 
     soc = RealLike(device.firmware_config("zcu216"), StimEngine(device, "zcu216", NOISE), "zcu216")
     server = BoardServer(soc, port=0)
     try:
-        res = tmp_path / "real.jsonl"
+        res = tmp_path / "real.h5"
         assert main(["run", "--board", f"127.0.0.1:{server.port}", "--program", str(out), "--shots", "1000",
                      "--out", str(res)]) == 0  # fmt: skip
     finally:
@@ -338,4 +336,6 @@ def test_a_board_without_ground_truth_reports_acceptance_only(device, compiled, 
     r = res_file.read_results(res)
     assert "logical_error_rate" not in r.header["summary"] and "truth" not in r.batches[0]
     assert "stream" not in r.batches[0]  # a real board has no stream to record; the run does without
+    ds = open_dataset(res)
+    assert "proxy" not in ds and "logical_error" not in ds and list(ds["batch_stream_seed"].values) == [-1]
     assert r.header["summary"]["decision_mismatches"] == 0

@@ -1,9 +1,10 @@
-"""Lab results as HDF5 (ctrl.lab.dataset): JSON lines -> HDF5 -> xarray.Dataset, checked against the JSON
-lines read here with json alone; appending batches; provenance; bad input; atomic writes.
+"""`ctrl results convert` (ctrl.lab.dataset): the JSON lines of an older `ctrl run` -> HDF5 -> xarray.Dataset,
+checked against the JSON lines read here with json alone; appending batches; provenance; bad input; atomic
+writes; the JSON lines reader's strictness (a torn last line, a malformed line, an edited file).
 
-The results files are written with `ctrl.lab.results` (the writer `ctrl run` uses) from batch records built
-here, shaped as `ctrl.lab.client._batch` makes them (raw I/Q per readout channel, board and rule verdicts,
-the emulated board's ground truth), so no board is needed; test_example.py converts a real run's file."""
+The JSON lines files are written here line by line as an older `ctrl run` appended them, from batch
+records shaped as it made them (raw I/Q per readout channel, board and rule verdicts, the emulated board's
+ground truth), so no board is needed; test_lab.py and test_example.py load files `ctrl run` wrote."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from ctrl.cli import main
 from ctrl.errors import CtrlError
 from ctrl.lab import dataset
+from ctrl.lab import jsonl
 from ctrl.lab import results as res_file
 
 SHOTS = 6
@@ -45,12 +47,32 @@ def _batch(i: int, truth: bool = True, seed: int = 7) -> dict:
     return b
 
 
+class _Lines:
+    """A JSON lines results file as an older `ctrl run` wrote it: the header, then a line per batch or event."""
+
+    def __init__(self, path: Path, identity: dict = IDENTITY, now: str = "2026-01-01T00:00:00Z"):
+        self.path, self.shots = path, 0
+        self._line({"format": "ctrl.lab-results/2", "identity": identity, **HEADER, "started_utc": now}, "w")
+
+    def _line(self, doc: dict, mode: str = "a") -> None:
+        with open(self.path, mode) as f:
+            f.write(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
+
+    def append(self, b: dict) -> "_Lines":
+        self._line(b)
+        self.shots += b["shots"]
+        return self
+
+    def finish(self, utc: str, summary: dict) -> None:
+        self._line({"event": "finished", "utc": utc, "summary": summary})
+
+
 def _results(path: Path, batches: int, finished: bool = True, truth=lambda i: True) -> Path:
-    r = res_file.start(path, IDENTITY, HEADER, "2026-01-01T00:00:00Z")
+    r = _Lines(path)
     for i in range(batches):
-        r = res_file.append(r, _batch(i, truth(i)))
+        r.append(_batch(i, truth(i)))
     if finished:
-        res_file.finish(r, "2026-01-01T00:01:00Z", {"shots": r.shots})
+        r.finish("2026-01-01T00:01:00Z", {"shots": r.shots})
     return path
 
 
@@ -121,15 +143,13 @@ def test_round_trip_equals_the_json_lines(tmp_path):
 
 def test_converting_again_appends_the_new_batches_and_keeps_the_first(tmp_path):
     src = tmp_path / "r.jsonl"
-    r = res_file.start(src, IDENTITY, HEADER, "t0")
-    r = res_file.append(r, _batch(0))
+    r = _Lines(src).append(_batch(0))
     out = tmp_path / "r.h5"
     assert dataset.convert(src, out)["appended"] == 1
     first = dataset.open_dataset(out)
     assert first.attrs["finished_utc"] == "" and first.attrs["summary"] == ""
     # the run goes on (a batch from a board without ground truth, as after a resume on a real board)
-    r = res_file.append(r, _batch(1, truth=False))
-    res_file.finish(r, "t1", {"shots": 2 * SHOTS})
+    r.append(_batch(1, truth=False)).finish("t1", {"shots": 2 * SHOTS})
     inode = out.stat().st_ino
     assert dataset.convert(src, out)["appended"] == 1
     # a new file renamed into place, not the old one written in place: a reader that has the old file
@@ -201,8 +221,7 @@ def test_another_runs_file_is_not_extended(tmp_path, capsys):
     dataset.convert(a, out)
     before = out.read_bytes()
     b = tmp_path / "b.jsonl"
-    r = res_file.start(b, IDENTITY | {"program_hash": "sha256:other"}, HEADER, "t0")
-    res_file.append(r, _batch(0))
+    _Lines(b, IDENTITY | {"program_hash": "sha256:other"}).append(_batch(0))
     _one_line_error(capsys, ["results", "convert", str(b), "--out", str(out)], out, "another run")
     assert out.read_bytes() == before
 
@@ -210,30 +229,29 @@ def test_another_runs_file_is_not_extended(tmp_path, capsys):
 def test_a_failed_convert_leaves_no_partial_file(tmp_path, monkeypatch):
     src = _results(tmp_path / "r.jsonl", 2)
     out = tmp_path / "r.h5"
-    real = dataset._append_batch
+    real = res_file.append_batch
     calls = []
 
-    def fail_on_second(f, b, source):
+    def fail_on_second(f, b, where):
         calls.append(b["batch"])
         if len(calls) == 2:
             raise CtrlError("disk gone")  # after the first batch is in the temporary file
-        real(f, b, source)
+        real(f, b, where)
 
-    monkeypatch.setattr(dataset, "_append_batch", fail_on_second)
+    monkeypatch.setattr(res_file, "append_batch", fail_on_second)
     with pytest.raises(CtrlError, match="disk gone"):
         dataset.convert(src, out)
     assert calls == [0, 1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]  # no r.h5, no temporary
     # ... and a failed append leaves the existing file as it was
-    monkeypatch.setattr(dataset, "_append_batch", real)
+    monkeypatch.setattr(res_file, "append_batch", real)
     one = tmp_path / "one.jsonl"
-    r = res_file.start(one, IDENTITY, HEADER, "t0")
-    r = res_file.append(r, _batch(0))
+    r = _Lines(one).append(_batch(0))
     dataset.convert(one, out)
     before = out.read_bytes()
-    res_file.append(r, _batch(1))
+    r.append(_batch(1))
     calls.clear()
-    monkeypatch.setattr(dataset, "_append_batch", lambda f, b, s: (_ for _ in ()).throw(CtrlError("disk gone")))
+    monkeypatch.setattr(res_file, "append_batch", lambda f, b, w: (_ for _ in ()).throw(CtrlError("disk gone")))
     with pytest.raises(CtrlError, match="disk gone"):
         dataset.convert(one, out)
     assert out.read_bytes() == before
@@ -257,3 +275,77 @@ def test_labels_need_the_runs_own_program(tmp_path, capsys, default_program):
     _one_line_error(capsys, ["results", "convert", str(src), "--out", str(out), "--program", str(default_program)],
                     default_program, "sha256:p")
     assert not out.exists()
+
+
+# ---- the JSON lines reader (the converter's input) ------------------------------------------------
+
+
+def _edit(path: Path, line_no: int, **changes) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    doc = json.loads(lines[line_no - 1])
+    doc.update(changes)
+    lines[line_no - 1] = json.dumps(doc) + "\n"
+    path.write_text("".join(lines))
+
+
+def test_a_torn_last_line_is_dropped_with_a_note(tmp_path):
+    path = _results(tmp_path / "r.jsonl", 3, finished=False)
+    with open(path, "ab") as f:
+        f.write(json.dumps(_batch(3)).encode()[:25])  # a kill in the middle of the append
+    r = jsonl.read_results(path)
+    assert len(r.batches) == 3 and "torn last line" in r.note and "after line 4" in r.note
+    assert dataset.convert(path, tmp_path / "r.h5")["batches"] == 3
+
+
+def test_a_malformed_line_that_is_not_the_last_is_an_error_with_its_line(tmp_path):
+    path = _results(tmp_path / "r.jsonl", 3)
+    lines = path.read_text().splitlines(keepends=True)
+    lines[2] = lines[2][:10] + "\n"  # whole line (newline present), but not JSON
+    path.write_text("".join(lines))
+    with pytest.raises(CtrlError, match=r"r\.jsonl:3: not a JSON line"):
+        jsonl.read_results(path)
+    lines[2] = '{"event": "paused", "utc": "t"}\n'
+    path.write_text("".join(lines))
+    with pytest.raises(CtrlError, match=r"r\.jsonl:3: not a results event"):
+        jsonl.read_results(path)
+
+
+def test_an_edited_file_does_not_add_up(tmp_path):
+    path = _results(tmp_path / "r.jsonl", 4)
+    good = path.read_text()
+    cases = [
+        (3, {"shots": 5}, r"r\.jsonl:3: batch 1: 5 shots, the run's batches hold 6"),
+        (4, {"first_shot": 4}, r"r\.jsonl:4: batch 2: first_shot is 4, the earlier batches hold 12"),
+        (4, {"batch": 3}, r"r\.jsonl:4: batch 3: expected batch 2"),
+        (5, {"accepted": 9}, r"r\.jsonl:5: batch 3: accepted is 9"),
+        # a batch whose samples another batch already holds: a replay, even with numbers that add up
+        (5, {"stream": {"seed": 7, "position": 2}}, r"r\.jsonl:5: batch 3: holds samples 2\.\.7 .* batch 0"),
+    ]
+    for line, change, message in cases:
+        path.write_text(good)
+        _edit(path, line, **change)
+        with pytest.raises(CtrlError, match=message):
+            jsonl.read_results(path)
+    path.write_text(good)
+    _edit(path, 5, stream={"seed": 8, "position": 2})  # another seed: other samples
+    assert len(jsonl.read_results(path).batches) == 4
+
+
+def test_a_version_1_file_is_refused(tmp_path):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps({"format": "ctrl.lab-results/1", "identity": IDENTITY}) + "\n")
+    with pytest.raises(CtrlError, match=r"ctrl\.lab-results/1 file .* convert it with the ctrl that wrote it"):
+        jsonl.read_results(path)
+
+
+def test_read_results_reads_both_kinds(tmp_path):
+    src = _results(tmp_path / "r.jsonl", 2)
+    out = tmp_path / "r.h5"
+    dataset.convert(src, out)
+    old, new = dataset.read_results(src), dataset.read_results(out)
+    counts = ("batch", "first_shot", "shots", "attempts", "accepted", "decision_mismatches", "logical", "stream")
+    assert [{k: b[k] for k in counts} for b in old.batches] == [{k: b[k] for k in counts} for b in new.batches]
+    assert old.header == new.header and new.shots == 2 * SHOTS
+    assert "raw" in old.batches[0] and "raw" not in new.batches[0]  # the HDF5 keeps per-shot data in arrays
+    with pytest.raises(CtrlError, match="no such results file"):
+        dataset.read_results(tmp_path / "nope.h5")

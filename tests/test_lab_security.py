@@ -102,7 +102,7 @@ def test_ctrl_run_refuses_a_board_that_does_not_authenticate(compiled, tmp_path,
     marker = tmp_path / "ran"
     ns_daemon, daemon = _fake_unauthenticated_board(marker)
     port = ns_daemon.sock.getsockname()[1]
-    res = tmp_path / "res.jsonl"
+    res = tmp_path / "res.h5"
     try:
         code = main(["run", "--board", f"127.0.0.1:{port}", "--program", str(compiled), "--shots", "10",
                      "--out", str(res), "--timeout-s", "10"])  # fmt: skip
@@ -126,7 +126,7 @@ def test_a_silent_board_stops_the_run_after_the_timeout(compiled, tmp_path, caps
     listener.listen(4)  # accepts connections (the kernel does) and never answers
     try:
         code = main(["run", "--board", f"127.0.0.1:{listener.getsockname()[1]}", "--program", str(compiled),
-                     "--shots", "10", "--out", str(tmp_path / "r.jsonl"), "--timeout-s", "1"])  # fmt: skip
+                     "--shots", "10", "--out", str(tmp_path / "r.h5"), "--timeout-s", "1"])  # fmt: skip
     finally:
         listener.close()
     err = capsys.readouterr().err

@@ -1,10 +1,12 @@
 """Lab results file cost against run length: bytes written and time per batch, the old strategy (the whole
-file rewritten through write_atomic after every batch, as ctrl.lab-results/1 did; reimplemented here as
-the baseline) against the append-only one (`ctrl.lab.results`: one fsynced line per batch).
+JSON file rewritten through write_atomic after every batch, as ctrl.lab-results/1 did; reimplemented here
+as the baseline) against the HDF5 file `ctrl run` writes (`ctrl.lab.results`: a journaled commit per
+batch). Bytes written are the process's own count (/proc/self/io wchar): file, journal and fsynced
+temporaries alike.
 
 No board: batch records are synthesised with the shape of a d=3 default-device batch of `ctrl run`
 (1000 attempt slots; raw accumulated I/Q of 10 readouts with 1 to 9 windows each, the board's and the
-rule's verdicts, the emulator's truth and stream), about 220 kB per line.
+rule's verdicts, the emulator's truth and stream), about 220 kB as a JSON line.
 
     python tools/bench_results.py [--shots 1000 10000 100000] [--dir DIR]
 
@@ -62,43 +64,50 @@ def _line(doc: dict) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 
+def written_bytes() -> int:
+    """Bytes this process has handed to write calls so far (Linux)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise RuntimeError("no wchar in /proc/self/io")
+
+
 def run_old(path: Path, batches: int, tpl: list[dict]) -> dict:
     """The /1 strategy: header and every batch line so far rewritten through write_atomic per batch."""
     header = {"format": "ctrl.lab-results/1", "identity": IDENTITY, **HEADER, "started_utc": "t0",
               "resumed_utc": [], "finished_utc": None}  # fmt: skip
     lines: list[str] = []
-    written = 0
     per_batch = []
+    start = written_bytes()
 
-    def write() -> int:
-        data = "\n".join([_line(header), *lines]) + "\n"
-        write_atomic(path, data)
-        return len(data)
+    def write() -> None:
+        write_atomic(path, "\n".join([_line(header), *lines]) + "\n")
 
-    written += write()
+    write()
     for i in range(batches):
-        t = time.perf_counter()
+        t, w = time.perf_counter(), written_bytes()
         lines.append(_line(batch(i, tpl)))
-        n = write()
-        per_batch.append((time.perf_counter() - t, n))
-        written += n
+        write()
+        per_batch.append((time.perf_counter() - t, written_bytes() - w))
     header |= {"finished_utc": "t1", "summary": {"shots": batches * BATCH_SHOTS}}
-    written += write()
-    return _figures(per_batch, written, path)
+    write()
+    return _figures(per_batch, written_bytes() - start, path)
 
 
 def run_new(path: Path, batches: int, tpl: list[dict]) -> dict:
-    """The append-only strategy, through ctrl.lab.results itself."""
-    with res_file.locked(path):
-        res = res_file.start(path, IDENTITY, HEADER, "t0")
-        per_batch = []
+    """The HDF5 results file, through ctrl.lab.results itself."""
+    readouts = ([ro for ro, w in WINDOWS.items() for _ in range(w)], [j for w in WINDOWS.values() for j in range(w)],
+                [f"r{ro}/{j}" for ro, w in WINDOWS.items() for j in range(w)],
+                [0.0] * sum(WINDOWS.values()))  # fmt: skip
+    start = written_bytes()
+    per_batch = []
+    with res_file.locked(path), res_file.open_run(path, IDENTITY, HEADER, readouts, "t0") as run:
         for i in range(batches):
-            t = time.perf_counter()
-            size = res.size
-            res = res_file.append(res, batch(i, tpl))
-            per_batch.append((time.perf_counter() - t, res.size - size))
-        res = res_file.finish(res, "t1", {"shots": res.shots})
-    return _figures(per_batch, res.size, path)  # appended only: the file's size is every byte written
+            t, w = time.perf_counter(), written_bytes()
+            run.append(batch(i, tpl))
+            per_batch.append((time.perf_counter() - t, written_bytes() - w))
+        run.finish("t1", {"shots": run.results.shots})
+    return _figures(per_batch, written_bytes() - start, path)
 
 
 def _figures(per_batch: list[tuple[float, int]], written: int, path: Path) -> dict:
@@ -128,8 +137,7 @@ def main() -> None:
         for shots in args.shots:
             n = max(1, -(-shots // BATCH_SHOTS))
             old = run_old(Path(tmp) / f"old_{shots}.jsonl", n, tpl)
-            new = run_new(Path(tmp) / f"new_{shots}.jsonl", n, tpl)
-            assert new["file_bytes"] < old["file_bytes"] + 200 * n  # same data, a few event lines apart
+            new = run_new(Path(tmp) / f"new_{shots}.h5", n, tpl)
             rows.append({"shots": n * BATCH_SHOTS, "batches": n, "old": old, "new": new})
             print(f"{n * BATCH_SHOTS:>8} {n:>7} | {old['bytes_written'] / 1e6:>15.1f} {old['ms_per_batch_mean']:>9.2f} "
                   f"{old['ms_last_batch']:>8.2f} | {new['bytes_written'] / 1e6:>15.1f} "

@@ -5,6 +5,12 @@ filled bars and the readout (ro) channels' acquisition windows are hatched outli
 marks in a row of their own with the readout-to-decision latency before them. A legend says which is
 which. Output format follows the file suffix (.png, .svg, .pdf).
 
+A program on several boards also has one page per board (`plot_boards`; `ctrl plot -o timeline.png`
+writes them as `timeline_<board>.png` beside the whole-device page): the qubits the board drives, every
+qubit a two-qubit gate on one of them reaches (labelled with its own board), and the board's channels, at
+the same height per row as the whole page, so at d >= 7 each page stays readable where the whole one
+is capped at MAX_HEIGHT_IN.
+
 The figure is built on its own canvas (`matplotlib.figure.Figure` + `FigureCanvasAgg`), never through
 pyplot: a notebook's backend and open figures are left as they were, and the returned Figure displays
 inline. Every kind of mark is one collection for the whole plot (not a `barh` call per operation), so a
@@ -34,20 +40,77 @@ def plot_timeline(program_json, out: Path | str | None = None, window_us: tuple[
     """The pulse diagram of a timed program (a program.json path, or the TimedProgram itself) as a
     `matplotlib.figure.Figure`; with `out`, also written there (.png/.svg/.pdf). `window_us`: only the
     operations between those times (microseconds) are drawn, and the title says so."""
-    if out is not None:
-        out = Path(out)
-        if out.suffix.lower() not in FORMATS:
-            raise CtrlError(f"{out}: output must end in .png, .svg or .pdf")
-    if window_us is not None:
-        lo, hi = (float(x) for x in window_us)
-        if not lo < hi:
-            raise CtrlError(f"--window-us {lo:g} {hi:g}: the window must start before it ends")
-        window_us = (lo, hi)
-    doc = json.loads(program_json.to_json()) if hasattr(program_json, "to_json") else read_program_doc(program_json)
-    fig = timeline_figure(doc, window_us)
+    out = _checked_out(out)
+    window_us = _checked_window(window_us)
+    fig = timeline_figure(_doc(program_json), window_us)
     if out is not None:
         save_figure(fig, out)
     return fig
+
+
+def plot_boards(program_json, out: Path | str | None = None, window_us: tuple[float, float] | None = None) -> dict:
+    """One page per board of the program: {board: Figure}, boards in natural order (one entry for a
+    single-board program). With `out` (e.g. timeline.png), page `b` is also written to timeline_b.png."""
+    out = _checked_out(out)
+    window_us = _checked_window(window_us)
+    doc = _doc(program_json)
+    pages = {b: timeline_figure(doc, window_us, board=b) for b in boards(doc)}
+    if out is not None:
+        for b, fig in pages.items():
+            save_figure(fig, page_path(out, b))
+    return pages
+
+
+def page_path(out: Path | str, board: str) -> Path:
+    """Where `plot_boards(..., out)` writes board `board`'s page: timeline.png -> timeline_<board>.png."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_{board}{out.suffix}")
+
+
+def boards(doc: dict) -> list[str]:
+    """The boards whose channels the program uses, in natural order (zcu216_2 before zcu216_10)."""
+    return sorted({_board(c) for op in doc["ops"] for c in op["channels"] if _board(c)}, key=_natural)
+
+
+def _board(channel: str) -> str | None:
+    """The board of a QICK channel (`zcu216_1/gen4` -> zcu216_1); None for a resource that is no channel
+    (the scheduler's exclusion groups)."""
+    return channel.split("/")[0] if "/gen" in channel or "/ro" in channel else None
+
+
+def _home_boards(doc: dict) -> dict[str, str]:
+    """qubit -> the board that drives and reads it (its single-qubit ops' channels); a two-qubit gate's
+    channel may sit on a neighbour's board, so those ops do not decide it."""
+    home: dict[str, str] = {}
+    for single in (True, False):  # a qubit with two-qubit gates only: the board of its first gate
+        for op in doc["ops"]:
+            where = [b for b in map(_board, op["channels"]) if b]
+            if where and (len(op["qubits"]) == 1 or not single):
+                for q in op["qubits"]:
+                    home.setdefault(q, where[0])
+    return home
+
+
+def _checked_out(out):
+    if out is None:
+        return None
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise CtrlError(f"{out}: output must end in .png, .svg or .pdf")
+    return out
+
+
+def _checked_window(window_us):
+    if window_us is None:
+        return None
+    lo, hi = (float(x) for x in window_us)
+    if not lo < hi:
+        raise CtrlError(f"--window-us {lo:g} {hi:g}: the window must start before it ends")
+    return lo, hi
+
+
+def _doc(program_json) -> dict:
+    return json.loads(program_json.to_json()) if hasattr(program_json, "to_json") else read_program_doc(program_json)
 
 
 def save_figure(fig, out: Path) -> None:
@@ -64,8 +127,9 @@ def _natural(c: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", c)]
 
 
-def timeline_figure(doc: dict, window_us: tuple[float, float] | None = None):
-    """The Figure of a program.json document (see plot_timeline)."""
+def timeline_figure(doc: dict, window_us: tuple[float, float] | None = None, board: str | None = None):
+    """The Figure of a program.json document (see plot_timeline); with `board`, that board's page (see
+    plot_boards)."""
     from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -73,6 +137,17 @@ def timeline_figure(doc: dict, window_us: tuple[float, float] | None = None):
     qubits = [q["device"] for q in doc["qubits"]]
     roles = {q["device"]: q["role"] for q in doc["qubits"]}
     channels = sorted({c for op in doc["ops"] for c in op["channels"] if "/gen" in c or "/ro" in c}, key=_natural)
+    names = {q: f"{q} ({roles[q][0]})" for q in qubits}
+    if board is not None:
+        home = _home_boards(doc)
+        own = {q for q in qubits if home.get(q) == board}
+        # a gate's partner on another board (or a gate played from this board's coupler channel) is drawn
+        # too, so every two-qubit gate of the page has both ends
+        near = own | {q for op in doc["ops"] if len(op["qubits"]) > 1 and (own & set(op["qubits"]) or any(
+            c.startswith(board + "/") for c in op["channels"])) for q in op["qubits"]}  # fmt: skip
+        qubits = [q for q in qubits if q in own] + [q for q in qubits if q in near - own]  # its own on top
+        names.update({q: f"{q} ({roles[q][0]}, {home.get(q, '?')})" for q in qubits if q not in own})
+        channels = [c for c in channels if _board(c) == board]
     # row 0: decision points; then the qubits, a gap, the channels (grouped by board by the sort)
     rows = {q: 1 + i for i, q in enumerate(qubits)}
     for j, c in enumerate(channels):
@@ -94,9 +169,11 @@ def timeline_figure(doc: dict, window_us: tuple[float, float] | None = None):
         x0, w = op["start_s"] * US, max(op["duration_s"] * US, 1e-4)
         if x0 > hi or x0 + w < lo:  # outside the window: not drawn at all (what makes a window fast)
             continue
-        drawn += 1
+        ys = [rows[q] for q in op["qubits"] if q in rows]
+        if not ys and not any(c in rows for c in op["channels"]):
+            continue  # another board's operation
         color = COLORS.get(op["name"], OTHER)
-        ys = [rows[q] for q in op["qubits"]]
+        drawn += 1
         for y in ys:
             bar("qubit", color, y, x0, w)
         if len(ys) == 2:
@@ -139,12 +216,12 @@ def timeline_figure(doc: dict, window_us: tuple[float, float] | None = None):
                                           for d in decisions],
                                          colors=[DECISION if d["realtime"] else "#c8c8c8" for d in decisions],
                                          linewidths=0.5, alpha=0.5))  # fmt: skip
-    boards = [i for i in range(1, len(channels)) if channels[i].split("/")[0] != channels[i - 1].split("/")[0]]
-    if boards:  # a rule between boards: 108 channel rows at d=5 read as 8 groups
+    splits = [i for i in range(1, len(channels)) if channels[i].split("/")[0] != channels[i - 1].split("/")[0]]
+    if splits:  # a rule between boards: 108 channel rows at d=5 read as 8 groups
         first = len(qubits) + 2
-        ax.add_collection(LineCollection([((lo, first + i - 0.5), (hi, first + i - 0.5)) for i in boards],
+        ax.add_collection(LineCollection([((lo, first + i - 0.5), (hi, first + i - 0.5)) for i in splits],
                                          colors="#999999", linewidths=0.6))  # fmt: skip
-    labels = ["decisions"] + [f"{q} ({roles[q][0]})" for q in qubits] + [""] + channels
+    labels = ["decisions"] + [names[q] for q in qubits] + [""] + channels
     ax.set_yticks(range(n_rows))
     ax.set_yticklabels(labels, fontsize=8)
     ax.set_ylim(n_rows - 0.5, -0.7)  # the first row on top
@@ -154,6 +231,8 @@ def timeline_figure(doc: dict, window_us: tuple[float, float] | None = None):
     ax.set_axisbelow(True)
     title = (f"{doc['device']}  CN20 d={doc['protocol']['distance']}  attempt {doc['duration_s'] * US:.2f} us, "
              f"{len(doc['decisions'])} decision points")  # fmt: skip
+    if board is not None:
+        title += f"  |  board {board}: {len(qubits)} qubits, {len(channels)} channels"
     if window_us:
         title += f"  |  window {lo:g} to {hi:g} us: {drawn} operations, {len(decisions)} decision points"
     ax.set_title(title, fontsize=11, loc="left")

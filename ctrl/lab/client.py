@@ -6,8 +6,8 @@ must equal the one the program was compiled against (the compile folder holds it
 The program is qick's own dump (`qick_<board>.json`), reloaded into an `AcquireProgramV2` and acquired
 with qick's `acquire(..., step_rounds=True)`: each round is one run of the program's attempt-slot loop,
 and one round is one batch. After every batch the raw accumulated readouts, the board's own
-verdict per attempt and the real-time rule's verdict on the same readouts are appended to the results
-file (`ctrl.lab.results`), so a rerun resumes after the last completed batch.
+verdict per attempt and the real-time rule's verdict on the same readouts are appended to the HDF5
+results file and committed (`ctrl.lab.results`), so a rerun resumes after the last completed batch.
 """
 
 from __future__ import annotations
@@ -206,6 +206,19 @@ class Progress:
         return self.accepted / self.attempts if self.attempts else math.nan
 
 
+def readout_windows(compiled: CompiledRun) -> tuple[list[int], list[int], list[str], list[float]]:
+    """Channel, window, label and threshold (NaN: none) of every readout window of a slot, in the order
+    of the results file's readout axis: channels in numeric order, windows in firing order."""
+    chans, wins, labels, thresholds = [], [], [], []
+    for ch in sorted(compiled.labels):
+        for j, label in enumerate(compiled.labels[ch]):
+            chans.append(int(ch))
+            wins.append(j)
+            labels.append(label)
+            thresholds.append(float(compiled.thresholds.get(label, math.nan)))
+    return chans, wins, labels, thresholds
+
+
 def summarize(batches) -> dict:
     """Acceptance and logical error per accepted state (>= 95% exact intervals), as `ctrl emulate` reports."""
     attempts = sum(b["attempts"] for b in batches)
@@ -291,6 +304,7 @@ def run(board: str, folder: Path, shots: int, out: Path, device_file: Path | Non
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"--shots must be a positive integer, got {shots!r}")
     host, port = parse_board(board)
+    out = res_file.check_out(out)
     # the lock comes first: a second run on the same --out must not touch the board, nor the file
     with res_file.locked(out):
         compiled = load_compiled(folder, device_file)
@@ -344,40 +358,41 @@ def _run(soc, soccfg, host, port, proxy_name, compiled: CompiledRun, shots, out,
         "board_address": f"{host}:{port}/{proxy_name}",
         "versions": versions("qick", "Pyro4") | {"qick on the board": str(board_cfg.get("sw_version"))},
     }
-    results = res_file.start(out, identity, header, utc_now())
-    if results.note:
-        note(results.note + "; truncated it before resuming")
-    ends = _stream_ends(results.batches)
-    _skip_recorded(soc, ends, out, note)
-    prog = _program(compiled, soccfg)
-    batch_shots = compiled.attempts
-    left = -(-(shots - results.shots) // batch_shots) if results.shots < shots else 0
-    t0 = time.monotonic()
-    done_here = 0
-    if left:
-        prog.acquire(soc, rounds=left, progress=False, step_rounds=True)
-        while True:
-            more = prog.finish_round()
-            raw = [np.asarray(a) for a in prog.get_raw()]
-            outcomes = np.asarray(soc.read_mem(batch_shots, "dmem", 0), dtype=np.int64)
-            truth = _emulator_only(soc, "ctrl_truth")
-            batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth)
-            stream = _emulator_only(soc, "ctrl_stream")
-            if stream is not None:
-                batch["stream"] = _batch_stream(stream, batch, ends, out)
-            results = res_file.append(results, batch)
-            done_here += batch_shots
-            if progress is not None:
-                elapsed = time.monotonic() - t0
-                rest = max(0, shots - results.shots)
-                progress(Progress(results.shots, max(shots, results.shots), results.total("attempts"),
-                                  results.total("accepted"), elapsed, elapsed / done_here * rest))  # fmt: skip
-            if not more:
-                break
-            prog.prepare_round()
-    summary = summarize(results.batches)
-    summary["provenance"] = identity | {"versions": header["versions"]}
-    res_file.finish(results, utc_now(), summary)
+    with res_file.open_run(out, identity, header, readout_windows(compiled), utc_now()) as run_file:
+        results = run_file.results
+        if results.note:
+            note(results.note)
+        ends = _stream_ends(results.batches)
+        _skip_recorded(soc, ends, out, note)
+        prog = _program(compiled, soccfg)
+        batch_shots = compiled.attempts
+        left = -(-(shots - results.shots) // batch_shots) if results.shots < shots else 0
+        t0 = time.monotonic()
+        done_here = 0
+        if left:
+            prog.acquire(soc, rounds=left, progress=False, step_rounds=True)
+            while True:
+                more = prog.finish_round()
+                raw = [np.asarray(a) for a in prog.get_raw()]
+                outcomes = np.asarray(soc.read_mem(batch_shots, "dmem", 0), dtype=np.int64)
+                truth = _emulator_only(soc, "ctrl_truth")
+                batch = _batch(len(results.batches), results.shots, compiled, prog, raw, outcomes, truth)
+                stream = _emulator_only(soc, "ctrl_stream")
+                if stream is not None:
+                    batch["stream"] = _batch_stream(stream, batch, ends, out)
+                results = run_file.append(batch)
+                done_here += batch_shots
+                if progress is not None:
+                    elapsed = time.monotonic() - t0
+                    rest = max(0, shots - results.shots)
+                    progress(Progress(results.shots, max(shots, results.shots), results.total("attempts"),
+                                      results.total("accepted"), elapsed, elapsed / done_here * rest))  # fmt: skip
+                if not more:
+                    break
+                prog.prepare_round()
+        summary = summarize(results.batches)
+        summary["provenance"] = identity | {"versions": header["versions"]}
+        run_file.finish(utc_now(), summary)
     return summary
 
 
@@ -444,8 +459,9 @@ def _emulator_only(soc, method: str):
 
 
 def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth) -> dict:
-    """One batch line: raw readouts, the board's verdicts, the rule's verdicts on the same readouts (the
-    compiled program's own decision program, which the board's machine code was emitted from)."""
+    """One batch: raw readouts, the board's verdicts, the rule's verdicts on the same readouts (the
+    compiled program's own decision program, which the board's machine code was emitted from), as
+    arrays; its counts are the batch record the results file keeps beside them."""
     from ctrl.realtime.decision import check_bits, evaluate_batch
 
     n = len(outcomes)
@@ -461,7 +477,7 @@ def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth) -> d
         for j, label in enumerate(labels):
             if label in compiled.thresholds and not label.startswith("reset:"):
                 bits[label] = (data[:, j, 0] >= compiled.thresholds[label]).astype(np.uint8)
-        raw_doc[str(ro)] = {"shape": list(data.shape), "iq": data.reshape(-1).tolist()}
+        raw_doc[str(ro)] = {"shape": list(data.shape), "iq": data}
     decisions = compiled.program.decisions
     checks = check_bits(decisions, bits, "the board's readout windows")
     rule = evaluate_batch(decisions, np.packbits(checks, axis=1, bitorder="little")) + 1
@@ -472,8 +488,8 @@ def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth) -> d
         "shots": n,
         "attempts": n,
         "accepted": int(accepted.sum()),
-        "board_outcomes": outcomes.tolist(),
-        "rule_outcomes": rule.astype(int).tolist(),
+        "board_outcomes": outcomes,
+        "rule_outcomes": rule.astype(np.int64),
         "decision_mismatches": int((outcomes != rule).sum()),
         "raw": raw_doc,
     }
@@ -485,6 +501,6 @@ def _batch(index, first, compiled: CompiledRun, prog, raw, outcomes, truth) -> d
             mine = proxy == ord(p)
             ok = accepted & mine
             doc["logical"][COMPONENTS[p]] = [int(mine.sum()), int(ok.sum()), int((ok & err).sum())]
-        doc["truth"] = {"proxy": truth["proxy"][:n], "logical_error": err.astype(int).tolist(), "note": truth["note"]}
+        doc["truth"] = {"proxy": truth["proxy"][:n], "logical_error": err.astype(np.int8), "note": truth["note"]}
     return doc
 
