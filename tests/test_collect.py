@@ -133,6 +133,14 @@ def test_cluster_specs_are_checked():
     assert executor("local:8", chunks_hint=1).workers == 1, "one chunk runs in this process"
 
 
+def test_slurm_without_settings_says_what_is_missing(monkeypatch, tmp_path):
+    pytest.importorskip("dask_jobqueue")
+    monkeypatch.setenv("DASK_CONFIG", str(tmp_path))  # no jobqueue.yaml of the user's
+    with pytest.raises(CtrlError, match=r"--cluster slurm: .*cores and memory") as e:
+        executor("slurm")
+    assert "\n" not in str(e.value)
+
+
 class _Reversed:
     """An executor that finishes chunks in the reverse of the order they were submitted."""
 

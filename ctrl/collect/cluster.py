@@ -195,7 +195,8 @@ def _slurm(jobs: int) -> Executor:
     try:
         cluster = jobqueue.SLURMCluster()
     except (ValueError, KeyError, TypeError) as e:
-        raise CtrlError(f"--cluster slurm: dask-jobqueue's SLURM settings are incomplete ({e}); see "
+        why = " ".join(str(e).split())
+        raise CtrlError(f"--cluster slurm: dask-jobqueue's SLURM settings are incomplete ({why}); see "
                         "https://jobqueue.dask.org/en/latest/configuration.html") from None  # fmt: skip
     print(f"slurm: Dask scheduler at {cluster.scheduler_address}, {jobs} job(s) asked", file=sys.stderr)
     cluster.scale(jobs=jobs)
