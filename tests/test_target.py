@@ -69,7 +69,8 @@ def test_what_qick_plays_is_the_device_files(path):
                 p.iq_rotation_rad, p.threshold, p.reset_method) == (
             q.frequency_hz, q.anharmonicity_hz, ro.frequency_hz, ro.window_s, ro.time_of_flight_s,
             ro.iq_rotation_rad, ro.threshold, ro.reset.method)  # fmt: skip
-        assert _same_pulse(p.x90, q.x90.pulse) and _same_pulse(p.x180, q.x180.pulse) and _same_pulse(p.readout, ro.pulse)
+        for shape, pulse in ((p.x90, q.x90.pulse), (p.x180, q.x180.pulse), (p.readout, ro.pulse)):
+            assert _same_pulse(shape, pulse)
     for pair, c in dev.chosen_gates.items():
         g = t.gate(*sorted(pair)).pulses
         if c.gate == "ecr":

@@ -314,15 +314,20 @@ class Target:
         """The line a flux-tuned gate of the pair plays on: the coupler's own, or one of its qubits'."""
         if self.ideal:
             return f"coupler:{'-'.join(sorted((a, b)))}"
+        line = self.flux_line(a, b)
+        if line is None:
+            raise CtrlError(f"coupler {a}-{b}: its flux pulse needs the flux line of {self.gate(a, b).flux_element}, "
+                            "which is not wired")  # fmt: skip
+        return _chan(line)
+
+    def flux_line(self, a: str, b: str):
+        """The QICK line a flux-tuned gate of the pair plays on: its coupler's own, or one of its qubits';
+        None when that is not wired."""
         element = self.gate(a, b).flux_element
         if element == "coupler":
             w = self.coupler_wiring(a, b)
-            line = w.flux if w is not None else None
-        else:
-            line = self.qubit_wiring(element).flux
-        if line is None:
-            raise CtrlError(f"coupler {a}-{b}: its flux pulse needs the flux line of {element}, which is not wired")
-        return _chan(line)
+            return w.flux if w is not None else None
+        return self.qubit_wiring(element).flux
 
     def readout_channels(self, name: str) -> tuple[tuple[str, ...], str]:
         """(channels a readout of the qubit holds exclusively, its multiplexed generator or ""): readouts on

@@ -236,7 +236,7 @@ class _Lowering(Units):
     def cz(self, t, what: str) -> None:
         a, b = t.op.qubits
         p = self.pulse(("cz", a, b), what)
-        d = self.delay(self.flux_line(a, b))
+        d = self.delay(self.target.flux_line(a, b))
         self.play(self.items[p.board], ("cz", a, b), t.start + d, t.end + d, what)
         self.corrections[(a, b)] = t.op.phases
         for q, v in t.op.phases:

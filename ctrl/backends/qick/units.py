@@ -84,9 +84,6 @@ class Units:
     def wiring(self, q: str):
         return self.target.qubit_wiring(q)
 
-    def coupler_wiring(self, a: str, b: str):
-        return self.target.coupler_wiring(a, b)
-
     def qubit(self, q: str) -> tuple[QubitTarget, QubitPulses]:
         """q's numbers and what QICK plays on it."""
         qt = self.target.qubit(q)
@@ -179,7 +176,7 @@ class Units:
         if kind == "cz":
             _, a, b = key
             gate = self.target.gate(a, b)
-            line = self.flux_line(a, b)
+            line = self.target.flux_line(a, b)
             if line is None:
                 raise CtrlError(f"{what}: the flux line of {gate.flux_element} is not wired")
             flux = gate.pulses.flux
@@ -216,12 +213,6 @@ class Units:
             shape = self.shape(w.board, w.gen, pulse, qt.readout_pulse_s, what)
             return self._made(w.board, w.gen, shape, freq, pulse.amplitude, None, w.ro, ("zero",), None)
         raise CtrlError(f"internal: no pulse role {key!r}")
-
-    def flux_line(self, a: str, b: str):
-        """The line a flux-tuned gate of the pair plays on (its coupler's or one of its qubits'), or None."""
-        element = self.target.gate(a, b).flux_element
-        wiring = self.coupler_wiring(a, b) if element == "coupler" else self.wiring(element)
-        return wiring.flux if wiring is not None else None
 
     @staticmethod
     def _made(board, gen, shape, freq, gain, outsel, ro, phase, frame) -> Pulse:
