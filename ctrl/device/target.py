@@ -48,8 +48,9 @@ class PulseShape:
     def of(cls, pulse) -> PulseShape | None:
         if pulse is None:
             return None
-        return cls(pulse.shape, pulse.amplitude, getattr(pulse, "sigma_s", 0.0),
-                   getattr(pulse, "drag_coefficient", 0.0), getattr(pulse, "rise_s", 0.0))  # fmt: skip
+        f = vars(pulse)  # a model's fields: getattr with a default costs pydantic a raised AttributeError
+        return cls(f["shape"], f["amplitude"], f.get("sigma_s", 0.0), f.get("drag_coefficient", 0.0),
+                   f.get("rise_s", 0.0))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,11 @@ class GatePulses:
 
     @classmethod
     def of(cls, c) -> GatePulses:
-        flux = getattr(c, "flux_pulse", None)
-        return cls(PulseShape.of(flux.pulse) if flux is not None else None, PulseShape.of(getattr(c, "cr_pulse", None)),
-                   getattr(c, "cr_segment_s", None), getattr(c, "cr_phase_rad", None),
-                   PulseShape.of(getattr(c, "cancellation_pulse", None)),
-                   getattr(c, "cancellation_phase_rad", 0.0))  # fmt: skip
+        f = vars(c)  # as in PulseShape.of
+        flux = f.get("flux_pulse")
+        return cls(PulseShape.of(flux.pulse) if flux is not None else None, PulseShape.of(f.get("cr_pulse")),
+                   f.get("cr_segment_s"), f.get("cr_phase_rad"), PulseShape.of(f.get("cancellation_pulse")),
+                   f.get("cancellation_phase_rad", 0.0))  # fmt: skip
 
 
 @dataclass(frozen=True)
