@@ -190,11 +190,11 @@ class Target:
             )  # fmt: skip
         gates = {}
         for pair, c in device.chosen_gates.items():
-            flux = getattr(c, "flux_pulse", None)
+            f = vars(c)  # as in PulseShape.of
+            flux, pulses = f.get("flux_pulse"), GatePulses.of(c)
             gates[pair] = GateTarget(
-                tuple(c.qubits), c.gate, c.usable, c.duration_s, c.error, getattr(c, "control", None),
-                c.virtual_z_rad(), flux.element if flux is not None else None,
-                getattr(c, "cancellation_pulse", None) is not None, GatePulses.of(c),
+                tuple(c.qubits), c.gate, c.usable, c.duration_s, c.error, f.get("control"), c.virtual_z_rad(),
+                flux.element if flux is not None else None, pulses.cancellation is not None, pulses,
             )  # fmt: skip
         exclusions: dict[frozenset, list[str]] = {}
         for i, group in enumerate(device.calibration.crosstalk_exclusions):
