@@ -75,7 +75,6 @@ class _Measure:
     threshold: int
 
 
-
 class _Lowering(Units):
     def __init__(self, device, program: TimedProgram, firmware: dict) -> None:
         self.program = program
@@ -225,7 +224,6 @@ class _Lowering(Units):
                 it = Configure(t, it.ro, it.name, it.what)
             out.append(it)
         return out
-
 
     def drive(self, q: str, key: tuple, t, what: str) -> None:
         """Play the pulse of role `key` on q's drive line, over t's interval."""

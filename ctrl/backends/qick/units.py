@@ -290,7 +290,6 @@ class Units:
                 )
         return qt, w, freq, cycles, window
 
-
     def gen_decl(self, board: str, gen: int, freqs: set) -> GenDecl:
         """A generator's declaration: Nyquist zone, mixer between its tones, mux tones."""
         g = self.gencfg(board, gen)
