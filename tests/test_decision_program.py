@@ -13,7 +13,8 @@ import pytest
 
 import ctrl.emulate.run as emulate_run
 import ctrl.realtime.decision as decision
-from ctrl.backends.qick.plan import Decision, plan_program
+from ctrl.backends.qick.boardplan import Decision
+from ctrl.backends.qick.plan import plan_program
 from ctrl.backends.stim import timed_to_stim
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import DEFAULT_DEVICE, load_device

@@ -943,7 +943,7 @@ def test_patch_converts_as_qick_does():
     from ctrl.backends.qick.dumpjson import dumps, render_dump
     from ctrl.backends.qick.emit import quiet_qick
     from ctrl.backends.qick.patch import _RAD_TO_DEG
-    from ctrl.backends.qick.plan import play_phase
+    from ctrl.backends.qick.units import play_phase
 
     rng = np.random.default_rng(7)
     regs = np.column_stack([rng.integers(-2**40, 2**40, 200), rng.integers(0, 2**33, 200), rng.integers(0, 2**25, 200),

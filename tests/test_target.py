@@ -46,9 +46,64 @@ def test_numbers_are_the_device_files(path):
     assert t.two_qubit_durations_s == tuple(sorted(c.duration_s for c in dev.couplers if c.usable))
     if dev.wiring is not None:
         assert t.decision_latency_s == dev.wiring.controller.readout_to_decision_latency_s
+        assert t.inter_board_latency_s == dev.wiring.controller.inter_board_latency_s
         for w in dev.wiring.qubits:
             assert t.qubit_wiring(w.name) is w
             assert t.drive_channel(w.name) == f"{w.drive.board}/gen{w.drive.gen}"
+
+
+def _same_pulse(shape, pulse) -> bool:
+    return shape.shape == pulse.shape and all(
+        getattr(shape, f) == getattr(pulse, f, 0.0) for f in ("amplitude", "sigma_s", "drag_coefficient", "rise_s"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_what_qick_plays_is_the_device_files(path):
+    """The QICK plan reads pulses from the Target only: every number it reads is the file's."""
+    dev = load_device(path)
+    t = dev.target
+    for q in dev.qubits:
+        p, ro = t.qubit(q.name).pulses, q.readout
+        assert p is not None  # every shipped device is wired, so the checks ask for every one of them
+        assert (p.frequency_hz, p.anharmonicity_hz, p.readout_frequency_hz, p.readout_window_s, p.time_of_flight_s,
+                p.iq_rotation_rad, p.threshold, p.reset_method) == (
+            q.frequency_hz, q.anharmonicity_hz, ro.frequency_hz, ro.window_s, ro.time_of_flight_s,
+            ro.iq_rotation_rad, ro.threshold, ro.reset.method)  # fmt: skip
+        for shape, pulse in ((p.x90, q.x90.pulse), (p.x180, q.x180.pulse), (p.readout, ro.pulse)):
+            assert _same_pulse(shape, pulse)
+    for pair, c in dev.chosen_gates.items():
+        g = t.gate(*sorted(pair)).pulses
+        if c.gate == "ecr":
+            assert (g.cr_segment_s, g.cr_phase_rad, g.cancellation_phase_rad, g.flux) == (
+                c.cr_segment_s, c.cr_phase_rad, c.cancellation_phase_rad, None)
+            assert _same_pulse(g.cr, c.cr_pulse)
+            assert (g.cancellation is None) == (c.cancellation_pulse is None)
+        else:
+            assert g.cr is None and g.cancellation is None and _same_pulse(g.flux, c.flux_pulse.pulse)
+
+
+def test_without_qick_numbers_there_are_no_pulses(tmp_path):
+    from tests.test_schema_v3 import bare, write
+
+    t = load_device(write(bare(), tmp_path / "bare.yaml")).target
+    assert all(q.pulses is None for q in t.qubits.values())
+    assert all(g.pulses.cr is None and g.pulses.cr_segment_s is None for g in t.gates.values() if g.kind == "ecr")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_boards_hold_the_used_qubits_lines_and_their_couplers(path):
+    dev = load_device(path)
+    t = dev.target
+    def own(q):
+        w = t.qubit_wiring(q)
+        return {line.board for line in (w.drive, w.readout, w.flux) if line is not None}
+
+    for w in dev.wiring.qubits:
+        assert t.boards([w.name]) == own(w.name)
+    assert t.boards([q.name for q in dev.qubits]) == {b.name for b in dev.wiring.boards}
+    for c in dev.wiring.couplers:
+        a, b = c.qubits
+        assert t.boards([a, b]) == own(a) | own(b) | {c.flux.board}
 
 
 def test_unknown_names_are_refused():
@@ -69,6 +124,7 @@ def test_ideal_controller_without_wiring(tmp_path):
     assert t.drive_channel("Q3") == "drive:Q3"
     assert t.readout_channels("Q3") == (("readout:Q3",), "")
     assert t.flux_channel("Q7", "Q1") == "coupler:Q1-Q7"
+    assert t.boards({"Q0", "Q1"}) == frozenset() and t.inter_board_latency_s is None
     with pytest.raises(CtrlError, match="has no QICK wiring"):
         t.qubit_wiring("Q3")
 

@@ -35,6 +35,7 @@ TESTS = {
     "ctrl/realtime/decision.py": ["tests/test_realtime.py", "tests/test_emulate.py"],
     "ctrl/compile/schedule.py": ["tests/test_compile.py", "tests/test_dd.py"],
     "ctrl/backends/qick/plan.py": ["tests/test_qick.py"],
+    "ctrl/backends/qick/units.py": ["tests/test_qick.py"],
 }
 
 _CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,

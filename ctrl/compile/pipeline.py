@@ -212,18 +212,14 @@ def _realtime_rule(device, placement, circuit):
     """Whether a check can abort the attempt in real time: its results all reach the tProc, and the whole
     program runs on that one board. Across boards an abort on one board cannot stop the others (the
     firmware here has no board-to-board link), so such programs post-select every check after the run."""
-    if device.wiring is None:
+    target = device.target
+    if target.ideal:
         return lambda keys: True
-    wiring = {w.name: w for w in device.wiring.qubits}
     qubit_of = {op.key: placement.qubits[op.targets[0]] for op in circuit.measurements}
-    used = set(placement.qubits)
-    lines = [line for q in used for line in (wiring[q].drive, wiring[q].readout, wiring[q].flux)]
-    lines += [c.flux for c in device.wiring.couplers if set(c.qubits) <= used]
-    boards = {line.board for line in lines if line is not None}
-    one_board = len(boards) == 1
+    one_board = len(target.boards(placement.qubits)) == 1
 
     def ok(keys) -> bool:
-        return one_board and all(wiring[qubit_of[k]].readout.feedback for k in keys)
+        return one_board and all(target.qubit_wiring(qubit_of[k]).readout.feedback for k in keys)
 
     return ok
 

@@ -1,9 +1,11 @@
 """`Target`: what the compiler, the QICK plan and the noise model need to know of a device, looked up once.
 
 Like Qiskit's `Target`: per qubit its pulse durations and errors, readout timing and errors, reset, T1/T2
-and static-ZZ neighbours; per coupled pair the gate the compiler uses there; the controller's channels
-(from the wiring, or an ideal controller's own lines when the device file has none), clock and decision
-latency; and the hashes a compiled program must carry to run on this device (`check_program`).
+and static-ZZ neighbours; per coupled pair the gate the compiler uses there; what the QICK programs play
+(`QubitPulses`, `GatePulses`: frequencies, envelopes, phases, readout windows and thresholds); the
+controller's channels (from the wiring, or an ideal controller's own lines when the device file has none),
+clock and decision latency; and the hashes a compiled program must carry to run on this device
+(`check_program`).
 
 Durations are in seconds, as in the device file: turning them into integer cycles is the scheduler's and
 the QICK plan's business (names say which: `duration_s`, `t_cycles`).
@@ -32,6 +34,76 @@ IDEAL_DECISION_LATENCY_S = 4e-7
 
 
 @dataclass(frozen=True)
+class PulseShape:
+    """A calibrated envelope as the device file gives it; the QICK plan turns it into samples. Fields a
+    shape does not have are 0."""
+
+    shape: str  # const | gaussian | drag | flat_top | net_zero
+    amplitude: float  # peak, fraction of DAC full scale (QICK gain)
+    sigma_s: float = 0.0  # gaussian, drag
+    drag_coefficient: float = 0.0  # drag (qick.helpers.DRAG alpha)
+    rise_s: float = 0.0  # flat_top, net_zero: one edge
+
+    @classmethod
+    def of(cls, pulse) -> PulseShape | None:
+        if pulse is None:
+            return None
+        f = vars(pulse)  # a model's fields: getattr with a default costs pydantic a raised AttributeError
+        return cls(f["shape"], f["amplitude"], f.get("sigma_s", 0.0), f.get("drag_coefficient", 0.0),
+                   f.get("rise_s", 0.0))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class QubitPulses:
+    """What the QICK programs play on a qubit, besides the durations its QubitTarget holds: the drive
+    frequency and envelopes, and the readout's tone, window and decision. A wired qubit has every one
+    (ctrl.device.checks)."""
+
+    frequency_hz: float
+    anharmonicity_hz: float
+    x90: PulseShape
+    x180: PulseShape
+    readout_frequency_hz: float
+    readout: PulseShape
+    readout_window_s: float
+    time_of_flight_s: float  # from the readout pulse's start to the window's
+    iq_rotation_rad: float  # puts the state information into I
+    threshold: float  # on the rotated I, accumulated over the window
+    reset_method: str  # active | passive | unconditional
+
+    @classmethod
+    def of(cls, q) -> QubitPulses | None:
+        """A qubit's calibration's, or None when the file leaves any of them out."""
+        ro = q.readout
+        values = (q.frequency_hz, q.anharmonicity_hz, PulseShape.of(q.x90.pulse), PulseShape.of(q.x180.pulse),
+                  ro.frequency_hz, PulseShape.of(ro.pulse), ro.window_s, ro.time_of_flight_s, ro.iq_rotation_rad,
+                  ro.threshold, ro.reset.method if ro.reset is not None else None)  # fmt: skip
+        return None if None in values else cls(*values)
+
+
+@dataclass(frozen=True)
+class GatePulses:
+    """What the QICK programs play for a two-qubit gate: a flux-tuned gate's flux pulse (on the line of
+    its GateTarget's `flux_element`), or a cross-resonance gate's segments on the control's drive and its
+    cancellation tone on the target's. None: not calibrated (a usable wired gate has its own)."""
+
+    flux: PulseShape | None = None
+    cr: PulseShape | None = None
+    cr_segment_s: float | None = None
+    cr_phase_rad: float | None = None
+    cancellation: PulseShape | None = None
+    cancellation_phase_rad: float = 0.0
+
+    @classmethod
+    def of(cls, c) -> GatePulses:
+        f = vars(c)  # as in PulseShape.of
+        flux = f.get("flux_pulse")
+        return cls(PulseShape.of(flux.pulse) if flux is not None else None, PulseShape.of(f.get("cr_pulse")),
+                   f.get("cr_segment_s"), f.get("cr_phase_rad"), PulseShape.of(f.get("cancellation_pulse")),
+                   f.get("cancellation_phase_rad", 0.0))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class QubitTarget:
     """One qubit's numbers, in SI units. `t1_s` (and so the T2s) may be None on an unusable qubit."""
 
@@ -51,6 +123,7 @@ class QubitTarget:
     t2_ramsey_s: float | None  # T2* (or its stand-in: see QubitCalibration.t2_s)
     t2_echo_s: float | None
     zz_neighbours: tuple[tuple[str, float], ...] = ()  # (neighbour, zz_hz) with a nonzero static ZZ
+    pulses: QubitPulses | None = field(default=None, repr=False)  # None: not calibrated for QICK
 
     def pulse_s(self, angle: float) -> float:
         """The duration of a turn by `angle`: the x90 pulse up to pi/2, else the x180."""
@@ -81,6 +154,7 @@ class GateTarget:
     virtual_z_rad: tuple[tuple[str, float], ...]  # the virtual Z's played after it, by qubit
     flux_element: str | None  # what its flux pulse tunes: "coupler", one of its qubits, or None
     cancellation: bool  # a cross-resonance gate with a cancellation pulse on the target's drive
+    pulses: GatePulses = field(default=GatePulses(), repr=False)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -112,15 +186,15 @@ class Target:
                 ro.pulse_duration_s, ro.window_end_s(), getattr(ro, "ringdown_s", None) or 0.0,
                 ro.error_0to1, ro.error_1to0, q.reset_s(), q.t1_s,
                 q.t2_s(False) if q.t1_s is not None else None, q.t2_s(True) if q.t1_s is not None else None,
-                zz.get(q.name, ()),
+                zz.get(q.name, ()), QubitPulses.of(q),
             )  # fmt: skip
         gates = {}
         for pair, c in device.chosen_gates.items():
-            flux = getattr(c, "flux_pulse", None)
+            f = vars(c)  # as in PulseShape.of
+            flux, pulses = f.get("flux_pulse"), GatePulses.of(c)
             gates[pair] = GateTarget(
-                tuple(c.qubits), c.gate, c.usable, c.duration_s, c.error, getattr(c, "control", None),
-                c.virtual_z_rad(), flux.element if flux is not None else None,
-                getattr(c, "cancellation_pulse", None) is not None,
+                tuple(c.qubits), c.gate, c.usable, c.duration_s, c.error, f.get("control"), c.virtual_z_rad(),
+                flux.element if flux is not None else None, pulses.cancellation is not None, pulses,
             )  # fmt: skip
         exclusions: dict[frozenset, list[str]] = {}
         for i, group in enumerate(device.calibration.crosstalk_exclusions):
@@ -213,6 +287,22 @@ class Target:
         """From the end of a readout window until the controller can branch on its result."""
         return IDEAL_DECISION_LATENCY_S if self.ideal else self.device.wiring.controller.readout_to_decision_latency_s
 
+    @property
+    def inter_board_latency_s(self) -> float | None:
+        """How long boards take to share a result; None: they cannot in real time (or there is one controller)."""
+        return None if self.ideal else self.device.wiring.controller.inter_board_latency_s
+
+    def boards(self, used) -> frozenset[str]:
+        """The boards holding a line (drive, readout, flux) of the `used` qubits or of a coupler between two
+        of them; none for an ideal controller."""
+        if self.ideal:
+            return frozenset()
+        used = set(used)
+        wiring = [self.qubit_wiring(q) for q in used]
+        lines = [line for w in wiring for line in (w.drive, w.readout, w.flux)]
+        lines += [w.flux for pair, w in self._coupler_wiring.items() if pair <= used]
+        return frozenset(line.board for line in lines if line is not None)
+
     # channel names: "board/genN" for a generator, "board/roN" for a readout input, or an ideal controller's
     # "drive:Q", "readout:Q", "coupler:A-B"; what the scheduler holds exclusively
     def drive_channel(self, name: str) -> str:
@@ -225,15 +315,20 @@ class Target:
         """The line a flux-tuned gate of the pair plays on: the coupler's own, or one of its qubits'."""
         if self.ideal:
             return f"coupler:{'-'.join(sorted((a, b)))}"
+        line = self.flux_line(a, b)
+        if line is None:
+            raise CtrlError(f"coupler {a}-{b}: its flux pulse needs the flux line of {self.gate(a, b).flux_element}, "
+                            "which is not wired")  # fmt: skip
+        return _chan(line)
+
+    def flux_line(self, a: str, b: str):
+        """The QICK line a flux-tuned gate of the pair plays on: its coupler's own, or one of its qubits';
+        None when that is not wired."""
         element = self.gate(a, b).flux_element
         if element == "coupler":
             w = self.coupler_wiring(a, b)
-            line = w.flux if w is not None else None
-        else:
-            line = self.qubit_wiring(element).flux
-        if line is None:
-            raise CtrlError(f"coupler {a}-{b}: its flux pulse needs the flux line of {element}, which is not wired")
-        return _chan(line)
+            return w.flux if w is not None else None
+        return self.qubit_wiring(element).flux
 
     def readout_channels(self, name: str) -> tuple[tuple[str, ...], str]:
         """(channels a readout of the qubit holds exclusively, its multiplexed generator or ""): readouts on

@@ -145,7 +145,8 @@ def load_compiled(folder: Path, device_file: Path | None = None) -> CompiledRun:
     compiled for: `device_file`, or the shipped device of the program's name; its calibration and wiring
     must be the ones the program was compiled with. The device gives each readout window's label and
     threshold (the emitter's own plan), which the rule cross-check needs."""
-    from ctrl.backends.qick.plan import Capture, Decision, Flip, plan_program
+    from ctrl.backends.qick.boardplan import Capture, Decision, Flip
+    from ctrl.backends.qick.plan import plan_program
 
     folder = Path(folder)
     program = read_program(folder / "program.json")

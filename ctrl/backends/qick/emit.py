@@ -25,19 +25,8 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from ctrl.backends.qick.plan import (
-    WAIT_OFFSET,
-    TRIGGER_WIDTH,
-    BoardPlan,
-    Capture,
-    Configure,
-    Decision,
-    Envelope,
-    Flip,
-    Play,
-    Trigger,
-    lower,
-)
+from ctrl.backends.qick.boardplan import BoardPlan, Capture, Configure, Decision, Envelope, Flip, Play, Trigger
+from ctrl.backends.qick.plan import TRIGGER_WIDTH, WAIT_OFFSET, lower
 from ctrl.backends.qick.convert import Converter, wave_words
 from ctrl.backends.qick.dumpjson import render_dump
 from ctrl.backends.qick.resources import Usage, check_plan, plays, wave_key

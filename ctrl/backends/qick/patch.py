@@ -42,9 +42,10 @@ from ctrl.backends.qick.convert import Converter, wave_words
 from ctrl.backends.qick.dumpjson import _esc, EnvelopeData, encode, render_envelopes
 from ctrl.backends.qick.emit import (BoardProgram, QickPrograms, _sha, add_envelope, declare, emit_qick, frame_sums,
                                      program_class, quiet_qick)  # fmt: skip
-from ctrl.backends.qick.plan import Pulse, Units, plan_program
+from ctrl.backends.qick.plan import plan_program
 from ctrl.backends.qick.resources import pulse_key
 from ctrl.backends.qick.sheet import REGS, EnvSlot, QickSheet
+from ctrl.backends.qick.units import Pulse, Units
 from ctrl.errors import CtrlError
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
 _FREQ, _PHASE, _ENV, _GAIN = 0, 1, 2, 3
 _ZERO = (0.0,)  # the frame of a qubit without increments
 _RAD_TO_DEG = 180.0 / math.pi  # math.degrees multiplies by this
-_KINDS = {"zero": 0, "rot": 1, "sub": 2, "neg": 3}  # the phase formulas (plan.Pulse.phase)
+_KINDS = {"zero": 0, "rot": 1, "sub": 2, "neg": 3}  # the phase formulas (units.Pulse.phase)
 _IMM = 0x7FFFFF80  # a TEST's immediate operand in its first machine word (24 bits, two's complement)
 
 
@@ -102,9 +103,9 @@ def patch_qick(previous: QickPrograms, device: Device, program=None, firmware=No
         if fw is None:
             fw = parsed[bp.firmware] = json.loads(bp.firmware)
         fws[bp.board] = fw
-    units = Units(device, sheet.clock_hz, fws)
+    units = Units(device.target, sheet.clock_hz, fws)
     pulses, changed = _pulses(sheet, units)
-    corrections, frames = _frames(sheet, device)
+    corrections, frames = _frames(sheet, device.target)
     frames_moved = frames is not sheet.frames
     for q in sheet.readout_users:
         try:
@@ -188,16 +189,15 @@ def _role(key: tuple) -> str:
     return f"{names.get(key[0], key[0])} of {'-'.join(str(k) for k in key[1:3] if isinstance(k, str))}"
 
 
-def _frames(sheet: QickSheet, device):
+def _frames(sheet: QickSheet, target):
     """The gates' corrections on the new calibration (in the form natives gives a CZ) and the frame sums
     (the previous ones, the same object, when no correction changed)."""
     out, moved = {}, False
     for (a, b), old in sheet.corrections.items():
         try:
-            cal = device.coupler(a, b)
+            new = target.gate(a, b).virtual_z_rad
         except CtrlError as e:
             raise NotPatchable(str(e)) from None
-        new = cal.virtual_z_rad()
         if tuple(k for k, _ in new) != tuple(k for k, _ in old):
             raise NotPatchable(f"coupler {a}-{b}: its phase corrections name other qubits")
         out[(a, b)] = new

@@ -20,243 +20,20 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
 
+from ctrl.backends.qick.boardplan import (Block, BoardPlan, Capture, Configure, Decision, Flip, Play, PostSelected,
+                                          Read, Trigger)  # fmt: skip
+from ctrl.backends.qick.units import Units, play_phase
 from ctrl.compile.dd import is_dd
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
-
-if TYPE_CHECKING:
-    from ctrl.device import Device
 
 INPUT_DELAY_S = 0.1e-6  # window end -> value at the tProc input port (QICK labs: wait_auto(0.1))
 MIN_ISSUE_S = 0.1e-6  # at least this much of the decision latency is left to read, test and issue
 INITIAL_DELAY_S = 1.0e-6  # slack before the first reset (AveragerProgramV2's initial_delay)
 TRIGGER_WIDTH = 10  # timing cycles a readout trigger stays high (qick's default)
 WAIT_OFFSET = 10  # qick's WAIT releases this many cycles before its target (Assembler.WAIT_TIME_OFFSET)
-
-
-# ------------------------------------------------------------------------------------------ the plan
-
-
-@dataclass(frozen=True)
-class Envelope:
-    """An envelope in a generator's envelope memory (samples at the generator's sample rate)."""
-
-    gen: int
-    shape: str  # gaussian | drag | flat_top | net_zero
-    samples: int
-    sigma: float = 0.0  # samples
-    rise: int = 0  # samples of one edge
-    delta: float = 0.0  # DRAG: anharmonicity in cycles per sample
-    alpha: float = 0.0  # DRAG coefficient
-
-    def __reduce__(self):  # by its fields: pickles (the recompile cache keeps many) several times faster
-        return (Envelope, (self.gen, self.shape, self.samples, self.sigma, self.rise, self.delta, self.alpha))
-
-
-@dataclass(frozen=True, init=False)
-class Play:
-    """One waveform on one generator, starting at `t`."""
-
-    t: int
-    gen: int
-    style: str  # arb | const | mux
-    cycles: int  # length in generator fabric cycles
-    end_limit: int  # must have ended by this timing cycle (its operation's end)
-    what: str  # the operation, for messages
-    freq_hz: float = 0.0
-    phase_deg: float = 0.0
-    gain: float = 0.0
-    envelope: Envelope | None = None
-    outsel: str = "product"
-    tones: tuple[int, ...] = ()
-    ro: int = -1  # readout to frequency-match (readout pulses)
-    # which pulse of which op this is: (static key, frame index); what a pulse-only patch recomputes it from
-    role: tuple | None = field(default=None, compare=False, repr=False)
-
-    def __init__(self, t: int, gen: int, style: str, cycles: int, end_limit: int, what: str, freq_hz: float = 0.0,
-                 phase_deg: float = 0.0, gain: float = 0.0, envelope: Envelope | None = None, outsel: str = "product",
-                 tones: tuple[int, ...] = (), ro: int = -1, role: tuple | None = None) -> None:  # fmt: skip
-        # the instance dict directly (as NativeOp does): the frozen __init__ sets 14 fields one by one
-        d = self.__dict__
-        d["t"], d["gen"], d["style"], d["cycles"], d["end_limit"], d["what"] = t, gen, style, cycles, end_limit, what
-        d["freq_hz"], d["phase_deg"], d["gain"], d["envelope"] = freq_hz, phase_deg, gain, envelope
-        d["outsel"], d["tones"], d["ro"], d["role"] = outsel, tones, ro, role
-
-    @property
-    def key(self) -> int:
-        return self.t
-
-
-@dataclass(frozen=True)
-class Trigger:
-    t: int
-    ro: int
-    window: float  # timing cycles (exact)
-    label: str  # measurement key, "reset:Q", or "dummy"
-    what: str
-
-    @property
-    def key(self) -> int:
-        return self.t
-
-    @property
-    def end(self) -> float:
-        return self.t + self.window
-
-
-@dataclass(frozen=True)
-class Configure:
-    """Send a dynamic readout its frequency and phase for the next window."""
-
-    t: int
-    ro: int
-    name: str
-    what: str
-
-    @property
-    def key(self) -> int:
-        return self.t
-
-
-@dataclass(frozen=True)
-class Read:
-    """A result the tProc reads from its input port: bit = I >= threshold."""
-
-    ro: int
-    port: int  # tProc input port (readouts[ro].tproc_ch)
-    arrives: int  # timing cycle (block time) at which the value is at the port
-    threshold: int
-    label: str
-    qubit: str = field(default="", compare=False)  # whose calibrated threshold it is
-
-
-@dataclass(frozen=True)
-class Flip:
-    """Reset: play `play` (an X180) if `read` gives 1."""
-
-    read: Read
-    play: Play
-
-    @property
-    def key(self) -> int:
-        return self.play.t
-
-
-@dataclass(frozen=True)
-class Capture:
-    """Read a result into the parity registers of the checks that contain it."""
-
-    t: int  # text position: before every timed item at or after t
-    read: Read
-    registers: tuple[tuple[int, bool], ...]  # (register, first bit of its check)
-
-    @property
-    def key(self) -> int:
-        return self.t
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Branch to abort block `index` if any check fired: direct reads (single-bit checks whose value is
-    still at the port) and parity registers."""
-
-    index: int
-    t: int
-    direct: tuple[Read, ...]
-    registers: tuple[int, ...]
-    checks: tuple[str, ...]
-
-    @property
-    def key(self) -> int:
-        return self.t
-
-
-Item = Play | Trigger | Configure | Flip | Capture | Decision
-
-
-@dataclass(frozen=True)
-class Block:
-    items: tuple  # Item, in text order (timed items and sync points by time)
-    length: int  # timing cycles the reference time advances over the block
-
-    def __repr__(self) -> str:
-        kinds: dict[str, int] = {}
-        for it in self.items:
-            kinds[type(it).__name__] = kinds.get(type(it).__name__, 0) + 1
-        return f"Block({self.length} cycles, {', '.join(f'{v} {k}' for k, v in kinds.items()) or 'empty'})"
-
-
-@dataclass(frozen=True)
-class GenDecl:
-    gen: int
-    nqz: int
-    mixer_hz: float | None  # None: no digital mixer
-    mux_freqs_hz: tuple[float, ...] = ()
-    mux_gains: tuple[float, ...] = ()
-    ro: int | None = None  # readout to frequency-match the mixer / tones
-
-    def __reduce__(self):  # by its fields: pickles faster
-        return (GenDecl, (self.gen, self.nqz, self.mixer_hz, self.mux_freqs_hz, self.mux_gains, self.ro))
-
-
-@dataclass(frozen=True)
-class RoDecl:
-    ro: int
-    cycles: int  # window, readout output cycles
-    dynamic: bool
-    freq_hz: float = 0.0  # static readouts
-    phase_deg: float = 0.0
-    gen: int | None = None
-
-    def __reduce__(self):  # by its fields: pickles faster
-        return (RoDecl, (self.ro, self.cycles, self.dynamic, self.freq_hz, self.phase_deg, self.gen))
-
-
-@dataclass(frozen=True)
-class ConfigDecl:
-    name: str
-    ro: int
-    freq_hz: float
-    phase_deg: float
-    gen: int
-
-    def __reduce__(self):  # by its fields: pickles faster
-        return (ConfigDecl, (self.name, self.ro, self.freq_hz, self.phase_deg, self.gen))
-
-
-@dataclass(frozen=True)
-class PostSelected:
-    decision: int
-    checks: tuple[str, ...]
-    reason: str
-
-
-@dataclass(frozen=True)
-class BoardPlan:
-    board: str
-    clock_hz: float
-    initial: int  # timing cycles before the first reset
-    attempts: int
-    gens: dict
-    readouts: dict
-    configs: dict
-    reset: Block
-    attempt: Block
-    aborts: dict  # decision index -> Block (entered with the reference at the decision time)
-    registers: int  # parity registers used (r1..)
-    readout_labels: dict  # ro -> labels of its triggers in one attempt slot, in time order
-    heralded: tuple[str, ...]  # qubits reset by measurement only (no real-time path to flip them)
-    post_selected: tuple[PostSelected, ...]
-
-    def __repr__(self) -> str:
-        return (f"BoardPlan({self.board}: {len(self.gens)} gens, {len(self.readouts)} readouts, reset {self.reset!r}, "
-                f"attempt {self.attempt!r}, {len(self.aborts)} abort blocks, {self.attempts} slots)")
-
-
-# ------------------------------------------------------------------------------------------ lowering
 
 
 def plan_program(device, program: TimedProgram, attempts: int, firmware: dict | None = None) -> dict[str, BoardPlan]:
@@ -298,312 +75,6 @@ class _Measure:
     threshold: int
 
 
-class Pulse(NamedTuple):
-    """The part of a Play that its calibration fixes, before the frame: what a pulse-only recompile
-    recomputes (`Units.pulse`). `phase` says how the frame of `frame` enters the phase, in radians:
-    ("rot", axis, extra): axis - F + extra; ("sub", c): c - F; ("neg",): -F; ("zero",): 0."""
-
-    board: str
-    gen: int
-    style: str
-    envelope: Envelope | None
-    cycles: int
-    freq_hz: float
-    gain: float  # before the [0, 1] check
-    outsel: str
-    ro: int
-    phase: tuple
-    frame: str | None
-
-
-class _Role:
-    """A role key written into a message only if there is one (repr is not free)."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: tuple) -> None:
-        self.key = key
-
-    def __format__(self, spec: str) -> str:
-        return format(repr(self.key), spec)
-
-    __str__ = __repr__ = lambda self: repr(self.key)  # noqa: E731
-
-
-def play_phase(spec: tuple, frame: float) -> float:
-    """A pulse's phase in radians in the frame `frame` (the lowering and the patch both use this)."""
-    kind = spec[0]
-    if kind == "rot":
-        return spec[1] - frame + spec[2]
-    if kind == "sub":
-        return spec[1] - frame
-    if kind == "neg":
-        return -frame
-    return 0.0
-
-
-class Units:
-    """Unit conversions, calibrated pulses and readout declarations of a device against its boards'
-    firmware: what the lowering reads from the calibration, and all a pulse-only patch needs to read it
-    again (`ctrl.backends.qick.patch`)."""
-
-    def __init__(self, device: Device, clock_hz: float, fw: dict[str, dict]) -> None:
-        self.device = device
-        self.target = device.target
-        self.clk = clock_hz
-        self.fw = fw
-        self._pulses: dict[tuple, Pulse] = {}
-        self._shapes: dict[tuple, tuple] = {}
-        # readout declarations, filled by use_readout
-        self.mux_tones: dict[tuple[str, int], dict[int, tuple[float, float]]] = {}
-        self.ro_gen: dict[tuple[str, int], int] = {}
-        self.readouts: dict[str, dict[int, RoDecl]] = {b: {} for b in fw}
-        self.ro_owner: dict[tuple[str, int], str] = {}  # static readout -> its qubit
-        self.configs: dict[str, dict[str, ConfigDecl]] = {b: {} for b in fw}
-        self.readout_users: list[str] = []  # qubits in the order their readouts were first declared
-        self._users: set[str] = set()
-
-    # --- device lookups, indexed once in the device's Target
-    def wiring(self, q: str):
-        return self.target.qubit_wiring(q)
-
-    def coupler_wiring(self, a: str, b: str):
-        return self.target.coupler_wiring(a, b)
-
-    # --- unit helpers
-    def gencfg(self, board: str, gen: int) -> dict:
-        return self.fw[board]["gens"][gen]
-
-    def rocfg(self, board: str, ro: int) -> dict:
-        return self.fw[board]["readouts"][ro]
-
-    def fabric_cycles(self, board: str, gen: int, seconds: float) -> int:
-        """A calibrated length in generator fabric cycles, never longer than calibrated."""
-        return int(math.floor(seconds * self.gencfg(board, gen)["f_fabric"] * 1e6 + 1e-6))
-
-    def span(self, board: str, gen: int, cycles: int) -> int:
-        """Timing cycles a waveform of `cycles` fabric cycles occupies (rounded up)."""
-        return math.ceil(cycles * self.clk / (self.gencfg(board, gen)["f_fabric"] * 1e6) - 1e-9)
-
-    def delay(self, channel) -> int:
-        return int(round(channel.delay_s * self.clk))
-
-    def shape(self, board: str, gen: int, pulse, seconds: float, what: str, anharmonicity_hz: float = 0.0):
-        """(style, envelope, fabric cycles) of a calibrated pulse of `seconds`."""
-        key = (board, gen, id(pulse), seconds, anharmonicity_hz)  # pulse: a part of self.device, alive as long
-        got = self._shapes.get(key)
-        if got is None:
-            got = self._shapes[key] = self._shape(board, gen, pulse, seconds, what, anharmonicity_hz)
-        return got
-
-    def _shape(self, board: str, gen: int, pulse, seconds: float, what: str, anharmonicity_hz: float):
-        g = self.gencfg(board, gen)
-        cycles = self.fabric_cycles(board, gen, seconds)
-        if pulse.shape == "const":
-            return "const", None, cycles
-        if "n_tones" in g:
-            raise CtrlError(
-                f"board {board} gen {gen}: {what}: a multiplexed generator plays constant tones only, not {pulse.shape}"
-            )
-        spc = g["samps_per_clk"]
-        per_s = g["f_fabric"] * 1e6 * spc
-        n = cycles * spc
-        if pulse.shape == "gaussian":
-            env = Envelope(gen, "gaussian", n, sigma=pulse.sigma_s * per_s)
-        elif pulse.shape == "drag":
-            if not g.get("complex_env", True):
-                raise CtrlError(f"board {board} gen {gen}: {what}: DRAG needs a complex envelope; this one is real")
-            env = Envelope(gen, "drag", n, sigma=pulse.sigma_s * per_s, delta=anharmonicity_hz / per_s,
-                           alpha=pulse.drag_coefficient)  # fmt: skip
-        elif pulse.shape in ("flat_top", "net_zero"):
-            rise = int(round(pulse.rise_s * per_s))
-            edges = 4 if pulse.shape == "net_zero" else 2
-            if edges * rise > n:
-                raise CtrlError(f"board {board} gen {gen}: {what}: {edges} edges of {rise} samples exceed {n} samples")
-            env = Envelope(gen, pulse.shape, n, rise=rise)
-        else:
-            raise CtrlError(f"board {board} gen {gen}: {what}: pulse shape {pulse.shape!r} has no QICK envelope")
-        return "arb", env, cycles
-
-    # --- calibrated pulses, by role
-    def pulse(self, key: tuple, what: str = "") -> Pulse:
-        """The calibrated pulse of a role:
-        ("rot", q, angle, axis)   a rotation of q by `angle` about `axis` (x90 or x180, scaled);
-        ("cz", a, b)              the coupler's flux pulse;
-        ("cr", c, t, first)       a cross-resonance segment of ECR(c, t) (the first one at phase + pi);
-        ("echo", c)               the echo X180 of ECR's control;
-        ("canc", c, t, extra)     a cancellation segment on t's drive;
-        ("ro", q)                 q's readout pulse (not on a multiplexed generator);
-        ("flip", q)               q's X180 of the active reset;
-        ("dd", q, axis)           an echo pulse of dynamical decoupling: q's X180 about `axis`, frame-free."""
-        p = self._pulses.get(key)
-        if p is None:
-            p = self._pulses[key] = self._pulse(key, what or _Role(key))
-        return p
-
-    def _pulse(self, key: tuple, what: str) -> Pulse:
-        dev = self.device
-        kind = key[0]
-        if kind == "rot":
-            _, q, angle, axis = key
-            cal = dev.qubit(q)
-            gate, turn = (cal.x90, math.pi / 2) if abs(angle) <= math.pi / 2 + 1e-9 else (cal.x180, math.pi)
-            ch = self.wiring(q).drive
-            shape = self.shape(ch.board, ch.gen, gate.pulse, gate.duration_s, what, cal.anharmonicity_hz)
-            return self._made(ch.board, ch.gen, shape, cal.frequency_hz, gate.pulse.amplitude * abs(angle) / turn,
-                              None, -1, ("rot", axis, math.pi if angle < 0 else 0.0), q)  # fmt: skip
-        if kind == "cz":
-            _, a, b = key
-            cal = dev.coupler(a, b)
-            element = cal.flux_pulse.element
-            wiring = self.coupler_wiring(a, b) if element == "coupler" else self.wiring(element)
-            line = wiring.flux if wiring is not None else None
-            if line is None:
-                raise CtrlError(f"{what}: the flux line of {element} is not wired")
-            shape = self.shape(line.board, line.gen, cal.flux_pulse.pulse, cal.duration_s, what)
-            return self._made(line.board, line.gen, shape, 0.0, cal.flux_pulse.pulse.amplitude,
-                              "input" if shape[0] == "arb" else "dds", -1, ("zero",), None)  # fmt: skip
-        if kind in ("cr", "canc"):
-            c, t = key[1], key[2]
-            cal = dev.coupler(c, t)
-            if cal.control != c:
-                raise CtrlError(f"{what}: the calibrated control of {c}-{t} is {cal.control}")
-            tcal = dev.qubit(t)
-            if kind == "cr":
-                cw = self.wiring(c).drive
-                shape = self.shape(cw.board, cw.gen, cal.cr_pulse, cal.cr_segment_s, what)
-                phase = cal.cr_phase_rad + math.pi if key[3] else cal.cr_phase_rad
-                return self._made(cw.board, cw.gen, shape, tcal.frequency_hz, cal.cr_pulse.amplitude, None, -1,
-                                  ("sub", phase), t)  # fmt: skip
-            tw = self.wiring(t).drive
-            shape = self.shape(tw.board, tw.gen, cal.cancellation_pulse, cal.cr_segment_s, what)
-            return self._made(tw.board, tw.gen, shape, tcal.frequency_hz, cal.cancellation_pulse.amplitude, None, -1,
-                              ("sub", cal.cancellation_phase_rad + key[3]), t)  # fmt: skip
-        if kind == "dd":
-            _, q, axis = key
-            cal = dev.qubit(q)
-            ch = self.wiring(q).drive
-            shape = self.shape(ch.board, ch.gen, cal.x180.pulse, cal.x180.duration_s, what, cal.anharmonicity_hz)
-            return self._made(ch.board, ch.gen, shape, cal.frequency_hz, cal.x180.pulse.amplitude, None, -1,
-                              ("rot", axis, 0.0), None)  # fmt: skip
-        if kind in ("echo", "flip"):
-            q = key[1]
-            cal = dev.qubit(q)
-            ch = self.wiring(q).drive
-            shape = self.shape(ch.board, ch.gen, cal.x180.pulse, cal.x180.duration_s, what, cal.anharmonicity_hz)
-            if kind == "echo":
-                return self._made(ch.board, ch.gen, shape, cal.frequency_hz, cal.x180.pulse.amplitude, None, -1,
-                                  ("neg",), q)  # fmt: skip
-            return self._made(ch.board, ch.gen, shape, cal.frequency_hz, cal.x180.pulse.amplitude, None, -1,
-                              ("zero",), None)  # fmt: skip
-        if kind == "ro":
-            q = key[1]
-            cal, w, freq, _ = self.readout_params(q)
-            shape = self.shape(w.board, w.gen, cal.pulse, cal.pulse_duration_s, what)
-            return self._made(w.board, w.gen, shape, freq, cal.pulse.amplitude, None, w.ro, ("zero",), None)
-        raise CtrlError(f"internal: no pulse role {key!r}")
-
-    @staticmethod
-    def _made(board, gen, shape, freq, gain, outsel, ro, phase, frame) -> Pulse:
-        style, env, cycles = shape
-        if outsel is None:
-            outsel = "dds" if style == "const" else "product"
-        return Pulse(board, gen, style, env, cycles, freq, gain, outsel, ro, phase, frame)
-
-    # --- readouts
-    def readout_params(self, q: str):
-        cal = self.device.qubit(q).readout
-        w = self.wiring(q).readout
-        freq = abs(cal.frequency_hz - w.lo_frequency_hz) if w.lo_frequency_hz else cal.frequency_hz
-        return cal, w, freq, -math.degrees(cal.iq_rotation_rad) % 360.0
-
-    def threshold(self, q: str) -> int:
-        thr = math.floor(self.device.qubit(q).readout.threshold) + 1
-        if not -(2**23) <= thr < 2**23:
-            raise CtrlError(f"qubit {q}: readout threshold {thr} does not fit the tProc's 24-bit immediate operand")
-        return thr
-
-    def use_readout(self, q: str, what: str):
-        """Declare q's readout path; returns (cal, wiring, window cycles, window timing cycles)."""
-        cal, w, freq, phase = self.readout_params(q)
-        if q not in self._users:
-            self._users.add(q)
-            self.readout_users.append(q)
-        board, gen, ro = w.board, w.gen, w.ro
-        r, g = self.rocfg(board, ro), self.gencfg(board, gen)
-        f_out = r["f_output"] * 1e6
-        cycles = int(math.floor(cal.window_s * f_out + 1e-6))
-        window = cycles * self.clk / f_out
-        if self.ro_gen.setdefault((board, ro), gen) != gen:
-            raise CtrlError(
-                f"board {board} ro {ro}: fed by generators {self.ro_gen[(board, ro)]} and {gen} ({what}); "
-                "one readout, one generator"
-            )
-        old = self.readouts[board].get(ro)
-        dynamic = r.get("tproc_ctrl") is not None
-        if old is not None and old.cycles != cycles:
-            raise CtrlError(
-                f"board {board} ro {ro}: windows of {old.cycles} and {cycles} readout cycles ({what}) on one readout "
-                "channel, whose window length is fixed for a program"
-            )
-        if dynamic:
-            self.readouts[board][ro] = RoDecl(ro, cycles, True)
-            name = f"ro{ro}_{q}"
-            self.configs[board][name] = ConfigDecl(name, ro, freq, phase, gen)
-        else:
-            owner = self.ro_owner.setdefault((board, ro), q)
-            if owner != q:
-                raise CtrlError(
-                    f"board {board} ro {ro}: {r.get('ro_type')} has one frequency per program; it cannot read both "
-                    f"{owner} and {q} ({what})"
-                )
-            self.readouts[board][ro] = RoDecl(ro, cycles, False, freq, phase, gen)
-        if "n_tones" in g:
-            if w.tone is None or not 0 <= w.tone < g["n_tones"]:
-                raise CtrlError(
-                    f"board {board} gen {gen}: {what}: tone {w.tone} is not one of the {g['n_tones']} tones of this "
-                    "multiplexed generator"
-                )
-            if cal.pulse.shape != "const":
-                raise CtrlError(f"board {board} gen {gen}: {what}: a multiplexed readout pulse must be const")
-            tones = self.mux_tones.setdefault((board, gen), {})
-            prev = tones.setdefault(w.tone, (freq, cal.pulse.amplitude))
-            if prev != (freq, cal.pulse.amplitude):
-                raise CtrlError(
-                    f"board {board} gen {gen}: tone {w.tone} plays {prev[0] / 1e6:.6f} MHz at gain {prev[1]} and "
-                    f"{freq / 1e6:.6f} MHz at gain {cal.pulse.amplitude} ({what}): one tone, one setting"
-                )
-        return cal, w, freq, cycles, window
-
-
-    def gen_decl(self, board: str, gen: int, freqs: set) -> GenDecl:
-        """A generator's declaration: Nyquist zone, mixer between its tones, mux tones."""
-        g = self.gencfg(board, gen)
-        ro = min((r for (b, r), gg in self.ro_gen.items() if b == board and gg == gen), default=None)
-        tones = self.mux_tones.get((board, gen))
-        mux_freqs: tuple = ()
-        mux_gains: tuple = ()
-        if tones is not None:
-            n = max(tones) + 1
-            fill = tones[min(tones)][0]
-            mux_freqs = tuple(tones[i][0] if i in tones else fill for i in range(n))
-            mux_gains = tuple(tones[i][1] if i in tones else 0.0 for i in range(n))
-            freqs = {f for f, _ in tones.values()}
-        top = max(freqs, default=0.0)
-        nqz = 2 if top > g["fs"] * 1e6 / 2 else 1
-        mixer = None
-        if g.get("has_mixer"):
-            low, high = min(freqs, default=0.0), max(freqs, default=0.0)
-            reach = g["f_dds"] * 1e6 * 0.98
-            if high - low > reach:
-                raise CtrlError(
-                    f"board {board} gen {gen}: tones from {low / 1e6:.3f} to {high / 1e6:.3f} MHz do not fit the "
-                    f"generator's {g['f_dds']:.2f} MHz range around one mixer frequency"
-                )
-            mixer = (low + high) / 2
-        return GenDecl(gen, nqz, mixer, mux_freqs, mux_gains, ro)
-
-
 class _Lowering(Units):
     def __init__(self, device, program: TimedProgram, firmware: dict) -> None:
         self.program = program
@@ -627,8 +98,8 @@ class _Lowering(Units):
                     f"tProc timing clock is {f_time / 1e6:.6g} MHz"
                 )
             fws[b] = fw
-        super().__init__(device, clk, fws)
-        latency = device.wiring.controller.readout_to_decision_latency_s
+        super().__init__(device.target, clk, fws)
+        latency = self.target.decision_latency_s
         self.delta = math.ceil(INPUT_DELAY_S * self.clk - 1e-9)
         self.latency = int(round(latency * self.clk))
         if latency < INPUT_DELAY_S + MIN_ISSUE_S - 1e-12:
@@ -754,7 +225,6 @@ class _Lowering(Units):
             out.append(it)
         return out
 
-
     def drive(self, q: str, key: tuple, t, what: str) -> None:
         """Play the pulse of role `key` on q's drive line, over t's interval."""
         ch = self.wiring(q).drive
@@ -764,10 +234,7 @@ class _Lowering(Units):
     def cz(self, t, what: str) -> None:
         a, b = t.op.qubits
         p = self.pulse(("cz", a, b), what)
-        cal = self.device.coupler(a, b)
-        element = cal.flux_pulse.element
-        wiring = self.coupler_wiring(a, b) if element == "coupler" else self.wiring(element)
-        d = self.delay(wiring.flux)
+        d = self.delay(self.target.flux_line(a, b))
         self.play(self.items[p.board], ("cz", a, b), t.start + d, t.end + d, what)
         self.corrections[(a, b)] = t.op.phases
         for q, v in t.op.phases:
@@ -775,7 +242,7 @@ class _Lowering(Units):
 
     def ecr(self, t, what: str) -> None:
         c, tq = t.op.qubits
-        cal = self.device.coupler(c, tq)
+        gate = self.target.gate(c, tq)
         seg = self.pulse(("cr", c, tq, True), what)
         echo = self.pulse(("echo", c), what)
         cw, tw = self.wiring(c).drive, self.wiring(tq).drive
@@ -788,28 +255,28 @@ class _Lowering(Units):
         self.play(out, ("cr", c, tq, True), t0, end, what)
         self.play(out, ("echo", c), t_echo, end, what)
         self.play(out, ("cr", c, tq, False), t_seg2, end, what)
-        if cal.cancellation_pulse is not None:
+        if gate.cancellation:
             dt = self.delay(tw)
             for when, extra in ((t.start, math.pi), (t_seg2 - dc, 0.0)):
                 self.play(self.items[tw.board], ("canc", c, tq, extra), when + dt, t.end + dt, what)
-        corrections = cal.virtual_z_rad()
+        corrections = gate.virtual_z_rad
         self.corrections[(c, tq)] = tuple(corrections)
         for q, v in corrections:
             self.turn(q, v, ("ecr", c, tq))
 
     def measure(self, t, what: str, mux_groups: dict) -> None:
         q = t.op.qubits[0]
-        cal, w, freq, cycles, window = self.use_readout(q, what)
+        qt, w, freq, cycles, window = self.use_readout(q, what)
         board, gen, ro = w.board, w.gen, w.ro
         r, g = self.rocfg(board, ro), self.gencfg(board, gen)
         d = self.delay(w)
         start, end = t.start + d, t.end + d
-        trig = start + int(round(cal.time_of_flight_s * self.clk))
+        trig = start + int(round(qt.pulses.time_of_flight_s * self.clk))
         out = self.items[board]
         if r.get("tproc_ctrl") is not None:
             out.append(Configure(start, ro, f"ro{ro}_{q}", what))
         if "n_tones" in g:
-            pc = self.fabric_cycles(board, gen, cal.pulse_duration_s)
+            pc = self.fabric_cycles(board, gen, qt.readout_pulse_s)
             mux_groups.setdefault((board, gen, start), []).append((w.tone, pc, end, what))
         else:
             self.play(out, ("ro", q), start, end, what)
@@ -821,7 +288,7 @@ class _Lowering(Units):
     def decisions(self):
         """Which decisions the tProc takes in real time; the rest are post-selected, with the reason."""
         rule = self.program.decisions
-        linked = self.device.wiring.controller.inter_board_latency_s is not None
+        linked = self.target.inter_board_latency_s is not None
         realtime, post = [], []
         for d in rule.points:
             reason = ""
@@ -959,7 +426,7 @@ class _Lowering(Units):
         """Fill reset_items per board; return (length, heralded qubits per board). Active reset measures every
         qubit and flips those that read 1, if the result reaches the tProc of the board driving it (else the
         result is only recorded: a heralded reset); passive reset waits. One length for all boards."""
-        dev, prog = self.device, self.program
+        prog = self.program
         heralded: dict[str, list[str]] = {b: [] for b in self.boards}
         ends: list[int] = [prog.abort_duration]
         ro_free: dict[tuple[str, int], int] = {}
@@ -967,10 +434,10 @@ class _Lowering(Units):
         mux: dict[tuple[str, int], list] = {}
         flips: list[tuple[str, str, int, Read, object]] = []
         for q in sorted(prog.qubits, key=_natural):
-            cal = dev.qubit(q)
-            method = cal.readout.reset.method
+            qt, qp = self.qubit(q)
+            method = qp.reset_method
             if method == "passive":
-                ends.append(int(math.ceil(cal.readout.reset.duration_s * self.clk - 1e-6)))
+                ends.append(int(math.ceil(qt.reset_s * self.clk - 1e-6)))
                 continue
             if method != "active":
                 raise CtrlError(
@@ -978,16 +445,16 @@ class _Lowering(Units):
                     "does not describe; the QICK emitter supports active and passive reset"
                 )
             what = f"reset of {q}"
-            rcal, w, freq, cycles, window = self.use_readout(q, what)
+            _, w, freq, cycles, window = self.use_readout(q, what)
             board, gen, ro = w.board, w.gen, w.ro
             g, r = self.gencfg(board, gen), self.rocfg(board, ro)
             d = self.delay(w)
-            tof = int(round(rcal.time_of_flight_s * self.clk))
-            busy = max(int(math.ceil(rcal.pulse_duration_s * self.clk - 1e-6)), tof + math.ceil(window - 1e-9))
+            tof = int(round(qp.time_of_flight_s * self.clk))
+            busy = max(int(math.ceil(qt.readout_pulse_s * self.clk - 1e-6)), tof + math.ceil(window - 1e-9))
             out = self.reset_items[board]
             if "n_tones" in g:
                 start = 0  # every reset readout of a mux generator goes together, first
-                mux.setdefault((board, gen), []).append((w.tone, self.fabric_cycles(board, gen, rcal.pulse_duration_s),
+                mux.setdefault((board, gen), []).append((w.tone, self.fabric_cycles(board, gen, qt.readout_pulse_s),
                                                          busy, what))  # fmt: skip
             else:
                 start = max(ro_free.get((board, ro), 0), gen_free.get((board, gen), 0))

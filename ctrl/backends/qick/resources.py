@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ctrl.backends.qick.plan import BoardPlan, Capture, Configure, Decision, Envelope, Flip, Play, Trigger
+from ctrl.backends.qick.boardplan import BoardPlan, Capture, Configure, Decision, Envelope, Flip, Play, Trigger
 from ctrl.errors import CtrlError
 
 MIN_CYCLES = 3  # shortest waveform a generator plays, fabric cycles (qick refuses fewer)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ctrl.backends.qick.plan import Envelope, Pulse
+from ctrl.backends.qick.boardplan import Envelope
+from ctrl.backends.qick.units import Pulse
 
 REGS = ("freq", "phase", "env", "gain", "length", "conf")  # qick's Waveform fields, in wave-memory order
 
@@ -88,7 +89,7 @@ class QickSheet:
     given_firmware: tuple[str, ...]  # boards whose firmware came from emit_qick's `firmware` argument
     attempts: int
     clock_hz: float
-    pulses: dict = field(repr=False)  # role key -> plan.Pulse, as the emission computed it
+    pulses: dict = field(repr=False)  # role key -> units.Pulse, as the emission computed it
     tape: dict = field(repr=False)  # qubit -> frame increments: float (VZ) or ("cz", a, b) / ("ecr", c, t)
     corrections: dict = field(repr=False)  # (a, b) -> ((qubit, radians), ...) as the emission used them
     frames: dict = field(repr=False)  # qubit -> the frame after each of its increments (0.0 first), radians
