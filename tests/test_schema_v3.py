@@ -183,3 +183,33 @@ def test_a_schema_2_file_reads_as_3_with_the_same_hash_and_diffs_gates_per_direc
     pair = "-".join(sorted(added["c"]["qubits"], key=lambda n: int(n[1:])))
     assert any(what.startswith(pair) and kind == "structure" for what, kind in kinds)  # a gate added
     assert (pair, "timing") in kinds  # and the compiler now uses it
+
+
+def test_a_readout_ringdown_holds_the_qubit_after_its_measurement(tmp_path):
+    """readout.ringdown_s: after a measurement the qubit's next operation starts no earlier than the readout
+    plus the ring-down; the field is a `timing` change, and a file without it keeps its hash."""
+    ringdown_s = 400e-9
+
+    def ring(d):
+        for q in d["calibration"]["qubits"]:
+            q["readout"]["ringdown_s"] = ringdown_s
+
+    plain = load_device(write(bare(), tmp_path / "plain.yaml"))
+    rung = load_device(write(bare(ring), tmp_path / "rung.yaml"))
+    again = bare()
+    again["calibration"]["qubits"][0]["readout"]["ringdown_s"] = None
+    assert load_device(write(again, tmp_path / "null.yaml")).calibration_hash == plain.calibration_hash
+    assert {c.kind for c in diff_calibrations(plain.spec.calibration, rung.spec.calibration).changes} == {"timing"}
+
+    program = compile_program(rung, 3).program
+    hold = round(ringdown_s * program.clock_hz)
+    gaps = []
+    for i, m in enumerate(program.ops):
+        if m.op.name != "MEASURE":
+            continue
+        q = m.op.qubits[0]
+        later = [o for o in program.ops[i + 1 :] if q in o.op.qubits and o.start >= m.start]
+        if later:
+            gaps.append(min(o.start for o in later) - m.end)
+    assert gaps and min(gaps) >= hold
+    assert compile_program(rung, 3).program.duration > compile_program(plain, 3).program.duration

@@ -27,6 +27,9 @@ def canonical_calibration(cal: Calibration) -> str:
     things (qubits, couplers, exclusions) and the order of a coupler's two qubits."""
     d = cal.model_dump(mode="json")
     d["qubits"] = sorted(d["qubits"], key=lambda q: q["name"])
+    for q in d["qubits"]:
+        if q["readout"].get("ringdown_s") is None:
+            q["readout"].pop("ringdown_s", None)  # a calibration without it keeps its hash
     for c in d["couplers"] + d["static_zz"]:
         c["qubits"] = sorted(c["qubits"])
     d["couplers"] = sorted(d["couplers"], key=lambda c: (c["qubits"], c["gate"], c.get("control") or ""))
@@ -50,6 +53,9 @@ def canonical_wiring(wiring: Wiring | None, firmware_sha256: Mapping[str, str]) 
         b["firmware_sha256"] = firmware_sha256.get(b["name"])
     d["boards"] = sorted(d["boards"], key=lambda b: b["name"])
     d["qubits"] = sorted(d["qubits"], key=lambda q: q["name"])
+    for q in d["qubits"]:
+        if q["readout"].get("ringdown_s") is None:
+            q["readout"].pop("ringdown_s", None)  # a calibration without it keeps its hash
     for c in d["couplers"]:
         c["qubits"] = sorted(c["qubits"])
     d["couplers"] = sorted(d["couplers"], key=lambda c: c["qubits"])

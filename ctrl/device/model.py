@@ -140,6 +140,8 @@ class Readout(Strict):
     error_0to1: Q(u.PROBABILITY, "P(read 1 | prepared 0)")
     error_1to0: Q(u.PROBABILITY, "P(read 0 | prepared 1)")
     reset: Reset | None = Field(None, description="how the qubit is reset (default: active, see QubitCalibration.reset_s)")
+    ringdown_s: Q(u.RINGDOWN, "the resonator's ring-down after the readout pulse: the qubit's next operation "
+                              "waits for it (default 0)") | None = None  # fmt: skip
 
     @model_validator(mode="after")
     def _edges_fit(self):

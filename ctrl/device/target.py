@@ -183,7 +183,7 @@ class Target:
             ro = q.readout
             qubits[q.name] = QubitTarget(
                 q.name, q.usable, q.x90.duration_s, q.x90.error, q.x180.duration_s, q.x180.error,
-                ro.pulse_duration_s, ro.window_end_s(), getattr(ro, "ringdown_s", None) or 0.0,
+                ro.pulse_duration_s, ro.window_end_s(), ro.ringdown_s or 0.0,
                 ro.error_0to1, ro.error_1to0, q.reset_s(), q.t1_s,
                 q.t2_s(False) if q.t1_s is not None else None, q.t2_s(True) if q.t1_s is not None else None,
                 zz.get(q.name, ()), QubitPulses.of(q),
