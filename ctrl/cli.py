@@ -333,8 +333,17 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     for r in rows:
         ci = "" if r["p_L_ci95"] is None else f" [{r['p_L_ci95'][0]:.3g}, {r['p_L_ci95'][1]:.3g}]"
+        vs = "" if r["baseline_error"] is None else (
+            f"  vs physical {r['baseline_error']:.3g}: "
+            + {True: "better", False: "worse", None: "undecided"}[r["beats_baseline"]])
         print(f"{r['device']:<16} d={r['distance']} {r['noise']:<22} acceptance {g(r['acceptance'], '.4g')}  "
-              f"p_L {g(r['p_L'], '.3g')}{ci}  (shots {r['shots_X']} + {r['shots_Z']})")  # fmt: skip
+              f"p_L {g(r['p_L'], '.3g')}{ci}  (shots {r['shots_X']} + {r['shots_Z']}){vs}")  # fmt: skip
+    for b in sweep.break_even(rows):
+        lo, hi = b["beats_up_to_scale"], b["loses_from_scale"]
+        where = ("not decided by these scales" if lo is None and hi is None else
+                 f"below scale {hi:g}, and not at any swept scale" if lo is None else
+                 f"above scale {lo:g} (better up to there)" if hi is None else f"between scales {lo:g} and {hi:g}")
+        print(f"{b['device']} d={b['distance']}: sampled break-even with the physical baseline {where}")
     if args.plot:
         sweep.plot(rows, stats, Path(args.plot))
         print(f"wrote {args.plot}")

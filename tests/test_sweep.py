@@ -13,7 +13,7 @@ import stim
 from scipy.stats import beta
 
 from ctrl.cli import main
-from ctrl.device import DEFAULT_DEVICE
+from ctrl.device import DEFAULT_DEVICE, load_device
 from ctrl.emulate import sweep
 from ctrl.collect.stats import either_fails
 from ctrl.collect.task import Task
@@ -177,3 +177,31 @@ def test_plot_draws_calibration_scales_bars_and_upper_bounds(tmp_path):
     ys = [y for a in axes[:2] for ln in a.get_lines() for y in ln.get_ydata()]
     assert min(ys) > 1e-9
     assert any("paper" in t for t in uni.get_legend_handles_labels()[1])
+
+
+def test_rows_say_whether_the_protocol_beats_the_physical_baseline_and_where_it_breaks_even():
+    pairs = []
+    for scale, (ex, ez), base in ((0.1, (0, 0), 0.05), (0.2, (1, 0), 0.05), (0.5, (60, 40), 0.05), (1.0, (200, 100), 0.05)):
+        for proxy, e in zip("XZ", (ex, ez)):
+            task, stat = _stats(scale=scale, proxy=proxy, errors=e)
+            task.metadata["baseline_error"] = base
+            stat.json_metadata["baseline_error"] = base
+            pairs.append((task, stat))
+    rows = sweep.summarize([s for _, s in pairs], [t for t, _ in pairs])
+    beats = {r["scale"]: r["beats_baseline"] for r in rows}
+    # 700 accepted per proxy: 0 or 1 errors is surely below 5 %, 100 or more surely above
+    for r in rows:
+        lo, hi = r["p_L_ci95"]
+        assert beats[r["scale"]] == (True if hi < 0.05 else False if lo > 0.05 else None)
+    assert beats[0.1] is True and beats[0.2] is True and beats[0.5] is False
+    (b,) = sweep.break_even(rows)
+    assert (b["beats_up_to_scale"], b["loses_from_scale"]) == (0.2, 0.5)
+
+
+def test_a_calibration_sweep_carries_the_baseline_at_its_scale():
+    from ctrl.emulate.budget import baseline
+
+    task_list = sweep.tasks([str(DEFAULT_DEVICE)], [3], ["calibration*0.5", "uniform:0.001"])
+    scaled = [t.metadata for t in task_list if t.metadata["family"] == "calibration"]
+    assert {m["baseline_error"] for m in scaled} == {baseline(load_device(DEFAULT_DEVICE), 0.5)["state_error"]}
+    assert all("baseline_error" not in t.metadata for t in task_list if t.metadata["family"] == "uniform")

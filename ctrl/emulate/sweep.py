@@ -25,6 +25,7 @@ from ctrl.collect.stats import binomial_ci, either_fails
 from ctrl.collect.task import Task
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
+from ctrl.emulate.budget import baseline
 from ctrl.emulate.run import emulation_task, noise_for
 from ctrl.errors import CtrlError
 
@@ -82,9 +83,13 @@ def tasks(devices: list[str], distances: list[int], noises: list[str]) -> list[T
             device, program = _compiled(resolved, d, sha)
             for nm in noise_meta:
                 model = noise_for(nm["noise"], device, program)
+                # |H> on the device's best physical qubit under the same scaled calibration: the figure the
+                # protocol must beat (`ctrl.emulate.budget.baseline`); fixed by what is already in the id
+                base = {"baseline_error": baseline(device, nm["scale"])["state_error"]} if "scale" in nm else {}
                 for proxy in "XZ":
                     meta = {"name": device.name, "device_sha256": sha, "calibration_hash": device.calibration_hash,
-                            "wiring_hash": device.wiring_hash, "protocol": PROTOCOL, "d": d, **nm, "proxy": proxy}  # fmt: skip
+                            "wiring_hash": device.wiring_hash, "protocol": PROTOCOL, "d": d, **nm, **base,
+                            "proxy": proxy}  # fmt: skip
                     task = emulation_task(device, program, proxy, model, meta)
                     if task.strong_id not in ids:  # a device or noise listed twice (or by two paths)
                         ids.add(task.strong_id)
@@ -123,7 +128,7 @@ def summarize(stats: list[sinter.TaskStats], task_list: list[Task]) -> list[dict
         row = rows.setdefault(key, {
             "device": m["name"], "device_sha256": m["device_sha256"], "calibration_hash": m["calibration_hash"],
             "distance": m["d"], "noise": m["noise"], "family": m["family"],
-            "p": m.get("p"), "scale": m.get("scale"),
+            "p": m.get("p"), "scale": m.get("scale"), "baseline_error": m.get("baseline_error"),
         })  # fmt: skip
         s = by_id.get(t.strong_id)
         shots, discards, errors = (s.shots, s.discards, s.errors) if s else (0, 0, 0)
@@ -136,7 +141,28 @@ def summarize(stats: list[sinter.TaskStats], task_list: list[Task]) -> list[dict
         n, k = row["shots_X"], row["accepted_X"]
         row["acceptance"] = k / n if n else None
         row["acceptance_ci95"] = list(binomial_ci(k, n, CONFIDENCE)) if n else None
+        b = row["baseline_error"]
+        row["beats_baseline"] = (None if b is None or ci is None else True if ci[1] < b else False if ci[0] > b
+                                 else None)  # fmt: skip
     return [rows[k] for k in sorted(rows)]
+
+
+def break_even(rows: list[dict]) -> list[dict]:
+    """The sampled break-even per (device, distance) of a calibration-scale sweep: the largest swept scale
+    at which the protocol's logical error per accepted state is below the physical baseline (its whole
+    95% interval) and the smallest larger one at which it is above; the crossing lies between them. None
+    where the sweep does not decide it (a side missing or an interval straddling the baseline)."""
+    out = []
+    curves = sorted({(r["device"], r["device_sha256"], r["distance"]) for r in rows if r["family"] == "calibration"})
+    for dev, sha, d in curves:
+        pts = sorted((r["scale"], r["beats_baseline"]) for r in rows
+                     if r["family"] == "calibration" and (r["device"], r["device_sha256"], r["distance"]) == (dev, sha, d))  # fmt: skip
+        below = [s for s, beats in pts if beats is True]
+        lo = max(below) if below else None
+        above = [s for s, beats in pts if beats is False and (lo is None or s > lo)]
+        hi = min(above) if above else None
+        out.append({"device": dev, "device_sha256": sha, "distance": d, "beats_up_to_scale": lo, "loses_from_scale": hi})
+    return out
 
 
 def _x(family: str, m: dict) -> float:
@@ -189,6 +215,10 @@ def plot(rows: list[dict], stats: list[sinter.TaskStats], out: Path):
             if zero:
                 a1.plot([x for x, _ in zero], [r["p_L_ci95"][1] for _, r in zero], linestyle="none", marker="v",
                         color=color, label=f"{label}: no error seen, 95% upper bound")  # fmt: skip
+            base = [(x, r["baseline_error"]) for x, r in pts if r.get("baseline_error") is not None]
+            if base:
+                a1.plot([x for x, _ in base], [b for _, b in base], linestyle="--", color=color,
+                        label=f"{dev}: |H> on its best physical qubit")  # fmt: skip
         # Discards through sinter: proxy X stats of this family, sinter's binomial fit as the band.
         fam = [s for s in stats if s.json_metadata["family"] == family and s.json_metadata["proxy"] == "X"]
         if fam:
@@ -229,4 +259,4 @@ def read(csv: Path) -> list[sinter.TaskStats]:
     return sinter.read_stats_from_csv_files(str(csv))
 
 
-__all__ = ["tasks", "run", "summarize", "plot", "read", "noise_params"]
+__all__ = ["tasks", "run", "summarize", "break_even", "plot", "read", "noise_params"]
