@@ -248,7 +248,7 @@ class _AtNativeOps:
 
     def idle(self, out, q, name, cycles, echo=False, live=()):
         # the neighbours live when the gap ends stand for those live through it
-        self.n.native_idle(name, cycles, echo, _Live(self.index, live)).append_after(out, [q])
+        self.n.native_idle(name, cycles, echo, _Live(self.index, live)).append_both(out, [q])
 
     def reset(self, qs, op) -> NoiseRule:
         return self.n.native_reset(op.qubits[0])
@@ -261,8 +261,8 @@ class _AtNativeOps:
 
 
 class _Live:
-    """The device qubits holding state, read from the lowering's live set when asked (a set per idle would
-    cost more than the rest of the lowering)."""
+    """The device qubits holding state, looked up in the lowering's live set by name: no set is built per
+    idle, as the model asks only about the idling qubit's static-ZZ neighbours (most devices have none)."""
 
     def __init__(self, index: dict[str, int], live) -> None:
         self.index, self.live = index, live

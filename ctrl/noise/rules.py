@@ -63,6 +63,10 @@ class NoiseRule:
     def append_after(self, out: stim.Circuit, targets: list[int]) -> None:
         _append(out, self.after, targets)
 
+    def append_both(self, out: stim.Circuit, targets: list[int]) -> None:
+        """For an operation without an instruction of its own (an idle): its channels before, then after."""
+        _append(out, self.before + self.after, targets)
+
     @property
     def measure_args(self) -> list[float]:
         """The measurement instruction's arguments ("M(p)"; a plain "M" when it never flips)."""

@@ -100,9 +100,7 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: ProtocolNoise | N
                 live.update(targets)
         if noise is not None:
             idle = sorted(live - busy)
-            rule = noise.idle()
-            rule.append_before(out, idle)
-            rule.append_after(out, idle)
+            noise.idle().append_both(out, idle)
         for c in sorted(checks_at.get(step, ()), key=lambda c: c.name):
             recs = [stim.target_rec(record[k] - n_meas) for k in c.measurements]
             out.append(stim.CircuitInstruction("DETECTOR", recs, [], tag=c.name))
