@@ -28,8 +28,8 @@ they were; an idle without decay has none.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ctrl.noise.rules import NOISELESS, Channel, NoiseRule

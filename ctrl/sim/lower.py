@@ -14,6 +14,11 @@ or was cleared by an encoder fan-out, so it is in |0> already, errors included. 
 nothing, a later RX is a Hadamard and a later RH is R_y(pi/4), each with a gate's noise rather than a
 preparation's. MX is a Hadamard then M, as on the hardware, so a measured qubit is left in |0>.
 
+Noise comes from a model of the protocol's fault locations (`ctrl.noise.rules.ProtocolNoise`), asked for
+the rule of each operation: a first preparation's, a gate's (a later RX or RH is asked as that gate), a
+measurement's, and that of each step a live qubit idles. A device's noise needs the compiled program
+(`ctrl.backends.stim`).
+
 Each protocol check becomes a DETECTOR tagged with the check's name. The proxies end with a noiseless
 ideal round: MPP of every X face, then every Z face (detectors tagged `ideal`), then the proxy logical as
 OBSERVABLE_INCLUDE(0). Post-selection is "every detector not tagged ideal".
@@ -39,8 +44,7 @@ _ORDER = ("R", "RX", "RH", "RY_M4", "RY_P4", "CX", "CZ") + MEASUREMENTS  # same 
 
 
 def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: ProtocolNoise | None = None) -> stim.Circuit:
-    """`noise`: a model of the protocol's fault locations (`ctrl.noise.rules.ProtocolNoise`), asked for the
-    rule of every operation and of every step a live qubit idles."""
+    """`noise`: None or a `ProtocolNoise` model (module docstring)."""
     if proxy not in PROXIES:
         raise CtrlError(f"unknown proxy {proxy!r}: expected one of {', '.join(PROXIES)}")
     if noise is not None and not isinstance(noise, ProtocolNoise):
