@@ -5,31 +5,35 @@ compiled circuit and the protocol circuit are directly comparable. Operations ap
 every native op is lowered to its Clifford image in the chosen proxy (`ctrl.sim.lower` explains the
 proxies): pulses by their proxy angle, VZ by its angle, ECR(c, t) = H t, SQRT_ZZ_DAG c t, H t, X c.
 
-Two noise models, two ways of counting fault locations:
+The noise model gives a rule per operation (`ctrl.noise.rules`); where the rules go depends on which fault
+locations the model describes:
 
-- `CalibrationNoise` is the device: each pulse and each two-qubit gate is followed by a channel matched to
-  its calibrated error, the reset at the start of an attempt and every readout flip, and every gap in a
-  live qubit's timeline is an idle channel of that gap's length (T1, T2*; T2E next to an echo pulse of
-  dynamical decoupling, `ctrl.compile.dd`).
-- `UniformNoise` is the paper's model, and the paper defines it on the protocol's circuit. So it goes at
-  the protocol's fault locations as they appear in the compiled program. A native op knows which
-  protocol operations it realises (`NativeOp.source`: protocol step and gate). A two-qubit protocol gate
-  gets its channel after its native two-qubit gate; a measurement flips its readout; an attempt's first
-  preparation flips after the reset. Each one-qubit protocol gate, and each protocol step in which a live
-  qubit idles, gets one depolarizing channel. That channel goes just before the qubit's next preparation,
-  two-qubit gate or measurement, or at the end. A one-qubit depolarizing channel commutes with every
-  one-qubit unitary, so its place among the fused pulses in between does not matter, not even in the
-  exact (non-Clifford) form. The compiled program under `uniform:P` is therefore the protocol circuit of
-  `ctrl simulate` up to equivalence, on every device, whatever its timing. The device's timing and
-  errors are what calibration noise is for.
+- a `DeviceNoise` model (`CalibrationNoise`: the device) is asked about every native operation (each
+  pulse, two-qubit gate, the reset at the start of an attempt, every readout) and about every gap in a live
+  qubit's timeline, by its length (T1, T2*; T2E next to an echo pulse of dynamical decoupling,
+  `ctrl.compile.dd`).
+- a `ProtocolNoise` model (`UniformNoise`: the paper's model, which the paper defines on the protocol's
+  circuit) is asked about the protocol's fault locations as they appear in the compiled program. A native
+  op knows which protocol operations it realises (`NativeOp.source`: protocol step and gate). A two-qubit
+  protocol gate's rule goes around its native two-qubit gate; a measurement's around its readout; an
+  attempt's first preparation's after the reset (moved back before the pulse that completes an RX or RH).
+  The rules of one-qubit protocol gates, and of protocol steps in which a live qubit idles, are merged
+  into one depolarizing channel just before the qubit's next preparation, two-qubit gate or measurement,
+  or at the end. A one-qubit depolarizing channel commutes with every one-qubit unitary, so its place
+  among the fused pulses in between does not matter, not even in the exact (non-Clifford) form; other
+  channels could not move, and are refused there. The compiled program under `uniform:P` is therefore the
+  protocol circuit of `ctrl simulate` up to equivalence, on every device, whatever its timing. The
+  device's timing and errors are what calibration noise is for.
 
 Instruction tags carry the source gadget, the start cycle and the duration ("r0.X.F1@1234+56"); idle
-channels carry their length in cycles (calibration) or in protocol steps (uniform).
+channels their length in cycles ("idle+120"), merged protocol-level channels the number of locations
+merged ("uniform+3": the name predates other protocol-level models, and tags are locked outputs).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import stim
 
@@ -37,8 +41,7 @@ from ctrl.codes.color import color_code
 from ctrl.compile.dd import is_dd
 from ctrl.compile.timed import TimedProgram
 from ctrl.errors import CtrlError
-from ctrl.noise.calibration import CalibrationNoise
-from ctrl.noise.models import UniformNoise
+from ctrl.noise.rules import NOISELESS, DeviceNoise, NoiseRule, ProtocolNoise, merge_depolarizing
 from ctrl.sim.lower import ideal_round
 
 _QUARTER = {
@@ -56,13 +59,11 @@ def quarter_turns(angle: float) -> int:
 
 
 def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_ideal_round: bool = True) -> stim.Circuit:
-    """`noise`: None, a `UniformNoise` (the paper's model, one idle channel per gap) or a
-    `CalibrationNoise` (the device's own numbers, idle channels by gap length)."""
+    """`noise`: None, a model of the protocol's fault locations (`ProtocolNoise`, such as `UniformNoise`) or
+    of the device's (`DeviceNoise`, such as `CalibrationNoise`); see the module docstring."""
     if proxy not in ("X", "Z"):
         raise CtrlError(f"unknown proxy {proxy!r}: the compiled program lowers to proxy X or Z")
-    if isinstance(noise, CalibrationNoise):  # its numbers are one device file's: the program's own
-        noise.target.check_program(program)
-    model = _model(noise)
+    where = _locations(noise, program)
     index = {name: i for i, name in enumerate(program.qubits)}
     out = stim.Circuit()
     for i, name in enumerate(program.qubits):
@@ -72,49 +73,51 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
     echoed: set[int] = set()  # qubits whose latest op is an echo pulse
     touched: set[int] = set()  # qubits that already did something this attempt
     n_meas = 0
-    if model is not None:
-        model.start(program)
     for t in program.ops:
         op = t.op
         qs = [index[q] for q in op.qubits]
         tag = f"{op.tag}@{t.start}+{t.duration}"
         dd = is_dd(op)
-        if model is not None:
+        if where is not None:
             for q, name in zip(qs, op.qubits):
                 if q in last_end and last_end[q] < t.start:
-                    model.idle(out, q, name, t.start - last_end[q], echo=dd or q in echoed, live=last_end)
+                    where.idle(out, q, name, t.start - last_end[q], echo=dd or q in echoed, live=last_end)
                 if op.name in _ANCHORS:
-                    model.anchor(out, q, op, q in last_end)
+                    where.anchor(out, q, op, q in last_end)
         if op.name == "PREP":
             # In hardware a PREP does nothing: the qubit is already in |0> (it passed its measurement, or
             # an encoder fan-out cleared it), so whatever error it carries stays. Only the reset that
             # starts an attempt re-prepares.
             if qs[0] not in touched:
+                rule = NOISELESS if where is None else where.reset(qs, op)
+                rule.append_before(out, qs)
                 out.append(stim.CircuitInstruction("R", qs, tag=tag))
-                if model is not None:
-                    model.prep(out, qs, op)
+                rule.append_after(out, qs)
         elif op.name in _QUARTER:
             angle = op.angle if op.name == "RX" else op.proxy[0 if proxy == "X" else 1]
             gate = _QUARTER[op.name][quarter_turns(angle)]
-            if gate != "I" or model is not None:
+            rule = NOISELESS if where is None else where.gate(qs, op)
+            rule.append_before(out, qs)
+            if gate != "I" or where is not None:
                 out.append(stim.CircuitInstruction(gate, qs, tag=tag))
-            if model is not None:
-                model.pulse(out, qs, op)
-        elif op.name == "CZ":
-            out.append(stim.CircuitInstruction("CZ", qs, tag=tag))
-            if model is not None:
-                model.two(out, qs, op)
-        elif op.name == "ECR":
-            c, tq = qs
-            out.append(stim.CircuitInstruction("H", [tq], tag=tag))
-            out.append(stim.CircuitInstruction("SQRT_ZZ_DAG", [c, tq], tag=tag))
-            out.append(stim.CircuitInstruction("H", [tq], tag=tag))
-            out.append(stim.CircuitInstruction("X", [c], tag=tag))
-            if model is not None:
-                model.two(out, qs, op)
+            rule.append_after(out, qs)
+        elif op.name in ("CZ", "ECR"):
+            rule = NOISELESS if where is None else where.gate(qs, op)
+            rule.append_before(out, qs)
+            if op.name == "CZ":
+                out.append(stim.CircuitInstruction("CZ", qs, tag=tag))
+            else:
+                c, tq = qs
+                out.append(stim.CircuitInstruction("H", [tq], tag=tag))
+                out.append(stim.CircuitInstruction("SQRT_ZZ_DAG", [c, tq], tag=tag))
+                out.append(stim.CircuitInstruction("H", [tq], tag=tag))
+                out.append(stim.CircuitInstruction("X", [c], tag=tag))
+            rule.append_after(out, qs)
         elif op.name == "MEASURE":
-            flip = model.readout(op.qubits[0]) if model is not None else 0.0
-            out.append(stim.CircuitInstruction("M", qs, [flip] if flip else [], tag=tag))
+            rule = NOISELESS if where is None else where.measure(op)
+            rule.append_before(out, qs)
+            out.append(stim.CircuitInstruction("M", qs, rule.measure_args, tag=tag))
+            rule.append_after(out, qs)
             record[op.key] = n_meas
             n_meas += 1
         else:
@@ -126,8 +129,8 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
                 last_end.pop(q, None)
             else:
                 last_end[q] = t.end
-    if model is not None:
-        model.finish(out, {q: q in last_end for q in range(len(program.qubits))})
+    if where is not None:
+        where.finish(out, {q: q in last_end for q in range(len(program.qubits))})
     # The detectors are the decision program's record: its checks in the order they are decided.
     rule = program.decisions
     for d in rule.points:
@@ -139,26 +142,35 @@ def timed_to_stim(program: TimedProgram, proxy: str = "X", noise=None, with_idea
     return out
 
 
-def _model(noise):
+def _locations(noise, program: TimedProgram):
+    """Where the model's rules go in the compiled program: None (no noise), at the protocol's fault
+    locations or at the native operations."""
     if noise is None:
         return None
-    if isinstance(noise, UniformNoise):
-        return _UniformModel(noise)
-    if isinstance(noise, CalibrationNoise):
-        return _CalibrationModel(noise)
+    if isinstance(noise, ProtocolNoise):
+        return _AtProtocolLocations(noise, program)
+    if isinstance(noise, DeviceNoise):
+        noise.check_program(program)  # its numbers are one device file's: the program's own
+        return _AtNativeOps(noise, program)
     raise CtrlError(f"unsupported noise model {noise!r}")
 
 
 _ANCHORS = ("PREP", "CZ", "ECR", "MEASURE")
+# A first PREP is the native reset to |0>; the basis change of RX (R_y(pi/2)) and RH (R_y(pi/4)) is a later
+# pulse. A preparation's channels, stated on the prepared state, move back before that pulse: Y and
+# depolarizing commute with R_y, X and Z trade places through R_y(pi/2).
+_BEFORE_BASIS_CHANGE = {
+    "R": {"X_ERROR": "X_ERROR", "Y_ERROR": "Y_ERROR", "Z_ERROR": "Z_ERROR", "DEPOLARIZE1": "DEPOLARIZE1"},
+    "RX": {"X_ERROR": "Z_ERROR", "Y_ERROR": "Y_ERROR", "Z_ERROR": "X_ERROR", "DEPOLARIZE1": "DEPOLARIZE1"},
+    "RH": {"Y_ERROR": "Y_ERROR", "DEPOLARIZE1": "DEPOLARIZE1"},
+}
 
 
-class _UniformModel:
-    """The paper's model at the protocol's fault locations (module docstring)."""
+class _AtProtocolLocations:
+    """A `ProtocolNoise` model at the protocol's fault locations (module docstring)."""
 
-    def __init__(self, noise: UniformNoise) -> None:
+    def __init__(self, noise: ProtocolNoise, program: TimedProgram) -> None:
         self.n = noise
-
-    def start(self, program: TimedProgram) -> None:
         index = {name: i for i, name in enumerate(program.qubits)}
         self.steps: dict[int, set[int]] = {}  # protocol steps in which each qubit does something
         last = 0
@@ -166,7 +178,7 @@ class _UniformModel:
             if is_dd(t.op):
                 continue  # an identity of the protocol: no fault location of the paper's model
             if not t.op.source:
-                raise CtrlError(f"{t.op!r} does not say which protocol operation it realises: uniform noise needs it")
+                raise CtrlError(f"{t.op!r} does not say which protocol operation it realises: {noise.name} noise needs it")
             for q in t.op.qubits:
                 self.steps.setdefault(index[q], set()).update(s for s, _ in t.op.source)
             last = max([last] + [s for s, _ in t.op.source])
@@ -191,38 +203,42 @@ class _UniformModel:
             self._flush(out, q, self.n_steps if live[q] else None)
 
     def _flush(self, out, q, until):
-        """Depolarize q once per one-qubit gate and per idle protocol step since its last anchor."""
-        k = len(self.pending.pop(q, ()))
+        """Merge the rules of q's one-qubit protocol gates and idle protocol steps since its last anchor."""
+        rules = [self.n.gate(gate) for _, gate in sorted(self.pending.pop(q, ()))]
         if until is not None and q in self.anchor_step:
-            k += sum(1 for s in range(self.anchor_step[q] + 1, until) if s not in self.steps[q])
-        if k:
-            p = 0.75 * (1 - (1 - 4 * self.n.p / 3) ** k)
-            out.append(stim.CircuitInstruction("DEPOLARIZE1", [q], [p], tag=f"uniform+{k}"))
+            rules += [self.n.idle() for s in range(self.anchor_step[q] + 1, until) if s not in self.steps[q]]
+        if rules:
+            merge_depolarizing(rules, f"uniform+{len(rules)}").append_after(out, [q])
 
-    def prep(self, out, qs, op):
+    def reset(self, qs, op) -> NoiseRule:
         self.first_prep.add(qs[0])
-        out.append("Y_ERROR" if op.source[0][1] == "RH" else "X_ERROR", qs, [self.n.flip])
+        gate = op.source[0][1]
+        rule = self.n.prepare(gate)
+        moved = _BEFORE_BASIS_CHANGE[gate]
+        if any(c.name not in moved for c in rule.after):
+            raise CtrlError(f"{self.n.name}: {rule!r} of {gate} cannot move before the pulse that completes it")
+        return replace(rule, after=tuple(replace(c, name=moved[c.name]) for c in rule.after))
 
-    def pulse(self, out, qs, op):
+    def gate(self, qs, op) -> NoiseRule:
+        if len(qs) == 2:
+            return self.n.gate(op.source[0][1])
         q = qs[0]
         for step, gate in op.source:
             prep_again = gate in ("RX", "RH") and (q, step) in self.again
             if gate in ("RY_P4", "RY_M4") or prep_again:
                 self.pending.setdefault(q, set()).add((step, gate))
+        return NOISELESS
 
-    def two(self, out, qs, op):
-        out.append("DEPOLARIZE2", qs, [self.n.gate2])
+    def measure(self, op) -> NoiseRule:
+        return self.n.measure(op.source[0][1])
 
-    def readout(self, name):
-        return self.n.flip
-class _CalibrationModel:
-    def __init__(self, noise: CalibrationNoise) -> None:
+
+class _AtNativeOps:
+    """A `DeviceNoise` model at the native operations and the idle gaps between them."""
+
+    def __init__(self, noise: DeviceNoise, program: TimedProgram) -> None:
         self.n = noise
-        self.zz = bool(noise.device.zz_neighbours)
-        self.names: tuple[str, ...] = ()
-
-    def start(self, program):
-        self.names = program.qubits
+        self.index = {name: i for i, name in enumerate(program.qubits)}
 
     def anchor(self, out, q, op, live):
         pass
@@ -232,20 +248,24 @@ class _CalibrationModel:
 
     def idle(self, out, q, name, cycles, echo=False, live=()):
         # the neighbours live when the gap ends stand for those live through it
-        names = self.names
-        px, py, pz = self.n.idle(name, cycles, echo, frozenset(names[i] for i in live) if self.zz else frozenset())
-        if px + py + pz > 0:
-            out.append(stim.CircuitInstruction("PAULI_CHANNEL_1", [q], [px, py, pz], tag=f"idle+{cycles}"))
+        self.n.native_idle(name, cycles, echo, _Live(self.index, live)).append_both(out, [q])
 
-    def prep(self, out, qs, op):
-        out.append("X_ERROR", qs, [self.n.reset_flip(op.qubits[0])])
+    def reset(self, qs, op) -> NoiseRule:
+        return self.n.native_reset(op.qubits[0])
 
-    def pulse(self, out, qs, op):
-        if op.name != "VZ":  # a frame change: no pulse, no error
-            out.append("DEPOLARIZE1", qs, [self.n.pulse(op.qubits[0], op.angle)])
+    def gate(self, qs, op) -> NoiseRule:
+        return self.n.native_gate(op.name, op.qubits, op.angle)
 
-    def two(self, out, qs, op):
-        out.append("DEPOLARIZE2", qs, [self.n.two_qubit(*op.qubits)])
+    def measure(self, op) -> NoiseRule:
+        return self.n.native_measure(op.qubits[0])
 
-    def readout(self, name):
-        return self.n.readout_flip(name)
+
+class _Live:
+    """The device qubits holding state, looked up in the lowering's live set by name: no set is built per
+    idle, as the model asks only about the idling qubit's static-ZZ neighbours (most devices have none)."""
+
+    def __init__(self, index: dict[str, int], live) -> None:
+        self.index, self.live = index, live
+
+    def __contains__(self, name: str) -> bool:
+        return self.index[name] in self.live

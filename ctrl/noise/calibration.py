@@ -17,13 +17,22 @@
   that active reset relies on.
 
 `scale` multiplies every error rate and divides T1 and T2, for noise-scaling studies.
+
+The model gives its numbers two ways: per calibrated quantity (`pulse`, `two_qubit`, `readout_flip`,
+`reset_flip`, `idle`; `ctrl.emulate.budget` silences sources by overriding these) and as the rule of each
+native operation (`DeviceNoise`, what the compiled lowering asks), built from the former. A gate, reset or
+readout keeps its channel at probability 0, so a silenced source leaves the circuit's fault locations where
+they were; an idle without decay has none.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from ctrl.noise.rules import NOISELESS, Channel, NoiseRule
 
 if TYPE_CHECKING:
     from ctrl.device import Device
@@ -44,6 +53,28 @@ class CalibrationNoise:
     def target(self) -> Target:
         return self.device.target
 
+    def check_program(self, program) -> None:
+        self.target.check_program(program)
+
+    def native_reset(self, qubit: str) -> NoiseRule:
+        return NoiseRule(after=(Channel("X_ERROR", (self.reset_flip(qubit),)),))
+
+    def native_gate(self, name: str, qubits: tuple[str, ...], angle: float) -> NoiseRule:
+        if name == "VZ":  # a frame change: no pulse, no error
+            return NOISELESS
+        if len(qubits) == 2:
+            return NoiseRule(after=(Channel("DEPOLARIZE2", (self.two_qubit(*qubits),)),))
+        return NoiseRule(after=(Channel("DEPOLARIZE1", (self.pulse(qubits[0], angle),)),))
+
+    def native_measure(self, qubit: str) -> NoiseRule:
+        return NoiseRule(flip_result=self.readout_flip(qubit))
+
+    def native_idle(self, qubit: str, cycles: int, echo: bool, live: Collection[str]) -> NoiseRule:
+        px, py, pz = self.idle(qubit, cycles, echo, live)
+        if px + py + pz > 0:
+            return NoiseRule(after=(Channel("PAULI_CHANNEL_1", (px, py, pz), f"idle+{cycles}"),))
+        return NOISELESS
+
     def pulse(self, qubit: str, angle: float) -> float:
         return min(0.75, 1.5 * self.target.qubit(qubit).pulse_error(angle) * self.scale)
 
@@ -56,7 +87,7 @@ class CalibrationNoise:
     def reset_flip(self, qubit: str) -> float:
         return min(0.5, self.target.qubit(qubit).readout_error_1to0 * self.scale)
 
-    def idle(self, qubit: str, cycles: int, echo: bool = False, live: frozenset[str] = frozenset()) -> tuple[float, float, float]:
+    def idle(self, qubit: str, cycles: int, echo: bool = False, live: Collection[str] = frozenset()) -> tuple[float, float, float]:
         """Pauli-twirled T1/T2 decay over the idle; `echo`: the idle is part of an echo sequence, whose
         refocusing leaves the Hahn-echo rate T2E instead of T2* (a Markovian model has no other way to
         show what an echo does: twirled channels commute with the pulses); `live`: the qubits holding

@@ -13,31 +13,38 @@ import math
 from dataclasses import dataclass
 
 from ctrl.errors import CtrlError
+from ctrl.noise.rules import NOISELESS, Channel, NoiseRule
 
 
 @dataclass(frozen=True)
 class UniformNoise:
+    """The rules of `uniform:P` (module docstring) at the protocol's fault locations (`ProtocolNoise`).
+    `uniform:0` has no channels at all."""
+
     p: float
 
     @property
     def name(self) -> str:
         return f"uniform:{self.p:g}"
 
-    @property
-    def gate1(self) -> float:
-        return self.p
+    def prepare(self, gate: str) -> NoiseRule:
+        # A flipped |H> is the orthogonal state Y|H>; Y also anticommutes with both proxies' logical.
+        return self._after(_FLIPS[gate], 2 * self.p / 3)
 
-    @property
-    def gate2(self) -> float:
-        return self.p
+    def gate(self, gate: str) -> NoiseRule:
+        return self._after("DEPOLARIZE2" if gate in ("CX", "CZ") else "DEPOLARIZE1", self.p)
 
-    @property
-    def idle(self) -> float:
-        return self.p
+    def measure(self, gate: str) -> NoiseRule:
+        return NoiseRule(flip_result=2 * self.p / 3)
 
-    @property
-    def flip(self) -> float:
-        return 2 * self.p / 3
+    def idle(self) -> NoiseRule:
+        return self._after("DEPOLARIZE1", self.p)
+
+    def _after(self, channel: str, p: float) -> NoiseRule:
+        return NoiseRule(after=(Channel(channel, (p,)),)) if self.p else NOISELESS
+
+
+_FLIPS = {"R": "X_ERROR", "RX": "Z_ERROR", "RH": "Y_ERROR"}  # the Pauli that flips each prepared state
 
 
 def parse_noise(spec: str) -> UniformNoise:

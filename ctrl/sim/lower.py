@@ -14,6 +14,11 @@ or was cleared by an encoder fan-out, so it is in |0> already, errors included. 
 nothing, a later RX is a Hadamard and a later RH is R_y(pi/4), each with a gate's noise rather than a
 preparation's. MX is a Hadamard then M, as on the hardware, so a measured qubit is left in |0>.
 
+Noise comes from a model of the protocol's fault locations (`ctrl.noise.rules.ProtocolNoise`), asked for
+the rule of each operation: a first preparation's, a gate's (a later RX or RH is asked as that gate), a
+measurement's, and that of each step a live qubit idles. A device's noise needs the compiled program
+(`ctrl.backends.stim`).
+
 Each protocol check becomes a DETECTOR tagged with the check's name. The proxies end with a noiseless
 ideal round: MPP of every X face, then every Z face (detectors tagged `ideal`), then the proxy logical as
 OBSERVABLE_INCLUDE(0). Post-selection is "every detector not tagged ideal".
@@ -24,7 +29,7 @@ from __future__ import annotations
 import stim
 
 from ctrl.errors import CtrlError
-from ctrl.noise.models import UniformNoise
+from ctrl.noise.rules import NOISELESS, ProtocolNoise
 from ctrl.protocol.ir import MEASUREMENTS, ProtocolCircuit
 
 PROXIES = ("X", "Z", "exact")
@@ -38,9 +43,13 @@ _ONE_QUBIT = {
 _ORDER = ("R", "RX", "RH", "RY_M4", "RY_P4", "CX", "CZ") + MEASUREMENTS  # same as ProtocolCircuit.record
 
 
-def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | None = None) -> stim.Circuit:
+def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: ProtocolNoise | None = None) -> stim.Circuit:
+    """`noise`: None or a `ProtocolNoise` model (module docstring)."""
     if proxy not in PROXIES:
         raise CtrlError(f"unknown proxy {proxy!r}: expected one of {', '.join(PROXIES)}")
+    if noise is not None and not isinstance(noise, ProtocolNoise):
+        name = getattr(noise, "name", type(noise).__name__)
+        raise CtrlError(f"noise {name!r} is not at the protocol's fault locations: it applies to a compiled program")
     out = stim.Circuit()
     for q in circuit.qubits:
         out.append("QUBIT_COORDS", [q.index], list(q.coords))
@@ -69,15 +78,19 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | No
                         continue
             used.update(targets)
             if name in MEASUREMENTS:
-                args = [noise.flip] if noise and noise.flip else []
+                rule = NOISELESS if noise is None else noise.measure(name)
+                rule.append_before(out, targets)
                 if name == "MX":
                     out.append("H", targets)
-                out.append("M", targets, args)
+                out.append("M", targets, rule.measure_args)
+                rule.append_after(out, targets)
                 for op in group:
                     record[op.key] = n_meas
                     n_meas += 1
                 live.difference_update(targets)
                 continue
+            rule = NOISELESS if noise is None else (noise.prepare(name) if name in ("R", "RX", "RH") else noise.gate(name))
+            rule.append_before(out, targets)
             gate = _ONE_QUBIT[proxy].get(name, name)
             if name == "RH" and proxy == "exact":
                 out.append("R", targets)
@@ -86,23 +99,12 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | No
                 out.append(stim.CircuitInstruction("I", targets, tag=name))
             else:
                 out.append(gate, targets)
-            if noise:
-                if name == "RH":
-                    # A flipped |H> is the orthogonal state Y|H>; Y also anticommutes with both proxies' logical.
-                    _err(out, "Y_ERROR", targets, noise.flip)
-                elif name == "R":
-                    _err(out, "X_ERROR", targets, noise.flip)
-                elif name == "RX":
-                    _err(out, "Z_ERROR", targets, noise.flip)
-                elif name in ("CX", "CZ"):
-                    _err(out, "DEPOLARIZE2", targets, noise.gate2)
-                else:
-                    _err(out, "DEPOLARIZE1", targets, noise.gate1)
+            rule.append_after(out, targets)
             if name in ("R", "RX", "RH"):
                 live.update(targets)
-        if noise:
+        if noise is not None:
             idle = sorted(live - busy)
-            _err(out, "DEPOLARIZE1", idle, noise.idle)
+            noise.idle().append_both(out, idle)
         for c in sorted(checks_at.get(step, ()), key=lambda c: c.name):
             recs = [stim.target_rec(record[k] - n_meas) for k in c.measurements]
             out.append(stim.CircuitInstruction("DETECTOR", recs, [], tag=c.name))
@@ -113,8 +115,12 @@ def to_stim(circuit: ProtocolCircuit, proxy: str = "X", noise: UniformNoise | No
     return out
 
 
-def _prepare_again(out: stim.Circuit, name: str, targets: list[int], proxy: str, noise) -> None:
+def _prepare_again(out: stim.Circuit, name: str, targets: list[int], proxy: str, noise: ProtocolNoise | None) -> None:
     """A preparation of a qubit that is in |0> already: a gate from |0>, not a reset."""
+    if name == "R":
+        return  # nothing to do, so nothing to go wrong
+    rule = NOISELESS if noise is None else noise.gate(name)
+    rule.append_before(out, targets)
     if name == "RX":
         out.append("H", targets)
     elif name == "RH":
@@ -122,13 +128,7 @@ def _prepare_again(out: stim.Circuit, name: str, targets: list[int], proxy: str,
             out.append("H", targets)
         elif proxy == "exact":
             out.append(stim.CircuitInstruction("I", targets, tag="RY_P4"))
-    if noise and name != "R":
-        _err(out, "DEPOLARIZE1", targets, noise.gate1)
-
-
-def _err(out: stim.Circuit, name: str, targets: list[int], p: float) -> None:
-    if targets and p > 0:
-        out.append(name, targets, [p])
+    rule.append_after(out, targets)
 
 
 def ideal_round(out: stim.Circuit, code, proxy: str) -> None:
