@@ -16,6 +16,9 @@ from ctrl.sim import statevector as sv
 from ctrl.sim.decode import logical_flip_table
 from ctrl.sim.lower import IDEAL, to_stim
 from ctrl.sim.sample import sample_proxy
+from ctrl.sim.statevector.ideal import _apply_pauli
+from ctrl.sim.statevector.sample import _FaultModel, _Pairs, _decided
+from ctrl.sim.statevector.target import _program
 
 C8, S8 = math.cos(math.pi / 8), math.sin(math.pi / 8)
 
@@ -117,7 +120,7 @@ def test_logical_h_state_is_the_transversal_hadamard_eigenstate(circuit):
         transversal = np.kron(transversal, np.array([[1, 1], [1, -1]]) / math.sqrt(2))
     assert np.allclose(transversal @ h, h, atol=1e-14)
     for f in circuit.code.faces:
-        assert np.allclose(sv._apply_pauli(h, xs=f.qubits), h) and np.allclose(sv._apply_pauli(h, zs=f.qubits), h)
+        assert np.allclose(_apply_pauli(h, xs=f.qubits), h) and np.allclose(_apply_pauli(h, zs=f.qubits), h)
 
 
 def test_corrections_agree_with_the_proxy_decoder(circuit):
@@ -133,19 +136,19 @@ def test_score(circuit):
     h = sv.logical_h_state(code)
     for q in range(code.n):  # every weight-1 error is corrected
         for xs, zs in (((q,), ()), ((), (q,)), ((q,), (q,))):
-            assert sv.score(code, 0.5 * sv._apply_pauli(h, xs, zs)) == pytest.approx((0.25, 0.0), abs=1e-14)
+            assert sv.score(code, 0.5 * _apply_pauli(h, xs, zs)) == pytest.approx((0.25, 0.0), abs=1e-14)
     # logical X or Z turn |H> by pi/4 (fidelity 1/2); logical Y is orthogonal
-    assert sv.score(code, sv._apply_pauli(h, xs=code.logical))[1] == pytest.approx(0.5)
-    assert sv.score(code, sv._apply_pauli(h, zs=code.logical))[1] == pytest.approx(0.5)
-    assert sv.score(code, sv._apply_pauli(h, xs=code.logical, zs=code.logical))[1] == pytest.approx(1.0)
-    assert sv.score(code, sv._apply_pauli(h, xs=(0, 3)))[1] > 0.4  # weight 2: miscorrected
+    assert sv.score(code, _apply_pauli(h, xs=code.logical))[1] == pytest.approx(0.5)
+    assert sv.score(code, _apply_pauli(h, zs=code.logical))[1] == pytest.approx(0.5)
+    assert sv.score(code, _apply_pauli(h, xs=code.logical, zs=code.logical))[1] == pytest.approx(1.0)
+    assert sv.score(code, _apply_pauli(h, xs=(0, 3)))[1] > 0.4  # weight 2: miscorrected
 
 
 # ---- the protocol -------------------------------------------------------------------------------------
 
 
 def test_noiseless_protocol_prepares_logical_h(circuit):
-    program = sv._program(circuit, 1e-3)
+    program = _program(circuit, 1e-3)
     run = program.run()
     (psi,) = run.branches
     out = program.output(psi, circuit.data)
@@ -159,7 +162,7 @@ def test_noiseless_protocol_prepares_logical_h(circuit):
 
 def test_real_and_complex_runs_agree(circuit):
     """float64 drops the global phase of Y faults; complex128 keeps it. The figures must not differ."""
-    real = sv._program(circuit, 1e-3)
+    real = _program(circuit, 1e-3)
     cplx = sv.Program(to_stim(circuit, "exact", UniformNoise(1e-3)), np.complex128)
     rng = np.random.default_rng(5)
     for _ in range(4):
@@ -175,7 +178,7 @@ def test_real_and_complex_runs_agree(circuit):
 def test_every_single_fault_is_harmless(circuit, singles):
     """The exact first-order term: no single fault of the real circuit (every location, every Pauli)
     leaves an accepted logical error after the ideal round. Fault distance >= 2 beyond the proxies."""
-    program = sv._program(circuit, 1e-3)
+    program = _program(circuit, 1e-3)
     assert len(singles.pauli) == sum(len(loc.paulis) for loc in program.locations)
     bad = [
         sv.describe(circuit, singles.locations[singles.location[i]], singles.pauli[i])
@@ -191,7 +194,7 @@ def test_every_single_fault_is_harmless(circuit, singles):
 def test_two_faults_can_break_it(circuit):
     """Negative control: two X faults on data qubits 0 and 1 after the last check are a weight-2 error,
     accepted and miscorrected."""
-    program = sv._program(circuit, 1e-3)
+    program = _program(circuit, 1e-3)
     last = {}
     for loc in program.locations:
         if loc.instruction.startswith("DEPOLARIZE1") and loc.qubits[0] in (0, 1):
@@ -225,28 +228,28 @@ def test_first_order_rejection_lies_between_the_proxies(circuit, singles):
 def test_decided_pairs_really_are_decided(circuit, singles):
     """The sampler skips pairs whose first fault alone is rejected before the second: running them must
     give rejection with the first fault's losses. And the skipped share matches random pairs."""
-    program = sv._program(circuit, 1e-3)
-    model = sv._FaultModel.build(tuple(program.locations))
+    program = _program(circuit, 1e-3)
+    model = _FaultModel.build(tuple(program.locations))
     q = np.array([loc.probability for loc in program.locations])
     n = np.array([len(loc.paulis) for loc in program.locations])
-    pairs = sv._Pairs(singles, (q / (1 - q) / n)[singles.location])
+    pairs = _Pairs(singles, (q / (1 - q) / n)[singles.location])
     rng = np.random.default_rng(3)
     configs = [model.sample(rng, 2) for _ in range(3000)]
-    decided = [f for f in configs if sv._decided(singles, f) is not None]
+    decided = [f for f in configs if _decided(singles, f) is not None]
     share = len(decided) / len(configs)
     assert abs(share - (1 - pairs.undecided)) < 4 * math.sqrt(share * (1 - share) / len(configs))
     for f in decided[:6]:
-        shortcut, ran = sv._decided(singles, f), sv.evaluate(circuit, f)
+        shortcut, ran = _decided(singles, f), sv.evaluate(circuit, f)
         assert ran.acceptance == 0 and np.allclose(ran.losses, shortcut.losses, atol=1e-14)
     for _ in range(20):
-        assert sv._decided(singles, pairs.sample(rng)) is None
+        assert _decided(singles, pairs.sample(rng)) is None
 
 
 def test_fault_count_law_is_exact():
     locations = tuple(
         sv.Location(i, 0, 0, "", (0,), ("X",), p) for i, p in enumerate([0.1, 0.1, 0.2, 0.1, 0.2, 0.3])
     )
-    model = sv._FaultModel.build(locations)
+    model = _FaultModel.build(locations)
     probs = np.array([loc.probability for loc in locations])
     expected = np.zeros(len(locations) + 1)
     for mask in range(1 << len(locations)):
