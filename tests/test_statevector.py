@@ -191,6 +191,33 @@ def test_every_single_fault_is_harmless(circuit, singles):
     assert (singles.acceptance > 0.999).sum() > 100
 
 
+def test_single_fault_table_agrees_with_plain_runs(circuit, singles):
+    """The table is built the fast way (the noiseless state continued op by op, and no run at all for a
+    fault that is a stabilizer of the state where it happens), and `evaluate` starts from a noiseless
+    checkpoint; each must give what a plain run of the whole circuit from |0...0> with that fault gives."""
+    program = _program(circuit, 1e-3)
+    noiseless = sv.evaluate(circuit, {})
+    like_noiseless = np.flatnonzero((singles.acceptance == noiseless.acceptance) & (singles.error == noiseless.error))
+    rng = np.random.default_rng(11)
+    picked = np.concatenate([rng.choice(len(singles.pauli), 40, replace=False), rng.choice(like_noiseless, 20)])
+    rejected = 0
+    for c in picked:
+        faults = {int(singles.location[c]): singles.pauli[c]}
+        run = program.run(faults)
+        scores = [sv.score(circuit.code, program.output(b, circuit.data)) for b in run.branches]
+        acceptance, error = np.sum(scores, axis=0) if scores else (0.0, 0.0)
+        assert singles.acceptance[c] == pytest.approx(acceptance, abs=1e-12)
+        assert singles.error[c] == pytest.approx(error, abs=1e-12)
+        assert np.allclose(singles.losses[c], run.losses, atol=1e-12)
+        assert singles.rejected_at[c] == (len(program.ops) if run.branches else run.rejected_at)
+        outcome = sv.evaluate(circuit, faults)
+        assert outcome.acceptance == pytest.approx(acceptance, abs=1e-12)
+        assert outcome.error == pytest.approx(error, abs=1e-12)
+        assert np.allclose(outcome.losses, run.losses, atol=1e-12)
+        rejected += not run.branches
+    assert 0 < rejected < len(picked)  # both kinds of outcome were compared
+
+
 def test_two_faults_can_break_it(circuit):
     """Negative control: two X faults on data qubits 0 and 1 after the last check are a weight-2 error,
     accepted and miscorrected."""

@@ -50,11 +50,6 @@ _DIAGONAL_2 = {
 }
 
 
-def _rz(theta: float) -> np.ndarray:
-    c, s = math.cos(theta / 2), math.sin(theta / 2)
-    return np.diag([complex(c, -s), complex(c, s)])
-
-
 @dataclass(frozen=True)
 class Location:
     """One fault location: with `probability` one of `paulis` hits `qubits` at this point, each with its

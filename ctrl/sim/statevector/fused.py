@@ -12,10 +12,18 @@ a Kronecker-expanded matrix when the qubit's axis is too far down for matmul's s
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import stim
 
-from ctrl.sim.statevector.compiler import _ANGLE_TAG, _DIAGONAL_2, _H, _ROTATIONS, Compiler, _rx, _ry, _rz
+from ctrl.sim.statevector.compiler import _ANGLE_TAG, _DIAGONAL_2, _H, _ROTATIONS, Compiler, _rx, _ry
+
+
+def _rz(theta: float) -> np.ndarray:
+    c, s = math.cos(theta / 2), math.sin(theta / 2)
+    return np.diag([complex(c, -s), complex(c, s)])
+
 
 _FUSABLE_1 = {"H": _H, "X": np.array([[0.0, 1.0], [1.0, 0.0]]), "Z": np.diag([1.0, -1.0])}
 _FUSABLE_2 = {
