@@ -3,7 +3,7 @@ structure: the outcomes do not depend on p, only their weights do. This is the f
 `sample_exact` and the table its sampler uses to decide pairs without a run.
 
 The enumeration continues the noiseless state op by op and skips the run of a fault that is a stabilizer of
-the state where it happens; tests/test_statevector.py checks its table against `evaluate` of each fault.
+the state where it happens; tests/test_statevector.py checks its table against plain runs from the start.
 """
 
 from __future__ import annotations
