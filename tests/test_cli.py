@@ -324,13 +324,13 @@ def test_emulate_reports_every_chunk_of_both_proxies():
 
 
 def test_statevector_map_tells_each_finished_task():
-    from ctrl.sim import statevector
+    from ctrl.sim.statevector import workers
 
     heard = []
-    done = statevector._counter(lambda *a: heard.append(a), "fault configurations", 3)
-    assert statevector._map(abs, [-1, -2, -3], 1, done) == [1, 2, 3]
+    done = workers._counter(lambda *a: heard.append(a), "fault configurations", 3)
+    assert workers._map(abs, [-1, -2, -3], 1, done) == [1, 2, 3]
     assert heard == [("fault configurations", k, 3) for k in range(4)]
-    assert statevector._counter(None, "x", 3) is None and statevector._map(abs, [-4], 1) == [4]
+    assert workers._counter(None, "x", 3) is None and workers._map(abs, [-4], 1) == [4]
 
 
 # --- run / serve-board --proxy-name: qick's proxy name is configurable

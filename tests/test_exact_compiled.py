@@ -18,6 +18,8 @@ from ctrl.errors import CtrlError
 from ctrl.noise.calibration import CalibrationNoise
 from ctrl.noise.models import UniformNoise
 from ctrl.sim import statevector as sv
+from ctrl.sim.statevector.sample import _FaultModel
+from ctrl.sim.statevector.target import _describe
 
 NOISE = {"X_ERROR", "DEPOLARIZE1", "DEPOLARIZE2", "PAULI_CHANNEL_1"}
 
@@ -92,7 +94,7 @@ def test_pauli_channel_1_is_one_weighted_location():
     (loc,) = program.locations
     assert loc.paulis == ("X", "Y", "Z") and loc.probability == pytest.approx(0.4)
     assert loc.weights == pytest.approx((0.25, 0.0, 0.75))
-    model = sv._FaultModel.build(tuple(program.locations))
+    model = _FaultModel.build(tuple(program.locations))
     rng = np.random.default_rng(0)
     drawn = [model.sample(rng, 1)[0] for _ in range(4000)]
     assert "Y" not in drawn
@@ -221,7 +223,7 @@ def test_every_single_fault_of_the_compiled_program_is_harmless(default, calibra
     assert len(singles.pauli) == sum(len(loc.paulis) for loc in calibrated.program.locations)
     assert len(calibrated.program.locations) > pulses  # every pulse is a location, and more
     bad = [
-        sv._describe(calibrated, singles.locations[singles.location[i]], singles.pauli[i])
+        _describe(calibrated, singles.locations[singles.location[i]], singles.pauli[i])
         | {"acceptance": float(singles.acceptance[i]), "error": float(singles.error[i])}
         for i in singles.failures()
     ]

@@ -15,7 +15,11 @@ from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.sim import statevector as sv
 from ctrl.sim.decode import logical_flip_table
 from ctrl.sim.lower import IDEAL, to_stim
-from ctrl.sim.sample import sample_proxy
+from ctrl.collect.run import collect
+from ctrl.sim.report import protocol_task
+from ctrl.sim.statevector.ideal import _apply_pauli
+from ctrl.sim.statevector.sample import _FaultModel, _Pairs, _decided
+from ctrl.sim.statevector.target import _program
 
 C8, S8 = math.cos(math.pi / 8), math.sin(math.pi / 8)
 
@@ -117,7 +121,7 @@ def test_logical_h_state_is_the_transversal_hadamard_eigenstate(circuit):
         transversal = np.kron(transversal, np.array([[1, 1], [1, -1]]) / math.sqrt(2))
     assert np.allclose(transversal @ h, h, atol=1e-14)
     for f in circuit.code.faces:
-        assert np.allclose(sv._apply_pauli(h, xs=f.qubits), h) and np.allclose(sv._apply_pauli(h, zs=f.qubits), h)
+        assert np.allclose(_apply_pauli(h, xs=f.qubits), h) and np.allclose(_apply_pauli(h, zs=f.qubits), h)
 
 
 def test_corrections_agree_with_the_proxy_decoder(circuit):
@@ -133,19 +137,19 @@ def test_score(circuit):
     h = sv.logical_h_state(code)
     for q in range(code.n):  # every weight-1 error is corrected
         for xs, zs in (((q,), ()), ((), (q,)), ((q,), (q,))):
-            assert sv.score(code, 0.5 * sv._apply_pauli(h, xs, zs)) == pytest.approx((0.25, 0.0), abs=1e-14)
+            assert sv.score(code, 0.5 * _apply_pauli(h, xs, zs)) == pytest.approx((0.25, 0.0), abs=1e-14)
     # logical X or Z turn |H> by pi/4 (fidelity 1/2); logical Y is orthogonal
-    assert sv.score(code, sv._apply_pauli(h, xs=code.logical))[1] == pytest.approx(0.5)
-    assert sv.score(code, sv._apply_pauli(h, zs=code.logical))[1] == pytest.approx(0.5)
-    assert sv.score(code, sv._apply_pauli(h, xs=code.logical, zs=code.logical))[1] == pytest.approx(1.0)
-    assert sv.score(code, sv._apply_pauli(h, xs=(0, 3)))[1] > 0.4  # weight 2: miscorrected
+    assert sv.score(code, _apply_pauli(h, xs=code.logical))[1] == pytest.approx(0.5)
+    assert sv.score(code, _apply_pauli(h, zs=code.logical))[1] == pytest.approx(0.5)
+    assert sv.score(code, _apply_pauli(h, xs=code.logical, zs=code.logical))[1] == pytest.approx(1.0)
+    assert sv.score(code, _apply_pauli(h, xs=(0, 3)))[1] > 0.4  # weight 2: miscorrected
 
 
 # ---- the protocol -------------------------------------------------------------------------------------
 
 
 def test_noiseless_protocol_prepares_logical_h(circuit):
-    program = sv._program(circuit, 1e-3)
+    program = _program(circuit, 1e-3)
     run = program.run()
     (psi,) = run.branches
     out = program.output(psi, circuit.data)
@@ -159,7 +163,7 @@ def test_noiseless_protocol_prepares_logical_h(circuit):
 
 def test_real_and_complex_runs_agree(circuit):
     """float64 drops the global phase of Y faults; complex128 keeps it. The figures must not differ."""
-    real = sv._program(circuit, 1e-3)
+    real = _program(circuit, 1e-3)
     cplx = sv.Program(to_stim(circuit, "exact", UniformNoise(1e-3)), np.complex128)
     rng = np.random.default_rng(5)
     for _ in range(4):
@@ -175,7 +179,7 @@ def test_real_and_complex_runs_agree(circuit):
 def test_every_single_fault_is_harmless(circuit, singles):
     """The exact first-order term: no single fault of the real circuit (every location, every Pauli)
     leaves an accepted logical error after the ideal round. Fault distance >= 2 beyond the proxies."""
-    program = sv._program(circuit, 1e-3)
+    program = _program(circuit, 1e-3)
     assert len(singles.pauli) == sum(len(loc.paulis) for loc in program.locations)
     bad = [
         sv.describe(circuit, singles.locations[singles.location[i]], singles.pauli[i])
@@ -188,10 +192,37 @@ def test_every_single_fault_is_harmless(circuit, singles):
     assert (singles.acceptance > 0.999).sum() > 100
 
 
+def test_single_fault_table_agrees_with_plain_runs(circuit, singles):
+    """The table is built the fast way (the noiseless state continued op by op, and no run at all for a
+    fault that is a stabilizer of the state where it happens), and `evaluate` starts from a noiseless
+    checkpoint; each must give what a plain run of the whole circuit from |0...0> with that fault gives."""
+    program = _program(circuit, 1e-3)
+    noiseless = sv.evaluate(circuit, {})
+    like_noiseless = np.flatnonzero((singles.acceptance == noiseless.acceptance) & (singles.error == noiseless.error))
+    rng = np.random.default_rng(11)
+    picked = np.concatenate([rng.choice(len(singles.pauli), 40, replace=False), rng.choice(like_noiseless, 20)])
+    rejected = 0
+    for c in picked:
+        faults = {int(singles.location[c]): singles.pauli[c]}
+        run = program.run(faults)
+        scores = [sv.score(circuit.code, program.output(b, circuit.data)) for b in run.branches]
+        acceptance, error = np.sum(scores, axis=0) if scores else (0.0, 0.0)
+        assert singles.acceptance[c] == pytest.approx(acceptance, abs=1e-12)
+        assert singles.error[c] == pytest.approx(error, abs=1e-12)
+        assert np.allclose(singles.losses[c], run.losses, atol=1e-12)
+        assert singles.rejected_at[c] == (len(program.ops) if run.branches else run.rejected_at)
+        outcome = sv.evaluate(circuit, faults)
+        assert outcome.acceptance == pytest.approx(acceptance, abs=1e-12)
+        assert outcome.error == pytest.approx(error, abs=1e-12)
+        assert np.allclose(outcome.losses, run.losses, atol=1e-12)
+        rejected += not run.branches
+    assert 0 < rejected < len(picked)  # both kinds of outcome were compared
+
+
 def test_two_faults_can_break_it(circuit):
     """Negative control: two X faults on data qubits 0 and 1 after the last check are a weight-2 error,
     accepted and miscorrected."""
-    program = sv._program(circuit, 1e-3)
+    program = _program(circuit, 1e-3)
     last = {}
     for loc in program.locations:
         if loc.instruction.startswith("DEPOLARIZE1") and loc.qubits[0] in (0, 1):
@@ -225,28 +256,28 @@ def test_first_order_rejection_lies_between_the_proxies(circuit, singles):
 def test_decided_pairs_really_are_decided(circuit, singles):
     """The sampler skips pairs whose first fault alone is rejected before the second: running them must
     give rejection with the first fault's losses. And the skipped share matches random pairs."""
-    program = sv._program(circuit, 1e-3)
-    model = sv._FaultModel.build(tuple(program.locations))
+    program = _program(circuit, 1e-3)
+    model = _FaultModel.build(tuple(program.locations))
     q = np.array([loc.probability for loc in program.locations])
     n = np.array([len(loc.paulis) for loc in program.locations])
-    pairs = sv._Pairs(singles, (q / (1 - q) / n)[singles.location])
+    pairs = _Pairs(singles, (q / (1 - q) / n)[singles.location])
     rng = np.random.default_rng(3)
     configs = [model.sample(rng, 2) for _ in range(3000)]
-    decided = [f for f in configs if sv._decided(singles, f) is not None]
+    decided = [f for f in configs if _decided(singles, f) is not None]
     share = len(decided) / len(configs)
     assert abs(share - (1 - pairs.undecided)) < 4 * math.sqrt(share * (1 - share) / len(configs))
     for f in decided[:6]:
-        shortcut, ran = sv._decided(singles, f), sv.evaluate(circuit, f)
+        shortcut, ran = _decided(singles, f), sv.evaluate(circuit, f)
         assert ran.acceptance == 0 and np.allclose(ran.losses, shortcut.losses, atol=1e-14)
     for _ in range(20):
-        assert sv._decided(singles, pairs.sample(rng)) is None
+        assert _decided(singles, pairs.sample(rng)) is None
 
 
 def test_fault_count_law_is_exact():
     locations = tuple(
         sv.Location(i, 0, 0, "", (0,), ("X",), p) for i, p in enumerate([0.1, 0.1, 0.2, 0.1, 0.2, 0.3])
     )
-    model = sv._FaultModel.build(locations)
+    model = _FaultModel.build(locations)
     probs = np.array([loc.probability for loc in locations])
     expected = np.zeros(len(locations) + 1)
     for mask in range(1 << len(locations)):
@@ -266,7 +297,7 @@ def test_fault_count_law_is_exact():
 
 def test_exact_acceptance_agrees_with_the_proxies(circuit):
     exact = sv.sample_exact(circuit, UniformNoise(1e-3), 300, seed=1)
-    proxies = [sample_proxy(3, UniformNoise(1e-3), 50_000, proxy, seed=1, workers=1) for proxy in "XZ"]
+    proxies = collect([protocol_task(3, UniformNoise(1e-3), proxy) for proxy in "XZ"], max_shots=50_000, seed=1)
     accept = [t.accepted / t.shots for t in proxies]
     assert min(accept) - 0.01 < exact["acceptance"] < max(accept) + 0.01
     assert abs(exact["acceptance"] - accept[0]) < 0.03
