@@ -179,8 +179,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         raise CtrlError(f"--shots {args.shots}: the statevector method runs at most {MAX_EXACT_SHOTS} shots "
                         f"(about 1000 per second); use the proxy method, or several runs with other seeds")  # fmt: skip
     if args.method == "statevector":
+        from ctrl.collect.cluster import local_workers
+
+        # its workers are forked with the simulator's checkpoints in memory: processes of this machine only
+        workers = local_workers(args.cluster, "the statevector method")
         with _Stages(unit="chunk") as stages:  # single faults, then chunks of fault configurations
-            result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed, progress=stages)
+            result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed, progress=stages,
+                              workers=workers)  # fmt: skip
     else:
         pool = _executor(args, _chunks(args.shots))
         try:

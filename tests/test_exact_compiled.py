@@ -75,7 +75,7 @@ def test_rotations_by_any_angle(fuse):
 @pytest.mark.parametrize("fuse", [False, True])
 @pytest.mark.parametrize("gate", ["SQRT_ZZ_DAG", "SQRT_ZZ"])
 def test_sqrt_zz_matches_stim(gate, fuse):
-    text = f"H 0 1 2\nX 2\n{gate} 0 2\nH 2\n{gate} 2 1\nH 0\nCX 0 1"
+    text = f"H 0 1 2\nX 2\n{gate} 0 2\nH 2\nY 1\n{gate} 2 1\nH 0\nY 0\nCX 0 1"
     sim = stim.TableauSimulator()
     sim.do(stim.Circuit(text))
     assert abs(abs(np.vdot(sim.state_vector(endian="little"), _state(text, fuse))) - 1) < 1e-6  # complex64
@@ -112,7 +112,7 @@ def test_fused_runs_agree_with_gate_by_gate(seed):
         kind = rng.choice(["1q", "rot", "2q", "ecr", "noise"])
         q = int(rng.integers(n))
         if kind == "1q":
-            c.append(str(rng.choice(["H", "X", "Z"])), [q])
+            c.append(str(rng.choice(["H", "X", "Y", "Z"])), [q])
         elif kind == "rot":
             c.append(stim.CircuitInstruction("I", [q], tag=f"{rng.choice(['RX', 'RY', 'RZ'])}:{rng.normal()!r}"))
         elif kind == "2q":
@@ -176,6 +176,21 @@ def test_noiseless_compiled_program_prepares_logical_h(default):
     assert acceptance < 1 - 1e-4 and fid > 1 - 1e-9
     last = max(i for i, t in enumerate(program.ops) if t.op.name in ("RX", "RY", "VZ") and t.op.qubits == (program.qubits[0],))
     assert off(last)[1] < 1 - 1e-4
+
+
+def test_a_decoupled_program_lowers_exactly_and_still_prepares_logical_h():
+    """With echo pulses (--dd xy4) the exact lowering keeps them as the Clifford pulses they are (it used
+    to retag them and lose what they were: uniform noise then refused them)."""
+    dev = load_device(DEFAULT_DEVICE)
+    program = compile_program(dev, 3, dd="xy4").program
+    echoes = sum(t.op.tag == "dd" for t in program.ops)
+    assert echoes > 0
+    for noise in (None, UniformNoise(1e-3), CalibrationNoise(dev, program.clock_hz)):
+        circuit = exact_circuit(program, noise)
+        assert sum(len(i.targets_copy()) for i in circuit if i.name == "I" and i.tag[:3] in ("RX:", "RY:", "RZ:")) == sum(
+            t.op.name in ("RX", "RY", "VZ") and t.op.tag != "dd" for t in program.ops)
+    acceptance, fid = fidelity(program)
+    assert acceptance == pytest.approx(1, abs=1e-9) and fid > 1 - 1e-9
 
 
 def test_calibration_idles_are_weighted_locations(default):

@@ -152,6 +152,15 @@ def executor(spec: str | None, *, chunks_hint: int | None = None) -> Executor:
     raise CtrlError(f"--cluster {spec!r}: expected local, local:N, tcp://HOST:PORT, tls://HOST:PORT, slurm or slurm:N")
 
 
+def local_workers(spec: str | None, what: str) -> int:
+    """N of a `local[:N]` spec, for work that runs on this machine's processes only (`what` says which);
+    a CtrlError for any other spec."""
+    spec = spec or "local"
+    if spec == "local" or spec.startswith("local:"):
+        return _count(spec, "local", os.cpu_count() or 1, MAX_LOCAL_WORKERS)
+    raise CtrlError(f"--cluster {spec}: {what} runs on this machine's processes only (--cluster local or local:N)")
+
+
 def _count(spec: str, name: str, default: int, most: int) -> int:
     _, colon, n = spec.partition(":")
     if not colon:
@@ -264,4 +273,4 @@ def _import(module: str, what: str):
         raise CtrlError(f"{what} needs {module}: pip install 'ctrl[cluster]'") from None
 
 
-__all__ = ["Executor", "executor", "local", "is_loopback", "Loopback"]
+__all__ = ["Executor", "executor", "local", "local_workers", "is_loopback", "Loopback"]

@@ -26,6 +26,7 @@ import stim
 
 from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import color_code
+from ctrl.compile.dd import is_dd
 from ctrl.compile.timed import TimedProgram
 from ctrl.emulate.run import emulate, noise_for
 from ctrl.errors import CtrlError
@@ -34,7 +35,6 @@ from ctrl.sim.statevector import Location, Program, Target, logical_h_state, sam
 
 _MARK = "exact#"
 _AXIS = {"RX": "RX", "RY": "RY", "VZ": "RZ"}
-_NOISE = ("X_ERROR", "Y_ERROR", "Z_ERROR", "DEPOLARIZE1", "DEPOLARIZE2", "PAULI_CHANNEL_1")
 
 
 def exact_circuit(program: TimedProgram, noise=None) -> stim.Circuit:
@@ -44,7 +44,9 @@ def exact_circuit(program: TimedProgram, noise=None) -> stim.Circuit:
     marked = []
     for i, t in enumerate(program.ops):
         op = t.op
-        if op.name in _AXIS:
+        # echo pulses are pi rotations about X or Y: Clifford, lowered exactly as they are, and the noise
+        # models know them by their tag
+        if op.name in _AXIS and not is_dd(op):
             # RY with proxy angle 0 lowers to an I followed by the pulse's channel; an RX would be lowered
             # by its real angle, so it travels as an RY too (the noise model only reads op.angle).
             name = "VZ" if op.name == "VZ" else "RY"
@@ -55,8 +57,6 @@ def exact_circuit(program: TimedProgram, noise=None) -> stim.Circuit:
     out = stim.Circuit()
     seen = 0
     for inst in lowered:
-        if noise is None and inst.name in _NOISE:
-            continue  # the zero-strength carrier's channels
         if inst.name == "I" and inst.tag.startswith(_MARK):
             index, _, timing = inst.tag[len(_MARK) :].partition("@")
             op = program.ops[int(index)].op
@@ -64,7 +64,7 @@ def exact_circuit(program: TimedProgram, noise=None) -> stim.Circuit:
             inst = stim.CircuitInstruction("I", inst.targets_copy(), tag=tag)
             seen += 1
         out.append(inst)
-    expected = sum(t.op.name in _AXIS for t in program.ops)
+    expected = sum(t.op.name in _AXIS and not is_dd(t.op) for t in program.ops)
     if seen != expected:  # timed_to_stim changed how it lowers pulses: the marks no longer line up
         raise CtrlError(f"exact lowering found {seen} of the program's {expected} rotations")
     return out

@@ -30,10 +30,11 @@ def protocol_task(distance: int, noise: UniformNoise, proxy: str) -> Task:
 
 def simulate(
     distance: int, noise: UniformNoise, shots: int, method: str = "proxy", seed: int = 0, executor=None,
-    progress=None,
+    progress=None, workers: int | None = None,
 ) -> dict:
     """`progress`, if given: for the proxy method `progress(task index, committed Stats)` per chunk, for the
-    statevector method `progress(stage, done, total)` (`sample_exact`)."""
+    statevector method `progress(stage, done, total)` (`sample_exact`). The proxy method runs on `executor`
+    (`ctrl.collect.cluster`, this process by default), the statevector method on `workers` local processes."""
     check_distance(distance)
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 1:
         raise CtrlError(f"shots must be a positive integer, got {shots!r}")
@@ -58,5 +59,5 @@ def simulate(
     if method == "statevector":
         from ctrl.sim.statevector import sample_exact
 
-        return base | sample_exact(circuit, noise, shots, seed, progress=progress)
+        return base | sample_exact(circuit, noise, shots, seed, workers, progress=progress)
     raise CtrlError(f"unknown method {method!r}: expected proxy or statevector")

@@ -43,6 +43,7 @@ def _rx(theta: float) -> np.ndarray:
 _ROTATIONS = {"RY_P4": _ry(math.pi / 4), "RY_M4": _ry(-math.pi / 4)}
 _ANGLE_TAG = re.compile(r"(RX|RY|RZ):([^;]+)(?:;.*)?", re.S)
 _H = np.array([[1.0, 1.0], [1.0, -1.0]]) * _SQRT_HALF
+_Y = np.array([[0.0, -1.0], [1.0, 0.0]])  # Y up to its global phase i: real, so it runs in float64 too
 # Diagonal two-qubit gates by their phases on |01>, |10>, |11> (relative to |00>; all three are symmetric).
 _DIAGONAL_2 = {
     name: tuple(complex(np.diag(stim.gate_data(name).unitary_matrix)[i]) for i in (1, 2, 3))
@@ -154,10 +155,13 @@ class Compiler:
                         self.ops.append(("U", self._shape1(q), (_ry if axis == "RY" else _rx)(theta)))
             elif name == "I":
                 continue
-            elif name in ("H", "X", "Z"):
+            elif name in ("H", "X", "Y", "Z"):  # Y: an echo pulse of xy4 decoupling
                 for q in targets:
                     self._activate(q)
-                    self.ops.append(("U", self._shape1(q), _H) if name == "H" else (name, self._shape1(q)))
+                    if name in ("H", "Y"):
+                        self.ops.append(("U", self._shape1(q), _H if name == "H" else _Y))
+                    else:
+                        self.ops.append((name, self._shape1(q)))
             elif name in ("CX", "CZ"):
                 for a, b in zip(targets[::2], targets[1::2]):
                     self._activate(a)
