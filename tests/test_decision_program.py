@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import ctrl.collect.task as collect_task
 import ctrl.emulate.run as emulate_run
 import ctrl.realtime.decision as decision
 from ctrl.backends.qick.boardplan import Decision
@@ -80,7 +81,7 @@ def test_emulator_evaluates_the_stored_program(default, monkeypatch):
         seen.append(prog)
         return evaluate_batch(prog, packed)
 
-    monkeypatch.setattr(emulate_run, "evaluate_batch", spy)
+    monkeypatch.setattr(collect_task, "evaluate_batch", spy)  # the one sampler emulate runs
     emulate_run.emulate(dev, program, 300, "uniform:0.003", seed=1)
     assert seen and all(p is program.decisions or p == program.decisions.realtime_only() for p in seen)
     assert any(p is program.decisions for p in seen)

@@ -268,4 +268,5 @@ class _Live:
         self.index, self.live = index, live
 
     def __contains__(self, name: str) -> bool:
-        return self.index[name] in self.live
+        i = self.index.get(name)  # a neighbour the program does not use holds no state
+        return i is not None and i in self.live
