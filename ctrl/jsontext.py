@@ -87,7 +87,7 @@ def writer(default=_refuse):
     return encode, encode_flat
 
 
-encode, encode_flat = writer()
+encode = writer()[0]
 
 
 def dumps(o) -> str:
