@@ -9,11 +9,14 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ctrl.backends.stim import timed_to_stim
 from ctrl.compile import pipeline
-from ctrl.device import Calibration, load_device
-from ctrl.outputs.folder import compile_inputs, read_inputs
+from ctrl.device import Calibration, Device, load_device
+from ctrl.outputs.folder import compile_inputs, read_inputs, write_compiled
+from ctrl.recompile import load_previous
+from ctrl.recompile.previous import _old_device as old_device
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,3 +60,21 @@ def test_compile_inputs_read_by_splitting_off_the_calibration_equals_reading_it_
     del plain["inputs_sha256"]
     assert doc == plain
     assert Calibration.model_validate_json(cal_text) == device.calibration
+
+
+def test_the_previous_device_carries_the_hashes_it_would_compute(tmp_path):
+    """A recompile rebuilds the previous device from the recorded calibration and seeds its hashes with the
+    recorded ones (load_previous checked the calibration's text against its digest) instead of hashing it
+    again: they must be what hashing gives."""
+    (tmp_path / "firmware").symlink_to(ROOT / "device_configs" / "firmware")
+    doc = yaml.safe_load((ROOT / "device_configs" / "planar16_d3.yaml").read_text())
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    for q in doc["calibration"]["qubits"]:
+        q["x90"]["pulse"]["amplitude"] = round(q["x90"]["pulse"]["amplitude"] * 1.01, 6)
+    (tmp_path / "new.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    old, new = load_device(tmp_path / "old.yaml"), load_device(tmp_path / "new.yaml")
+    write_compiled(pipeline.compile_program(old, 3), tmp_path / "day0", old)
+    seeded = old_device(load_previous(tmp_path / "day0", new), new)
+    hashed = Device(seeded.path, seeded.spec, seeded.firmware)
+    assert seeded.calibration_hash == hashed.calibration_hash == old.calibration_hash != new.calibration_hash
+    assert seeded.wiring_hash == hashed.wiring_hash
