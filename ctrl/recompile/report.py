@@ -8,7 +8,7 @@ from ctrl.compile.pipeline import compile_program
 from ctrl.device import Device, load_device
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
-from ctrl.jsontext import dumps, encode_flat  # json.dumps(..., sort_keys=True, indent=1), faster
+from ctrl.jsontext import dumps  # json.dumps(..., sort_keys=True, indent=1), faster
 from ctrl.outputs.cache import CompileCache
 from ctrl.outputs.folder import INPUTS_FILE, compile_inputs, remove_stale
 from ctrl.recompile.diff import _natural
@@ -31,22 +31,11 @@ def write(rec: Recompiled, out: Path | str, device: Device, cache: CompileCache 
     write_atomic(out / INPUTS_FILE, compile_inputs(device, rec.entry.placement, prev.distance, prev.policy,
                                                    prev.exclude, rec.searched, prev.dd))  # fmt: skip
     doc = report(rec, emulation) | {"outputs": {"files": sorted(files), "produced_by": how}}
-    write_atomic(out / REPORT_FILE, _report_text(doc))
+    write_atomic(out / REPORT_FILE, dumps(doc) + "\n")
     return [out / k for k in sorted(files)] + [out / INPUTS_FILE, out / REPORT_FILE], doc
 
 
 # ------------------------------------------------------------------------------------ report
-
-
-def _report_text(doc: dict) -> str:
-    """dumps(doc) + newline; the changes (flat records, hundreds when every qubit was recalibrated) each
-    by json's C encoder."""
-    changes = doc.get("changes")
-    if not changes:
-        return dumps(doc) + "\n"
-    text = dumps(dict(doc, changes=[]))
-    body = "[\n  " + ",\n  ".join(encode_flat(c, "\n  ") for c in changes) + "\n ]"
-    return text.replace('\n "changes": []', '\n "changes": ' + body, 1) + "\n"
 
 
 def _figures(report: dict | None) -> dict | None:
