@@ -61,7 +61,7 @@ def test_simulate_json(capsys):
 
 
 def test_the_help_states_the_bounds_the_parser_enforces():
-    from ctrl import cli
+    from ctrl.cli import parser as cli
     from ctrl.codes.color import MAX_DISTANCE
 
     assert cli._DISTANCE_HELP.endswith(f"3 to {MAX_DISTANCE}")
@@ -280,7 +280,7 @@ class _File(_Terminal):
 
 
 def test_progress_bar_is_drawn_on_a_terminal_only():
-    from ctrl.cli import _bar, _stage
+    from ctrl.cli.progress import _bar, _stage
 
     tty, file = _Terminal(), _File()
     for stream in (tty, file):
@@ -296,7 +296,7 @@ def test_progress_bar_is_drawn_on_a_terminal_only():
 
 
 def test_progress_stages_follow_the_callbacks():
-    from ctrl.cli import _Stages
+    from ctrl.cli.progress import _Stages
 
     tty = _Terminal()
     with _Stages(unit="chunk", file=tty) as stages:
@@ -340,7 +340,7 @@ def test_statevector_map_tells_each_finished_task():
 def test_run_finds_a_board_served_under_another_proxy_name(tmp_path, capsys):
     pytest.importorskip("Pyro4")
     pytest.importorskip("qick")
-    from ctrl import cli
+    from ctrl.cli import parser as cli
     from ctrl.device import DEFAULT_DEVICE
     from ctrl.lab.board import PROXY_NAME, serve
 

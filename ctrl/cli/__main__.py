@@ -1,0 +1,7 @@
+"""`python -m ctrl.cli`, as the `ctrl` command."""
+
+import sys
+
+from ctrl.cli import main
+
+sys.exit(main())
