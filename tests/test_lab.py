@@ -273,7 +273,7 @@ def test_the_board_finds_the_program_by_its_stamp_compiling_no_more_than_it_need
     import dataclasses
 
     from ctrl.backends.qick import load_program
-    from ctrl.backends.qick.emit import program_stamp
+    from ctrl.backends.qick.stream import program_stamp
 
     c, out = compiled
     prog = load_program((out / "qick_zcu216.json").read_text(), (out / "firmware_zcu216.json").read_text())
