@@ -13,10 +13,11 @@ import numpy as np
 
 from ctrl.backends.qick.assemble import BoardProgram, add_envelope, declare, program_class, quiet_qick
 from ctrl.backends.qick.convert import wave_words
-from ctrl.backends.qick.dumpjson import _esc, EnvelopeData, encode, render_envelopes
+from ctrl.backends.qick.dumpjson import EnvelopeData, encode, render_envelopes
 from ctrl.backends.qick.patch_waves import ENV, FREQ, WaveRegisters
 from ctrl.backends.qick.sheet import REGS, EnvSlot, NotPatchable, role_name
 from ctrl.errors import CtrlError
+from ctrl.jsontext import esc
 
 _IMM = 0x7FFFFF80  # a TEST's immediate operand in its first machine word (24 bits, two's complement)
 
@@ -269,7 +270,7 @@ def _wave_text(regs: list[int], name: str) -> str:
     """A waveform in the dump: its to_dict() at depth 2, keys sorted, as json.dumps(indent=1) writes it."""
     freq, phase, env, gain, length, conf = regs
     return (f'{{\n   "conf": {conf},\n   "env": {env},\n   "freq": {freq},\n   "gain": {gain},\n   "length": {length},'
-            f'\n   "name": {_esc(name)},\n   "phase": {phase}\n  }}')
+            f'\n   "name": {esc(name)},\n   "phase": {phase}\n  }}')
 
 
 def _splice(text: str, edits: list) -> tuple[str, list]:
