@@ -24,6 +24,7 @@ from ctrl.outputs import write_outputs  # noqa: E402
 from ctrl.device import DEFAULT_DEVICE, load_device  # noqa: E402
 from ctrl.emulate.run import emulate  # noqa: E402
 from ctrl.errors import CtrlError  # noqa: E402
+from ctrl.lab import journal as res_journal  # noqa: E402
 from ctrl.lab import results as res_file  # noqa: E402
 from ctrl.lab.dataset import open_dataset  # noqa: E402
 from ctrl.lab.board import BoardServer, EmulatedSoc, serve  # noqa: E402
@@ -139,7 +140,7 @@ def test_killed_client_loses_no_batch_and_rerun_resumes(compiled, board, tmp_pat
     finally:
         if proc.poll() is None:
             proc.kill()
-    res_file.recover(res)  # what the rerun does first: undo a batch the kill caught mid-write, if it did
+    res_journal.recover(res)  # what the rerun does first: undo a batch the kill caught mid-write, if it did
     kept = res_file.read_results(res)
     before = open_dataset(res)
     assert 2 <= len(kept.batches) < 20 and kept.header["finished_utc"] is None
@@ -272,7 +273,7 @@ def test_the_board_finds_the_program_by_its_stamp_compiling_no_more_than_it_need
     import dataclasses
 
     from ctrl.backends.qick import load_program
-    from ctrl.backends.qick.emit import program_stamp
+    from ctrl.backends.qick.stream import program_stamp
 
     c, out = compiled
     prog = load_program((out / "qick_zcu216.json").read_text(), (out / "firmware_zcu216.json").read_text())

@@ -18,8 +18,7 @@ import pytest
 from ctrl.cli import main
 from ctrl.errors import CtrlError
 from ctrl.lab import dataset
-from ctrl.lab import jsonl
-from ctrl.lab import results as res_file
+from ctrl.lab import jsonl, layout
 
 SHOTS = 6
 WINDOWS = {"10": 1, "2": 3}  # channel -> windows per shot; "10" sorts before "2" as text, after it as a number
@@ -229,7 +228,7 @@ def test_another_runs_file_is_not_extended(tmp_path, capsys):
 def test_a_failed_convert_leaves_no_partial_file(tmp_path, monkeypatch):
     src = _results(tmp_path / "r.jsonl", 2)
     out = tmp_path / "r.h5"
-    real = res_file.append_batch
+    real = layout.append_batch
     calls = []
 
     def fail_on_second(f, b, where):
@@ -238,20 +237,20 @@ def test_a_failed_convert_leaves_no_partial_file(tmp_path, monkeypatch):
             raise CtrlError("disk gone")  # after the first batch is in the temporary file
         real(f, b, where)
 
-    monkeypatch.setattr(res_file, "append_batch", fail_on_second)
+    monkeypatch.setattr(layout, "append_batch", fail_on_second)
     with pytest.raises(CtrlError, match="disk gone"):
         dataset.convert(src, out)
     assert calls == [0, 1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]  # no r.h5, no temporary
     # ... and a failed append leaves the existing file as it was
-    monkeypatch.setattr(res_file, "append_batch", real)
+    monkeypatch.setattr(layout, "append_batch", real)
     one = tmp_path / "one.jsonl"
     r = _Lines(one).append(_batch(0))
     dataset.convert(one, out)
     before = out.read_bytes()
     r.append(_batch(1))
     calls.clear()
-    monkeypatch.setattr(res_file, "append_batch", lambda f, b, w: (_ for _ in ()).throw(CtrlError("disk gone")))
+    monkeypatch.setattr(layout, "append_batch", lambda f, b, w: (_ for _ in ()).throw(CtrlError("disk gone")))
     with pytest.raises(CtrlError, match="disk gone"):
         dataset.convert(one, out)
     assert out.read_bytes() == before

@@ -16,6 +16,7 @@ import pytest
 from lab_support import run_until_batches
 from ctrl.cli import main
 from ctrl.errors import CtrlError
+from ctrl.lab import journal as res_journal
 from ctrl.lab import results as res_file
 from ctrl.lab.dataset import open_dataset
 
@@ -60,7 +61,7 @@ def _settled(journal: Path) -> bool:
 
 def test_each_batch_is_committed_and_leaves_the_earlier_ones_alone(tmp_path):
     path = tmp_path / "r.h5"
-    journal = res_file.journal_path(path)
+    journal = res_journal.journal_path(path)
     with _open(path) as run:
         assert res_file.read_results(path).batches == () and _settled(journal)
         seen = []
@@ -135,7 +136,7 @@ def test_a_kill_at_any_write_rolls_back_to_the_last_commit(tmp_path):
     path = tmp_path / "r.h5"
     _file(path, 2)
     committed = path.read_bytes()
-    journal = res_file.journal_path(path)
+    journal = res_journal.journal_path(path)
     probe = tmp_path / "probe.h5"
     probe.write_bytes(committed)
     total = _killed_at(probe, 10**9)  # the writes of a whole resume and append
@@ -159,16 +160,16 @@ def test_recover_puts_back_every_byte(tmp_path):
     path = tmp_path / "r.h5"
     _file(path, 2)
     committed = path.read_bytes()
-    raw = res_file.JournaledFile(path)
+    raw = res_journal.JournaledFile(path)
     raw.seek(0)
     raw.write(b"x" * 10_000)  # over the superblock and whatever follows
     raw.seek(0, 2)
     raw.write(b"y" * 5000)  # and past the end
     raw.close()  # a kill: no commit
     assert path.read_bytes() != committed
-    assert res_file.recover(path) is True
-    assert path.read_bytes() == committed and not res_file.journal_path(path).exists()
-    assert res_file.recover(path) is False
+    assert res_journal.recover(path) is True
+    assert path.read_bytes() == committed and not res_journal.journal_path(path).exists()
+    assert res_journal.recover(path) is False
 
 
 def test_a_batch_that_fails_half_written_is_rolled_back_at_once(tmp_path):
@@ -180,7 +181,7 @@ def test_a_batch_that_fails_half_written_is_rolled_back_at_once(tmp_path):
             run.append(bad)
     r = res_file.read_results(path)
     assert len(r.batches) == 1 and open_dataset(path).sizes["shot"] == 4
-    assert not res_file.journal_path(path).exists()
+    assert not res_journal.journal_path(path).exists()
 
 
 def test_an_edited_file_does_not_add_up(tmp_path):
@@ -346,7 +347,7 @@ def test_an_unfinished_write_and_a_tampered_file_on_resume(compiled, tmp_path, c
     try:
         assert _run(board, compiled, res, 2000) == 0
         kept = open_dataset(res)
-        raw = res_file.JournaledFile(res)  # a run killed while writing its next batch
+        raw = res_journal.JournaledFile(res)  # a run killed while writing its next batch
         raw.seek(0, 2)
         raw.write(b"\0" * 70_000)
         raw.seek(100)

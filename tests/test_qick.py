@@ -742,7 +742,7 @@ def test_interpreter_runs_programs_written_with_qick_macros():
     from qick.asm_v2 import AveragerProgramV2
     from qick.helpers import NpEncoder
 
-    from ctrl.backends.qick.emit import quiet_qick
+    from ctrl.backends.qick.assemble import quiet_qick
 
     fw = load_device(DEFAULT_DEVICE).firmware_config("zcu216")
 
@@ -941,8 +941,8 @@ def test_patch_converts_as_qick_does():
 
     from ctrl.backends.qick.convert import Converter, wave_words
     from ctrl.backends.qick.dumpjson import dumps, render_dump
-    from ctrl.backends.qick.emit import quiet_qick
-    from ctrl.backends.qick.patch import _RAD_TO_DEG
+    from ctrl.backends.qick.assemble import quiet_qick
+    from ctrl.backends.qick.patch_waves import _RAD_TO_DEG
     from ctrl.backends.qick.units import play_phase
 
     rng = np.random.default_rng(7)
@@ -973,10 +973,10 @@ def test_faster_emission_writes_what_qick_writes(monkeypatch):
     envelope pulses itself (convert.py) instead of add_pulse; qick's plain class and add_pulse give the same."""
     from qick.asm_v2 import AcquireProgramV2
 
-    import ctrl.backends.qick.emit as emit_module
+    import ctrl.backends.qick.assemble as assemble_module
 
     fast = {name: compiled(name, 3) for name in ("planar16_d3", "grid25_cz")}
-    monkeypatch.setattr(emit_module, "_PROGRAM", AcquireProgramV2)
-    monkeypatch.setattr(emit_module, "_FAST_PULSES", False)
+    monkeypatch.setattr(assemble_module, "_PROGRAM", AcquireProgramV2)
+    monkeypatch.setattr(assemble_module, "_FAST_PULSES", False)
     for device, program, programs in fast.values():
         _same_programs(emit_qick(device, program, attempts=2), programs)

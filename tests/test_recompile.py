@@ -12,6 +12,7 @@ import yaml
 
 import ctrl.backends.qick as qick_backend
 import ctrl.backends.qick.patch as qick_patch
+from ctrl.backends.qick.patch_board import BoardPatch
 import ctrl.compile.pipeline as pipeline
 import ctrl.outputs.folder as folder
 from ctrl.cli import main
@@ -738,7 +739,7 @@ def test_qick_patch_conversions_match_qick():
     from ctrl.backends.qick.convert import Converter
 
     fw = json.loads((CONFIGS / "firmware" / "zcu216_tprocv2_rev21_mux_pfb_fw20240928.json").read_text())
-    board = qick_patch._Board.__new__(qick_patch._Board)
+    board = BoardPatch.__new__(BoardPatch)
     board.fw, board._memo = fw, {}
     conv = Converter(None, fw, "zcu216", {})
     rng = random.Random(1)

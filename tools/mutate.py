@@ -36,6 +36,18 @@ TESTS = {
     "ctrl/compile/schedule.py": ["tests/test_compile.py", "tests/test_dd.py"],
     "ctrl/backends/qick/plan.py": ["tests/test_qick.py"],
     "ctrl/backends/qick/units.py": ["tests/test_qick.py"],
+    "ctrl/backends/qick/emit.py": ["tests/test_qick.py"],
+    "ctrl/backends/qick/stream.py": ["tests/test_qick.py"],
+    "ctrl/backends/qick/assemble.py": ["tests/test_qick.py"],
+    "ctrl/backends/qick/patch.py": ["tests/test_qick.py", "tests/test_recompile.py"],
+    "ctrl/backends/qick/patch_waves.py": ["tests/test_qick.py", "tests/test_recompile.py"],
+    "ctrl/backends/qick/patch_board.py": ["tests/test_qick.py", "tests/test_recompile.py"],
+    "ctrl/backends/qick/verify.py": ["tests/test_qick.py"],
+    "ctrl/backends/qick/tproc.py": ["tests/test_qick.py"],
+    "ctrl/backends/qick/operands.py": ["tests/test_qick.py"],
+    "ctrl/lab/results.py": ["tests/test_lab_results.py"],
+    "ctrl/lab/journal.py": ["tests/test_lab_results.py"],
+    "ctrl/lab/layout.py": ["tests/test_lab_results.py", "tests/test_lab_dataset.py"],
 }
 
 _CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
@@ -108,7 +120,7 @@ def run_tests(pkg_root: Path, tests: list[str], timeout_s: float) -> tuple[bool,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--module", nargs="+", default=sorted(TESTS), help="modules to mutate (default: all four)")
+    ap.add_argument("--module", nargs="+", default=sorted(TESTS), help="modules to mutate (default: every module in TESTS)")
     ap.add_argument("--per-module", type=int, default=12, help="mutants drawn per module (default 12)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

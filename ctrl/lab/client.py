@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ctrl.backends.qick.emit import quiet_qick
+from ctrl.backends.qick.assemble import quiet_qick
 from ctrl.compile.timed import MAX_PROGRAM_BYTES, TimedProgram, read_program
 from ctrl.device.firmware import MAX_FIRMWARE_BYTES
 from ctrl.errors import CtrlError

@@ -1,5 +1,5 @@
 """Lab results as an `xarray.Dataset` (`open_dataset`), and the JSON lines of an older `ctrl run` turned
-into the HDF5 file `ctrl run` now writes (`convert`). The layout is `ctrl.lab.results`'s docstring.
+into the HDF5 file `ctrl run` now writes (`convert`). The layout is `ctrl.lab.layout`'s docstring.
 
 Why HDF5 (through h5py) and not zarr: a lab keeps its measurements as single HDF5 files (QICK's own
 examples, Labber, qcodes and most instrument software write them), one file is what gets copied to a
@@ -26,11 +26,10 @@ import numpy as np
 
 from ctrl.errors import CtrlError
 from ctrl.files import output_mode
-from ctrl.lab import jsonl
+from ctrl.lab import jsonl, layout
 from ctrl.lab import results as res_file
-from ctrl.lab.results import attr_value
+from ctrl.lab.layout import FORMAT, attr_value
 
-FORMAT = res_file.FORMAT
 QUADRATURES = ("I", "Q")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -91,14 +90,14 @@ def convert(source: Path | str, out: Path | str, program: Path | str | None = No
         with h5py.File(tmp, "a" if have else "w") as f:
             if not have:
                 f.attrs["format"] = FORMAT
-            res_file.write_header(f, res.header, res.batches)
+            layout.write_header(f, res.header, res.batches)
             f.attrs["source"] = str(source)
             for b in appended:
-                res_file.append_batch(f, b, f"{source}: batch {b['batch']}")
+                layout.append_batch(f, b, f"{source}: batch {b['batch']}")
             if readouts is not None:
                 if "readout_channel" not in f:
                     raise CtrlError(f"{source}: no batch with raw readouts, so no readout windows to label")
-                res_file.write_readouts(f, (f["readout_channel"][()].tolist(), f["readout_window"][()].tolist(),
+                layout.write_readouts(f, (f["readout_channel"][()].tolist(), f["readout_window"][()].tolist(),
                                             *readouts), program)  # fmt: skip
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())

@@ -1,7 +1,7 @@
 """What the emulated board does with the program a client loads.
 
 1. Identify it. The board holds only what a QickSoc is given: machine code (pmem), waveform memory,
-   envelopes and channel settings. ctrl's machine code ends with a stamp (`ctrl.backends.qick.emit.
+   envelopes and channel settings. ctrl's machine code ends with a stamp (`ctrl.backends.qick.stream.
    program_stamp`: the board, the attempt slots and the timed program's schedule, as literals of
    instructions that never run). The board compiles its own device (every distance that fits, both
    schedule policies, each dynamical decoupling) lazily, once each, until one program has the loaded
@@ -110,7 +110,7 @@ class StimEngine:
 
     def _identify(self, prog: dict) -> Identified:
         from ctrl.backends.qick import emit_qick
-        from ctrl.backends.qick.emit import program_stamp
+        from ctrl.backends.qick.stream import program_stamp
 
         loaded = _as_words(prog["pmem"])
         refused = (f"load_bin_program: the emulated board {self.board} ({self.device.name}) runs only programs ctrl "
@@ -357,7 +357,7 @@ class StimEngine:
 
 def _stamp(pmem: np.ndarray) -> tuple[int, int, int] | None:
     """(two stamp numbers, attempt slots) from the last three instructions of ctrl's machine code
-    (`ctrl.backends.qick.emit.program_stamp`), or None if they are not a stamp's."""
+    (`ctrl.backends.qick.stream.program_stamp`), or None if they are not a stamp's."""
     from ctrl.backends.qick import decode_pmem
 
     if len(pmem) < 4:

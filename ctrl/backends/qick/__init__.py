@@ -11,19 +11,21 @@ How the timed program maps to tProc v2 (channels, pulses, frames, triggers, deci
 accounting, resource limits, the verifier): docs/qick.md.
 """
 
+from ctrl.backends.qick.assemble import BoardProgram
 from ctrl.backends.qick.emit import (
     DEFAULT_ATTEMPTS,
     SHOT_ACCOUNTING,
-    BoardProgram,
     QickPrograms,
     emit_qick,
     load_program,
     programs_from_sheet,
     write_qick,
 )
-from ctrl.backends.qick.patch import NotPatchable, patch_qick, reemit_qick
+from ctrl.backends.qick.patch import patch_qick, reemit_qick
+from ctrl.backends.qick.sheet import NotPatchable
 from ctrl.backends.qick.decode import decode_pmem, decode_wmem
-from ctrl.backends.qick.verify import BOARD_INPUT_DELAY_S, Event, Trace, interpret
+from ctrl.backends.qick.trace import Event, Trace
+from ctrl.backends.qick.verify import BOARD_INPUT_DELAY_S, interpret
 
 __all__ = [
     "DEFAULT_ATTEMPTS", "SHOT_ACCOUNTING", "BoardProgram", "QickPrograms", "emit_qick", "load_program", "write_qick",

@@ -22,6 +22,17 @@ from ctrl.backends.qick.units import Pulse
 REGS = ("freq", "phase", "env", "gain", "length", "conf")  # qick's Waveform fields, in wave-memory order
 
 
+class NotPatchable(Exception):
+    """The new calibration cannot be patched into the previous programs (the reason); emit them anew."""
+
+
+def role_name(key: tuple) -> str:
+    """A pulse role (the key of `Units.pulse`) as a reason names it."""
+    names = {"rot": "rotation", "cz": "CZ flux pulse", "cr": "CR segment", "echo": "ECR echo",
+             "canc": "cancellation tone", "ro": "readout pulse", "flip": "reset flip"}  # fmt: skip
+    return f"{names.get(key[0], key[0])} of {'-'.join(str(k) for k in key[1:3] if isinstance(k, str))}"
+
+
 @dataclass(frozen=True)
 class EnvSlot:
     gen: int

@@ -162,6 +162,10 @@ class Units:
             p = self._pulses[key] = self._pulse(key, what or _Role(key))
         return p
 
+    def pulses(self) -> dict[tuple, Pulse]:
+        """Every role asked of `pulse` so far, in the order first asked (a copy: the sheet keeps it)."""
+        return dict(self._pulses)
+
     def _pulse(self, key: tuple, what: str) -> Pulse:
         kind = key[0]
         if kind == "rot":
