@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from ctrl.cli.progress import _chunks, _Collecting, _executor, _stage
+from ctrl.cli.progress import _sampling, _stage
 from ctrl.cli.summaries import _emulation_summary
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
@@ -67,12 +67,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     with _stage("compile and lower the sweep's programs"):
         task_list = sweep.tasks(args.device, args.distance, args.noise)
     labels = [f"{t.metadata['name']} d={t.metadata['d']} {t.metadata['noise']} proxy {t.metadata['proxy']}" for t in task_list]
-    pool = _executor(args, _chunks(args.max_shots, len(task_list)))
-    try:
-        with _Collecting(labels, args.max_shots) as heard:
-            stats = sweep.run(task_list, csv, args.max_shots, args.max_errors, pool, heard)
-    finally:
-        pool.close()
+    with _sampling(args, labels, args.max_shots) as (pool, heard):
+        stats = sweep.run(task_list, csv, args.max_shots, args.max_errors, pool, heard)
     rows = sweep.summarize(stats, task_list)
 
     def g(x, fmt):
@@ -121,12 +117,8 @@ def _emulate(device, program, shots: int, noise: str, seed: int, args: argparse.
     stderr only)."""
     from ctrl.emulate.run import emulate
 
-    pool = _executor(args, _chunks(shots))
-    try:
-        with _Collecting(["emulate proxy X", "emulate proxy Z"], shots) as heard:
-            return emulate(device, program, shots, noise, seed, executor=pool, progress=heard)
-    finally:
-        pool.close()
+    with _sampling(args, ["emulate proxy X", "emulate proxy Z"], shots) as (pool, heard):
+        return emulate(device, program, shots, noise, seed, executor=pool, progress=heard)
 
 
 def _compile(device, distance: int, **kwargs):

@@ -111,13 +111,16 @@ class _Collecting:
         self._bar.close()
 
 
-def _executor(args: argparse.Namespace, chunks: int | None = None):
+@contextlib.contextmanager
+def _sampling(args: argparse.Namespace, labels: list[str], shots_per_task: int):
+    """(the executor `--cluster` names, sized to the chunks the run needs at most; a `_Collecting` bar over
+    the tasks `labels` name), the executor closed at the end."""
     from ctrl.collect.cluster import executor
-
-    return executor(args.cluster, chunks_hint=chunks)
-
-
-def _chunks(shots: int, tasks: int = 2) -> int:
     from ctrl.collect.run import CHUNK_SHOTS
 
-    return tasks * -(-shots // CHUNK_SHOTS)
+    pool = executor(args.cluster, chunks_hint=len(labels) * -(-shots_per_task // CHUNK_SHOTS))
+    try:
+        with _Collecting(labels, shots_per_task) as heard:
+            yield pool, heard
+    finally:
+        pool.close()

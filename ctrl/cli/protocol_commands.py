@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ctrl.cli.progress import _chunks, _Collecting, _executor, _Stages
+from ctrl.cli.progress import _sampling, _Stages
 from ctrl.cli.summaries import _human
 from ctrl.errors import CtrlError
 from ctrl.files import write_atomic
@@ -46,13 +46,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
             result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed, progress=stages,
                               workers=workers)  # fmt: skip
     else:
-        pool = _executor(args, _chunks(args.shots))
-        try:
-            with _Collecting(["simulate proxy X", "simulate proxy Z"], args.shots) as heard:
-                result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed,
-                                  executor=pool, progress=heard)  # fmt: skip
-        finally:
-            pool.close()
+        with _sampling(args, ["simulate proxy X", "simulate proxy Z"], args.shots) as (pool, heard):
+            result = simulate(args.distance, noise, args.shots, method=args.method, seed=args.seed, executor=pool,
+                              progress=heard)  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=1, sort_keys=True))
     else:

@@ -140,8 +140,8 @@ def executor(spec: str | None, *, chunks_hint: int | None = None) -> Executor:
     """The executor SPEC names (module docstring); `chunks_hint`, the number of chunks the run needs at
     most, keeps a one-chunk local run in this process."""
     spec = spec or "local"
-    if spec == "local" or spec.startswith("local:"):
-        n = _count(spec, "local", os.cpu_count() or 1, MAX_LOCAL_WORKERS)
+    n = _local_count(spec)
+    if n is not None:
         if chunks_hint is not None:
             n = max(1, min(n, chunks_hint))
         return local(n)
@@ -156,9 +156,17 @@ def local_workers(spec: str | None, what: str) -> int:
     """N of a `local[:N]` spec, for work that runs on this machine's processes only (`what` says which);
     a CtrlError for any other spec."""
     spec = spec or "local"
+    n = _local_count(spec)
+    if n is not None:
+        return n
+    raise CtrlError(f"--cluster {spec}: {what} runs on this machine's processes only (--cluster local or local:N)")
+
+
+def _local_count(spec: str) -> int | None:
+    """N of `local` (every core) or `local:N`; None for a spec that is not local."""
     if spec == "local" or spec.startswith("local:"):
         return _count(spec, "local", os.cpu_count() or 1, MAX_LOCAL_WORKERS)
-    raise CtrlError(f"--cluster {spec}: {what} runs on this machine's processes only (--cluster local or local:N)")
+    return None
 
 
 def _count(spec: str, name: str, default: int, most: int) -> int:

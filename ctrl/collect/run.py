@@ -33,6 +33,15 @@ CHUNK_SHOTS = 50_000  # ~0.1-0.5 s of sampling at d=3-5: a Dask round trip (tens
 MAX_CSV_BYTES = 1 << 30  # a resume file larger than this is not what a sweep writes
 
 
+def sinter_stats(task: Task, stats: Stats):
+    """`stats` of `task` as sinter's record: a CSV row, or what sinter's plots take."""
+    import sinter
+
+    return sinter.TaskStats(strong_id=task.strong_id, decoder="ctrl", json_metadata=dict(task.metadata),
+                            shots=stats.shots, errors=stats.errors, discards=stats.discards, seconds=stats.seconds,
+                            custom_counts=collections.Counter(stats.counts))  # fmt: skip
+
+
 def run_chunk(task: Task, shots: int, seed: int) -> tuple:
     """What a worker runs: one chunk, answered as plain data (`Stats.to_wire`)."""
     return sample(task, shots, seed).to_wire()
@@ -44,7 +53,6 @@ class _Progress:
 
     task: Task
     done: Stats  # committed
-    start: int  # chunk index the run started at (resumed chunks before it)
     planned: int = 0  # shots of chunks submitted (committed or in flight) in this run
     next_index: int = 0
     next_commit: int = 0
@@ -76,10 +84,9 @@ def collect(
         state = []
         for t in tasks:
             done = store.resumed.get(t.strong_id, Stats())
-            n = done.count("chunks")
-            state.append(_Progress(t, done, n, next_index=n, next_commit=n))
-        for s in state:
-            s.stopped = _finished(s.done, max_shots, max_errors)
+            n = done.count("chunks")  # a resumed task continues at its next chunk
+            state.append(_Progress(t, done, next_index=n, next_commit=n,
+                                   stopped=_finished(done, max_shots, max_errors)))  # fmt: skip
         own = executor is None
         executor = executor or local(1)
         try:
@@ -149,12 +156,7 @@ class _Store:
     def append(self, task: Task, chunk: Stats) -> None:
         if self.handle is None:
             return
-        import sinter
-
-        row = sinter.TaskStats(strong_id=task.strong_id, decoder="ctrl", json_metadata=dict(task.metadata),
-                               shots=chunk.shots, errors=chunk.errors, discards=chunk.discards,
-                               seconds=chunk.seconds, custom_counts=collections.Counter(chunk.counts))  # fmt: skip
-        self.handle.write(row.to_csv_line() + "\n")
+        self.handle.write(sinter_stats(task, chunk).to_csv_line() + "\n")
         self.handle.flush()
         os.fsync(self.handle.fileno())
 
@@ -204,4 +206,4 @@ def _read(path: Path, handle) -> dict[str, Stats]:
     return {r.strong_id: Stats(r.shots, r.errors, r.discards, r.seconds, dict(r.custom_counts)) for r in rows}
 
 
-__all__ = ["collect", "run_chunk", "CHUNK_SHOTS"]
+__all__ = ["collect", "run_chunk", "sinter_stats", "CHUNK_SHOTS"]

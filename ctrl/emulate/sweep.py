@@ -12,7 +12,6 @@ check kind in `custom_counts`; a rerun continues where it stopped.
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import math
 from functools import lru_cache
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import sinter
 
-from ctrl.collect.run import collect
+from ctrl.collect.run import collect, sinter_stats
 from ctrl.collect.stats import binomial_ci, either_fails
 from ctrl.collect.task import Task
 from ctrl.compile.pipeline import compile_program
@@ -103,10 +102,7 @@ def run(task_list: list[Task], csv: Path, max_shots: int, max_errors: int | None
     return the asked tasks' statistics as sinter records (rows of other tasks in the file are left alone)."""
     stats = collect(task_list, max_shots=max_shots, max_errors=max_errors, executor=executor, csv=csv,
                     on_commit=on_commit)  # fmt: skip
-    return [sinter.TaskStats(strong_id=t.strong_id, decoder="ctrl", json_metadata=dict(t.metadata), shots=s.shots,
-                             errors=s.errors, discards=s.discards, seconds=s.seconds,
-                             custom_counts=collections.Counter(s.counts))
-            for t, s in zip(task_list, stats)]  # fmt: skip
+    return [sinter_stats(t, s) for t, s in zip(task_list, stats)]
 
 
 def _finite(x):
