@@ -187,7 +187,7 @@ def _events_cached(op_name: str, names: tuple[str, ...], gates: dict) -> tuple[t
     on the coupler's native gate and its direction, not on any calibrated number: cached across
     compiles on those (a CZ's phase corrections are looked up per compile)."""
     cal = gates.get(frozenset(names)) if len(names) == 2 else None
-    key = (op_name, names, None if cal is None else (cal.gate, optional(cal, "control")))
+    key = (op_name, names, None if cal is None else (cal.gate, cal.control))
     found = _EVENTS.get(key)
     if found is None:
         if len(_EVENTS) >= 4096:
@@ -228,15 +228,6 @@ def _events(entries: tuple[tuple, ...]) -> tuple[tuple, ...]:
     for q in list(pending):
         finish(q)
     return tuple(e for e in events if e is not None)
-
-
-def optional(obj, name: str, default=None):
-    """`getattr(obj, name, default)` without the miss: a pydantic model's missing attribute goes through
-    its `__getattr__` and a raised AttributeError, tens of times slower than asking its field table."""
-    fields = getattr(type(obj), "model_fields", None)
-    if fields is not None and name not in fields and name not in type(obj).__dict__:
-        return default
-    return getattr(obj, name, default)
 
 
 def _identity(angle: float, proxy: tuple[float, float]) -> bool:

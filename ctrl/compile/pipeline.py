@@ -186,9 +186,9 @@ def computed_facets(device) -> dict[str, object]:
     """The facets passes read that are computed from the calibration rather than named by a change class."""
     chosen = sorted((tuple(sorted(pair)), c) for pair, c in device.chosen_gates.items() if c.usable)
     # the placement cost charges every ECR's echo pulse to its control
-    controls = sorted((tuple(sorted(c.qubits)), c.gate, getattr(c, "control", None) or "") for c in device.couplers)
+    controls = sorted((tuple(sorted(c.qubits)), c.gate, c.control or "") for c in device.couplers)
     return {
-        "calibration.gates": tuple((pair, c.gate, getattr(c, "control", None)) for pair, c in chosen),
+        "calibration.gates": tuple((pair, c.gate, c.control) for pair, c in chosen),
         "calibration.phases": tuple((pair, c.virtual_z_rad()) for pair, c in chosen),
         "calibration.step": (typical_step_s(device), tuple(controls)),
     }

@@ -146,7 +146,7 @@ class _Checker:
                 self.problem(path + ("qubits",), f"coupler {a}-{b} couples a qubit to itself")
                 ok = False
             key = frozenset(c.qubits)
-            kind = (key, c.gate, getattr(c, "control", None))
+            kind = (key, c.gate, c.control)
             if ok and kind in kinds:
                 what = c.gate + (f" controlled by {c.control}" if kind[2] else "")
                 self.problem(path + ("qubits",),

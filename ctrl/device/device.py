@@ -71,7 +71,7 @@ def chosen_gates(couplers) -> dict:
         by_pair.setdefault(frozenset(c.qubits), []).append(c)
 
     def rank(c):
-        return (not (c.usable and c.gate in COMPILED_KINDS), c.error, c.duration_s, c.gate, getattr(c, "control", ""))
+        return (not (c.usable and c.gate in COMPILED_KINDS), c.error, c.duration_s, c.gate, c.control or "")
 
     return {pair: min(gates, key=rank) for pair, gates in by_pair.items()}
 

@@ -20,7 +20,7 @@ are checked in `checks.py`, not here, so every problem of a file is reported at 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -94,10 +94,11 @@ PULSE_SHAPES = ("const", "gaussian", "drag", "flat_top", "net_zero")
 
 def pulse_width_problem(pulse: BaseModel, duration: float) -> str | None:
     """The edges of a pulse must fit inside its duration."""
-    sigma = getattr(pulse, "sigma_s", None)
+    fields = vars(pulse)  # pydantic keeps field values here; a shape without edges has no such field
+    sigma = fields.get("sigma_s")
     if sigma is not None and sigma > duration / 2:
         return f"sigma_s {u.fmt(sigma)} s is more than half the pulse duration {u.fmt(duration)} s"
-    rise = getattr(pulse, "rise_s", None)
+    rise = fields.get("rise_s")
     if rise is not None and 2 * rise > duration:
         return f"two edges of rise_s {u.fmt(rise)} s do not fit in the pulse duration {u.fmt(duration)} s"
     return None
@@ -213,6 +214,7 @@ class _TwoQubitGate(Strict):
 
 class CZGate(_TwoQubitGate):
     gate: Literal["cz"]
+    control: ClassVar[None] = None  # a symmetric gate: no control qubit (cross resonance has one)
     conditional_phase_rad: Q(u.PHASE, "measured conditional phase (pi for a perfect CZ)") | None = None
     flux_pulse: FluxPulse | None = Field(None, description="the flux pulse (needed to make QICK programs)")
 
@@ -222,6 +224,7 @@ class RZZGate(_TwoQubitGate):
     to `phase_corrections_rad`. Fractional-angle families calibrate their error at this angle."""
 
     gate: Literal["rzz"]
+    control: ClassVar[None] = None  # a symmetric gate: no control qubit (cross resonance has one)
     flux_pulse: FluxPulse | None = Field(None, description="the flux pulse (needed to make QICK programs)")
 
     def virtual_z_rad(self) -> tuple[tuple[str, float], ...]:
@@ -235,6 +238,7 @@ class ISwapGate(_TwoQubitGate):
     """The iSWAP family: fSim(theta, phi); iswap = fSim(pi/2, 0), sqrt_iswap = fSim(pi/4, 0)."""
 
     gate: Literal["iswap", "sqrt_iswap", "fsim"]
+    control: ClassVar[None] = None  # a symmetric gate: no control qubit (cross resonance has one)
     swap_angle_rad: Q(u.PHASE, "fSim theta")
     conditional_phase_rad: Q(u.PHASE, "fSim phi")
     flux_pulse: FluxPulse | None = Field(None, description="the flux pulse (needed to make QICK programs)")

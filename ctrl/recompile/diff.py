@@ -394,7 +394,7 @@ def diff_calibrations(old: m.Calibration, new: m.Calibration) -> CalibrationDiff
 
     def gate_key(c):
         pair = frozenset(c.qubits)
-        return pair if pair in single else (pair, c.gate, getattr(c, "control", None))
+        return pair if pair in single else (pair, c.gate, c.control)
 
     def gate_label(k):
         return _pair_name(k) if isinstance(k, frozenset) else f"{_pair_name(k[0])} {k[1]}" + (f" ({k[2]})" if k[2] else "")
@@ -410,9 +410,9 @@ def diff_calibrations(old: m.Calibration, new: m.Calibration) -> CalibrationDiff
     was, now = chosen_gates(old.couplers), chosen_gates(new.couplers)
     for pair in sorted(set(was) & set(now), key=lambda p: _natural(_pair_name(p))):
         a, b = was[pair], now[pair]
-        if (a.gate, getattr(a, "control", None)) != (b.gate, getattr(b, "control", None)):
-            out.append(Change(_pair_name(pair), "gate the compiler uses", TIMING, gate_label((pair, a.gate, getattr(a, "control", None))),
-                              gate_label((pair, b.gate, getattr(b, "control", None))), "-"))  # fmt: skip
+        if (a.gate, a.control) != (b.gate, b.control):
+            out.append(Change(_pair_name(pair), "gate the compiler uses", TIMING, gate_label((pair, a.gate, a.control)),
+                              gate_label((pair, b.gate, b.control)), "-"))  # fmt: skip
     _diff_collections(old.static_zz, new.static_zz, lambda z: frozenset(z.qubits), lambda k: f"static_zz {_pair_name(k)}",
                       "static_zz", out, field_class, QUALITY)  # fmt: skip
     ex_a, ex_b = old.crosstalk_exclusions, new.crosstalk_exclusions
