@@ -6,7 +6,6 @@ import contextvars
 import os
 import secrets
 import stat
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,10 +84,9 @@ def atomic_file(path: Path, private: bool = False):
     shared folder stays readable by the group; `private`: mode 0600 whatever the umask (the compile cache,
     whose pickles are trusted by whoever holds its key)."""
     path = Path(path)
-    fd, tmp = _temporary(path)
+    # created with 0666 (the kernel takes the umask off, as for any new file) or 0600, never chmod-ed after
+    fd, tmp = _temporary(path, 0o600 if private else 0o666)
     try:
-        if not private:  # mkstemp makes 0600 for its own safety; the output itself is not a secret
-            os.fchmod(fd, output_mode())
         with os.fdopen(fd, "wb") as f:
             yield f
         _commit(tmp, path)
@@ -120,19 +118,35 @@ def _umask() -> int:
     return mask
 
 
-def _temporary(path: Path) -> tuple[int, str]:
-    """A new file beside `path`, its folders made first if missing (asked only then: a folder's files are
-    written one after another, and a mkdir per file is a system call and an exception each time)."""
-    try:
+def _temporary(path: Path, mode: int) -> tuple[int, str]:
+    """A new file beside `path` (a random name, created exclusively, links not followed), its folders made
+    first if missing (asked only then: a folder's files are written one after another, and a mkdir per file
+    is a system call and an exception each time)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    made = False
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(4)}")
         try:
-            return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            return os.open(tmp, flags, mode), tmp
+        except FileExistsError:
+            continue  # another writer's temporary of the same name: draw again
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    except (NotADirectoryError, FileExistsError):
-        raise CtrlError(f"{path.parent}: not a folder (or inside a file), so {path.name} cannot be written there") from None
-    except OSError as e:
-        raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
+            if made:
+                raise CtrlError(f"{path}: cannot write (its folder was removed while writing)") from None
+            made = True
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except (NotADirectoryError, FileExistsError):
+                break
+            except OSError as e:
+                raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
+        except NotADirectoryError:
+            break
+        except OSError as e:
+            raise CtrlError(f"{path}: cannot write ({e.strerror or e})") from None
+    else:
+        raise CtrlError(f"{path}: cannot write (no free temporary name beside it)")
+    raise CtrlError(f"{path.parent}: not a folder (or inside a file), so {path.name} cannot be written there")
 
 
 MiB = 2**20

@@ -91,11 +91,11 @@ def test_a_full_disk_midway_leaves_no_output(tmp_path, capsys, monkeypatch):
     (out / "program.json").write_text("yesterday's\n")
     real, calls = files._temporary, []
 
-    def full_disk(path):
+    def full_disk(path, mode):
         calls.append(path)
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path)
+        return real(path, mode)
 
     monkeypatch.setattr(files, "_temporary", full_disk)
     code = main(["compile", "--device", DEVICE, "-d", "3", "--out", str(out)])
