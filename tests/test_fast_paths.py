@@ -78,3 +78,40 @@ def test_the_previous_device_carries_the_hashes_it_would_compute(tmp_path):
     hashed = Device(seeded.path, seeded.spec, seeded.firmware)
     assert seeded.calibration_hash == hashed.calibration_hash == old.calibration_hash != new.calibration_hash
     assert seeded.wiring_hash == hashed.wiring_hash
+
+
+def test_a_command_on_a_frozen_heap_writes_what_it_writes_on_a_scanned_one(tmp_path, monkeypatch):
+    """The CLI freezes what the imports made out of the collector's reach while a command runs
+    (cli.settled_heap). The reference: the same command with every object scanned, and collections all
+    through it. Both write the same files, and an in-process caller gets its heap back unfrozen."""
+    import contextlib
+
+    import ctrl.cli as cli
+
+    device = str(ROOT / "device_configs" / "planar16_d3.yaml")
+    assert cli.main(["compile", "--device", device, "-d", "3", "--out", str(tmp_path / "fast"),
+                     "--cache", str(tmp_path / "c1")]) == 0  # fmt: skip
+    assert gc.get_freeze_count() == 0
+    monkeypatch.setattr(cli, "settled_heap", lambda modules=(): contextlib.nullcontext())
+    threshold = gc.get_threshold()
+    gc.set_threshold(50, 2, 2)
+    try:
+        assert cli.main(["compile", "--device", device, "-d", "3", "--out", str(tmp_path / "ref"),
+                         "--cache", str(tmp_path / "c2")]) == 0  # fmt: skip
+    finally:
+        gc.set_threshold(*threshold)
+    fast = {p.name: p.read_bytes() for p in (tmp_path / "fast").iterdir() if p.name != "report.json"}
+    ref = {p.name: p.read_bytes() for p in (tmp_path / "ref").iterdir() if p.name != "report.json"}
+    assert fast == ref and len(fast) > 3
+    a, b = (json.loads((tmp_path / d / "report.json").read_text()) for d in ("fast", "ref"))
+    assert [p["name"] for p in a.pop("passes")] == [p["name"] for p in b.pop("passes")]  # timings differ
+    assert a == b
+
+
+def test_the_heap_is_frozen_while_a_command_runs():
+    import ctrl.cli as cli
+
+    seen = []
+    with cli.settled_heap(("ctrl.recompile",)):
+        seen.append(gc.get_freeze_count())
+    assert seen[0] > 10_000 and gc.get_freeze_count() == 0

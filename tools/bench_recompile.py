@@ -24,6 +24,7 @@ In one process, as above (a notebook, a lab server), and one command per process
 run in a new Python process, timed from after its imports and the device file's loading (which the two
 commands share, and which are printed apart), so every per-process cache starts cold on both sides (the
 placement search's memo, the firmware descriptions, the package versions, the compile cache key's parts).
+The child's heap is as the CLI's: the command's libraries imported, then frozen (`ctrl.cli.settled_heap`).
 
 The QICK part on its own: a full emission (`emit_qick`) against the patch of yesterday's programs
 (`patch_qick`), which is what the recompile does instead. Two more comparisons: without the QICK programs
@@ -38,6 +39,7 @@ process). The last line is JSON with every figure.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import shutil
 import statistics
@@ -50,6 +52,7 @@ from pathlib import Path
 import yaml
 
 from ctrl.backends.qick import emit_qick, patch_qick
+from ctrl.cli import build_parser, settled_heap
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
 from ctrl.outputs import CompileCache, write_compiled, write_outputs
@@ -227,18 +230,24 @@ def _child(what: str, folder: Path, device_file: Path, distance: int, out: Path)
 
 
 def child(what: str, folder: str, device_file: str, distance: str, out: str) -> None:
-    new = load_device(device_file)
-    t1 = time.perf_counter()
-    action = "full"
-    if what == "full":
-        _full(new, int(distance), Path(out))
-    else:
-        cache = CompileCache(Path(folder) / "cache")
-        rec = recompile(load_previous(Path(folder) / "day0", new), new, cache=cache)
-        write(rec, out, new, cache)
-        action = rec.action
-    t2 = time.perf_counter()
+    # the heap as the CLI runs the command: its libraries imported, then frozen (ctrl.cli.settled_heap)
+    command = ["compile", "--device", device_file, "-d", distance] if what == "full" else \
+        ["recompile", "--from", str(Path(folder) / "day0"), "--device", device_file]
+    uses = build_parser().parse_args(command + ["--out", out]).uses
+    with settled_heap(uses):
+        new = load_device(device_file)
+        t1 = time.perf_counter()
+        action = "full"
+        if what == "full":
+            _full(new, int(distance), Path(out))
+        else:
+            cache = CompileCache(Path(folder) / "cache")
+            rec = recompile(load_previous(Path(folder) / "day0", new), new, cache=cache)
+            write(rec, out, new, cache)
+            action = rec.action
+        t2 = time.perf_counter()
     print(json.dumps({"run_s": t2 - t1, "action": action}))
+    gc.freeze()  # and frozen again to the exit, as ctrl.cli.console leaves it
 
 
 def _ms(s) -> str:

@@ -1,7 +1,5 @@
 """`python -m ctrl.cli`, as the `ctrl` command."""
 
-import sys
+from ctrl.cli import console
 
-from ctrl.cli import main
-
-sys.exit(main())
+console()

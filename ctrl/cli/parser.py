@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, help=_SEED_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
     _cluster_option(p)
-    p.set_defaults(func=_cmd_simulate)
+    p.set_defaults(func=_cmd_simulate, uses=("ctrl.sim.report",))
 
     p = sub.add_parser("compile", help="place, translate to native gates and schedule the protocol on a device")
     p.add_argument("--device", required=True, help="device file (YAML)")
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     p.add_argument("--cache", metavar="DIR", help="compile cache, where the result is kept for ctrl recompile "
                                                   "(default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
-    p.set_defaults(func=_cmd_compile)
+    p.set_defaults(func=_cmd_compile, uses=("ctrl.outputs", "ctrl.backends.qick"))
 
     p = sub.add_parser("emulate", help="dry-run the compiled program with the device's noise (Stim)")
     p.add_argument("--device", help="device file (YAML); required unless --program, whose default is the "
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of a summary")
     p.add_argument("--dd", choices=("xx", "xy4"), help="dynamical decoupling in long idles (default: none)")
     _cluster_option(p)
-    p.set_defaults(func=_cmd_emulate)
+    p.set_defaults(func=_cmd_emulate, uses=("ctrl.emulate.run",))
 
     p = sub.add_parser("dry-run", help="compile the default device for d=3, emulate it, write artifacts and a summary")
     p.add_argument("--device", help="device file (default: the shipped planar16_d3.yaml, 16 qubits on one ZCU216)")
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", metavar="DIR", help="compile cache, where the result is kept for ctrl recompile "
                                                   "(default $CTRL_CACHE_DIR or ~/.cache/ctrl)")
     _cluster_option(p)
-    p.set_defaults(func=_cmd_dry_run)
+    p.set_defaults(func=_cmd_dry_run, uses=("ctrl.outputs", "ctrl.emulate.run", "ctrl.backends.qick"))
 
     p = sub.add_parser("sweep", help="noise/distance/device sweeps as sinter tasks: multi-core, resumable CSV")
     p.add_argument("--device", nargs="+", required=True, help="device files")
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="PNG of logical error and discard rate against p (uniform:P) and the scale "
                                   "(calibration*SCALE), 95%% intervals, with the paper's points")
     _cluster_option(p)
-    p.set_defaults(func=_cmd_sweep)
+    p.set_defaults(func=_cmd_sweep, uses=("ctrl.emulate.sweep",))
 
     p = sub.add_parser("plot", help="timeline plot (pulse diagram) of a compiled program.json")
     p.add_argument("program", help="program.json written by ctrl compile")
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frequency-guard", type=float, default=20e6, metavar="HZ",
                    help="smallest allowed detuning between coupled or next-nearest qubits, and between "
                         "resonators on one feedline (default 20e6)")
-    p.set_defaults(func=_cmd_validate)
+    p.set_defaults(func=_cmd_validate, uses=("ctrl.device",))
 
     from ctrl.device.importers import FORMATS
 
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frequency-guard", type=float, default=20e6, metavar="HZ",
                    help="the guard for the frequency-collision warnings printed after the import (default 20e6; "
                         "the import itself is checked as ctrl validate checks with its default)")
-    p.set_defaults(func=_cmd_import)
+    p.set_defaults(func=_cmd_import, uses=("ctrl.device.importers",))
 
     p = sub.add_parser("schema", help="print the JSON Schema of device files (for editors)")
     p.add_argument("--out", help="write it to this file instead")
@@ -249,13 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with an old device file: the scheduling policy compiled (default asap; a folder records it)")
     p.add_argument("--dd", choices=("xx", "xy4"),
                    help="with an old device file: the dynamical decoupling sequence compiled (a folder records it)")
-    p.set_defaults(func=_cmd_recompile)
+    p.set_defaults(func=_cmd_recompile, uses=("ctrl.recompile", "ctrl.backends.qick"))
 
     p = sub.add_parser("diff-device", help="the calibration (and wiring) changes between two device files; "
                                            "exit 0 if none, 1 if any, 2 on a bad file (as diff)")
     p.add_argument("old", help="old device file")
     p.add_argument("new", help="new device file")
-    p.set_defaults(func=_cmd_diff_device)
+    p.set_defaults(func=_cmd_diff_device, uses=("ctrl.recompile",))
     _add_lab_commands(sub)
     _add_results_command(sub)
     return parser
@@ -304,7 +304,7 @@ def _add_lab_commands(sub) -> None:
     p.add_argument("--proxy-name", type=_proxy_name, default=PROXY_NAME,
                    help="the name the board's proxy is registered under in its name server (qick's "
                         "start_server proxy_name; ctrl serve-board --proxy-name)")
-    p.set_defaults(func=_cmd_run)
+    p.set_defaults(func=_cmd_run, uses=("ctrl.lab.client",))
 
     p = sub.add_parser("serve-board", help="serve an emulated QICK board (Pyro4, as qick's own server) for ctrl run")
     p.add_argument("--device", required=True, help="device file (YAML)")
@@ -319,4 +319,4 @@ def _add_lab_commands(sub) -> None:
                         "~/.config/ctrl/board.key; made if missing)")
     p.add_argument("--proxy-name", type=_proxy_name, default=PROXY_NAME,
                    help="the name to register the board under (ctrl run --proxy-name finds it)")
-    p.set_defaults(func=_cmd_serve_board)
+    p.set_defaults(func=_cmd_serve_board, uses=("ctrl.lab.board",))
