@@ -11,6 +11,7 @@ import pytest
 
 from ctrl.backends.stim import timed_to_stim
 from ctrl.cli import main
+from ctrl.errors import CtrlError
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import DEFAULT_DEVICE, load_device
 from ctrl.emulate.run import emulate
@@ -316,3 +317,23 @@ def test_undefined_figures_are_null_and_say_why(default):
         assert r[k] is None and r["undefined"][k] == "no attempt was accepted"
     json.dumps(r, allow_nan=False)
     assert "undefined" not in emulate(device, program, 2000, "calibration", seed=1)
+
+
+@pytest.mark.parametrize("spec", ["calibration*inf", "calibration*", "calibration*-1", "calibration*nan", "calibration*x"])
+def test_emulate_and_sweep_refuse_the_same_calibration_scales(spec, capsys):
+    """One reading of calibration*SCALE: emulate once took an infinite scale and sweep an empty one (as 1)."""
+    from ctrl.emulate.sweep import noise_params
+
+    with pytest.raises(CtrlError, match="finite SCALE >= 0"):
+        noise_params(spec)
+    assert main(["emulate", "--device", str(DEFAULT_DEVICE), "-d", "3", "--shots", "10", "--noise", spec]) == 2
+    assert "finite SCALE >= 0" in capsys.readouterr().err
+
+
+def test_emulate_and_sweep_read_a_calibration_scale_alike():
+    from ctrl.emulate.run import calibration_scale
+    from ctrl.emulate.sweep import noise_params
+
+    assert [calibration_scale(s) for s in ("calibration", "calibration*0.25", "calibration*2e-1")] == [1.0, 0.25, 0.2]
+    assert [noise_params(s)["scale"] for s in ("calibration", "calibration*0.25", "calibration*2e-1")] == [1.0, 0.25, 0.2]
+    assert calibration_scale("uniform:0.001") is None and noise_params("uniform:1e-3")["noise"] == "uniform:0.001"

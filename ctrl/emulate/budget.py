@@ -271,9 +271,9 @@ def budget_for_noise(device, program: TimedProgram, noise: str = "calibration") 
     """The budget under the calibration scale of `noise` ("calibration*S"); under any other noise model
     (uniform:P, ...) the budget is still the device's calibration noise at scale 1: it names sources of
     the calibration, which a uniform model has none of."""
-    from ctrl.emulate.run import _calibration_scale
+    from ctrl.emulate.run import calibration_scale
 
-    scale = _calibration_scale(noise)
+    scale = calibration_scale(noise)
     return budget(device, program, 1.0 if scale is None else scale)
 
 

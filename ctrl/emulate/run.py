@@ -14,6 +14,7 @@ other attempt plays to the end, including one that fails a check decided only af
 from __future__ import annotations
 
 import hashlib
+import math
 
 import numpy as np
 
@@ -40,8 +41,10 @@ def emulation_task(device, program: TimedProgram, proxy: str, model, metadata: d
     return Task(circuit, program.decisions, program.distance, proxy, len(_faces(program.distance)), meta)
 
 
-def _calibration_scale(spec: str) -> float | None:
-    """SCALE of "calibration" (1) or "calibration*SCALE"; None for another spec (`parse_noise`'s)."""
+def calibration_scale(spec: str) -> float | None:
+    """SCALE of "calibration" (1) or "calibration*SCALE" (a finite SCALE >= 0, else CtrlError); None for
+    another spec (`parse_noise`'s). The one reading of these specs: emulate, dry-run, sweep and the
+    budget all ask here."""
     if spec == "calibration":
         return 1.0
     if not spec.startswith("calibration*"):
@@ -49,20 +52,20 @@ def _calibration_scale(spec: str) -> float | None:
     try:
         scale = float(spec.split("*", 1)[1])
     except ValueError:
-        scale = -1.0
-    if not scale >= 0:
-        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with SCALE >= 0, e.g. calibration*0.1")
+        scale = math.nan
+    if not (math.isfinite(scale) and scale >= 0):
+        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with a finite SCALE >= 0, e.g. calibration*0.1")
     return scale
 
 
 def check_noise(spec: str) -> None:
     """CtrlError now, before any work, if `spec` is not a noise `emulate` takes."""
-    if _calibration_scale(spec) is None:
+    if calibration_scale(spec) is None:
         parse_noise(spec)
 
 
 def noise_for(spec: str, device, program: TimedProgram):
-    scale = _calibration_scale(spec)
+    scale = calibration_scale(spec)
     return parse_noise(spec) if scale is None else CalibrationNoise(device, program.clock_hz, scale)
 
 

@@ -25,8 +25,9 @@ from ctrl.collect.task import Task
 from ctrl.compile.pipeline import compile_program
 from ctrl.device import load_device
 from ctrl.emulate.budget import baseline
-from ctrl.emulate.run import emulation_task, noise_for
+from ctrl.emulate.run import calibration_scale, emulation_task, noise_for
 from ctrl.errors import CtrlError
+from ctrl.noise.models import parse_noise
 
 PAPER = [  # (distance, p, logical error per accepted state, acceptance): the paper's data
     # (CN20, npj QI 6, 91, 2020), as docs/protocol.md "Against the paper" lists it
@@ -54,20 +55,12 @@ def noise_params(spec: str) -> dict:
     uniform:P -> {"noise": "uniform:P", "family": "uniform", "p": P}; calibration[*S] -> {"noise":
     "calibration*S", "family": "calibration", "scale": S}. Canonical, so "uniform:1e-3" and
     "uniform:0.001" are one task."""
-    kind, _, value = spec.partition(":")
-    if kind == "uniform":
-        from ctrl.noise.models import parse_noise
-
+    scale = calibration_scale(spec)
+    if scale is None:
+        if spec.partition(":")[0] != "uniform":
+            raise CtrlError(f"unknown noise {spec!r}: expected uniform:P, calibration or calibration*SCALE")
         p = parse_noise(spec).p
         return {"noise": f"uniform:{p!r}", "family": "uniform", "p": p}
-    if spec != "calibration" and not spec.startswith("calibration*"):
-        raise CtrlError(f"unknown noise {spec!r}: expected uniform:P, calibration or calibration*SCALE")
-    try:
-        scale = float(spec.partition("*")[2] or 1)
-    except ValueError:
-        scale = math.nan
-    if not (math.isfinite(scale) and scale >= 0):
-        raise CtrlError(f"noise {spec!r}: expected calibration*SCALE with SCALE >= 0, e.g. calibration*0.1")
     return {"noise": f"calibration*{scale!r}", "family": "calibration", "scale": scale}
 
 
