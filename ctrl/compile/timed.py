@@ -24,8 +24,8 @@ class TimedOp:
     ready: int = -1  # MEASURE: cycle at which the result exists (end of the window)
 
     def __init__(self, op: NativeOp, start: int, duration: int, channels: tuple[str, ...], ready: int = -1) -> None:
-        # The instance dict directly, as NativeOp does: a d=5 program builds thousands of these, and the
-        # frozen dataclass __init__ (object.__setattr__ per field) was the schedule's largest single cost.
+        # The instance dict directly: a d=5 program builds thousands of these, and the frozen dataclass
+        # __init__ (object.__setattr__ per field) was the schedule's largest single cost.
         d = self.__dict__
         d["op"], d["start"], d["duration"], d["channels"], d["ready"] = op, start, duration, channels, ready
 

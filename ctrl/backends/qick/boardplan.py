@@ -49,7 +49,7 @@ class Play:
     def __init__(self, t: int, gen: int, style: str, cycles: int, end_limit: int, what: str, freq_hz: float = 0.0,
                  phase_deg: float = 0.0, gain: float = 0.0, envelope: Envelope | None = None, outsel: str = "product",
                  tones: tuple[int, ...] = (), ro: int = -1, role: tuple | None = None) -> None:  # fmt: skip
-        # the instance dict directly (as NativeOp does): the frozen __init__ sets 14 fields one by one
+        # the instance dict directly: the frozen __init__ would set the 14 fields one by one, per pulse
         d = self.__dict__
         d["t"], d["gen"], d["style"], d["cycles"], d["end_limit"], d["what"] = t, gen, style, cycles, end_limit, what
         d["freq_hz"], d["phase_deg"], d["gain"], d["envelope"] = freq_hz, phase_deg, gain, envelope
