@@ -22,10 +22,12 @@ sys.path.insert(0, str(ROOT))
 from ctrl.compile.pipeline import PIPELINE  # noqa: E402
 
 DOC = ROOT / "docs" / "architecture.md"
-# the order of stages: a package may import only from its own stage or an earlier one
-LAYERS = (("codes", "noise", "device"), ("protocol",), ("sim", "realtime", "collect"), ("compile",), ("backends",),
-          ("outputs",), ("emulate",), ("recompile", "lab"), ("cli",))  # fmt: skip
-UTILITIES = ("errors", "files", "jsontext", "versions")
+# the stages are the ones tests/test_import_graph.py holds the code to (a package may import only from its
+# own stage or an earlier one): drawn from there, not written twice
+sys.path.insert(0, str(ROOT / "tests"))
+from test_import_graph import STAGES, UTILITIES  # noqa: E402
+
+LAYERS = tuple(tuple(p for p, s in STAGES.items() if s == n) for n in sorted(set(STAGES.values())))
 
 
 def pass_table() -> str:
