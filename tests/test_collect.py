@@ -22,7 +22,7 @@ from ctrl.collect.stats import Stats
 from ctrl.collect.task import chunk_seed, sample
 from ctrl.errors import CtrlError
 from ctrl.noise.models import UniformNoise
-from ctrl.sim.decode import decode_flips
+from ctrl.codes.decode import decode_flips
 from ctrl.sim.lower import IDEAL
 from ctrl.sim.report import protocol_task
 

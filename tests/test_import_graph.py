@@ -131,3 +131,16 @@ def test_the_rules_fail_on_planted_violations(tmp_path):
         "ctrl.realtime.bad imports _seed from ctrl.sim.sample",
         "ctrl.realtime.bad imports _private from ctrl.lab",
     ]
+
+
+def package_cycles(edges) -> list[str]:
+    """Pairs of packages of one stage that import each other (the stage rule allows it; a reader cannot
+    tell which one comes first)."""
+    pairs = {(_package(m), _package(t)) for m, t, _ in edges if t != "ctrl"}
+    return sorted(f"{a} <-> {b}" for a, b in pairs if a < b and (b, a) in pairs and UTILITIES.isdisjoint((a, b)))
+
+
+def test_no_two_packages_import_each_other():
+    assert package_cycles([("ctrl.sim.report", "ctrl.collect.run", ()), ("ctrl.collect.task", "ctrl.sim.lower", ())]) \
+        == ["collect <-> sim"]  # the check sees a cycle where there is one
+    assert package_cycles(_edges()) == []

@@ -13,7 +13,7 @@ from ctrl.errors import CtrlError
 from ctrl.noise.models import UniformNoise
 from ctrl.protocol.cn20 import cn20_protocol
 from ctrl.sim import statevector as sv
-from ctrl.sim.decode import logical_flip_table
+from ctrl.codes.decode import logical_flip_table
 from ctrl.sim.lower import IDEAL, to_stim
 from ctrl.collect.run import collect
 from ctrl.sim.report import protocol_task

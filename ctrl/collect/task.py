@@ -26,7 +26,7 @@ import stim
 
 from ctrl.collect.stats import Stats
 from ctrl.realtime.decision import DecisionProgram, evaluate_batch, first_failures
-from ctrl.sim.decode import decode_flips
+from ctrl.codes.decode import decode_flips
 
 # Part of every strong_id: a change to what `sample` counts or how seeds are derived must not resume old rows.
 SAMPLER = "ctrl.collect/1"

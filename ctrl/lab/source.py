@@ -19,7 +19,7 @@ import numpy as np
 from ctrl.backends.stim import timed_to_stim
 from ctrl.codes.color import color_code
 from ctrl.compile.timed import TimedProgram
-from ctrl.sim.decode import decode_flips
+from ctrl.codes.decode import decode_flips
 
 CHUNK = 4096
 

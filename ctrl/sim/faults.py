@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import stim
 
-from ctrl.sim.decode import logical_flip_table
+from ctrl.codes.decode import logical_flip_table
 from ctrl.sim.lower import IDEAL
 
 
