@@ -39,6 +39,16 @@ def fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+def mhz(x: float) -> str:
+    """A frequency in hertz, for messages, in MHz."""
+    return f"{x / 1e6:.4g} MHz"
+
+
+def ghz(x: float) -> str:
+    """A frequency in hertz, for messages, in GHz."""
+    return f"{x / 1e9:.6g} GHz"
+
+
 @dataclass(frozen=True)
 class Quantity:
     """What a numeric field means: unit, plausible range, and the likely unit slips (name, factor to SI)."""
