@@ -1,4 +1,9 @@
+import os
+
 import pytest
+
+_WORKING_DIR = os.getcwd()
+_LEFT_BY_TOOLS = {".pytest_cache", ".hypothesis", "__pycache__", ".ruff_cache"}
 
 
 @pytest.fixture(autouse=True)
@@ -34,3 +39,13 @@ def default_program(tmp_path_factory):
     out = tmp_path_factory.mktemp("default-program")
     write_outputs(compile_program(device, 3), out, device)
     return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _nothing_written_where_pytest_runs():
+    """No test leaves files in the folder pytest runs from (the repository): every output goes under
+    tmp_path. A fuzzed argument once made a dry run write its folder "-1/" there, and it got committed."""
+    before = set(os.listdir(_WORKING_DIR))
+    yield
+    new = sorted(set(os.listdir(_WORKING_DIR)) - before - _LEFT_BY_TOOLS)
+    assert not new, f"tests wrote into {_WORKING_DIR}: {new}"
