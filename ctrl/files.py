@@ -85,7 +85,7 @@ def atomic_file(path: Path, private: bool = False):
     whose pickles are trusted by whoever holds its key)."""
     path = Path(path)
     # created with 0666 (the kernel takes the umask off, as for any new file) or 0600, never chmod-ed after
-    fd, tmp = _temporary(path, 0o600 if private else 0o666)
+    fd, tmp = temporary(path, 0o600 if private else 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -118,8 +118,9 @@ def _umask() -> int:
     return mask
 
 
-def _temporary(path: Path, mode: int) -> tuple[int, str]:
-    """A new file beside `path` (a random name, created exclusively, links not followed), its folders made
+def temporary(path: Path, mode: int) -> tuple[int, str]:
+    """(fd, name) of a new file beside `path`, for writing what will replace it: a random name, created
+    exclusively with `mode` (less the umask, as any new file), links not followed; its folders made
     first if missing (asked only then: a folder's files are written one after another, and a mkdir per file
     is a system call and an exception each time)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)

@@ -89,7 +89,7 @@ def test_a_full_disk_midway_leaves_no_output(tmp_path, capsys, monkeypatch):
     out = tmp_path / "o"
     out.mkdir()
     (out / "program.json").write_text("yesterday's\n")
-    real, calls = files._temporary, []
+    real, calls = files.temporary, []
 
     def full_disk(path, mode):
         calls.append(path)
@@ -97,7 +97,7 @@ def test_a_full_disk_midway_leaves_no_output(tmp_path, capsys, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, mode)
 
-    monkeypatch.setattr(files, "_temporary", full_disk)
+    monkeypatch.setattr(files, "temporary", full_disk)
     code = main(["compile", "--device", DEVICE, "-d", "3", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "No space left on device" in err and len(err.strip().splitlines()) == 1

@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ctrl.errors import CtrlError
-from ctrl.files import output_mode
+from ctrl.files import temporary
 from ctrl.lab import jsonl, layout
 from ctrl.lab import results as res_file
 from ctrl.lab.layout import FORMAT, attr_value
@@ -75,11 +74,9 @@ def convert(source: Path | str, out: Path | str, program: Path | str | None = No
         appended = res.batches[have:]
     else:
         have, appended = 0, res.batches
-    try:  # the temporary beside `out`: the rename that publishes it must not cross filesystems
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as e:
-        raise CtrlError(f"{out}: cannot write ({e.strerror or e})") from None
+    # the temporary beside `out` (the rename that publishes it must not cross filesystems), with the mode
+    # any new file gets: the data is for the group
+    fd, tmp = temporary(out, 0o666)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -101,7 +98,6 @@ def convert(source: Path | str, out: Path | str, program: Path | str | None = No
                                             *readouts), program)  # fmt: skip
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, output_mode())  # mkstemp's 0600 is for the temporary only: data is for the group
         os.replace(tmp, out)
     except OSError as e:
         raise CtrlError(f"{out}: cannot write ({e.strerror or e})") from None
