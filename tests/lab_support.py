@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from ctrl.lab import journal as res_journal
 from ctrl.lab import results as res_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +30,16 @@ def run_until_batches(args: list[str], res: Path, batches: int, timeout_s: float
 
 
 def batches_in(res: Path) -> int:
-    """Completed batches in a results file a run may be writing: a reader that opens it in the middle of
-    a commit can fail (see ctrl.lab.results), and then looks again later."""
+    """Committed batches in a results file a run may be writing: a reader that opens it in the middle of
+    a commit can fail (see ctrl.lab.results), or see a batch the commit has not finished, which a kill
+    would roll back (the journal is not empty then): either way it looks again later."""
     try:
         r = res_file.read_results(res)
     except Exception:  # noqa: BLE001 - a commit in progress, whatever h5py makes of it
         return 0
+    try:
+        if res_journal.journal_path(res).stat().st_size:  # a batch in flight: what was read may be undone
+            return 0
+    except FileNotFoundError:
+        pass
     return len(r.batches) if r is not None else 0
